@@ -1,0 +1,3 @@
+from cstool.cli import main
+
+main()

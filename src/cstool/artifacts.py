@@ -1,0 +1,444 @@
+"""Arrow schemas of every cstool artifact, and the one way stages read and write them.
+
+* Inputs: a Parquet file, a directory or glob of Parquet shards, an Arrow IPC file or stream, or ``-``
+  (an IPC stream on stdin). All are read batch by batch, so memory stays flat in corpus size.
+* Outputs: Parquet (default), Arrow IPC file (``.arrow``/``.feather``/``.ipc``) or ``-`` (IPC stream on
+  stdout). Files are written to a temporary name in the same folder and renamed when complete, so an
+  interrupted run never leaves a file that Make would take as up to date.
+* Provenance: every output carries, in its schema metadata under ``cstool.provenance``, the stage, cstool
+  version, options, seed, the inputs' paths and SHA-256, and the inputs' own provenance (a chain).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob as globmod
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from cstool import __version__
+from cstool.errors import InputError, SchemaError
+
+PROVENANCE_KEY = b"cstool.provenance"
+KIND_KEY = b"cstool.kind"
+IPC_SUFFIXES = (".arrow", ".feather", ".ipc")
+DEFAULT_BATCH_ROWS = 1024
+
+# ---------------------------------------------------------------------------------------------------------
+# Schemas. A stage declares the columns it needs from these; columns it does not know pass through.
+
+_str_list = pa.list_(pa.string())
+
+TAGGED = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string()),
+        pa.field("tokens", _str_list),
+        pa.field("upos", _str_list),
+        pa.field("lemmas", _str_list),  # null when the tagger gives no lemmas
+        pa.field("lang", pa.string()),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"tagged": TAGGED}
+
+# Which command makes the columns of each kind, for "Produce them with: ..." hints.
+PRODUCED_BY: dict[str, str] = {"tagged": "cstool tag INPUT --lang LANG -o TAGGED.parquet"}
+
+
+def register_schema(kind: str, schema: pa.Schema, produced_by: str) -> pa.Schema:
+    """Declare an artifact kind (stages call this at import time for the artifacts they write)."""
+    SCHEMAS[kind] = schema
+    PRODUCED_BY[kind] = produced_by
+    return schema
+
+
+def require_columns(
+    schema: pa.Schema, kind: str, *, stage: str, columns: Sequence[str] | None = None
+) -> None:
+    """Check that ``schema`` has ``columns`` (default: all of ``kind``) with the types ``kind`` declares.
+
+    Raises a SchemaError naming what is missing and the command that produces it.
+    """
+    expected = SCHEMAS[kind]
+    wanted = list(columns) if columns is not None else expected.names
+    missing = [c for c in wanted if c not in schema.names]
+    if missing:
+        raise SchemaError(
+            f"{stage} needs columns [{', '.join(wanted)}]; input has [{', '.join(schema.names)}]",
+            f"Produce them with: {PRODUCED_BY[kind]}",
+        )
+    wrong = [
+        f"{c} is {schema.field(c).type}, expected {expected.field(c).type}"
+        for c in wanted
+        if not schema.field(c).type.equals(expected.field(c).type)
+        and not (pa.types.is_null(schema.field(c).type) and expected.field(c).nullable)
+    ]
+    if wrong:
+        raise SchemaError(f"{stage}: wrong column types: {'; '.join(wrong)}", f"Produce them with: {PRODUCED_BY[kind]}")
+
+
+def extend_schema(base: pa.Schema, input_schema: pa.Schema, added: Sequence[pa.Field] = ()) -> pa.Schema:
+    """Output schema of a stage: ``base`` fields, then ``added``, then input columns it does not know."""
+    fields = list(base) + [f for f in added if f.name not in base.names]
+    names = {f.name for f in fields}
+    fields += [f for f in input_schema if f.name not in names]
+    return pa.schema(fields)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Provenance
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_provenance(
+    stage: str, *, options: Any, seed: int | None = None, inputs: Iterable[Any] = ()
+) -> dict:
+    """Provenance record of an output. ``inputs`` are Sources or plain file paths."""
+    records = []
+    for item in inputs:
+        if isinstance(item, Source):
+            records.extend(item.input_records())
+        else:
+            path = str(item)
+            records.append(
+                {
+                    "path": path,
+                    "sha256": file_sha256(path) if os.path.isfile(path) else None,
+                    "provenance": read_provenance(path),
+                }
+            )
+    return {
+        "stage": stage,
+        "cstool_version": __version__,
+        "options": _jsonable(options),
+        "seed": seed,
+        "inputs": records,
+    }
+
+
+def provenance_metadata(provenance: dict, kind: str) -> dict[bytes, bytes]:
+    return {
+        PROVENANCE_KEY: json.dumps(provenance, sort_keys=True, ensure_ascii=False).encode(),
+        KIND_KEY: kind.encode(),
+    }
+
+
+def schema_provenance(schema: pa.Schema) -> dict | None:
+    meta = schema.metadata or {}
+    raw = meta.get(PROVENANCE_KEY)
+    return json.loads(raw) if raw else None
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Where provenance of a non-Arrow output lives: ``DIR/cstool.json`` or ``FILE.cstool.json``."""
+    p = Path(path)
+    return p / "cstool.json" if p.is_dir() else p.with_name(p.name + ".cstool.json")
+
+
+def write_sidecar(path: str | os.PathLike, provenance: dict) -> Path:
+    target = sidecar_path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(provenance, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, target)
+    return target
+
+
+def read_provenance(path: str | os.PathLike) -> dict | None:
+    """Provenance of any cstool output: an Arrow artifact's metadata, or a sidecar JSON."""
+    p = Path(path)
+    side = sidecar_path(p)
+    if side.is_file():
+        return json.loads(side.read_text())
+    if p.is_file():
+        try:
+            return schema_provenance(_read_file_schema(p))
+        except (pa.ArrowInvalid, OSError):
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _is_ipc(path: Path) -> bool:
+    return path.suffix.lower() in IPC_SUFFIXES
+
+
+def _ipc_is_file_format(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(6) == b"ARROW1"
+
+
+def _read_file_schema(path: Path) -> pa.Schema:
+    if _is_ipc(path):
+        if _ipc_is_file_format(path):
+            return ipc.open_file(path).schema
+        with pa.OSFile(str(path)) as f:
+            return ipc.open_stream(f).schema
+    return pq.read_schema(path)
+
+
+class Source:
+    """One logical input artifact: a file, a set of Parquet shards, or stdin. Read it once, in batches."""
+
+    def __init__(self, spec: str, files: list[Path], stream: ipc.RecordBatchStreamReader | None = None):
+        self.spec = spec
+        self.files = files
+        self._stream = stream
+        if stream is not None:
+            self.schema = stream.schema
+        else:
+            self.schema = _read_file_schema(files[0])
+            base = self.schema.remove_metadata()
+            for other in files[1:]:
+                if not _read_file_schema(other).remove_metadata().equals(base):
+                    raise SchemaError(
+                        f"shards of {spec} have different schemas: {files[0]} vs {other}",
+                        "give shards written by the same command",
+                    )
+
+    @property
+    def provenance(self) -> dict | None:
+        return schema_provenance(self.schema)
+
+    @property
+    def num_rows(self) -> int | None:
+        if self._stream is not None or any(_is_ipc(f) for f in self.files):
+            return None
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+
+    def input_records(self) -> list[dict]:
+        if self._stream is not None:
+            return [{"path": "-", "sha256": None, "provenance": self.provenance}]
+        return [
+            {"path": str(f), "sha256": file_sha256(f), "provenance": schema_provenance(_read_file_schema(f))}
+            for f in self.files
+        ]
+
+    def iter_batches(self, batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            if stream is None:
+                raise InputError("stdin was already read", "read '-' only once")
+            for batch in stream:
+                yield from _rechunk(batch, batch_size)
+            return
+        for f in self.files:
+            if _is_ipc(f):
+                if _ipc_is_file_format(f):
+                    reader = ipc.open_file(f)
+                    for i in range(reader.num_record_batches):
+                        yield from _rechunk(reader.get_batch(i), batch_size)
+                else:
+                    with pa.OSFile(str(f)) as fh:
+                        for batch in ipc.open_stream(fh):
+                            yield from _rechunk(batch, batch_size)
+            else:
+                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
+
+    def read_all(self) -> pa.Table:
+        batches = list(self.iter_batches())
+        return pa.Table.from_batches(batches, schema=self.schema)
+
+
+def _rechunk(batch: pa.RecordBatch, size: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, batch.num_rows, size):
+        yield batch.slice(start, size)
+
+
+def open_source(spec: str | os.PathLike) -> Source:
+    """Open an input artifact: ``-``, a file, a directory of ``*.parquet`` shards, or a glob."""
+    spec = str(spec)
+    if spec == "-":
+        try:
+            stream = ipc.open_stream(sys.stdin.buffer)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputError(
+                f"stdin is not an Arrow IPC stream ({e})",
+                "pipe the output of a cstool command written with -o -",
+            ) from None
+        return Source(spec, [], stream)
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(path.glob("*.parquet"))
+        if not files:
+            raise InputError(f"{spec} is a directory with no *.parquet files", "give a Parquet file or shard folder")
+    elif any(ch in spec for ch in "*?["):
+        files = sorted(Path(p) for p in globmod.glob(spec))
+        if not files:
+            raise InputError(f"no files match {spec}", "check the pattern (quote it so the shell does not expand it)")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise InputError(f"input {spec} does not exist", "check the path")
+    try:
+        return Source(spec, files)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputError(
+            f"{spec} is not a Parquet or Arrow artifact ({str(e).splitlines()[0]})",
+            "give a file written by a cstool command",
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early, before any expensive work, when ``path`` cannot be written."""
+    if str(path) == "-":
+        return
+    target = Path(path)
+    probe = target.with_name(f".{target.name}.probe-{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise InputError(
+            f"cannot write {path}: {e.strerror or e}", "choose an output path in a writable folder"
+        ) from None
+    if target.is_dir():
+        raise InputError(f"cannot write {path}: it is a directory", "give a file name such as out.parquet")
+
+
+class ArtifactWriter:
+    """Write batches to ``path`` atomically, with provenance in the schema metadata.
+
+    Use as a context manager: the file appears under its name only when the block ends without error.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        schema: pa.Schema,
+        *,
+        kind: str,
+        provenance: dict,
+        row_group_rows: int = 8192,
+    ):
+        self.path = str(path)
+        self.schema = schema.with_metadata(provenance_metadata(provenance, kind))
+        self.row_group_rows = row_group_rows
+        self.rows = 0
+        self._tmp: Path | None = None
+        self._sink = None
+        if self.path == "-":
+            self._writer = ipc.new_stream(sys.stdout.buffer, self.schema)
+            return
+        target = Path(self.path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+            if _is_ipc(target):
+                self._sink = pa.OSFile(str(self._tmp), "wb")
+                self._writer = ipc.new_file(self._sink, self.schema)
+            else:
+                self._writer = pq.ParquetWriter(str(self._tmp), self.schema, compression="zstd")
+        except (OSError, pa.ArrowException) as e:
+            self._cleanup()
+            raise InputError(
+                f"cannot write {self.path}: {getattr(e, 'strerror', None) or e}",
+                "choose an output path in a writable folder",
+            ) from None
+
+    def write(self, data: pa.RecordBatch | pa.Table) -> None:
+        if not data.schema.remove_metadata().equals(self.schema.remove_metadata()):
+            raise TypeError(f"batch schema {data.schema} does not match output schema {self.schema}")
+        table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        table = table.replace_schema_metadata(self.schema.metadata)
+        if isinstance(self._writer, pq.ParquetWriter):
+            self._writer.write_table(table, row_group_size=self.row_group_rows)
+        else:
+            self._writer.write_table(table)
+        self.rows += data.num_rows
+
+    def commit(self) -> None:
+        self._writer.close()
+        if self._sink is not None:
+            self._sink.close()
+        if self._tmp is not None:
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        except Exception:
+            pass
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+        self._tmp = None
+
+    def __enter__(self) -> ArtifactWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_table(path: str | os.PathLike, table: pa.Table, *, kind: str, provenance: dict) -> None:
+    """Write a whole table atomically (for small artifacts such as statistics)."""
+    with ArtifactWriter(path, table.schema, kind=kind, provenance=provenance) as w:
+        w.write(table)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inspection (cstool info)
+
+
+def describe(path: str | os.PathLike) -> dict:
+    """Kind, rows, columns and provenance chain of an artifact or of a model/tagger with a sidecar."""
+    p = Path(path)
+    out: dict[str, Any] = {"path": str(p)}
+    if p.is_file() and sidecar_path(p).is_file() or p.is_dir() and sidecar_path(p).is_file():
+        out["provenance"] = read_provenance(p)
+        return out
+    src = open_source(p)
+    meta = src.schema.metadata or {}
+    out["kind"] = meta.get(KIND_KEY, b"").decode() or None
+    out["rows"] = src.num_rows
+    out["columns"] = [f"{f.name}: {f.type}" for f in src.schema]
+    out["provenance"] = src.provenance
+    return out

@@ -1,0 +1,170 @@
+"""The cstool command line: one thin command per stage. Each parses options, builds the stage's config,
+calls the stage function, and reports. The work itself lives in ``cstool.stages``."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cstool import __version__
+from cstool.console import console, log, print_table, set_quiet
+from cstool.errors import CstoolError
+
+app = typer.Typer(
+    name="cstool",
+    help="POS-based code-switching and replay-adapter continual learning for low-resource language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False, "threads": None}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cstool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary tables.")] = False,
+    threads: Annotated[
+        Optional[int], typer.Option(help="CPU threads for torch (default: $OMP_NUM_THREADS, else 1).")
+    ] = None,
+) -> None:
+    _state["debug"] = debug
+    _state["threads"] = threads
+    set_quiet(quiet)
+
+
+def _fail(message: str, hint: str | None, code: int) -> None:
+    console.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True)
+    if hint:
+        console.print(f"[dim]hint:[/dim] {hint}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def stage(fn):
+    """Run a command body; user errors become one red line + hint on stderr and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CstoolError as e:
+            if _state["debug"]:
+                raise
+            _fail(e.message, e.hint, e.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; no output was written", None, 130)
+
+    return wrapper
+
+
+def _threads() -> int:
+    from cstool.models import set_threads
+
+    return set_threads(_state["threads"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@stage
+def info(path: Annotated[str, typer.Argument(help="An artifact, tagger file or model folder made by cstool.")]) -> None:
+    """Show an artifact's kind, rows, columns and how it was made (the provenance chain), as JSON on stdout."""
+    from cstool.artifacts import describe
+
+    typer.echo(json.dumps(describe(path), indent=2, ensure_ascii=False))
+
+
+@app.command()
+@stage
+def tag(
+    input: Annotated[str, typer.Argument(help="Input: .txt, .jsonl, .conllu, Parquet/Arrow artifact, or - (stdin).")],
+    lang: Annotated[str, typer.Option(help="Language code of the text (e.g. hi, mr, en).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Output artifact (.parquet, .arrow, or - for stdout).")],
+    text_column: Annotated[str, typer.Option(help="Text column of .jsonl/.parquet inputs.")] = "text",
+    docs: Annotated[bool, typer.Option(help="Each line/row is a document of several sentences.")] = False,
+    retag: Annotated[bool, typer.Option(help="Tag the gold tokens of a .conllu input with Stanza.")] = False,
+    pretokenized: Annotated[bool, typer.Option(help="Text is already tokenized: split on whitespace only.")] = False,
+    pos_model: Annotated[Optional[str], typer.Option(help="A Stanza POS model file (see cstool train-tagger).")] = None,
+    stanza_dir: Annotated[Optional[str], typer.Option(help="Stanza resources folder with models for --lang.")] = None,
+    allow_download: Annotated[bool, typer.Option(help="Let Stanza download missing models (needs internet).")] = False,
+    batch_size: Annotated[int, typer.Option(help="Rows per Stanza call.")] = 256,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    shard: Annotated[str, typer.Option(help="i/n: process rows whose ordinal is i modulo n (0-based i).")] = "0/1",
+) -> None:
+    """Tokenise and tag text with Universal POS tags (Stanza), or read gold tags from CoNLL-U."""
+    from cstool.console import progress
+    from cstool.stages.tag import TagConfig, tag_file
+
+    config = TagConfig(
+        lang=lang, text_column=text_column, docs=docs, retag=retag, pretokenized=pretokenized,
+        batch_size=batch_size, device=device, shard=shard, pos_model=pos_model, stanza_dir=stanza_dir,
+        allow_download=allow_download,
+    )
+    _threads()
+    with progress("tag") as bar:
+        rows = tag_file(input, output, config=config, on_rows=lambda n: bar.advance(bar.task_ids[0], n))
+    log(f"tagged {rows} rows → {output}")
+
+
+@app.command("train-tagger")
+@stage
+def train_tagger(
+    train: Annotated[Path, typer.Option(help="Training treebank (CoNLL-U with UPOS).")],
+    lang: Annotated[str, typer.Option(help="Language code.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the tagger (.pt).")],
+    dev: Annotated[Optional[Path], typer.Option(help="Dev treebank (default: every 10th training sentence).")] = None,
+    max_steps: Annotated[int, typer.Option(help="Training steps.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Sentences per step.")] = 32,
+    eval_interval: Annotated[int, typer.Option(help="Evaluate on dev (and keep the best) every N steps.")] = 100,
+    full_size: Annotated[bool, typer.Option(help="Stanza's default sizes instead of small CPU ones.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Train a Stanza POS tagger from a UD treebank (offline, no pretrained vectors) and report dev accuracy."""
+    from cstool.stages.train_tagger import TrainTaggerConfig
+    from cstool.stages.train_tagger import train_tagger as run
+
+    config = TrainTaggerConfig(
+        lang=lang, max_steps=max_steps, batch_size=batch_size, eval_interval=eval_interval,
+        full_size=full_size, seed=seed, device=device,
+    )
+    _threads()
+    log(f"training a {lang} tagger on {train} for {max_steps} steps")
+    result = run(train, dev, output, config=config)
+    print_table("train-tagger", ["tagger", "dev UPOS accuracy", "train sentences"],
+                [[str(output), f"{100 * result['dev_upos_accuracy']:.2f} %", result["train_sentences"]]])
+
+
+def _not_implemented(name: str) -> None:
+    @app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                 help=f"(not implemented yet) {name}", add_help_option=False)
+    def command(ctx: typer.Context) -> None:
+        _fail(f"cstool {name} is not implemented in cstool {__version__}", "see README.md for the stages available", 2)
+
+
+# Stages not built yet: each says so and exits 2. A stage's real command replaces its line here.
+_not_implemented("switch")
+_not_implemented("distill")
+_not_implemented("replay-train")
+_not_implemented("eval")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

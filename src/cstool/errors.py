@@ -1,0 +1,43 @@
+"""User-facing errors: one line of what went wrong plus a hint of how to fix it.
+
+The CLI prints ``error: <message>`` and ``hint: <hint>`` to stderr and exits 2. Anything that is not a
+``CstoolError`` is a bug in cstool and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class CstoolError(Exception):
+    """An error caused by the user's input, options or environment."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+class SchemaError(CstoolError):
+    """An artifact lacks columns a stage needs, or has them with the wrong type."""
+
+
+class InputError(CstoolError):
+    """An input file is missing, empty, unreadable or malformed."""
+
+
+class ModelNotFoundError(CstoolError):
+    """A model, tokenizer, tagger or adapter is not where it was asked to be loaded from."""
+
+
+class ConfigError(CstoolError):
+    """Options that are out of range or contradict each other; the message lists every problem."""
+
+    @classmethod
+    def collect(cls, problems: list[str], hint: str | None = None) -> None:
+        """Raise once with every problem found, or do nothing when there are none."""
+        if problems:
+            raise cls("; ".join(problems), hint)

@@ -1,0 +1,142 @@
+"""train-tagger: a Stanza UPOS tagger from a UD treebank, offline, for languages Stanza has no model for.
+
+Runs Stanza's own tagger trainer (``stanza.models.tagger``) without pretrained word vectors, at sizes that
+train in a minute or two on a CPU; ``full_size`` uses Stanza's published defaults instead. The tagger is
+then evaluated by cstool itself on the dev set's gold tokens (UPOS accuracy), and the result and options
+are written next to it as ``TAGGER.cstool.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cstool import artifacts
+from cstool.conllu import read_conllu
+from cstool.errors import ConfigError, InputError
+
+SMALL_SIZES = {
+    "hidden_dim": 128,
+    "char_hidden_dim": 128,
+    "word_emb_dim": 64,
+    "char_emb_dim": 64,
+    "tag_emb_dim": 32,
+    "deep_biaff_hidden_dim": 128,
+    "composite_deep_biaff_hidden_dim": 64,
+}
+
+
+@dataclass(frozen=True)
+class TrainTaggerConfig:
+    lang: str
+    max_steps: int = 1000
+    batch_size: int = 32
+    eval_interval: int = 100
+    full_size: bool = False
+    seed: int = 1234
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_steps < 1:
+            problems.append(f"--max-steps must be positive, got {self.max_steps}")
+        if self.batch_size < 1:
+            problems.append(f"--batch-size must be positive, got {self.batch_size}")
+        if self.eval_interval < 1:
+            problems.append(f"--eval-interval must be positive, got {self.eval_interval}")
+        ConfigError.collect(problems, "see cstool train-tagger --help")
+
+
+def _check_treebank(path: Path, role: str) -> int:
+    if not path.is_file():
+        raise InputError(f"{role} treebank {path} does not exist", "give a CoNLL-U file, e.g. a UD treebank's *-ud-train.conllu")
+    n = 0
+    for sent in read_conllu(path):  # raises with file:line on malformed input
+        if any(u in ("_", "") for u in sent.upos):
+            raise InputError(f"{path}:{sent.line}: sentence without UPOS tags", "the treebank needs column 4 (UPOS)")
+        n += 1
+    if n == 0:
+        raise InputError(f"{role} treebank {path} has no sentences", "give a non-empty CoNLL-U file")
+    return n
+
+
+def _hold_out(train: Path, workdir: Path) -> tuple[Path, Path]:
+    """No dev set given: every 10th training sentence becomes dev (deterministic)."""
+    blocks = train.read_text(encoding="utf-8").strip().split("\n\n")
+    tr = [b for i, b in enumerate(blocks) if i % 10 != 9]
+    dv = [b for i, b in enumerate(blocks) if i % 10 == 9] or blocks[:1]
+    (workdir / "train.conllu").write_text("\n\n".join(tr) + "\n\n", encoding="utf-8")
+    (workdir / "dev.conllu").write_text("\n\n".join(dv) + "\n\n", encoding="utf-8")
+    return workdir / "train.conllu", workdir / "dev.conllu"
+
+
+def upos_accuracy(tagger_path: str | Path, gold: str | Path, *, lang: str, device: str = "cpu") -> float:
+    """Share of words of ``gold`` whose UPOS the tagger predicts from the gold tokens."""
+    from cstool import models
+
+    sents = list(read_conllu(gold))
+    nlp = models.load_stanza_pipeline(lang, pos_model=tagger_path, pretokenized=True, device=device)
+    doc = nlp([s.forms for s in sents])
+    right = total = 0
+    for s, pred in zip(sents, doc.sentences, strict=True):
+        for g, w in zip(s.upos, pred.words, strict=True):
+            right += g == w.upos
+            total += 1
+    return right / total
+
+
+def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, *, config: TrainTaggerConfig) -> dict:
+    """Train a tagger on ``train`` and write it to ``output`` (atomically). Returns the result record."""
+    from stanza.models import tagger as stanza_tagger
+
+    train, output = Path(train), Path(output)
+    n_train = _check_treebank(train, "training")
+    if dev is not None:
+        _check_treebank(Path(dev), "dev")
+    artifacts.check_writable(output)
+    with tempfile.TemporaryDirectory(prefix=".train-tagger-", dir=output.parent) as tmp:
+        work = Path(tmp)
+        train_file, dev_file = (train, Path(dev)) if dev is not None else _hold_out(train, work)
+        args = [
+            "--mode", "train",
+            "--train_file", str(train_file),
+            "--eval_file", str(dev_file),
+            "--lang", config.lang,
+            "--shorthand", f"{config.lang}_cstool",
+            "--no_pretrain",
+            "--max_steps", str(config.max_steps),
+            "--eval_interval", str(config.eval_interval),
+            "--batch_size", str(config.batch_size),
+            "--seed", str(config.seed),
+            "--save_dir", str(work),
+            "--save_name", "tagger.pt",
+            "--cpu" if config.device == "cpu" else "--cuda",
+        ]
+        if not config.full_size:
+            for k, v in SMALL_SIZES.items():
+                args += [f"--{k}", str(v)]
+        # Stanza's trainer logs every 20 steps at INFO; keep stderr readable.
+        stanza_log = logging.getLogger("stanza")
+        level = stanza_log.level
+        stanza_log.setLevel(logging.WARNING)
+        try:
+            with contextlib.redirect_stdout(open(os.devnull, "w")):
+                stanza_tagger.main(args)
+        finally:
+            stanza_log.setLevel(level)
+        model_file = work / "tagger.pt"
+        if not model_file.is_file():
+            raise InputError("Stanza's trainer wrote no model", "check that the treebank has UPOS tags and enough sentences")
+        accuracy = upos_accuracy(model_file, dev_file, lang=config.lang, device=config.device)
+        shutil.move(str(model_file), str(output.with_name(f".{output.name}.tmp")))
+        os.replace(output.with_name(f".{output.name}.tmp"), output)
+    result = {"dev_upos_accuracy": accuracy, "train_sentences": n_train, "dev": str(dev) if dev else "held out from train"}
+    prov = artifacts.make_provenance("train-tagger", options=config, seed=config.seed, inputs=[train] + ([dev] if dev else []))
+    prov["result"] = result
+    artifacts.write_sidecar(output, prov)
+    return result
