@@ -49,10 +49,40 @@ TAGGED = pa.schema(
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"tagged": TAGGED}
+# cstool teacher-cache: one row per packed block of block_size tokens. Position t holds the teacher's
+# distribution (at the cache's temperature) for the token after t, flattened row-major: topk_* have
+# block_size·k values, tail_logprob block_size (log of the mass outside the top k). Padding: length < block_size.
+TEACHER_CACHE = pa.schema(
+    [
+        pa.field("block", pa.int64(), nullable=False),
+        pa.field("length", pa.int32(), nullable=False),
+        pa.field("input_ids", pa.list_(pa.int32())),
+        pa.field("topk_ids", pa.list_(pa.int32())),
+        pa.field("topk_logprobs", pa.list_(pa.float16())),
+        pa.field("tail_logprob", pa.list_(pa.float32())),
+    ]
+)
+
+# cstool distill: OUT_DIR/train_metrics.parquet, one row per logged optimizer step.
+TRAIN_METRICS = pa.schema(
+    [
+        pa.field("step", pa.int64(), nullable=False),
+        pa.field("loss", pa.float64()),
+        pa.field("ce", pa.float64()),
+        pa.field("kd", pa.float64()),
+        pa.field("lr", pa.float64()),
+        pa.field("tokens_per_s", pa.float64()),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"tagged": TAGGED, "teacher_cache": TEACHER_CACHE, "train_metrics": TRAIN_METRICS}
 
 # Which command makes the columns of each kind, for "Produce them with: ..." hints.
-PRODUCED_BY: dict[str, str] = {"tagged": "cstool tag INPUT --lang LANG -o TAGGED.parquet"}
+PRODUCED_BY: dict[str, str] = {
+    "tagged": "cstool tag INPUT --lang LANG -o TAGGED.parquet",
+    "teacher_cache": "cstool teacher-cache DATA --teacher MODEL -o CACHE.parquet",
+    "train_metrics": "cstool distill DATA --student-config SPEC -o OUT_DIR",
+}
 
 
 def register_schema(kind: str, schema: pa.Schema, produced_by: str) -> pa.Schema:
@@ -60,6 +90,134 @@ def register_schema(kind: str, schema: pa.Schema, produced_by: str) -> pa.Schema
     SCHEMAS[kind] = schema
     PRODUCED_BY[kind] = produced_by
     return schema
+
+
+# cstool switch: the tagged columns, then per row the code-switched variant and what was switched.
+# switched has one bool per input token; switch_src/switch_tgt one entry per replaced unit (a token or a
+# lexicon phrase; a multi-word target is one entry here and several tokens in tokens_cs). With a curriculum
+# each input row appears once per epoch, in input order, its variants consecutive by cs_epoch.
+SWITCHED = register_schema(
+    "switched",
+    pa.schema(
+        list(TAGGED)
+        + [
+            pa.field("tokens_cs", _str_list),
+            pa.field("text_cs", pa.string()),  # tokens_cs joined by single spaces
+            pa.field("switched", pa.list_(pa.bool_())),
+            pa.field("switch_src", _str_list),
+            pa.field("switch_tgt", _str_list),
+            pa.field("n_switched", pa.int32()),  # input tokens replaced
+            pa.field("n_eligible", pa.int32()),  # input tokens that could switch under the strategy
+            pa.field("cmi", pa.float64()),
+            pa.field("switch_points", pa.int32()),
+            pa.field("cs_ratio", pa.float64()),
+            pa.field("cs_epoch", pa.int32()),
+            pa.field("strategy", pa.string()),
+        ]
+    ),
+    "cstool switch TAGGED --lexicon LEX -o SWITCHED.parquet",
+)
+
+# cstool switch --stats: per (cs_epoch, UPOS) counts and shares, then one "ALL" row per epoch with the
+# sentence-level statistics (mean CMI, switch points, JS divergence to a natural profile).
+SWITCH_STATS = register_schema(
+    "switch_stats",
+    pa.schema(
+        [
+            pa.field("cs_epoch", pa.int32(), nullable=False),
+            pa.field("cs_ratio", pa.float64(), nullable=False),
+            pa.field("upos", pa.string(), nullable=False),  # a UPOS tag, "other", or "ALL"
+            pa.field("tokens", pa.int64()),
+            pa.field("covered", pa.int64()),  # tokens found in the lexicon
+            pa.field("eligible", pa.int64()),
+            pa.field("switched", pa.int64()),
+            pa.field("coverage", pa.float64()),  # covered / tokens
+            pa.field("switched_share", pa.float64()),  # switched / tokens
+            pa.field("switched_dist", pa.float64()),  # this UPOS's share of all switched tokens
+            pa.field("natural_dist", pa.float64()),  # the same in the natural profile (null without one)
+            pa.field("sentences", pa.int64()),  # ALL rows only
+            pa.field("mean_cmi", pa.float64()),
+            pa.field("mean_switch_points", pa.float64()),
+            pa.field("js_divergence", pa.float64()),  # with a profile
+        ]
+    ),
+    "cstool switch TAGGED --lexicon LEX -o SWITCHED.parquet --stats STATS.parquet",
+)
+
+
+# cstool eval: one row per (eval set, metric). after_task is null outside a continual run.
+# LM metrics: nll (mean token NLL, nats), ppl, bpb (bits per UTF-8 byte), tokens, bytes, examples;
+# VQA: accuracy, examples.
+SCORES = register_schema(
+    "scores",
+    pa.schema(
+        [
+            pa.field("run", pa.string()),
+            pa.field("model", pa.string()),
+            pa.field("after_task", pa.string()),
+            pa.field("eval_task", pa.string(), nullable=False),
+            pa.field("metric", pa.string(), nullable=False),
+            pa.field("value", pa.float64()),
+        ]
+    ),
+    "cstool eval --model DIR --data NAME=PATH -o SCORES.parquet",
+)
+
+# cstool eval --task vqa --predictions: one row per example.
+VQA_PREDICTIONS = register_schema(
+    "vqa_predictions",
+    pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("eval_task", pa.string()),
+            pa.field("lang", pa.string()),
+            pa.field("prediction", pa.string()),
+            pa.field("answers", _str_list),
+            pa.field("accuracy", pa.float64()),
+        ]
+    ),
+    "cstool eval --task vqa --model DIR --data NAME=PATH -o SCORES.parquet --predictions PRED.parquet",
+)
+
+# cstool replay-train: RUN_DIR/metrics.parquet, the R matrix in long form. Rows are appended in training
+# order, so the task sequence is the order in which after_task values first appear (row 0 = the anchor,
+# before continual training). metric: nll, bpb, ppl (LM) or accuracy (VQA); cstool report reads it.
+METRICS = register_schema(
+    "metrics",
+    pa.schema(
+        [
+            pa.field("run", pa.string(), nullable=False),
+            pa.field("strategy", pa.string(), nullable=False),
+            pa.field("cs", pa.string(), nullable=False),
+            pa.field("seed", pa.int64(), nullable=False),
+            pa.field("after_task", pa.string(), nullable=False),
+            pa.field("eval_task", pa.string(), nullable=False),
+            pa.field("metric", pa.string(), nullable=False),
+            pa.field("value", pa.float64()),
+        ]
+    ),
+    "cstool replay-train --base MODEL --task NAME=PATH ... -o RUN_DIR (writes RUN_DIR/metrics.parquet)",
+)
+
+# cstool report: REPORT_DIR/summary.parquet. score is the oriented R-matrix score (accuracy, -bpb, -nll);
+# metric is Last/Avg/BWT/FWT/Forgetting; ci95 is the half-width of the t interval (null when n < 2).
+SUMMARY = register_schema(
+    "summary",
+    pa.schema(
+        [
+            pa.field("tasks", pa.string(), nullable=False),
+            pa.field("strategy", pa.string(), nullable=False),
+            pa.field("cs", pa.string(), nullable=False),
+            pa.field("score", pa.string(), nullable=False),
+            pa.field("metric", pa.string(), nullable=False),
+            pa.field("mean", pa.float64()),
+            pa.field("ci95", pa.float64()),
+            pa.field("n", pa.int64(), nullable=False),
+            pa.field("runs", _str_list),
+        ]
+    ),
+    "cstool report RUN_DIR... -o REPORT_DIR",
+)
 
 
 def require_columns(
@@ -218,6 +376,7 @@ class Source:
         self.spec = spec
         self.files = files
         self._stream = stream
+        self.is_stream = stream is not None
         if stream is not None:
             self.schema = stream.schema
         else:
@@ -236,12 +395,12 @@ class Source:
 
     @property
     def num_rows(self) -> int | None:
-        if self._stream is not None or any(_is_ipc(f) for f in self.files):
+        if self.is_stream or any(_is_ipc(f) for f in self.files):
             return None
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
 
     def input_records(self) -> list[dict]:
-        if self._stream is not None:
+        if self.is_stream:
             return [{"path": "-", "sha256": None, "provenance": self.provenance}]
         return [
             {"path": str(f), "sha256": file_sha256(f), "provenance": schema_provenance(_read_file_schema(f))}
@@ -249,7 +408,7 @@ class Source:
         ]
 
     def iter_batches(self, batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        if self._stream is not None:
+        if self.is_stream:
             stream, self._stream = self._stream, None
             if stream is None:
                 raise InputError("stdin was already read", "read '-' only once")
@@ -292,7 +451,9 @@ def open_source(spec: str | os.PathLike) -> Source:
             ) from None
         return Source(spec, [], stream)
     path = Path(spec)
-    if path.is_dir():
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
         files = sorted(path.glob("*.parquet"))
         if not files:
             raise InputError(f"{spec} is a directory with no *.parquet files", "give a Parquet file or shard folder")
@@ -300,8 +461,6 @@ def open_source(spec: str | os.PathLike) -> Source:
         files = sorted(Path(p) for p in globmod.glob(spec))
         if not files:
             raise InputError(f"no files match {spec}", "check the pattern (quote it so the shell does not expand it)")
-    elif path.is_file():
-        files = [path]
     else:
         raise InputError(f"input {spec} does not exist", "check the path")
     try:

@@ -46,9 +46,11 @@ def _main(
 
 
 def _fail(message: str, hint: str | None, code: int) -> None:
-    console.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True)
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
     if hint:
-        console.print(f"[dim]hint:[/dim] {hint}", soft_wrap=True)
+        console.print(f"[dim]hint:[/dim] {escape(hint)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -155,11 +157,101 @@ def _not_implemented(name: str) -> None:
         _fail(f"cstool {name} is not implemented in cstool {__version__}", "see README.md for the stages available", 2)
 
 
+@app.command("eval")
+@stage
+def eval_(
+    data: Annotated[list[str], typer.Option(help="An eval set as NAME=PATH (artifact with a text column); repeatable.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Scores artifact (.parquet, .arrow, or - for stdout).")],
+    model: Annotated[Optional[str], typer.Option(help="Model folder (save_pretrained). VQA without it scores a prediction column.")] = None,
+    adapter: Annotated[Optional[list[str]], typer.Option(help="peft adapter folder to stack on the model; repeatable.")] = None,
+    tokenizer: Annotated[Optional[str], typer.Option(help="Tokenizer folder (default: the model folder).")] = None,
+    task: Annotated[str, typer.Option(help="lm (nll, ppl, bits per byte) or vqa (accuracy).")] = "lm",
+    batch_size: Annotated[int, typer.Option(help="Most sequences per batch.")] = 16,
+    max_tokens: Annotated[int, typer.Option(help="Most padded tokens per batch (LM).")] = 16384,
+    text_column: Annotated[str, typer.Option(help="Text column of the LM sets.")] = "text",
+    run: Annotated[Optional[str], typer.Option(help="Run name in the output (default: the model folder name).")] = None,
+    after_task: Annotated[Optional[str], typer.Option(help="Task the model was last trained on (R-matrix row).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="VQA: longest generated answer, in tokens.")] = 10,
+    predictions: Annotated[Optional[str], typer.Option(help="VQA: also write per-example predictions here.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    dtype: Annotated[Optional[str], typer.Option(help="float32, bfloat16 or float16 (default: as saved).")] = None,
+) -> None:
+    """Score a model on named sets: LM mean token NLL, perplexity and bits per byte, or VQA accuracy."""
+    from cstool.console import progress
+    from cstool.stages.evaluate import EvalConfig, evaluate, parse_data_specs
+
+    config = EvalConfig(task=task, batch_size=batch_size, max_tokens=max_tokens, text_column=text_column, run=run,
+                        after_task=after_task, max_new_tokens=max_new_tokens, device=device, dtype=dtype,
+                        has_model=model is not None)
+    sets = parse_data_specs(data)
+    _threads()
+    with progress("eval") as bar:
+        scores = evaluate(model_path=model, adapters=adapter or [], tokenizer_path=tokenizer, data=sets, output=output,
+                          config=config, predictions_output=predictions,
+                          on_progress=lambda n: bar.advance(bar.task_ids[0], n))
+    wide: dict[str, dict[str, float]] = {}
+    for row in scores.to_pylist():
+        wide.setdefault(row["eval_task"], {})[row["metric"]] = row["value"]
+    metrics = ["nll", "ppl", "bpb", "tokens"] if task == "lm" else ["accuracy", "examples"]
+    print_table("eval", ["set", *metrics], [[name, *(v[m] for m in metrics)] for name, v in wide.items()])
+
+
+@app.command()
+@stage
+def report(
+    runs: Annotated[list[str], typer.Argument(help="RUN_DIRs of replay-train (or their metrics.parquet files).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")],
+    metric: Annotated[Optional[str], typer.Option(help="Metric to plot: accuracy, bpb, nll or ppl (default: first present).")] = None,
+    markdown: Annotated[bool, typer.Option(help="Also print the table as Markdown on stdout.")] = False,
+) -> None:
+    """Compare runs: Last, Avg, BWT, FWT and Forgetting (mean ± 95 % CI over seeds), R-matrix heatmaps, plots."""
+    from cstool.stages.report import ReportConfig, summary_rows
+    from cstool.stages.report import report as run_report
+
+    result = run_report(runs=runs, output_dir=output, config=ReportConfig(metric=metric, markdown=markdown))
+    header, rows = summary_rows(result["summary"])
+    print_table(f"report ({result['summary'].column('tasks')[0]})", header, rows)
+    if markdown:
+        typer.echo(result["markdown"], nl=False)
+    log(f"wrote {len(result['files'])} files to {output}")
+
+
+@app.command()
+@stage
+def switch(
+    input: Annotated[str, typer.Argument(help="Tagged artifact from cstool tag (.parquet, .arrow, or - for stdin).")],
+    lexicon: Annotated[str, typer.Option(help="Lexicon: TSV with header source,target[,upos] or MUSE 'source target'.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Output artifact (.parquet, .arrow, or - for stdout).")],
+    strategy: Annotated[str, typer.Option(help="pos (the method), random (POS-blind, matched count) or none.")] = "pos",
+    pos: Annotated[str, typer.Option(help="UPOS tags that may switch under pos.")] = "NOUN,ADJ,VERB,ADV",
+    ratio: Annotated[float, typer.Option(help="Token-level switch probability (times the UPOS weight).")] = 0.3,
+    sentence_rate: Annotated[float, typer.Option(help="Share of sentences touched at all.")] = 1.0,
+    profile: Annotated[Optional[str], typer.Option(help="Fit UPOS weights from a code-switched CoNLL-U (language id in column 10).")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="UPOS weights, e.g. NOUN=1,ADJ=0.8 (others 1).")] = None,
+    target_lang: Annotated[str, typer.Option(help="Language the lexicon translates into.")] = "en",
+    strict_pos: Annotated[bool, typer.Option(help="Only lexicon entries with the token's UPOS.")] = False,
+    curriculum: Annotated[Optional[str], typer.Option(help="Ratio per epoch, one variant each: linear:0.5:0.0:3, const:R:N, list:R,R.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
+    stats: Annotated[Optional[str], typer.Option(help="Also write the statistics artifact here.")] = None,
+    shard: Annotated[str, typer.Option(help="i/n: process rows whose ordinal is i modulo n (0-based i).")] = "0/1",
+    skip_bad_lines: Annotated[bool, typer.Option(help="Count and skip malformed lexicon lines.")] = False,
+    allow_empty: Annotated[bool, typer.Option(help="Write the output even when no token is in the lexicon.")] = False,
+) -> None:
+    """Code-switch tagged sentences word by word into TARGET_LANG, by part of speech (or at random)."""
+    from cstool.stages.switch import SwitchConfig, summary_tables, switch_file
+
+    config = SwitchConfig(strategy=strategy, pos=pos, ratio=ratio, sentence_rate=sentence_rate, weights=weights,
+                          profile=profile, target_lang=target_lang, strict_pos=strict_pos, curriculum=curriculum,
+                          seed=seed, shard=shard, skip_bad_lines=skip_bad_lines, allow_empty=allow_empty)
+    result = switch_file(input, output, lexicon_path=lexicon, config=config, stats_path=stats)
+    for title, columns, rows in summary_tables(result):
+        print_table(title, columns, rows)
+    log(f"switched {result.rows_in} rows → {result.rows_out} rows in {output}")
+
+
 # Stages not built yet: each says so and exits 2. A stage's real command replaces its line here.
-_not_implemented("switch")
 _not_implemented("distill")
 _not_implemented("replay-train")
-_not_implemented("eval")
 
 
 def main() -> None:

@@ -23,7 +23,9 @@ def log(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/yellow] {message}")
+    from rich.markup import escape
+
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
 
 def progress(description: str, total: int | None = None) -> Progress:

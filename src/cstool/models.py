@@ -196,3 +196,124 @@ def _empty_resources_dir() -> Path:
     if not index.exists():
         index.write_text("{}")
     return d
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building and saving students (cstool distill)
+
+_SPEC_KEYS = {
+    "layers": "num_hidden_layers",
+    "hidden": "hidden_size",
+    "heads": "num_attention_heads",
+    "kv_heads": "num_key_value_heads",
+    "intermediate": "intermediate_size",
+    "positions": "max_position_embeddings",
+}
+
+
+def _spec_value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"llama:layers=4,hidden=128,heads=4"`` → ``("llama", {"num_hidden_layers": 4, ...})``.
+
+    Short keys: layers, hidden, heads, kv_heads, intermediate, positions; any other key is taken as a
+    config attribute of that model type (e.g. ``rope_theta=10000``).
+    """
+    family, _, body = spec.partition(":")
+    family = family.strip()
+    if not family:
+        raise CstoolError(f"model spec {spec!r} has no model type", "write it as TYPE:key=value,... e.g. llama:layers=4,hidden=128,heads=4")
+    values: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in body.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not value:
+            raise CstoolError(f"model spec item {item!r} is not key=value", "e.g. llama:layers=4,hidden=128,heads=4")
+        values[_SPEC_KEYS.get(key.strip(), key.strip())] = _spec_value(value.strip())
+    return family, values
+
+
+def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | None], seed: int = 0):
+    """A randomly initialised causal LM from a spec (see :func:`parse_model_spec`), seeded."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, CONFIG_MAPPING
+
+    family, values = parse_model_spec(spec)
+    if family not in CONFIG_MAPPING:
+        raise CstoolError(f"unknown model type {family!r} in {spec!r}", "use a transformers model type such as llama, gpt2, qwen2, mistral")
+    base = CONFIG_MAPPING[family]()
+    unknown = [k for k in values if not hasattr(base, k)]
+    if unknown:
+        raise CstoolError(
+            f"{family} configs have no attribute(s) {', '.join(unknown)}",
+            f"short keys: {', '.join(_SPEC_KEYS)}; or any {type(base).__name__} attribute",
+        )
+    hidden = values.get("hidden_size", getattr(base, "hidden_size", None))
+    if hidden and "intermediate_size" not in values and hasattr(base, "intermediate_size"):
+        values["intermediate_size"] = 4 * hidden
+    if "num_attention_heads" in values and hasattr(base, "num_key_value_heads") and "num_key_value_heads" not in values:
+        values["num_key_value_heads"] = values["num_attention_heads"]
+    ids = {k: v for k, v in special_ids.items() if v is not None}
+    config = AutoConfig.for_model(family, vocab_size=vocab_size, **ids, **values)
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def student_from_teacher_layers(teacher, layers: list[int]):
+    """A copy of ``teacher`` keeping only decoder layers ``layers`` (in that order), embeddings and head.
+
+    Works for any causal LM whose decoder blocks sit in one ``nn.ModuleList`` (``...layers.N.`` or ``...h.N.``).
+    """
+    import copy
+    import re
+
+    from transformers import AutoModelForCausalLM
+
+    n_teacher = teacher.config.num_hidden_layers
+    bad = [i for i in layers if not 0 <= i < n_teacher]
+    if bad or not layers:
+        raise CstoolError(
+            f"--init-from-teacher-layers {','.join(map(str, layers))}: the teacher has layers 0..{n_teacher - 1}",
+            f"give indices between 0 and {n_teacher - 1}, e.g. 0,{n_teacher // 2},{n_teacher - 1}",
+        )
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(layers)
+    for name, value in list(vars(config).items()):  # per-layer lists such as layer_types
+        if isinstance(value, list) and len(value) == n_teacher and name != "architectures":
+            setattr(config, name, [value[i] for i in layers])
+    student = AutoModelForCausalLM.from_config(config)
+    pattern = re.compile(r"^(.*?\.(?:layers|h|layer|blocks))\.(\d+)\.(.*)$")
+    source = teacher.state_dict()
+    state = {}
+    for key in student.state_dict():
+        m = pattern.match(key)
+        src_key = f"{m.group(1)}.{layers[int(m.group(2))]}.{m.group(3)}" if m else key
+        state[key] = source[src_key].detach().clone()
+    student.load_state_dict(state, strict=True)
+    return student.to(teacher.dtype)
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """SHA-256 of a tokenizer's vocabulary (token → id), to tell whether two tokenizers agree."""
+    import hashlib
+
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()
+
+
+def save_model_dir(model, tokenizer, out_dir: str | os.PathLike, provenance: dict) -> None:
+    """``save_pretrained`` (safetensors) the model and tokenizer, plus the options that made them (cstool.json)."""
+    from cstool.artifacts import write_sidecar
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out)
+    write_sidecar(out, provenance)

@@ -2,7 +2,8 @@
 
 Inputs: ``.txt`` (a sentence, or with ``docs`` a document, per line), ``.jsonl``, Parquet/Arrow artifacts
 (a text column; other columns are carried through) and ``.conllu`` (gold tokens, UPOS and lemmas read as
-they are; ``retag`` tags the gold tokens with Stanza instead).
+they are; ``retag`` tags the gold tokens with Stanza instead). An artifact that already has ``tokens`` and
+``upos`` is treated like CoNLL-U: kept as it is, or re-tagged on its tokens with ``retag``.
 
 Tokenisation: with full Stanza resources for the language, Stanza's own tokenizer; with a single POS
 model file (``pos_model``), cstool's script-agnostic tokenizer (:func:`tokenize`), since a tagger file
@@ -28,6 +29,8 @@ from cstool.errors import ConfigError, InputError
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CONLLU_SUFFIXES = (".conllu", ".conll")
+# Raw batches of already tagged input (CoNLL-U, or an artifact with tokens/upos) carry these columns.
+_GOLD = artifacts.TAGGED.remove(artifacts.TAGGED.get_field_index("lang"))
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,9 @@ def _read_table(src: artifacts.Source, cfg: TagConfig) -> Iterator[pa.RecordBatc
             "choose the text column with --text-column NAME",
         )
     carried = [n for n in src.schema.names if n not in artifacts.TAGGED.names and n != cfg.text_column]
+    gold = "tokens" in src.schema.names and "upos" in src.schema.names
+    if gold:
+        artifacts.require_columns(src.schema, "tagged", stage="tag", columns=["tokens", "upos"])
     ordinal = 0
     for batch in src.iter_batches(cfg.batch_size):
         idx = [i for i in range(batch.num_rows) if cfg.in_shard(ordinal + i)]
@@ -229,12 +235,12 @@ def _read_table(src: artifacts.Source, cfg: TagConfig) -> Iterator[pa.RecordBatc
         sub = batch.take(pa.array(idx))
         texts = ["" if t is None else str(t) for t in sub.column(cfg.text_column).to_pylist()]
         cols = {"id": pa.array([ids[i] for i in idx], pa.string()), "text": pa.array(texts, pa.string())}
+        if gold:  # an already tagged artifact: keep its tokens/UPOS (retag re-tags its tokens)
+            for n in ("tokens", "upos", "lemmas"):
+                cols[n] = sub.column(n) if n in sub.schema.names else pa.nulls(len(idx), _GOLD.field(n).type)
         for n in carried:
             cols[n] = sub.column(n)
         yield pa.record_batch(list(cols.values()), names=list(cols))
-
-
-_GOLD = artifacts.TAGGED.remove(artifacts.TAGGED.get_field_index("lang"))
 
 
 def _read_conllu(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:

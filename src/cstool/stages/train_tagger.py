@@ -125,8 +125,13 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
         level = stanza_log.level
         stanza_log.setLevel(logging.WARNING)
         try:
-            with contextlib.redirect_stdout(open(os.devnull, "w")):
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
                 stanza_tagger.main(args)
+        except (ValueError, RuntimeError, OSError) as e:  # Stanza's UDError is a ValueError
+            raise InputError(
+                f"Stanza's tagger trainer failed: {e}",
+                "the scorer needs valid trees (one root, heads in range) in the dev file; check it with UD's validate.py",
+            ) from None
         finally:
             stanza_log.setLevel(level)
         model_file = work / "tagger.pt"
