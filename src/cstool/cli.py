@@ -223,7 +223,7 @@ def switch(
     lexicon: Annotated[str, typer.Option(help="Lexicon: TSV with header source,target[,upos] or MUSE 'source target'.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Output artifact (.parquet, .arrow, or - for stdout).")],
     strategy: Annotated[str, typer.Option(help="pos (the method), random (POS-blind, matched count) or none.")] = "pos",
-    pos: Annotated[str, typer.Option(help="UPOS tags that may switch under pos.")] = "NOUN,ADJ,VERB,ADV",
+    pos: Annotated[Optional[str], typer.Option(help="UPOS that may switch under pos [default: NOUN,ADJ,VERB,ADV; all with --profile].")] = None,
     ratio: Annotated[float, typer.Option(help="Token-level switch probability (times the UPOS weight).")] = 0.3,
     sentence_rate: Annotated[float, typer.Option(help="Share of sentences touched at all.")] = 1.0,
     profile: Annotated[Optional[str], typer.Option(help="Fit UPOS weights from a code-switched CoNLL-U (language id in column 10).")] = None,
@@ -249,8 +249,96 @@ def switch(
     log(f"switched {result.rows_in} rows → {result.rows_out} rows in {output}")
 
 
+@app.command()
+@stage
+def distill(
+    data: Annotated[list[str], typer.Argument(help="Text artifacts (Parquet/Arrow) to train on.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output model folder.")],
+    student: Annotated[Optional[str], typer.Option(help="Student model folder (save_pretrained).")] = None,
+    student_config: Annotated[Optional[str], typer.Option(help="Build the student, e.g. llama:layers=4,hidden=128,heads=4.")] = None,
+    init_from_teacher_layers: Annotated[Optional[str], typer.Option(help="Student = teacher's embeddings + these layers, e.g. 0,2,4.")] = None,
+    teacher: Annotated[Optional[str], typer.Option(help="Teacher model folder; without it (and a cache): plain LM training.")] = None,
+    teacher_cache: Annotated[Optional[str], typer.Option(help="Top-k cache from cstool teacher-cache (no teacher in memory).")] = None,
+    tokenizer: Annotated[Optional[str], typer.Option(help="Tokenizer folder for --student-config without a teacher.")] = None,
+    text_column: Annotated[str, typer.Option(help="Text column of DATA.")] = "text",
+    alpha: Annotated[Optional[float], typer.Option(help="Weight of CE; 1−alpha weights KD (default 0.5 with a teacher, 1 without).")] = None,
+    temperature: Annotated[float, typer.Option(help="KD temperature τ.")] = 2.0,
+    loss: Annotated[str, typer.Option(help="KD divergence: fkl, rkl or jsd.")] = "fkl",
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over DATA.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Blocks per device per step.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
+    block_size: Annotated[int, typer.Option(help="Tokens per packed block.")] = 256,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (linear decay).")] = 5e-4,
+    warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
+    resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in OUT/checkpoints.")] = False,
+    save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 200,
+    log_every: Annotated[int, typer.Option(help="Log (and record in train_metrics) every N steps.")] = 10,
+    eval_data: Annotated[Optional[list[str]], typer.Option(help="Held-out text artifact(s): report CE at the end.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Distil a teacher into a student (α·CE + (1−α)·τ²·D), or train a causal LM when there is no teacher."""
+    from cstool.stages.distill import DistillConfig, parse_layers
+    from cstool.stages.distill import distill as run
+
+    config = DistillConfig(
+        student=student, student_config=student_config, init_from_teacher_layers=parse_layers(init_from_teacher_layers),
+        teacher=teacher, teacher_cache=teacher_cache, tokenizer=tokenizer, text_column=text_column, alpha=alpha,
+        temperature=temperature, loss=loss, max_steps=max_steps, epochs=epochs, batch_size=batch_size,
+        grad_accum=grad_accum, block_size=block_size, lr=lr, warmup_steps=warmup_steps, seed=seed, resume=resume,
+        save_steps=save_steps, log_every=log_every, eval_data=tuple(eval_data or ()), device=device,
+    )
+    _threads()
+    summary = run(data, output, config=config)
+    print_table("distill", list(summary), [list(summary.values())])
+
+
+@app.command("teacher-cache")
+@stage
+def teacher_cache(
+    data: Annotated[list[str], typer.Argument(help="Text artifacts, as given to cstool distill.")],
+    teacher: Annotated[str, typer.Option(help="Teacher model folder.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Cache artifact (.parquet or .arrow).")],
+    top_k: Annotated[int, typer.Option(help="Teacher log-probs kept per token.")] = 32,
+    temperature: Annotated[float, typer.Option(help="τ the cache is made for (distill must use the same).")] = 2.0,
+    block_size: Annotated[int, typer.Option(help="Tokens per block (distill must use the same).")] = 256,
+    text_column: Annotated[str, typer.Option(help="Text column of DATA.")] = "text",
+    batch_size: Annotated[int, typer.Option(help="Blocks per teacher forward pass.")] = 8,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Run a teacher once and store its top-k log-probs (+ tail mass) per token, for distill --teacher-cache."""
+    from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
+
+    config = TeacherCacheConfig(teacher=teacher, top_k=top_k, temperature=temperature, block_size=block_size,
+                                text_column=text_column, batch_size=batch_size, device=device)
+    _threads()
+    r = build_teacher_cache(data, output, config=config)
+    print_table("teacher-cache", ["blocks", "tokens", "top-k", "bytes", "bytes/token"],
+                [[r["blocks"], r["tokens"], r["top_k"], r["bytes"], r["bytes_per_token"]]])
+
+
+@app.command("train-tokenizer")
+@stage
+def train_tokenizer(
+    data: Annotated[list[str], typer.Argument(help="Text artifacts (Parquet/Arrow).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Tokenizer folder (AutoTokenizer-loadable).")],
+    vocab_size: Annotated[int, typer.Option(help="Pieces in the vocabulary.")] = 4000,
+    text_column: Annotated[str, typer.Option(help="Text column of DATA.")] = "text",
+    character_coverage: Annotated[float, typer.Option(help="Share of characters covered by pieces; rest via bytes.")] = 0.9995,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
+) -> None:
+    """Train a sentencepiece unigram tokenizer and save it as a fast tokenizer for AutoTokenizer."""
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig
+    from cstool.stages.train_tokenizer import train_tokenizer as run
+
+    config = TrainTokenizerConfig(vocab_size=vocab_size, text_column=text_column,
+                                  character_coverage=character_coverage, seed=seed)
+    r = run(data, output, config=config)
+    log(f"trained a {r['vocab_size']}-piece tokenizer on {r['sentences']} texts → {output}")
+
+
 # Stages not built yet: each says so and exits 2. A stage's real command replaces its line here.
-_not_implemented("distill")
 _not_implemented("replay-train")
 
 

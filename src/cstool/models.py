@@ -317,3 +317,31 @@ def save_model_dir(model, tokenizer, out_dir: str | os.PathLike, provenance: dic
     if tokenizer is not None:
         tokenizer.save_pretrained(out)
     write_sidecar(out, provenance)
+
+
+def load_vlm(path: str | os.PathLike, *, allow_download: bool = False, dtype: Any = None, device: str = "cpu"):
+    """Load an image-text-to-text model (Llava-style, SmolVLM, PaliGemma, …) and its processor from a folder.
+
+    Returns ``(model, processor)``. A folder without a vision tower (a plain causal LM) is refused.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    name, local = _resolve(path, "vision-language model", allow_download)
+    kwargs: dict[str, Any] = {"local_files_only": local, "trust_remote_code": False}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    try:
+        processor = AutoProcessor.from_pretrained(name, local_files_only=local, trust_remote_code=False)
+        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelNotFoundError(
+            f"cannot load an image-text-to-text model from {name}: {str(e).splitlines()[0]}",
+            "--task vqa needs a vision-language model folder (config with a vision tower, weights and processor "
+            "files written by save_pretrained)",
+        ) from None
+    if not hasattr(processor, "image_processor") or not hasattr(processor, "tokenizer"):
+        raise ModelNotFoundError(
+            f"{name} has no image processor + tokenizer pair (got {type(processor).__name__})",
+            "save the model's processor with processor.save_pretrained(DIR)",
+        )
+    return model.to(device), processor

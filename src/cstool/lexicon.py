@@ -1,0 +1,285 @@
+"""Bilingual lexicons for code-switching: loading and vectorised lookup.
+
+Formats
+* TSV with a header naming ``source`` and ``target`` (and optionally ``upos``; other columns such as
+  ``gloss`` are ignored), e.g. ``hi-en.wiktionary.tsv``.
+* MUSE-style two-column files without a header: ``source target`` separated by a tab (then either side may
+  hold several words) or by whitespace (then each side is one word).
+
+Entries are normalised (surrounding and repeated whitespace collapsed; UPOS upper-cased); exact duplicates
+of (source, target, upos) are dropped and counted. ``X``, ``_`` or an empty UPOS mean "no part of speech":
+such entries are found only by the UPOS-less lookups. Several targets for one source are *senses*; the
+stage chooses among them with the row's seeded generator. A multi-word *source* is a phrase, matched on
+lower-cased consecutive tokens of one sentence (longest match first, left to right). A multi-word *target*
+replaces one token (or phrase) with several tokens.
+
+Lookup order for one token (first hit wins): (form, UPOS) → (lower-cased form, UPOS) → (lemma, UPOS), then
+form → lower-cased form → lemma without UPOS (skipped with ``strict_pos``). All lookups run over a whole
+batch at once with Arrow's hash-based ``index_in``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cstool.console import warn
+from cstool.errors import InputError
+
+UPOS_TAGS = (
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
+    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
+)
+NO_UPOS = {"", "_", "X"}
+_MAX_REPORTED = 3
+
+
+@dataclass
+class _Groups:
+    """Keys of one lookup table, each pointing at a contiguous run of candidate targets."""
+
+    keys: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    targets: list[list[str]] = field(default_factory=list)
+
+    def add(self, key: str, target: str) -> None:
+        i = self.index.get(key)
+        if i is None:
+            self.index[key] = len(self.keys)
+            self.keys.append(key)
+            self.targets.append([target])
+        elif target not in self.targets[i]:
+            self.targets[i].append(target)
+
+
+class Lexicon:
+    """A loaded lexicon: Arrow key sets for lookup, and the candidate table they point into.
+
+    Candidates live in one array ``targets`` (a target may repeat across groups); group ``g`` owns
+    ``targets[group_start[g] : group_start[g] + group_count[g]]``. Each target's words live in
+    ``target_words[word_start[c] : word_start[c] + word_count[c]]``.
+    """
+
+    def __init__(self, path: str, entries: list[tuple[str, str, str | None]], *, duplicates: int, bad_lines: int):
+        self.path = path
+        self.entries = len(entries)
+        self.duplicates = duplicates
+        self.bad_lines = bad_lines
+        tables = {name: _Groups() for name in ("pos", "pos_lower", "any", "any_lower", "phrase", "phrase_pos")}
+        for source, target, upos in entries:
+            lower = source.lower()
+            if " " in source:
+                tables["phrase"].add(lower, target)
+                if upos:
+                    tables["phrase_pos"].add(f"{lower}\t{upos}", target)
+                continue
+            if upos:
+                tables["pos"].add(f"{source}\t{upos}", target)
+                tables["pos_lower"].add(f"{lower}\t{upos}", target)
+            tables["any"].add(source, target)
+            tables["any_lower"].add(lower, target)
+        targets: list[str] = []
+        starts: list[int] = []
+        counts: list[int] = []
+        self._keys: dict[str, tuple[pa.Array, np.ndarray]] = {}
+        for name, table in tables.items():
+            first_group = len(starts)
+            for cands in table.targets:
+                starts.append(len(targets))
+                counts.append(len(cands))
+                targets.extend(cands)
+            self._keys[name] = (pa.array(table.keys, pa.string()), np.arange(first_group, len(starts), dtype=np.int64))
+        self.targets = pa.array(targets, pa.string())
+        self.group_start = np.array(starts, dtype=np.int64)
+        self.group_count = np.array(counts, dtype=np.int64)
+        words = [t.split(" ") for t in targets]
+        self.word_count = np.array([len(w) for w in words], dtype=np.int64)
+        self.word_start = np.concatenate([[0], np.cumsum(self.word_count)[:-1]]).astype(np.int64)
+        self.target_words = pa.array([w for ws in words for w in ws], pa.string())
+        phrase_keys = tables["phrase"].keys
+        self.phrase_lengths = sorted({k.count(" ") + 1 for k in phrase_keys})
+        self._phrase_first = pa.array(sorted({k.split(" ")[0] for k in phrase_keys}), pa.string())
+        self._phrase_pairs = pa.array(sorted({" ".join(k.split(" ")[:2]) for k in phrase_keys}), pa.string())
+        self.sources = [k for k in tables["any"].keys] + phrase_keys
+
+    def __len__(self) -> int:
+        return self.entries
+
+    def _find(self, values: pa.Array, table: str) -> np.ndarray:
+        keys, groups = self._keys[table]
+        if len(keys) == 0:
+            return np.full(len(values), -1, dtype=np.int64)
+        idx = pc.fill_null(pc.index_in(values, value_set=keys), -1).to_numpy()
+        return np.where(idx >= 0, groups[np.maximum(idx, 0)], -1)
+
+    def lookup(
+        self, forms: pa.Array, lower: pa.Array, upos: pa.Array, lemmas: pa.Array | None, *, strict_pos: bool
+    ) -> np.ndarray:
+        """Group id of every token (``-1``: not in the lexicon), in the documented lookup order."""
+        steps = [(pc.binary_join_element_wise(forms, upos, "\t"), "pos"),
+                 (pc.binary_join_element_wise(lower, upos, "\t"), "pos_lower")]
+        if lemmas is not None:
+            steps.append((pc.binary_join_element_wise(lemmas, upos, "\t"), "pos"))
+        if not strict_pos:
+            steps += [(forms, "any"), (lower, "any_lower")]
+            if lemmas is not None:
+                steps.append((lemmas, "any"))
+        found = np.full(len(forms), -1, dtype=np.int64)
+        for values, table in steps:
+            hit = self._find(values, table)
+            found = np.where(found >= 0, found, hit)
+        return found
+
+    def match_phrases(
+        self, lower: pa.Array, row: np.ndarray, upos: pa.Array, *, strict_pos: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Non-overlapping phrase matches as arrays (start, length, group), longest first, left to right.
+
+        A phrase lies within one sentence (``row`` gives each token's row). Under ``strict_pos`` the
+        entry's UPOS must equal the phrase's last token's UPOS.
+        """
+        empty = np.zeros(0, dtype=np.int64)
+        if not self.phrase_lengths or len(lower) == 0:
+            return empty, empty, empty
+        n = len(lower)
+        starts = np.flatnonzero(pc.fill_null(pc.is_in(lower, value_set=self._phrase_first), False).to_numpy(zero_copy_only=False))
+        starts = starts[(starts + 1 < n) & (row[np.minimum(starts + 1, n - 1)] == row[starts])]
+        if len(starts) == 0:
+            return empty, empty, empty
+        pairs = pc.binary_join_element_wise(lower.take(pa.array(starts)), lower.take(pa.array(starts + 1)), " ")
+        starts = starts[pc.fill_null(pc.is_in(pairs, value_set=self._phrase_pairs), False).to_numpy(zero_copy_only=False)]
+        found: list[tuple[int, int, int]] = []
+        for k in self.phrase_lengths:
+            s = starts[starts + k - 1 < n]
+            s = s[row[s + k - 1] == row[s]]
+            if len(s) == 0:
+                continue
+            parts = [lower.take(pa.array(s + j)) for j in range(k)]
+            key = pc.binary_join_element_wise(*parts, " ")
+            if strict_pos:
+                key = pc.binary_join_element_wise(key, upos.take(pa.array(s + k - 1)), "\t")
+            groups = self._find(key, "phrase_pos" if strict_pos else "phrase")
+            hit = groups >= 0
+            found += zip(s[hit].tolist(), [k] * int(hit.sum()), groups[hit].tolist())
+        if not found:
+            return empty, empty, empty
+        found.sort(key=lambda m: (m[0], -m[1]))
+        kept: list[tuple[int, int, int]] = []
+        free_from = 0
+        for start, k, g in found:
+            if start >= free_from:
+                kept.append((start, k, g))
+                free_from = start + k
+        arr = np.array(kept, dtype=np.int64)
+        return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) for each line; text is None when the line is not valid UTF-8."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield lineno, None
+                continue
+            if lineno == 1:
+                line = line.lstrip("\ufeff")
+            yield lineno, line.rstrip("\r\n")
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _header(line: str) -> dict[str, int] | None:
+    names = [c.strip().lower() for c in line.split("\t")]
+    if "source" in names and "target" in names:
+        return {n: i for i, n in enumerate(names) if n in ("source", "target", "upos")}
+    return None
+
+
+def _parse(line: str, columns: dict[str, int] | None) -> tuple[str, str, str | None] | str:
+    """An entry, or the reason the line is bad."""
+    if columns is None:
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) != 2:
+            return f"expected 2 columns (source, target), found {len(parts)}"
+        source, target, upos = _norm(parts[0]), _norm(parts[1]), None
+    else:
+        parts = line.split("\t")
+        need = max(columns["source"], columns["target"]) + 1
+        if len(parts) < need:
+            return f"expected at least {need} tab-separated columns, found {len(parts)}"
+        source, target = _norm(parts[columns["source"]]), _norm(parts[columns["target"]])
+        upos = parts[columns["upos"]].strip().upper() if "upos" in columns and columns["upos"] < len(parts) else ""
+        if upos not in NO_UPOS and upos not in UPOS_TAGS:
+            return f"unknown UPOS {upos!r}"
+        upos = None if upos in NO_UPOS else upos
+    if not source or not target:
+        return "empty source or target"
+    return source, target, upos
+
+
+def load_lexicon(path: str | Path, *, skip_bad_lines: bool = False) -> Lexicon:
+    """Read a lexicon file. Bad lines raise InputError with file:line, or are counted with ``skip_bad_lines``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"lexicon {path} does not exist", "give --lexicon a TSV (source, target[, upos]) or MUSE file")
+    entries: list[tuple[str, str, str | None]] = []
+    seen: set[tuple[str, str, str | None]] = set()
+    bad: list[str] = []
+    duplicates = 0
+    columns: dict[str, int] | None = None
+    first = True
+    for lineno, line in _lines(path):
+        if line is None:
+            bad.append(f"{path}:{lineno}: not valid UTF-8")
+            continue
+        if not line.strip():
+            continue
+        if first:
+            first = False
+            columns = _header(line)
+            if columns is not None:
+                continue
+        parsed = _parse(line, columns)
+        if isinstance(parsed, str):
+            bad.append(f"{path}:{lineno}: {parsed}")
+        elif parsed in seen:
+            duplicates += 1
+        else:
+            seen.add(parsed)
+            entries.append(parsed)
+    if bad and not skip_bad_lines:
+        more = f" (and {len(bad) - _MAX_REPORTED} more bad lines)" if len(bad) > _MAX_REPORTED else ""
+        raise InputError("; ".join(bad[:_MAX_REPORTED]) + more,
+                         "fix these lines, or pass --skip-bad-lines to count and skip them")
+    if bad:
+        warn(f"skipped {len(bad)} bad lexicon lines (first: {bad[0]})")
+    if not entries:
+        raise InputError(f"lexicon {path} has no entries",
+                         "give a TSV with a header (source, target[, upos]) or MUSE-style 'source target' lines")
+    return Lexicon(str(path), entries, duplicates=duplicates, bad_lines=len(bad))
+
+
+def dominant_script(words: list[str], sample: int = 2000) -> str:
+    """The Unicode script most letters of ``words`` are written in (e.g. LATIN, DEVANAGARI), for messages."""
+    counts: dict[str, int] = {}
+    for w in words[:sample]:
+        for ch in w:
+            if ch.isalpha():
+                script = unicodedata.name(ch, "UNKNOWN").split(" ")[0]
+                counts[script] = counts.get(script, 0) + 1
+                break
+    return max(counts, key=counts.get) if counts else "UNKNOWN"

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from cstool.errors import InputError
+from cstool.lexicon import dominant_script, load_lexicon
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _targets(lex, group: int) -> list[str]:
+    start, count = lex.group_start[group], lex.group_count[group]
+    return lex.targets.to_pylist()[start : start + count]
+
+
+def _lookup(lex, forms, upos, lemmas=None, strict=False):
+    f = pa.array(forms, pa.string())
+    return lex.lookup(f, pa.array([x.lower() for x in forms]), pa.array(upos), None if lemmas is None else pa.array(lemmas),
+                      strict_pos=strict)
+
+
+def test_tsv_header_duplicates_senses_and_multiword():
+    lex = load_lexicon(DATA / "switch_lexicon.tsv")
+    assert len(lex) == 14 and lex.duplicates == 1 and lex.bad_lines == 0
+    g = _lookup(lex, ["घर", "रेलगाड़ी", "कुछ"], ["NOUN", "NOUN", "NOUN"])
+    assert _targets(lex, g[0]) == ["house", "home"]  # two senses, the duplicate row dropped
+    assert _targets(lex, g[1]) == ["train car"]
+    assert g[2] == -1
+    assert lex.phrase_lengths == [2]
+
+
+def test_lookup_order_case_lemma_and_strict_pos():
+    lex = load_lexicon(DATA / "switch_lexicon.tsv")
+    # lower-cased form with UPOS; lemma with UPOS; UPOS-less fallback for a NOUN-tagged verb entry.
+    g = _lookup(lex, ["DOG", "जाते", "चल"], ["NOUN", "VERB", "NOUN"], lemmas=["dog", "जाना", "चल"])
+    assert [_targets(lex, x) for x in g] == [["dog"], ["go"], ["walk"]]
+    strict = _lookup(lex, ["DOG", "जाते", "चल"], ["NOUN", "VERB", "NOUN"], lemmas=["dog", "जाना", "चल"], strict=True)
+    assert strict[2] == -1 and _targets(lex, strict[1]) == ["go"]
+    # (form, UPOS) beats the UPOS-less lookup: अच्छा as ADV is "well", as ADJ "good".
+    g = _lookup(lex, ["अच्छा", "अच्छा"], ["ADV", "ADJ"])
+    assert _targets(lex, g[0]) == ["well"] and _targets(lex, g[1]) == ["good"]
+
+
+def test_phrase_matching_stays_inside_sentences():
+    lex = load_lexicon(DATA / "switch_lexicon.tsv")
+    lower = pa.array(["लाल", "किला", "लाल", "किला"])
+    upos = pa.array(["PROPN"] * 4)
+    starts, lengths, groups = lex.match_phrases(lower, np.array([0, 0, 1, 2]), upos, strict_pos=False)
+    assert starts.tolist() == [0] and lengths.tolist() == [2] and _targets(lex, groups[0]) == ["Red Fort"]
+    none, _, _ = lex.match_phrases(lower, np.array([0, 0, 1, 2]), pa.array(["NOUN"] * 4), strict_pos=True)
+    assert len(none) == 0
+
+
+def test_muse_space_and_tab_separated():
+    lex = load_lexicon(DATA / "switch_muse.txt")
+    g = _lookup(lex, ["किताब", "रेलगाड़ी", "बड़ा"], ["NOUN", "NOUN", "ADJ"])
+    assert _targets(lex, g[0]) == ["book", "volume"]
+    assert _targets(lex, g[1]) == ["train car"]
+    assert _targets(lex, g[2]) == ["big"]
+    assert _lookup(lex, ["किताब"], ["NOUN"], strict=True)[0] == -1  # MUSE entries carry no UPOS
+
+
+def test_bad_lines_reported_with_file_and_line(tmp_path):
+    path = tmp_path / "lex.tsv"
+    path.write_bytes("source\ttarget\tupos\nघर\thouse\tNOUN\nअकेला\nपानी\twater\tNOUNX\nकल\t\tADV\nदिन\tday\tNOUN\n".encode())
+    with pytest.raises(InputError) as e:
+        load_lexicon(path)
+    assert f"{path}:3:" in e.value.message and f"{path}:4: unknown UPOS 'NOUNX'" in e.value.message
+    assert f"{path}:5: empty source or target" in e.value.message and "--skip-bad-lines" in e.value.hint
+    lex = load_lexicon(path, skip_bad_lines=True)
+    assert lex.bad_lines == 3 and len(lex) == 2
+
+
+def test_invalid_utf8_and_empty(tmp_path):
+    path = tmp_path / "lex.txt"
+    path.write_bytes(b"a b\n\xff\xfe c\n")
+    with pytest.raises(InputError, match=r"lex.txt:2: not valid UTF-8"):
+        load_lexicon(path)
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("source\ttarget\n\n")
+    with pytest.raises(InputError, match="has no entries"):
+        load_lexicon(empty)
+
+
+def test_dominant_script():
+    assert dominant_script(["घर", "house", "किताब"]) == "DEVANAGARI"
+    assert dominant_script(["house", "1", "dog"]) == "LATIN"
