@@ -25,12 +25,6 @@ def test_version():
     assert r.exit_code == 0 and r.output.strip() == f"cstool {__version__}"
 
 
-def test_unbuilt_stage_says_so_and_exits_2():
-    r = runner.invoke(app, ["replay-train", "--base", "x"])
-    assert r.exit_code == 2
-    assert "not implemented" in r.output
-
-
 def test_cli_import_does_not_load_torch_or_stanza():
     code = "import sys, cstool.cli; print(sorted(m for m in ('torch', 'stanza', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

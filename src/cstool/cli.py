@@ -150,13 +150,6 @@ def train_tagger(
                 [[str(output), f"{100 * result['dev_upos_accuracy']:.2f} %", result["train_sentences"]]])
 
 
-def _not_implemented(name: str) -> None:
-    @app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-                 help=f"(not implemented yet) {name}", add_help_option=False)
-    def command(ctx: typer.Context) -> None:
-        _fail(f"cstool {name} is not implemented in cstool {__version__}", "see README.md for the stages available", 2)
-
-
 @app.command("eval")
 @stage
 def eval_(
@@ -338,8 +331,51 @@ def train_tokenizer(
     log(f"trained a {r['vocab_size']}-piece tokenizer on {r['sentences']} texts → {output}")
 
 
-# Stages not built yet: each says so and exits 2. A stage's real command replaces its line here.
-_not_implemented("replay-train")
+@app.command("replay-train")
+@stage
+def replay_train(
+    base: Annotated[str, typer.Option(help="Base model folder (frozen; adapters are trained on it).")],
+    task: Annotated[list[str], typer.Option(help="NAME=PATH, in training order; the first is the anchor.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run folder.")],
+    dev: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH dev set scored after every task.")] = None,
+    strategy: Annotated[str, typer.Option(help="naive, replay, replay-adapter or joint.")] = "replay-adapter",
+    cs: Annotated[str, typer.Option(help="none, pos or random: train on code-switched text_cs (from cstool switch).")] = "none",
+    replay_ratio: Annotated[float, typer.Option(help="Share of each batch from the replay buffer (replay); share of steps for the replay adapter (replay-adapter).")] = 0.25,
+    buffer_per_task: Annotated[int, typer.Option(help="Examples kept per earlier task (seeded reservoir).")] = 500,
+    consolidation_new: Annotated[float, typer.Option(help="Share of the replay adapter's batches from the new task.")] = 0.25,
+    task_adapter_init: Annotated[str, typer.Option(help="replay-adapter: each task adapter starts fresh or from the previous one.")] = "fresh",
+    lora_r: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
+    lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
+    target_modules: Annotated[str, typer.Option(help="auto, or comma-separated module names.")] = "auto",
+    train_embeddings: Annotated[bool, typer.Option(help="Also train embeddings and LM head (peft modules_to_save).")] = False,
+    steps_per_task: Annotated[int, typer.Option(help="Optimizer steps per task (every strategy).")] = 200,
+    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 8,
+    max_length: Annotated[int, typer.Option(help="Tokens per example (longer ones are cut).")] = 128,
+    lr: Annotated[float, typer.Option(help="Learning rate (constant).")] = 1e-3,
+    kd_teacher: Annotated[Optional[str], typer.Option(help="Teacher for a KD term on replayed examples.")] = None,
+    kd_alpha: Annotated[float, typer.Option(help="Weight of CE against the KD term.")] = 0.5,
+    train_first: Annotated[bool, typer.Option(help="Train on the first task too (it is otherwise the known anchor).")] = False,
+    text_column: Annotated[Optional[str], typer.Option(help="Training text column [default: text_cs with --cs, else text].")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run in the same folder.")] = False,
+    run_name: Annotated[Optional[str], typer.Option(help="Name of the run in metrics [default: the folder name].")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Continual learning over a task sequence with LoRA adapters, a replay buffer and a replay adapter."""
+    from cstool.stages.replay import ReplayConfig, parse_named
+    from cstool.stages.replay import replay_train as run
+
+    config = ReplayConfig(
+        strategy=strategy, cs=cs, replay_ratio=replay_ratio, buffer_per_task=buffer_per_task,
+        consolidation_new=consolidation_new, task_adapter_init=task_adapter_init, lora_r=lora_r, lora_alpha=lora_alpha, target_modules=target_modules,
+        train_embeddings=train_embeddings, steps_per_task=steps_per_task, batch_size=batch_size,
+        max_length=max_length, lr=lr, kd_teacher=kd_teacher, kd_alpha=kd_alpha, train_first=train_first,
+        text_column=text_column, seed=seed, resume=resume, run_name=run_name, device=device,
+    )
+    _threads()
+    summary = run(base=base, tasks=parse_named(task, "--task"), devs=parse_named(dev or [], "--dev"),
+                  output_dir=output, config=config)
+    log(f"replay-train {summary['strategy']} (cs={summary['cs']}) done → {output}")
 
 
 def main() -> None:

@@ -70,7 +70,9 @@ def load_causal_lm(
 ):
     """Load a causal LM (any ``AutoModelForCausalLM`` architecture) from a local folder."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # cstool draws its own progress; keep stderr readable
     name, local = _resolve(path, "model", allow_download)
     kwargs: dict[str, Any] = {"local_files_only": local, "trust_remote_code": False}
     if dtype is not None:

@@ -1,0 +1,261 @@
+"""replay-train on a tiny Llama and a clearly separable three-task sequence (English → Hindi → Marathi
+templates): forgetting, budgets, buffer, adapters, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cstool import artifacts
+from cstool.cli import app
+from cstool.errors import ConfigError, InputError, SchemaError
+from cstool.stages.replay import ReplayConfig, replay_train
+
+runner = CliRunner()
+WORDS = {
+    "en": (["the cat", "a dog", "my friend", "the teacher", "a bird"], ["eats", "sees", "likes", "finds"],
+           ["an apple", "the ball", "a book", "the tree"]),
+    "hi": (["बिल्ली", "कुत्ता", "मेरा दोस्त", "शिक्षक", "चिड़िया"], ["खाता है", "देखता है", "पसंद करता है", "ढूँढता है"],
+           ["सेब", "गेंद", "किताब", "पेड़"]),
+    "mr": (["मांजर", "कुत्रा", "माझा मित्र", "शिक्षक", "पक्षी"], ["खातो", "पाहतो", "आवडतो", "शोधतो"],
+           ["सफरचंद", "चेंडू", "पुस्तक", "झाड"]),
+}
+FAST = dict(train_first=True, steps_per_task=30, batch_size=8, lr=1e-2, train_embeddings=True, buffer_per_task=40)
+
+
+@pytest.fixture(scope="module")
+def seq(tmp_path_factory) -> dict:
+    """Task/dev artifacts and a tiny base model (random weights, BPE tokenizer trained on the tasks)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    d = tmp_path_factory.mktemp("seq")
+    rng = random.Random(0)
+    all_text = []
+    for lang, (subj, verb, obj) in WORDS.items():
+        for split, n in (("train", 200), ("dev", 30)):
+            rows = [f"{rng.choice(subj)} {rng.choice(verb)} {rng.choice(obj)} ." if lang == "en"
+                    else f"{rng.choice(subj)} {rng.choice(obj)} {rng.choice(verb)} ।" for _ in range(n)]
+            all_text += rows
+            pq.write_table(pa.table({"id": [f"{lang}{i}" for i in range(n)], "text": rows}), d / f"{lang}.{split}.parquet")
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(all_text, trainer=trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    base = d / "base"
+    hf.save_pretrained(base)
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(hf), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=4, max_position_embeddings=128, bos_token_id=hf.bos_token_id, eos_token_id=hf.eos_token_id,
+        pad_token_id=hf.pad_token_id)).save_pretrained(base)
+    tasks = [(lang, str(d / f"{lang}.train.parquet")) for lang in WORDS]
+    devs = [(lang, str(d / f"{lang}.dev.parquet")) for lang in WORDS]
+    return {"dir": d, "base": str(base), "tasks": tasks, "devs": devs}
+
+
+def _run(seq, out: Path, **options) -> dict:
+    config = ReplayConfig(**{**FAST, **options})
+    replay_train(base=seq["base"], tasks=seq["tasks"], devs=seq["devs"], output_dir=out, config=config)
+    return _matrix(out)
+
+
+def _matrix(out: Path, metric: str = "bpb") -> dict[tuple[str, str], float]:
+    rows = pq.read_table(out / "metrics.parquet").to_pylist()
+    return {(r["after_task"], r["eval_task"]): r["value"] for r in rows if r["metric"] == metric}
+
+
+@pytest.fixture(scope="module")
+def runs(seq, tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("runs")
+    return {s: (_run(seq, d / s, strategy=s, replay_ratio=0.25), d / s) for s in ("naive", "replay", "replay-adapter", "joint")}
+
+
+def test_naive_forgets_and_replay_forgets_less(runs):
+    naive, replay = runs["naive"][0], runs["replay"][0]
+    # every strategy learned English first (same seed, same steps: identical row 0)
+    assert naive[("en", "en")] == pytest.approx(replay[("en", "en")], rel=0.2)
+    forget_naive = naive[("mr", "en")] - naive[("en", "en")]
+    forget_replay = replay[("mr", "en")] - replay[("en", "en")]
+    assert forget_naive > 1.0  # bits per byte on English dev after learning hi and mr
+    assert forget_replay < forget_naive - 0.8
+    # and the new languages are still learned: Marathi dev improves a lot over "after hi"
+    assert replay[("mr", "mr")] < replay[("hi", "mr")] - 0.5
+
+
+def test_every_strategy_spends_the_same_steps_and_examples(runs):
+    for strategy, (_, out) in runs.items():
+        done = json.loads((out / "done.json").read_text())
+        assert done["steps"] == {"en": 30, "hi": 30, "mr": 30}, strategy
+        assert done["examples_per_task"] == 240
+
+
+def test_metrics_are_a_full_r_matrix_in_long_form(runs):
+    table = pq.read_table(runs["replay"][1] / "metrics.parquet")
+    assert table.schema.remove_metadata().equals(artifacts.SCHEMAS["metrics"])
+    rows = table.to_pylist()
+    assert len(rows) == 3 * 3 * 3  # after_task × eval_task × (nll, bpb, ppl)
+    assert {r["run"] for r in rows} == {"replay"} and {r["strategy"] for r in rows} == {"replay"}
+    nll = _matrix(runs["replay"][1], "nll")
+    ppl = _matrix(runs["replay"][1], "ppl")
+    for key, v in nll.items():
+        assert ppl[key] == pytest.approx(torch.tensor(v).exp().item(), rel=1e-6)
+
+
+def test_buffer_is_a_seeded_reservoir_per_task(runs):
+    buf = pq.read_table(runs["replay"][1] / "buffer.parquet").to_pylist()
+    assert [b["task"] for b in buf] == ["en"] * 40 + ["hi"] * 40 + ["mr"] * 40
+    other = pq.read_table(runs["naive"][1] / "buffer.parquet").to_pylist()
+    assert buf == other  # the buffer depends on seed and task only
+    assert len({b["row"] for b in buf if b["task"] == "hi"}) == 40
+
+
+def test_adapters_reload_with_plain_peft_and_give_the_same_scores(seq, runs):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cstool.stages.evaluate import score_lm
+
+    out = runs["naive"][1]
+    tok = AutoTokenizer.from_pretrained(seq["base"])
+    dev_en = pq.read_table(seq["devs"][0][1]).column("text").to_pylist()
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(seq["base"]), str(out / "adapters" / "hi"))
+    assert score_lm(model, tok, dev_en).bpb == pytest.approx(runs["naive"][0][("hi", "en")], rel=1e-5)
+    final = AutoModelForCausalLM.from_pretrained(out / "final")
+    assert score_lm(final, tok, dev_en).bpb == pytest.approx(runs["naive"][0][("mr", "en")], rel=1e-4)
+
+
+def test_replay_adapter_final_model_is_base_plus_last_task_adapter_plus_replay(seq, runs):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cstool.stages.evaluate import score_lm
+
+    out = runs["replay-adapter"][1]
+    assert sorted(p.name for p in (out / "adapters").iterdir()) == [
+        "en", "hi", "mr", "replay", "replay-after-hi", "replay-after-mr"]
+    tok = AutoTokenizer.from_pretrained(seq["base"])
+    dev_hi = pq.read_table(seq["devs"][1][1]).column("text").to_pylist()
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(seq["base"]), str(out / "adapters" / "mr"),
+                                      adapter_name="task")
+    model.load_adapter(str(out / "adapters" / "replay"), adapter_name="replay")
+    model.base_model.set_adapter(["task", "replay"])
+    expected = runs["replay-adapter"][0][("mr", "hi")]
+    assert score_lm(model, tok, dev_hi).bpb == pytest.approx(expected, rel=1e-5)
+    final = AutoModelForCausalLM.from_pretrained(out / "final")
+    assert score_lm(final, tok, dev_hi).bpb == pytest.approx(expected, rel=1e-4)
+
+
+def test_resume_after_sigkill_gives_the_same_metrics(seq, tmp_path, runs):
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "cstool", "-q", "replay-train", "--base", seq["base"], "-o", str(out),
+            "--strategy", "replay", "--replay-ratio", "0.25", "--train-first", "--steps-per-task", "30",
+            "--batch-size", "8", "--lr", "0.01", "--train-embeddings", "--buffer-per-task", "40", "--run-name", "replay"]
+    for name, path in seq["tasks"]:
+        args += ["--task", f"{name}={path}"]
+    for name, path in seq["devs"]:
+        args += ["--dev", f"{name}={path}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        state = out / "state.json"
+        if state.is_file() and len(json.loads(state.read_text())["done"]) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "done.json").exists()
+    refused = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    subprocess.run(args + ["--resume"], env=env, check=True, capture_output=True)
+    assert _matrix(out) == runs["replay"][0]
+
+
+def test_code_switched_tasks_use_text_cs_and_must_match_cs(seq, tmp_path):
+    hi = pq.read_table(seq["tasks"][1][1])
+    texts = hi.column("text").to_pylist()
+    switched = hi.append_column("text_cs", pa.array([t.replace("सेब", "apple") for t in texts])) \
+                 .append_column("strategy", pa.array(["pos"] * len(texts)))
+    pq.write_table(switched, tmp_path / "hi.cs.parquet")
+    tasks = [seq["tasks"][0], ("hi", str(tmp_path / "hi.cs.parquet"))]
+    cs_fast = {**FAST, "train_first": False, "steps_per_task": 4}  # the anchor is read as plain text
+    config = ReplayConfig(**{**cs_fast, "strategy": "replay", "cs": "random"})
+    with pytest.raises(InputError, match="switched with strategy \\['pos'\\], but --cs is random"):
+        replay_train(base=seq["base"], tasks=tasks, devs=seq["devs"][:2], output_dir=tmp_path / "a", config=config)
+    config = ReplayConfig(**{**cs_fast, "strategy": "replay", "cs": "pos"})
+    replay_train(base=seq["base"], tasks=tasks, devs=seq["devs"][:2], output_dir=tmp_path / "b", config=config)
+    assert {r["cs"] for r in pq.read_table(tmp_path / "b" / "metrics.parquet").to_pylist()} == {"pos"}
+    config = ReplayConfig(**{**cs_fast, "cs": "pos"})
+    with pytest.raises(SchemaError, match="task hi: .* has no column 'text_cs'"):
+        replay_train(base=seq["base"], tasks=seq["tasks"][:2], devs=[], output_dir=tmp_path / "c", config=config)
+
+
+def test_kd_teacher_on_replayed_examples_changes_training(seq, tmp_path):
+    plain = _run(seq, tmp_path / "plain", strategy="replay", steps_per_task=6)
+    kd = _run(seq, tmp_path / "kd", strategy="replay", steps_per_task=6, kd_teacher=seq["base"], kd_alpha=0.5)
+    assert plain[("en", "en")] == pytest.approx(kd[("en", "en")], rel=1e-6)  # no buffer yet while learning en
+    assert plain[("hi", "en")] != pytest.approx(kd[("hi", "en")], rel=1e-6)
+
+
+# --- bad input -------------------------------------------------------------------------------------------
+
+
+def _cli(seq, out, *extra):
+    args = ["replay-train", "--base", seq["base"], "-o", str(out)]
+    for name, path in seq["tasks"][:2]:
+        args += ["--task", f"{name}={path}"]
+    return runner.invoke(app, args + [str(e) for e in extra])
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--strategy", "ewc"], "--strategy must be one of naive, replay, replay-adapter, joint"),
+        (["--replay-ratio", "1.0"], "--replay-ratio must lie in [0, 1)"),
+        (["--dev", "xx=a.parquet"], "--dev for tasks not in the sequence: xx"),
+        (["--target-modules", "qkv"], "--target-modules qkv not found in the model"),
+        (["--cs", "maybe"], "--cs must be one of none, pos, random"),
+    ],
+)
+def test_bad_options(seq, tmp_path, extra, message):
+    r = _cli(seq, tmp_path / "out", *extra)
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out" / "adapters").glob("*"))
+
+
+def test_target_modules_error_lists_what_exists(seq, tmp_path):
+    r = _cli(seq, tmp_path / "out", "--target-modules", "qkv")
+    assert "q_proj" in r.output and "down_proj" in r.output
+
+
+def test_missing_base_and_unwritable_run_dir(seq, tmp_path):
+    r = runner.invoke(app, ["replay-train", "--base", str(tmp_path / "nope"), "-o", str(tmp_path / "o"),
+                            "--task", f"en={seq['tasks'][0][1]}", "--task", f"hi={seq['tasks'][1][1]}"])
+    assert r.exit_code == 2 and "not found at" in r.output
+    (tmp_path / "file").write_text("x")
+    r = _cli(seq, tmp_path / "file" / "run")
+    assert r.exit_code == 2 and "cannot write" in r.output
+
+
+def test_config_collects_every_problem():
+    with pytest.raises(ConfigError) as e:
+        ReplayConfig(strategy="x", replay_ratio=2, steps_per_task=0, lr=0)
+    for flag in ("--strategy", "--replay-ratio", "--steps-per-task", "--lr"):
+        assert flag in e.value.message
