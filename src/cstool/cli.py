@@ -198,12 +198,12 @@ def report(
     markdown: Annotated[bool, typer.Option(help="Also print the table as Markdown on stdout.")] = False,
 ) -> None:
     """Compare runs: Last, Avg, BWT, FWT and Forgetting (mean ± 95 % CI over seeds), R-matrix heatmaps, plots."""
-    from cstool.stages.report import ReportConfig, summary_rows
+    from cstool.stages.report import ReportConfig, console_tables
     from cstool.stages.report import report as run_report
 
     result = run_report(runs=runs, output_dir=output, config=ReportConfig(metric=metric, markdown=markdown))
-    header, rows = summary_rows(result["summary"])
-    print_table(f"report ({result['summary'].column('tasks')[0]})", header, rows)
+    for title, header, rows in console_tables(result["summary"]):
+        print_table(title, header, rows)
     if markdown:
         typer.echo(result["markdown"], nl=False)
     log(f"wrote {len(result['files'])} files to {output}")

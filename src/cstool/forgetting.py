@@ -1,0 +1,174 @@
+"""Continual-learning metrics over an R matrix (METHOD.md, section eval). Plain Python, no CLI.
+
+``R[i][j]`` is the score on task ``j`` after training through task ``i`` of the sequence
+``task 0 (the anchor), task 1, …, task N``; row 0 is the model before continual training. Scores are
+oriented so that higher is better (accuracy; −NLL or −bits-per-byte for language modelling, see
+:func:`orient`). A missing entry is ``None`` (or NaN).
+
+* Last       = mean_j R[N][j]
+* Avg        = mean_k mean_{j≤k} R[k][j]          (k = 0..N)
+* BWT        = mean_{j<N} (R[N][j] − R[j][j])       (negative: the model forgot)
+* FWT        = mean_{j≥1} (R[j−1][j] − R[0][j])     (positive: earlier tasks helped the next one)
+* Forgetting = mean_{j<N} max_{k<N} (R[k][j] − R[N][j])   (positive: the model forgot)
+
+Missing entries: a term that needs a missing entry is left out of its mean (a max skips missing ``k``),
+and a metric with no terms left is ``None``. So a 1-task run (N = 0) has Last and Avg = R[0][0] and no
+BWT, FWT or Forgetting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+Matrix = Sequence[Sequence[float | None]]
+
+METRICS = ("Last", "Avg", "BWT", "FWT", "Forgetting")
+
+# How each raw metric becomes a higher-is-better score, and the score's name.
+_ORIENTATION = {"accuracy": (1.0, "accuracy"), "nll": (-1.0, "-nll"), "bpb": (-1.0, "-bpb"), "ppl": (-1.0, "-ppl")}
+
+
+def orient(metric: str) -> tuple[float, str]:
+    """(sign, score name) that turn raw ``metric`` values into higher-is-better scores."""
+    if metric not in _ORIENTATION:
+        raise KeyError(metric)
+    return _ORIENTATION[metric]
+
+
+def _get(R: Matrix, i: int, j: int) -> float | None:
+    try:
+        v = R[i][j]
+    except IndexError:
+        return None
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return float(v)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _check_square(R: Matrix) -> int:
+    n = len(R)
+    if n == 0:
+        raise ValueError("empty R matrix")
+    for i, row in enumerate(R):
+        if len(row) != n:
+            raise ValueError(f"R matrix must be square (tasks × tasks); row {i} has {len(row)} entries, expected {n}")
+    return n - 1
+
+
+def last(R: Matrix) -> float | None:
+    """Last = mean_j R[N][j]: mean score on every task after the final one."""
+    N = _check_square(R)
+    return _mean([_get(R, N, j) for j in range(N + 1)])
+
+
+def average(R: Matrix) -> float | None:
+    """Avg = mean_k mean_{j≤k} R[k][j]: mean over rows of the mean score on the tasks seen so far."""
+    N = _check_square(R)
+    return _mean([_mean([_get(R, k, j) for j in range(k + 1)]) for k in range(N + 1)])
+
+
+def bwt(R: Matrix) -> float | None:
+    """BWT = mean_{j<N} (R[N][j] − R[j][j]): change on earlier tasks since each was learnt."""
+    N = _check_square(R)
+    return _mean([_diff(_get(R, N, j), _get(R, j, j)) for j in range(N)])
+
+
+def fwt(R: Matrix) -> float | None:
+    """FWT = mean_{j≥1} (R[j−1][j] − R[0][j]): what training up to j−1 did for task j before it is trained."""
+    N = _check_square(R)
+    return _mean([_diff(_get(R, j - 1, j), _get(R, 0, j)) for j in range(1, N + 1)])
+
+
+def forgetting(R: Matrix) -> float | None:
+    """Forgetting = mean_{j<N} max_{k<N} (R[k][j] − R[N][j]): drop from each task's best earlier score."""
+    N = _check_square(R)
+    terms: list[float | None] = []
+    for j in range(N):
+        final = _get(R, N, j)
+        best = [v for v in (_get(R, k, j) for k in range(N)) if v is not None]
+        terms.append(None if final is None or not best else max(best) - final)
+    return _mean(terms)
+
+
+def all_metrics(R: Matrix) -> dict[str, float | None]:
+    """Every metric of METRICS for one R matrix."""
+    return {"Last": last(R), "Avg": average(R), "BWT": bwt(R), "FWT": fwt(R), "Forgetting": forgetting(R)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mean and 95 % confidence interval over seeds (Student t; no SciPy needed)
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for num in (m * (b - m) * x / ((a + m2 - 1) * (a + m2)), -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    lbeta = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(lbeta) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(lbeta) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: int) -> float:
+    """CDF of Student's t distribution with ``df`` degrees of freedom."""
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Inverse of :func:`t_cdf` for 0.5 ≤ p < 1 (bisection to 1e-12)."""
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < p:
+        hi *= 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12:
+            break
+    return (lo + hi) / 2.0
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float | None, float | None, int]:
+    """(mean, half-width of the 95 % CI with the t distribution, n). No CI with fewer than 2 values."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(v)]
+    n = len(vals)
+    if n == 0:
+        return None, None, 0
+    mean = sum(vals) / n
+    if n < 2:
+        return mean, None, n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
+    return mean, t_quantile(0.975, n - 1) * sd / math.sqrt(n), n

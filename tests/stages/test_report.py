@@ -1,0 +1,180 @@
+"""report: R matrices from metrics files, the seed summary, plots, Markdown, and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cstool import artifacts, forgetting
+from cstool.cli import app
+from cstool.stages.report import ReportConfig, load_runs, report
+
+TASKS = ["en", "hi", "mr"]
+
+
+def bpb_matrix(drop: float, learn: float = 1.0) -> list[list[float]]:
+    """English-anchored bpb: diagonal `learn`, unseen tasks 3.0, seen tasks rise by `drop` per later task."""
+    R = [[3.0] * 3 for _ in range(3)]
+    for i in range(3):
+        for j in range(i + 1):
+            R[i][j] = learn + drop * (i - j)
+    return R
+
+
+def write_run(run_dir, name, strategy, cs, seed, R, tasks=TASKS, metric="bpb", schema=None):
+    rows = {k: [] for k in artifacts.METRICS.names}
+    for i, after in enumerate(tasks):
+        for j, ev in enumerate(tasks):
+            if R[i][j] is None:
+                continue
+            for k, v in (("run", name), ("strategy", strategy), ("cs", cs), ("seed", seed), ("after_task", after),
+                         ("eval_task", ev), ("metric", metric), ("value", R[i][j])):
+                rows[k].append(v)
+            rows["run"].append(name), rows["strategy"].append(strategy), rows["cs"].append(cs)
+            rows["seed"].append(seed), rows["after_task"].append(after), rows["eval_task"].append(ev)
+            rows["metric"].append("tokens"), rows["value"].append(1000.0)  # counts are not scores
+    table = pa.table(rows, schema=schema or artifacts.METRICS)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    artifacts.write_table(run_dir / "metrics.parquet", table, kind="metrics",
+                          provenance=artifacts.make_provenance("replay-train", options={}))
+    return run_dir
+
+
+@pytest.fixture
+def runs(tmp_path):
+    dirs = []
+    for strategy, drops in (("naive", (0.5, 0.6, 0.7)), ("replay", (0.1, 0.05, 0.15))):
+        for seed, drop in zip((1, 2, 3), drops):
+            name = f"{strategy}-s{seed}"
+            dirs.append(write_run(tmp_path / name, name, strategy, "none", seed, bpb_matrix(drop)))
+    return dirs
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_summary_matches_hand_computation(runs, tmp_path):
+    result = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())
+    rows = {(r["strategy"], r["metric"]): r for r in result["summary"].to_pylist()}
+    # Forgetting on -bpb with drop d: task en: (1) - (1+2d) → 2d; task hi: d. Mean 1.5 d.
+    naive = rows[("naive", "Forgetting")]
+    per_seed = [1.5 * d for d in (0.5, 0.6, 0.7)]
+    assert naive["mean"] == pytest.approx(sum(per_seed) / 3)
+    sd = math.sqrt(sum((v - 0.9) ** 2 for v in per_seed) / 2)
+    assert naive["ci95"] == pytest.approx(4.302653 * sd / math.sqrt(3), rel=1e-5)
+    assert naive["n"] == 3 and naive["runs"] == ["naive-s1", "naive-s2", "naive-s3"]
+    assert naive["score"] == "-bpb" and naive["tasks"] == "en→hi→mr"
+    assert rows[("replay", "Forgetting")]["mean"] == pytest.approx(1.5 * 0.1)
+    assert rows[("naive", "BWT")]["mean"] == pytest.approx(-rows[("naive", "Forgetting")]["mean"])
+    # Last = -mean bpb after mr: (1+2d + 1+d + 1)/3
+    assert rows[("replay", "Last")]["mean"] == pytest.approx(-(3 + 3 * 0.1) / 3)
+    assert rows[("naive", "FWT")]["mean"] == pytest.approx(0.0)
+    assert {r["score"] for r in result["summary"].to_pylist()} == {"-bpb"}  # tokens rows are skipped
+
+
+def test_pngs_are_valid_and_follow_the_data(runs, tmp_path):
+    out = tmp_path / "rep"
+    result = report(runs=runs, output_dir=out, config=ReportConfig())
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == sorted(["forgetting.png", *(f"rmatrix_{d.name}.png" for d in runs)])
+    for p in out.glob("*.png"):
+        with Image.open(p) as im:
+            assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
+            im.verify()
+    assert result["metric"] == "bpb"
+    before = {p.name: sha(p) for p in out.glob("*.png")}
+    again = report(runs=runs, output_dir=out, config=ReportConfig())  # same data → same bytes
+    assert {p.name: sha(p) for p in out.glob("*.png")} == before and again["metric"] == "bpb"
+    write_run(runs[0], "naive-s1", "naive", "none", 1, bpb_matrix(2.0))
+    report(runs=runs, output_dir=out, config=ReportConfig())
+    after = {p.name: sha(p) for p in out.glob("*.png")}
+    assert after["forgetting.png"] != before["forgetting.png"]
+    assert after["rmatrix_naive-s1.png"] != before["rmatrix_naive-s1.png"]
+    assert after["rmatrix_replay-s1.png"] == before["rmatrix_replay-s1.png"]
+
+
+def test_one_task_run_and_missing_entries(tmp_path):
+    one = write_run(tmp_path / "one", "one", "naive", "pos", 1, [[0.4]], tasks=["en"], metric="accuracy")
+    result = report(runs=[one], output_dir=tmp_path / "rep1", config=ReportConfig())
+    rows = {r["metric"]: r for r in result["summary"].to_pylist()}
+    assert rows["Last"]["mean"] == pytest.approx(0.4) and rows["Last"]["ci95"] is None
+    assert rows["Forgetting"]["mean"] is None and rows["Forgetting"]["n"] == 0
+    assert (tmp_path / "rep1" / "forgetting.png").is_file()
+    R = [[0.9, 0.1, 0.2], [None, 0.8, 0.3], [0.5, None, 0.9]]
+    gap = write_run(tmp_path / "gap", "gap", "replay", "pos", 1, R, metric="accuracy")
+    result = report(runs=[gap], output_dir=tmp_path / "rep2", config=ReportConfig())
+    rows = {r["metric"]: r["mean"] for r in result["summary"].to_pylist()}
+    assert rows["BWT"] == pytest.approx(0.5 - 0.9) and rows["Forgetting"] == pytest.approx(0.4)
+    assert rows == pytest.approx(forgetting.all_metrics(R))
+
+
+def test_cli_report_and_markdown(runs, tmp_path):
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(app, ["report", *map(str, runs), "-o", str(out), "--markdown"])
+    assert result.exit_code == 0, result.output
+    assert "| strategy | cs | score | Last | Avg | BWT | FWT | Forgetting | seeds |" in result.stdout
+    assert "| naive | none | -bpb |" in result.stdout
+    assert (out / "summary.md").read_text() in result.stdout
+    summary = pq.read_table(out / "summary.parquet")
+    assert summary.schema.remove_metadata().equals(artifacts.SUMMARY)
+    assert len(artifacts.read_provenance(out / "summary.parquet")["inputs"]) == len(runs)
+
+
+def test_cli_report_refuses_different_task_sequences(runs, tmp_path):
+    other = write_run(tmp_path / "other", "other", "naive", "none", 9, bpb_matrix(0.5), tasks=["en", "mr", "hi"])
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(app, ["report", *map(str, runs), str(other), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "different task sequences" in result.output and "en→mr→hi: other" in result.output
+    assert not out.exists()
+
+
+def test_cli_report_refuses_another_schema_version(tmp_path):
+    old = pa.schema([f if f.name != "seed" else pa.field("seed", pa.string()) for f in artifacts.METRICS])
+    run = write_run(tmp_path / "old", "old", "naive", "none", "1", bpb_matrix(0.5), schema=old)
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(app, ["report", str(run), "-o", str(out)])
+    assert result.exit_code == 2 and "does not match the metrics schema" in result.output
+    assert "seed is string" in result.output and not out.exists()
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    pq.write_table(pa.table({"run": ["a"], "model": ["m"], "after_task": ["en"], "eval_task": ["en"],
+                             "metric": ["bpb"], "value": [1.0]}), legacy / "metrics.parquet")
+    result = CliRunner().invoke(app, ["report", str(legacy), "-o", str(out)])
+    assert result.exit_code == 2 and "strategy" in result.output and not out.exists()
+
+
+def test_cli_report_bad_inputs(runs, tmp_path):
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(app, ["report", str(runs[0]), str(runs[0]), "-o", str(out)])
+    assert result.exit_code == 2 and "appears in both" in result.output
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "nope"), "-o", str(out)])
+    assert result.exit_code == 2 and "no metrics file" in result.output
+    result = CliRunner().invoke(app, ["report", str(runs[0]), "-o", str(out), "--metric", "accuracy"])
+    assert result.exit_code == 2 and "have only bpb" in result.output
+    assert not out.exists()
+    load_runs(runs)  # the good runs still load
+
+
+def test_report_as_a_subprocess(runs, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cstool = Path(sys.executable).with_name("cstool")
+    out = tmp_path / "rep"
+    done = subprocess.run([str(cstool), "report", *map(str, runs), "-o", str(out), "--markdown"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (out / "summary.md").read_text()  # stdout holds only the Markdown table
+    assert "Forgetting" in done.stderr  # the rich table goes to stderr
+    bad = subprocess.run([str(cstool), "report", str(tmp_path / "nope"), "-o", str(tmp_path / "r2")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "hint:" in bad.stderr and not bad.stdout
