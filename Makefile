@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-all demo bench lint clean
+.PHONY: install test test-all demo bench bench-ud clean
 
 install: $(STAMP)
 
@@ -26,10 +26,14 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q -m ''
 
 demo: $(STAMP)
-	$(MAKE) -C examples/demo PY=$(abspath $(PY)) CSTOOL=$(abspath $(VENV)/bin/cstool)
+	$(MAKE) -j2 -C examples/demo CSTOOL=$(abspath $(VENV)/bin/cstool)
 
 bench: $(STAMP)
-	$(PY) bench/tag.py
+	for b in tag switch distill eval replay; do $(PY) bench/$$b.py || exit 1; done
+
+# The real-data ablation on UD treebanks (UD_DIR defaults to ../shared/data/ud when present).
+bench-ud: $(STAMP)
+	$(MAKE) -j2 -C examples/ud CSTOOL=$(abspath $(VENV)/bin/cstool)
 
 clean:
-	rm -rf examples/demo/out .pytest_cache
+	rm -rf examples/demo/out examples/ud/out .pytest_cache

@@ -16,6 +16,7 @@ import glob as globmod
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -251,6 +252,15 @@ def extend_schema(base: pa.Schema, input_schema: pa.Schema, added: Sequence[pa.F
     names = {f.name for f in fields}
     fields += [f for f in input_schema if f.name not in names]
     return pa.schema(fields)
+
+
+def parse_shard(spec: str) -> tuple[int, int] | None:
+    """``"i/n"`` → (i, n) with 0 <= i < n, or None when malformed. Shard i of n holds the rows whose
+    0-based ordinal in the input is i modulo n (balanced, and readable in one streaming pass)."""
+    m = re.fullmatch(r"(\d+)/(\d+)", spec or "")
+    if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
+        return None
+    return int(m.group(1)), int(m.group(2))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from cstool.replay_buffer import mixed_schedule, reservoir_sample
 from cstool.stages.replay import BUFFER, MAIN, REPLAY, ReplayConfig, Task
 from cstool.training import KDTrainer
 
+# transformers 5 warns about its own deprecated property whenever a peft model is trained or saved.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
 
 class _Examples(torch.utils.data.Dataset):
     def __init__(self, items: list[tuple[list[int], bool]]):
@@ -34,6 +38,8 @@ class _Examples(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         ids, replayed = self.items[i]
+        if isinstance(ids, dict):  # an encoded VQA example (cstool.vqa.train)
+            return {**ids, "is_replay": replayed}
         return {"input_ids": ids, "is_replay": replayed}
 
 
@@ -76,25 +82,44 @@ class Learner:
     def __init__(self, *, base: str, out: Path, config: ReplayConfig, tasks: list[Task], provenance: dict):
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
         self.base_path = base
-        self.tokenizer = models.load_tokenizer(base)
         self.device = "cuda" if config.device == "auto" and torch.cuda.is_available() else (
             "cpu" if config.device == "auto" else config.device)
-        self.base = models.load_causal_lm(base, device=self.device)
+        self.vqa = None  # a cstool.vqa.train.VqaCodec with --task-type vqa
+        if config.task_type == "vqa":
+            from cstool.vqa.model import require_vision
+            from cstool.vqa.train import VqaCodec
+
+            self.base, processor = models.load_vlm(base, device=self.device)
+            require_vision(self.base, base)
+            self.vqa, self.tokenizer = VqaCodec(processor), processor.tokenizer
+        else:
+            self.tokenizer = models.load_tokenizer(base)
+            self.base = models.load_causal_lm(base, device=self.device)
         self.targets = adapters.resolve_target_modules(self.base, config.target_modules)
+        self.lora_targets: Any = self.targets
         self.save_modules = adapters.embedding_modules(self.base) if config.train_embeddings else None
-        log(f"LoRA r={config.lora_r} on {', '.join(self.targets)}"
+        if self.vqa:  # LoRA on the language model only; the vision tower stays frozen
+            from cstool.vqa.model import projector_modules, text_only_targets
+
+            self.lora_targets = text_only_targets(self.targets)
+            if self.save_modules:  # --train-embeddings: also the vision→text projector
+                self.save_modules += projector_modules(self.base)
+        log(f"LoRA r={config.lora_r} on {', '.join(self.targets)}{' of the language model' if self.vqa else ''}"
             + (f"; also training {', '.join(self.save_modules)}" if self.save_modules else ""))
         self.model: Any = self.base  # becomes a PeftModel once the first adapter exists
         self.teacher = self._load_teacher() if config.kd_teacher else None
         self.buffer: list[dict] = []
         self.steps: dict[str, int] = {}
+        self.train_seconds = 0.0  # wall time inside Trainer.train, all phases
         self._encoded: dict[int, list[list[int]]] = {}
         self._done: list[str] | None = None
         self._task_adapter: str | None = None
 
     # ---- data -----------------------------------------------------------------------------------------
 
-    def _encode(self, texts: list[str]) -> list[list[int]]:
+    def _encode(self, texts: list) -> list:
+        if self.vqa:
+            return self.vqa.encode(texts)
         key = id(texts)
         if key not in self._encoded:
             eos = self.tokenizer.eos_token_id
@@ -116,7 +141,7 @@ class Learner:
 
     def _lora(self, with_embeddings: bool):
         c = self.config
-        return adapters.lora_config(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout, targets=self.targets,
+        return adapters.lora_config(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout, targets=self.lora_targets,
                                     modules_to_save=self.save_modules if with_embeddings else None)
 
     def _add_adapter(self, name: str, with_embeddings: bool = True) -> None:
@@ -189,7 +214,7 @@ class Learner:
             lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, logging_steps=max(1, steps // 5),
             save_strategy="no", report_to=[], seed=c.seed, data_seed=c.seed, use_cpu=self.device == "cpu",
             remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
-            train_sampling_strategy="sequential",
+            train_sampling_strategy="sequential", dataloader_pin_memory=self.device != "cpu",
         )
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         n_rep = sum(r for _, r in items)
@@ -197,12 +222,20 @@ class Learner:
             f"{adapters.count_trainable(self.model):,} trainable parameters")
         with warnings.catch_warnings():  # transformers' own deprecation notices about peft models
             warnings.filterwarnings("ignore", category=FutureWarning)
-            trainer = ReplayTrainer(model=self.model, args=args, train_dataset=_Examples(items),
-                                    data_collator=_collate(pad), kd_teacher=self.teacher, kd_alpha=c.kd_alpha,
-                                    kd_temperature=c.kd_temperature)
+            if self.vqa:
+                from cstool.vqa.train import VqaTrainer
+
+                trainer = VqaTrainer(model=self.model, args=args, train_dataset=_Examples(items),
+                                     data_collator=self.vqa.collate)
+            else:
+                trainer = ReplayTrainer(model=self.model, args=args, train_dataset=_Examples(items),
+                                        data_collator=_collate(pad), kd_teacher=self.teacher, kd_alpha=c.kd_alpha,
+                                        kd_temperature=c.kd_temperature)
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
+            started = time.perf_counter()
             result = trainer.train()
+            self.train_seconds += time.perf_counter() - started
         log(f"  {phase}: mean loss {result.training_loss:.4f}")
         self.steps[task] = self.steps.get(task, 0) + trainer.state.global_step
         shutil.rmtree(work, ignore_errors=True)
@@ -214,6 +247,12 @@ class Learner:
 
         out = {}
         for name, texts in devs.items():
+            if self.vqa:
+                acc = self.vqa.accuracy(self.model, texts, batch_size=self.config.eval_batch_size,
+                                        max_new_tokens=self.config.max_new_tokens)
+                out[name] = {"accuracy": acc}
+                log(f"  dev {name}: accuracy {acc:.4f}")
+                continue
             score = score_lm(self.model, self.tokenizer, texts, batch_size=self.config.eval_batch_size)
             out[name] = {"nll": score.mean_nll, "bpb": score.bpb, "ppl": score.ppl}
             log(f"  dev {name}: nll {score.mean_nll:.4f}  bpb {score.bpb:.4f}")
@@ -243,7 +282,8 @@ class Learner:
             self._save_adapter(REPLAY, adir / f"{REPLAY}-after-{task}")
             self._save_adapter(REPLAY, adir / REPLAY)
         self._add_to_buffer(i)
-        table = artifacts.pa.Table.from_pylist(self.buffer, schema=artifacts.SCHEMAS["replay_buffer"])
+        rows = [{**b, "text": str(b["text"])} for b in self.buffer]  # a VQA example records its question
+        table = artifacts.pa.Table.from_pylist(rows, schema=artifacts.SCHEMAS["replay_buffer"])
         artifacts.write_table(self.out / BUFFER, table, kind="replay_buffer", provenance=self.provenance)
         self._done = [t.name for t in self.tasks[: i + 1]]
 
@@ -279,7 +319,7 @@ class Learner:
             active = self.model.active_adapters
             merged = self.model.merge_and_unload(adapter_names=list(active))
         merged.save_pretrained(str(tmp))
-        self.tokenizer.save_pretrained(str(tmp))
+        (self.vqa.processor if self.vqa else self.tokenizer).save_pretrained(str(tmp))
         artifacts.write_sidecar(tmp, self.provenance)
         shutil.rmtree(dest, ignore_errors=True)
         os.replace(tmp, dest)

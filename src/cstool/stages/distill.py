@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 from cstool import artifacts
@@ -252,6 +253,7 @@ def distill(
         remove_unused_columns=False,
         disable_tqdm=True,
         dataloader_num_workers=0,
+        dataloader_pin_memory=config.device != "cpu" and torch.cuda.is_available(),
     )
     trainer = KDTrainer(
         model=student, args=args, train_dataset=BlockDataset(ids, lengths, cache), teacher=teacher,

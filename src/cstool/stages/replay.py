@@ -13,7 +13,7 @@ a batch, they are not extra):
 * ``joint`` — one adapter on the union of all tasks so far (anchor included), the reference upper bound.
 
 The first task is the anchor: evaluated and put in the buffer, not trained unless ``train_first``. After
-each task every dev set is scored (LM: NLL, bits per byte, perplexity) and the R-matrix rows are written to
+each task every dev set is scored (LM: NLL, bits per byte, perplexity; VQA: accuracy of greedy answers) and the R-matrix rows are written to
 RUN_DIR/metrics.parquet at once, so a killed run keeps what it measured; ``resume`` restarts at the first
 task not completed and, being deterministic on CPU, gives the same metrics as an uninterrupted run.
 """
@@ -32,6 +32,7 @@ from cstool.console import log, warn
 from cstool.errors import ConfigError, InputError, SchemaError
 
 STRATEGIES = ("naive", "replay", "replay-adapter", "joint")
+TASK_TYPES = ("lm", "vqa")
 CS_MODES = ("none", "pos", "random")
 MAIN = "main"  # the single adapter of naive / replay / joint
 REPLAY = "replay"  # the replay adapter of replay-adapter
@@ -78,9 +79,17 @@ class ReplayConfig:
     resume: bool = False
     run_name: str | None = None
     device: str = "auto"
+    task_type: str = "lm"  # lm: text; vqa: image + question → answer (cstool.vqa)
+    max_new_tokens: int = 10  # vqa: greedy answer length limit on dev sets
 
     def __post_init__(self) -> None:
         problems = []
+        if self.task_type not in TASK_TYPES:
+            problems.append(f"--task-type must be one of {', '.join(TASK_TYPES)}, got {self.task_type!r}")
+        if self.task_type == "vqa" and self.kd_teacher:
+            problems.append("--kd-teacher is for --task-type lm (a VQA teacher would need the images too)")
+        if self.max_new_tokens < 1:
+            problems.append(f"--max-new-tokens must be positive, got {self.max_new_tokens}")
         if self.strategy not in STRATEGIES:
             problems.append(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.cs not in CS_MODES:
@@ -102,7 +111,8 @@ class ReplayConfig:
 
     @property
     def column(self) -> str:
-        return self.text_column or ("text_cs" if self.cs != "none" else "text")
+        plain = "question" if self.task_type == "vqa" else "text"
+        return self.text_column or ("text_cs" if self.cs != "none" else plain)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -119,6 +129,10 @@ class Task:
 
 
 def _read_task(name: str, path: str, config: ReplayConfig, *, trained: bool) -> Task:
+    if config.task_type == "vqa":
+        from cstool.vqa.train import read_task
+
+        return read_task(name, path, config, trained=trained)
     src = artifacts.open_source(path)
     table = src.read_all()
     cols = table.schema.names
@@ -151,7 +165,11 @@ def _read_task(name: str, path: str, config: ReplayConfig, *, trained: bool) -> 
     return Task(name, path, [by_epoch[e] for e in sorted(by_epoch)], replay, src)
 
 
-def _read_dev(name: str, path: str) -> tuple[list[str], artifacts.Source]:
+def _read_dev(name: str, path: str, config: ReplayConfig) -> tuple[list, artifacts.Source]:
+    if config.task_type == "vqa":
+        from cstool.vqa.train import read_dev
+
+        return read_dev(name, path)
     src = artifacts.open_source(path)
     if "text" not in src.schema.names:
         raise SchemaError(f"dev set {name}: {path} has no column 'text'; columns there: [{', '.join(src.schema.names)}]",
@@ -201,7 +219,7 @@ def replay_train(
         log(f"{out} is complete; nothing to do")
         return json.loads((out / DONE).read_text())
     data = [_read_task(n, p, config, trained=(i > 0 or config.train_first)) for i, (n, p) in enumerate(tasks)]
-    dev_sets = {n: _read_dev(n, p) for n, p in devs}
+    dev_sets = {n: _read_dev(n, p, config) for n, p in devs}
     run = config.run_name or out.name
     prov = artifacts.make_provenance(
         "replay-train",
@@ -232,7 +250,7 @@ def replay_train(
     shutil.rmtree(out / "work", ignore_errors=True)
     summary = {"run": run, "tasks": names, "strategy": config.strategy, "cs": config.cs,
                "steps_per_task": config.steps_per_task, "examples_per_task": config.steps_per_task * config.batch_size,
-               "steps": learner.steps}
+               "steps": learner.steps, "train_seconds": round(learner.train_seconds, 3)}
     artifacts.write_sidecar(out, prov)
     _write_json(out / DONE, summary)
     return summary

@@ -130,12 +130,12 @@ class SwitchConfig:
         set_("ratios", ratios)
         if not re.fullmatch(r"[A-Za-z]{2,8}", self.target_lang or ""):
             problems.append(f"--target-lang must be a language code such as en, got {self.target_lang!r}")
-        m = re.fullmatch(r"(\d+)/(\d+)", self.shard)
-        if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
+        shard = artifacts.parse_shard(self.shard)
+        if shard is None:
             problems.append(f"--shard must be i/n with 0 <= i < n, got {self.shard!r}")
         else:
-            set_("shard_index", int(m.group(1)))
-            set_("shard_count", int(m.group(2)))
+            set_("shard_index", shard[0])
+            set_("shard_count", shard[1])
         ConfigError.collect(problems, "see cstool switch --help")
 
 

@@ -57,12 +57,12 @@ class TagConfig:
             problems.append(f"--batch-size must be positive, got {self.batch_size}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             problems.append(f"--device must be cpu or cuda, got {self.device!r}")
-        m = re.fullmatch(r"(\d+)/(\d+)", self.shard)
-        if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
+        shard = artifacts.parse_shard(self.shard)
+        if shard is None:
             problems.append(f"--shard must be i/n with 0 <= i < n, got {self.shard!r}")
         else:
-            object.__setattr__(self, "shard_index", int(m.group(1)))
-            object.__setattr__(self, "shard_count", int(m.group(2)))
+            object.__setattr__(self, "shard_index", shard[0])
+            object.__setattr__(self, "shard_count", shard[1])
         ConfigError.collect(problems, "see cstool tag --help")
 
     def in_shard(self, ordinal: int) -> bool:

@@ -1,0 +1,73 @@
+"""Per-step training time of replay and replay-adapter against plain LoRA fine-tuning (naive).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/replay.py [--steps 80] [--repeats 2]
+
+Same tiny Llama base (4 layers, hidden 128), same batch size and examples, same en → hi → mr task
+sequence (the demo corpus), --train-first so all three tasks are trained. Time is what replay-train spends
+inside Trainer.train (data layout, model loading and evaluation excluded), divided by the optimizer steps;
+strategies alternate and the best of --repeats is kept. Goal: replay and replay-adapter ≤ 1.05× naive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "examples" / "demo" / "data"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=80)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=16)
+    args = ap.parse_args()
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from cstool.models import set_threads
+    from cstool.stages.replay import ReplayConfig, replay_train
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+
+    set_threads(1)
+    work = Path(tempfile.mkdtemp(prefix="cstool-bench-replay-"))
+    tasks = []
+    for lang in ("en", "hi", "mr"):
+        lines = [l for l in (DATA / f"{lang}.train.txt").read_text(encoding="utf-8").splitlines() if l.strip()]
+        pq.write_table(pa.table({"id": [str(i) for i in range(len(lines))], "text": lines}), work / f"{lang}.parquet")
+        tasks.append((lang, str(work / f"{lang}.parquet")))
+    base = work / "base"
+    train_tokenizer([t[1] for t in tasks], base, config=TrainTokenizerConfig(vocab_size=500))
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=128, intermediate_size=256, num_hidden_layers=4,
+                                 num_attention_heads=4, max_position_embeddings=128, bos_token_id=tok.bos_token_id,
+                                 eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)).save_pretrained(base)
+    best: dict[str, float] = {}
+    for r in range(args.repeats):
+        for strategy in ("naive", "replay", "replay-adapter"):
+            out = work / f"{strategy}-{r}"
+            config = ReplayConfig(strategy=strategy, train_first=True, steps_per_task=args.steps,
+                                  batch_size=args.batch_size, max_length=64, replay_ratio=0.25, buffer_per_task=100)
+            replay_train(base=str(base), tasks=tasks, devs=[], output_dir=out, config=config)
+            done = json.loads((out / "done.json").read_text())
+            per_step = done["train_seconds"] / sum(done["steps"].values())
+            best[strategy] = min(best.get(strategy, float("inf")), per_step)
+    print(f"batch {args.batch_size}, {args.steps} steps per task × 3 tasks, best of {args.repeats}")
+    for strategy, t in best.items():
+        print(f"{strategy:15s} {1000 * t:7.1f} ms/step   ratio to naive {t / best['naive']:.3f}")
+    print("goal: replay and replay-adapter <= 1.05x naive")
+
+
+if __name__ == "__main__":
+    main()
