@@ -188,3 +188,25 @@ def test_shards_with_different_schemas_are_refused(tmp_path):
     artifacts.write_table(tmp_path / "d" / "b.parquet", other, kind="other", provenance={})
     with pytest.raises(SchemaError, match="different schemas"):
         artifacts.open_source(tmp_path / "d")
+
+
+def test_a_failed_stdout_stream_reads_as_truncated(monkeypatch):
+    buf = io.BytesIO()
+
+    class FakeStd:
+        buffer = buf
+
+    monkeypatch.setattr(sys, "stdout", FakeStd)
+    with pytest.raises(RuntimeError):
+        with artifacts.ArtifactWriter("-", artifacts.TAGGED, kind="tagged", provenance={}) as w:
+            w.write(_tagged(2))
+            raise RuntimeError("failed mid-stream")
+    buf.seek(0)
+
+    class FakeIn:
+        buffer = buf
+
+    monkeypatch.setattr(sys, "stdin", FakeIn)
+    src = artifacts.open_source("-")
+    with pytest.raises(InputError, match="truncated"):
+        src.read_all()

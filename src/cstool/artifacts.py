@@ -103,7 +103,7 @@ SWITCHED = register_schema(
         list(TAGGED)
         + [
             pa.field("tokens_cs", _str_list),
-            pa.field("text_cs", pa.string()),  # tokens_cs joined by single spaces
+            pa.field("text_cs", pa.string()),  # text with the switched spans replaced (see splice.py)
             pa.field("switched", pa.list_(pa.bool_())),
             pa.field("switch_src", _str_list),
             pa.field("switch_tgt", _str_list),
@@ -422,8 +422,14 @@ class Source:
             stream, self._stream = self._stream, None
             if stream is None:
                 raise InputError("stdin was already read", "read '-' only once")
-            for batch in stream:
-                yield from _rechunk(batch, batch_size)
+            try:
+                for batch in stream:
+                    yield from _rechunk(batch, batch_size)
+            except (pa.ArrowInvalid, OSError) as e:
+                raise InputError(
+                    f"the Arrow stream on stdin is truncated ({str(e).splitlines()[0]})",
+                    "the command writing it failed; see its error above",
+                ) from None
             return
         for f in self.files:
             if _is_ipc(f):
@@ -504,6 +510,10 @@ def check_writable(path: str | os.PathLike) -> None:
         raise InputError(f"cannot write {path}: it is a directory", "give a file name such as out.parquet")
 
 
+# An IPC continuation marker announcing 64 bytes of message metadata that never come.
+TRUNCATED_STREAM = b"\xff\xff\xff\xff\x40\x00\x00\x00"
+
+
 class ArtifactWriter:
     """Write batches to ``path`` atomically, with provenance in the schema metadata.
 
@@ -564,6 +574,15 @@ class ArtifactWriter:
             self._tmp = None
 
     def abort(self) -> None:
+        if self.path == "-":
+            # Closing would write the end-of-stream marker and a reader would take the partial stream for a
+            # complete one; a cut-off message header makes the reader fail instead.
+            try:
+                sys.stdout.buffer.write(TRUNCATED_STREAM)
+                sys.stdout.buffer.flush()
+            except (OSError, ValueError):
+                pass
+            return
         try:
             self._writer.close()
         except Exception:

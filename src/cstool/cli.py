@@ -331,6 +331,71 @@ def train_tokenizer(
     log(f"trained a {r['vocab_size']}-piece tokenizer on {r['sentences']} texts → {output}")
 
 
+@app.command("vqa-import")
+@stage
+def vqa_import(
+    input: Annotated[Path, typer.Argument(help="JSONL, CSV/TSV or Parquet/Arrow with a question, answers and an image per row.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="VQA artifact (.parquet or .arrow).")],
+    lang: Annotated[Optional[str], typer.Option(help="Language of rows without a lang column.")] = None,
+    format: Annotated[str, typer.Option(help="auto (by suffix), jsonl, csv or parquet.")] = "auto",
+    id_column: Annotated[str, typer.Option(help="Row id column.")] = "id",
+    question_column: Annotated[str, typer.Option(help="Question column.")] = "question",
+    answers_column: Annotated[str, typer.Option(help="Answers: a list, a JSON list, or separated strings.")] = "answers",
+    image_column: Annotated[str, typer.Option(help="Image bytes (base64 in JSONL/CSV).")] = "image",
+    image_path_column: Annotated[str, typer.Option(help="Image file path (relative to --image-root).")] = "image_path",
+    answer_separator: Annotated[str, typer.Option(help="Separator of several answers in one string.")] = "|",
+    image_root: Annotated[Optional[str], typer.Option(help="Folder of relative image paths [default: the input's folder].")] = None,
+    embed_images: Annotated[bool, typer.Option(help="Store image bytes in the artifact (else keep paths).")] = True,
+    skip_bad_images: Annotated[bool, typer.Option(help="Count and skip rows whose image is missing or unreadable.")] = False,
+) -> None:
+    """Import a VQA set (VQAv2, xGQA, MaXM, …) into a checked VQA artifact."""
+    from cstool.vqa.data import VqaImportConfig, import_vqa
+
+    config = VqaImportConfig(lang=lang, format=format, id_column=id_column, question_column=question_column,
+                             answers_column=answers_column, image_column=image_column,
+                             image_path_column=image_path_column, answer_separator=answer_separator,
+                             image_root=image_root, embed_images=embed_images, skip_bad_images=skip_bad_images)
+    r = import_vqa(input, output, config=config)
+    log(f"imported {r['rows']} questions ({r['skipped']} skipped) → {output}")
+
+
+@app.command("vqa-easy")
+@stage
+def vqa_easy(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for LANG.train/dev.parquet and lexicons.")],
+    langs: Annotated[str, typer.Option(help="Comma-separated languages among en, hi, mr.")] = "en,hi,mr",
+    train_images: Annotated[int, typer.Option(help="Training images per language (disjoint across languages).")] = 1000,
+    dev_images: Annotated[int, typer.Option(help="Held-out images per language (from easy-vqa's test split).")] = 250,
+    seed: Annotated[int, typer.Option(help="Random seed of the image splits.")] = 1234,
+) -> None:
+    """The easy-VQA benchmark in English, Hindi and Marathi (gold tokens + UPOS for cstool switch)."""
+    from cstool.vqa.easyvqa import EasyVqaConfig, build_easy_vqa
+
+    config = EasyVqaConfig(langs=tuple(x.strip() for x in langs.split(",") if x.strip()), train_images=train_images,
+                           dev_images=dev_images, seed=seed)
+    counts = build_easy_vqa(output, config=config)
+    print_table("vqa-easy", ["lang", "train questions", "dev questions"],
+                [[lang, c["train"], c["dev"]] for lang, c in counts.items()])
+
+
+@app.command("build-vlm")
+@stage
+def build_vlm(
+    data: Annotated[list[str], typer.Argument(help="VQA artifacts whose questions and answers train the tokenizer.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model folder (save_pretrained + processor).")],
+    vision: Annotated[str, typer.Option(help="CLIP vision tower: layers, hidden, heads, intermediate, image, patch.")] = "layers=2,hidden=64,heads=4,image=32,patch=8",
+    text: Annotated[str, typer.Option(help="Llama language model: layers, hidden, heads, intermediate, positions.")] = "layers=2,hidden=64,heads=4",
+    vocab_size: Annotated[Optional[int], typer.Option(help="Tokenizer pieces [default: up to 1000, as the text allows].")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
+) -> None:
+    """A tiny random Llava (CLIP vision + Llama text, sentencepiece tokenizer with <image>) for tests and demos."""
+    from cstool.vqa.model import build_vlm_from_data
+
+    _threads()
+    r = build_vlm_from_data(data, output, vision=vision, text=text, vocab_size=vocab_size, seed=seed)
+    log(f"built a {r['parameters']:,}-parameter VLM ({r['vocab_size']} tokens, {r['image_size']}px images) → {output}")
+
+
 @app.command("replay-train")
 @stage
 def replay_train(
@@ -360,6 +425,8 @@ def replay_train(
     resume: Annotated[bool, typer.Option(help="Continue a killed run in the same folder.")] = False,
     run_name: Annotated[Optional[str], typer.Option(help="Name of the run in metrics [default: the folder name].")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    task_type: Annotated[str, typer.Option(help="lm (text) or vqa (image + question → answer; dev metric accuracy).")] = "lm",
+    max_new_tokens: Annotated[int, typer.Option(help="vqa: greedy answer length limit on dev sets.")] = 10,
 ) -> None:
     """Continual learning over a task sequence with LoRA adapters, a replay buffer and a replay adapter."""
     from cstool.stages.replay import ReplayConfig, parse_named
@@ -371,6 +438,7 @@ def replay_train(
         train_embeddings=train_embeddings, steps_per_task=steps_per_task, batch_size=batch_size,
         max_length=max_length, lr=lr, kd_teacher=kd_teacher, kd_alpha=kd_alpha, train_first=train_first,
         text_column=text_column, seed=seed, resume=resume, run_name=run_name, device=device,
+        task_type=task_type, max_new_tokens=max_new_tokens,
     )
     _threads()
     summary = run(base=base, tasks=parse_named(task, "--task"), devs=parse_named(dev or [], "--dev"),

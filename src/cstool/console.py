@@ -18,8 +18,9 @@ def set_quiet(quiet: bool) -> None:
 
 
 def log(message: str) -> None:
+    """A plain line on stderr (no rich markup, so paths and names with brackets print as they are)."""
     if not _state["quiet"]:
-        console.print(message)
+        console.print(message, markup=False)
 
 
 def warn(message: str) -> None:

@@ -3,7 +3,8 @@ one task at a time with the HF Trainer, scores dev sets, and saves/restores stat
 
 Every training phase runs ``transformers.Trainer`` (via cstool's KDTrainer) on a dataset laid out by
 :func:`cstool.replay_buffer.mixed_schedule` and read sequentially, so the batch composition is exactly the
-planned one and ``accelerate launch`` scales it out unchanged.
+planned one. Under ``accelerate launch``/``torchrun`` each planned batch is split across the processes
+(``split_batches``), so budgets and mixing hold when the world size divides the batch size.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from cstool import adapters, artifacts, models
 from cstool.console import log
 from cstool.errors import ConfigError
-from cstool.kd import causal_ce, kd_loss
+from cstool.kd import kd_loss
 from cstool.replay_buffer import mixed_schedule, reservoir_sample
 from cstool.stages.replay import BUFFER, MAIN, REPLAY, ReplayConfig, Task
 from cstool.training import KDTrainer
@@ -64,16 +65,31 @@ class ReplayTrainer(KDTrainer):
     def __init__(self, *args: Any, kd_teacher=None, kd_alpha: float = 0.5, kd_temperature: float = 2.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.kd_teacher, self.kd_alpha, self.kd_temperature = kd_teacher, kd_alpha, kd_temperature
+        self.fed = {"new": 0, "replay": 0}  # examples the Trainer actually trained on
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Read the planned schedule in order (the batch composition is laid out in the dataset)."""
+        return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """``α·CE + (1−α)·τ²·KL`` on every batch when there is a teacher; the KL term (per token of the
+        replayed examples) is 0 in batches without replayed examples, so CE always has weight α."""
         replay = inputs.pop("is_replay")
+        if model.training:
+            n_rep = int(replay.sum())
+            self.fed["replay"] += n_rep
+            self.fed["new"] += len(replay) - n_rep
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
-        if self.kd_teacher is not None and self.kd_alpha < 1.0 and bool(replay.any()):
-            _, mask = causal_ce(outputs.logits[replay], inputs["labels"][replay])
-            with torch.no_grad():
-                t_logits = self.kd_teacher(input_ids=inputs["input_ids"][replay],
-                                           attention_mask=inputs["attention_mask"][replay]).logits
-            kd = kd_loss(outputs.logits[replay], t_logits, mask, temperature=self.kd_temperature)
+        if self.kd_teacher is not None and self.kd_alpha < 1.0:
+            kd = torch.zeros((), device=loss.device)
+            if bool(replay.any()):
+                labels = inputs["labels"][replay]
+                mask = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100).ne(-100)  # as causal_ce
+                with torch.no_grad():
+                    t_logits = self.kd_teacher(input_ids=inputs["input_ids"][replay],
+                                               attention_mask=inputs["attention_mask"][replay]).logits
+                v = min(t_logits.shape[-1], outputs.logits.shape[-1])  # heads padded past the vocabulary
+                kd = kd_loss(outputs.logits[replay][..., :v], t_logits[..., :v], mask, temperature=self.kd_temperature)
             loss = self.kd_alpha * loss + (1.0 - self.kd_alpha) * kd
         return (loss, outputs) if return_outputs else loss
 
@@ -111,7 +127,9 @@ class Learner:
         self.buffer: list[dict] = []
         self.steps: dict[str, int] = {}
         self.train_seconds = 0.0  # wall time inside Trainer.train, all phases
-        self._encoded: dict[int, list[list[int]]] = {}
+        self._encoded: dict[int, tuple[list, list]] = {}
+        self._buf_cache: tuple[int, list] = (-1, [])
+        self.examples: dict[str, dict[str, int]] = {}  # per task: new and replayed examples trained on
         self._done: list[str] | None = None
         self._task_adapter: str | None = None
 
@@ -120,12 +138,13 @@ class Learner:
     def _encode(self, texts: list) -> list:
         if self.vqa:
             return self.vqa.encode(texts)
-        key = id(texts)
-        if key not in self._encoded:
+        cached = self._encoded.get(id(texts))
+        if cached is None or cached[0] is not texts:  # the list itself is kept, so its id is never reused
             eos = self.tokenizer.eos_token_id
             enc = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.config.max_length - 1)
-            self._encoded[key] = [ids + [eos] if eos is not None else ids for ids in enc["input_ids"]]
-        return self._encoded[key]
+            cached = (texts, [ids + [eos] if eos is not None else ids for ids in enc["input_ids"]])
+            self._encoded[id(texts)] = cached
+        return cached[1]
 
     def _add_to_buffer(self, i: int) -> None:
         task = self.tasks[i]
@@ -133,7 +152,7 @@ class Learner:
         self.buffer += [{"task": task.name, "row": row, "id": rid, "text": text} for _, (row, rid, text) in kept]
 
     def _buffer_texts(self) -> list[str]:
-        if not hasattr(self, "_buf_cache") or self._buf_cache[0] != len(self.buffer):
+        if self._buf_cache[0] != len(self.buffer):
             self._buf_cache = (len(self.buffer), [b["text"] for b in self.buffer])
         return self._buf_cache[1]
 
@@ -215,6 +234,9 @@ class Learner:
             save_strategy="no", report_to=[], seed=c.seed, data_seed=c.seed, use_cpu=self.device == "cpu",
             remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
             train_sampling_strategy="sequential", dataloader_pin_memory=self.device != "cpu",
+            # Under accelerate/torchrun each step's B planned examples are split across the processes, so
+            # the schedule (and the per-task budget) holds at any world size that divides B.
+            accelerator_config={"split_batches": True},
         )
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         n_rep = sum(r for _, r in items)
@@ -238,6 +260,9 @@ class Learner:
             self.train_seconds += time.perf_counter() - started
         log(f"  {phase}: mean loss {result.training_loss:.4f}")
         self.steps[task] = self.steps.get(task, 0) + trainer.state.global_step
+        fed = self.examples.setdefault(task, {"new": 0, "replay": 0})
+        fed["new"] += getattr(trainer, "fed", {}).get("new", 0)
+        fed["replay"] += getattr(trainer, "fed", {}).get("replay", 0)
         shutil.rmtree(work, ignore_errors=True)
 
     # ---- evaluation -----------------------------------------------------------------------------------

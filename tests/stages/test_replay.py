@@ -99,10 +99,17 @@ def test_naive_forgets_and_replay_forgets_less(runs):
 
 
 def test_every_strategy_spends_the_same_steps_and_examples(runs):
+    expected = {  # examples the Trainer fed per task: (new, replayed); 30 steps × 8 each
+        "naive": [(240, 0)] * 3,
+        "replay": [(240, 0), (180, 60), (180, 60)],  # en has no buffer yet; then 25 % replayed
+        "replay-adapter": [(240, 0), (192, 48), (192, 48)],  # A_t: 22 steps new; R: 8 steps, 75 % replayed
+        "joint": [(240, 0)] * 3,  # the union of the tasks so far is all "new" data
+    }
     for strategy, (_, out) in runs.items():
         done = json.loads((out / "done.json").read_text())
         assert done["steps"] == {"en": 30, "hi": 30, "mr": 30}, strategy
-        assert done["examples_per_task"] == 240
+        fed = [(done["examples"][t]["new"], done["examples"][t]["replay"]) for t in ("en", "hi", "mr")]
+        assert fed == expected[strategy], strategy
 
 
 def test_metrics_are_a_full_r_matrix_in_long_form(runs):
@@ -206,11 +213,44 @@ def test_code_switched_tasks_use_text_cs_and_must_match_cs(seq, tmp_path):
         replay_train(base=seq["base"], tasks=seq["tasks"][:2], devs=[], output_dir=tmp_path / "c", config=config)
 
 
-def test_kd_teacher_on_replayed_examples_changes_training(seq, tmp_path):
+def test_kd_loss_is_alpha_ce_plus_kl_on_replayed_examples(seq):
+    from transformers import AutoModelForCausalLM, TrainingArguments
+
+    from cstool.continual import ReplayTrainer
+    from cstool.kd import causal_ce, kd_loss
+
+    student = AutoModelForCausalLM.from_pretrained(seq["base"])
+    torch.manual_seed(1)
+    teacher = AutoModelForCausalLM.from_pretrained(seq["base"])
+    with torch.no_grad():
+        for p in teacher.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    args = TrainingArguments(output_dir="/tmp/unused", use_cpu=True, report_to=[], remove_unused_columns=False)
+    trainer = ReplayTrainer(model=student, args=args, kd_teacher=teacher, kd_alpha=0.3, kd_temperature=2.0)
+    ids = torch.randint(3, 100, (4, 9))
+    attn = torch.ones_like(ids)
+    attn[1, 6:] = 0
+    labels = ids.masked_fill(attn == 0, -100)
+    replay = torch.tensor([False, True, False, True])
+    for mask, expect_kd in ((replay, True), (torch.zeros(4, dtype=torch.bool), False)):
+        inputs = {"input_ids": ids, "attention_mask": attn, "labels": labels, "is_replay": mask}
+        loss = trainer.compute_loss(student, dict(inputs))
+        logits = student(input_ids=ids, attention_mask=attn).logits
+        ce, _ = causal_ce(logits, labels)
+        expected = 0.3 * ce
+        if expect_kd:
+            _, m = causal_ce(logits[mask], labels[mask])
+            t = teacher(input_ids=ids[mask], attention_mask=attn[mask]).logits
+            expected = expected + 0.7 * kd_loss(logits[mask], t, m, temperature=2.0)
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_kd_teacher_changes_training_and_alpha_one_turns_it_off(seq, tmp_path):
     plain = _run(seq, tmp_path / "plain", strategy="replay", steps_per_task=6)
+    off = _run(seq, tmp_path / "off", strategy="replay", steps_per_task=6, kd_teacher=seq["base"], kd_alpha=1.0)
     kd = _run(seq, tmp_path / "kd", strategy="replay", steps_per_task=6, kd_teacher=seq["base"], kd_alpha=0.5)
-    assert plain[("en", "en")] == pytest.approx(kd[("en", "en")], rel=1e-6)  # no buffer yet while learning en
-    assert plain[("hi", "en")] != pytest.approx(kd[("hi", "en")], rel=1e-6)
+    assert off == plain
+    assert kd[("hi", "en")] != pytest.approx(plain[("hi", "en")], rel=1e-4)
 
 
 # --- bad input -------------------------------------------------------------------------------------------
@@ -259,3 +299,67 @@ def test_config_collects_every_problem():
         ReplayConfig(strategy="x", replay_ratio=2, steps_per_task=0, lr=0)
     for flag in ("--strategy", "--replay-ratio", "--steps-per-task", "--lr"):
         assert flag in e.value.message
+
+
+def _resume_args(seq, out):
+    from cstool.stages.replay import parse_named
+
+    return dict(base=seq["base"], tasks=parse_named([f"{n}={p}" for n, p in seq["tasks"]], "--task"),
+                devs=parse_named([f"{n}={p}" for n, p in seq["devs"]], "--dev"), output_dir=out)
+
+
+def test_resume_after_the_last_task_composes_the_same_final_model(seq, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    first = _run(seq, out, strategy="replay-adapter", steps_per_task=6, run_name="ra")
+    weights = load_file(out / "final" / "model.safetensors")
+    done = json.loads((out / "done.json").read_text())
+    (out / "done.json").unlink()
+    import shutil
+
+    shutil.rmtree(out / "final")  # killed after the last task was recorded, before the final model
+    replay_train(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, "strategy": "replay-adapter",
+                                                                  "steps_per_task": 6, "run_name": "ra", "resume": True}))
+    again = load_file(out / "final" / "model.safetensors")
+    assert weights.keys() == again.keys() and all(torch.equal(weights[k], again[k]) for k in weights)
+    redone = json.loads((out / "done.json").read_text())
+    assert redone["steps"] == done["steps"] and redone["examples"] == done["examples"]
+    assert _matrix(out) == first
+
+
+def test_resume_between_metrics_and_state_writes_keeps_one_row_per_entry(seq, tmp_path):
+    out = tmp_path / "run"
+    first = _run(seq, out, strategy="replay", steps_per_task=6, run_name="r")
+    state = json.loads((out / "state.json").read_text())
+    state["done"] = state["done"][:2]  # metrics of mr were written, its state was not
+    (out / "state.json").write_text(json.dumps(state))
+    (out / "done.json").unlink()
+    replay_train(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, "strategy": "replay", "steps_per_task": 6,
+                                                                  "run_name": "r", "resume": True}))
+    rows = pq.read_table(out / "metrics.parquet").to_pylist()
+    assert len(rows) == 27
+    assert _matrix(out) == first
+
+
+def test_resume_with_other_inputs_is_refused(seq, tmp_path):
+    out = tmp_path / "run"
+    _run(seq, out, strategy="naive", steps_per_task=2)
+    (out / "done.json").unlink()
+    args = _resume_args(seq, out)
+    args["devs"] = args["devs"][:2]
+    with pytest.raises(InputError, match="other options or inputs"):
+        replay_train(**args, config=ReplayConfig(**{**FAST, "strategy": "naive", "steps_per_task": 2, "resume": True}))
+
+
+@pytest.mark.parametrize("name", ["en.ewt", "a/b", "replay", "replay-after-hi"])
+def test_task_names_must_be_usable_as_adapter_folders(seq, tmp_path, name):
+    r = runner.invoke(app, ["replay-train", "--base", seq["base"], "-o", str(tmp_path / "o"),
+                            "--task", f"{name}={seq['tasks'][0][1]}", "--task", f"hi={seq['tasks'][1][1]}"])
+    assert r.exit_code == 2 and "is not usable" in r.output and "Traceback" not in r.output
+
+
+def test_task_adapter_init_previous_retains_more_than_fresh(seq, tmp_path):
+    fresh = _run(seq, tmp_path / "fresh", strategy="replay-adapter")
+    previous = _run(seq, tmp_path / "previous", strategy="replay-adapter", task_adapter_init="previous")
+    assert previous[("mr", "en")] < fresh[("mr", "en")] - 0.5

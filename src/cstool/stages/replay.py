@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +188,10 @@ def parse_named(specs: list[str], flag: str) -> list[tuple[str, str]]:
         if not sep or not name or not path:
             raise ConfigError(f"{flag} {spec!r} is not NAME=PATH", f"e.g. {flag} hi=hi.parquet")
         out.append((name, path))
+    for name, _ in out:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or name == REPLAY or name.startswith(f"{REPLAY}-after-"):
+            raise ConfigError(f"{flag} name {name!r} is not usable",
+                              "use letters, digits, '-' and '_' (names become adapter folders); 'replay' is reserved")
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise ConfigError(f"{flag} names repeat: {names}", "give each task one name")
@@ -214,7 +219,8 @@ def replay_train(
     for n in names:
         if n not in dict(devs):
             warn(f"task {n} has no --dev set: its column of the R matrix stays empty")
-    state = _prepare_dir(out, config)
+    identity = {"base": str(base), "tasks": [list(t) for t in tasks], "devs": [list(d) for d in devs]}
+    state = _prepare_dir(out, config, identity)
     if (out / DONE).is_file():
         log(f"{out} is complete; nothing to do")
         return json.loads((out / DONE).read_text())
@@ -227,14 +233,21 @@ def replay_train(
         seed=config.seed,
         inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
     )
+    hashes = [r["sha256"] for r in prov["inputs"]]
+    if state.setdefault("inputs", hashes) != hashes:
+        raise InputError(f"the task or dev files changed since {out} was started",
+                         "resume with the same files, or start a new run folder")
     learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov)
-    metrics = _load_metrics(out) if state["done"] else []
+    learner.steps, learner.examples = state.setdefault("steps", {}), state.setdefault("examples", {})
+    learner.train_seconds = state.get("train_seconds", 0.0)
+    # rows of a task whose state was not recorded are measured again, not kept twice
+    metrics = [m for m in _load_metrics(out) if m["after_task"] in state["done"]]
     for i, task in enumerate(data):
         if task.name in state["done"]:
             continue
         learner.restore(state["done"])
         if i > 0 or config.train_first:
-            log(f"[bold]task {i}: {task.name}[/bold] ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
+            log(f"task {i}: {task.name} ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
             learner.learn(i)
         scores = learner.evaluate({n: texts for n, (texts, _) in dev_sets.items()})
         for eval_task, values in scores.items():
@@ -245,18 +258,20 @@ def replay_train(
         artifacts.write_table(out / METRICS, artifacts.pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
                               kind="metrics", provenance=prov)
         state["done"].append(task.name)
+        state["train_seconds"] = learner.train_seconds
         _write_json(out / STATE, state)
+    learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
     learner.save_final(out / "final")
     shutil.rmtree(out / "work", ignore_errors=True)
     summary = {"run": run, "tasks": names, "strategy": config.strategy, "cs": config.cs,
-               "steps_per_task": config.steps_per_task, "examples_per_task": config.steps_per_task * config.batch_size,
-               "steps": learner.steps, "train_seconds": round(learner.train_seconds, 3)}
+               "steps_per_task": config.steps_per_task, "steps": learner.steps, "examples": learner.examples,
+               "train_seconds": round(learner.train_seconds, 3)}
     artifacts.write_sidecar(out, prov)
     _write_json(out / DONE, summary)
     return summary
 
 
-def _prepare_dir(out: Path, config: ReplayConfig) -> dict:
+def _prepare_dir(out: Path, config: ReplayConfig, identity: dict) -> dict:
     """Fail before any training when RUN_DIR is unusable; return the resume state."""
     state_file = out / STATE
     if out.exists() and any(out.iterdir()):
@@ -266,14 +281,15 @@ def _prepare_dir(out: Path, config: ReplayConfig) -> dict:
             raise InputError(f"{out} is not a replay-train run folder (no {STATE})", "choose another -o")
         state = json.loads(state_file.read_text())
         same = lambda c: {k: v for k, v in c.items() if k != "resume"}  # noqa: E731
-        if same(state.get("config", {})) != same(artifacts._jsonable(config)):
-            raise InputError(f"{out} was made with other options", "resume with the options of the first call")
+        if same(state.get("config", {})) != same(artifacts._jsonable(config)) or state.get("identity") != identity:
+            raise InputError(f"{out} was made with other options or inputs (--base, --task, --dev)",
+                             "resume with the options of the first call")
         return state
     artifacts.check_writable(out / METRICS)
     free = shutil.disk_usage(out).free
     if free < 50 * 2**20:
         raise InputError(f"only {free // 2**20} MiB free under {out}", "free some disk space or choose another -o")
-    state = {"config": artifacts._jsonable(config), "done": []}
+    state = {"config": artifacts._jsonable(config), "identity": identity, "done": []}
     _write_json(state_file, state)
     return state
 

@@ -34,6 +34,7 @@ from cstool.console import warn
 from cstool.errors import ConfigError, InputError
 from cstool.keyed_random import row_keys, uniform
 from cstool.lexicon import UPOS_TAGS, Lexicon, dominant_script, load_lexicon
+from cstool.splice import text_cs_column
 
 STRATEGIES = ("pos", "random", "none")
 DEFAULT_POS = ("NOUN", "ADJ", "VERB", "ADV")
@@ -257,9 +258,13 @@ def _variant(b: _Batch, batch: pa.RecordBatch, lexicon: Lexicon, config: SwitchC
     lang = np.where(sw_tok, 1, np.where(b.neutral, -1, 0))
     cmi, points = cmi_and_switch_points(lang, c, b.row, b.n_rows)
     stats.add(b.bucket, b.covered, el_tok, sw_tok, cmi, points)
+    joined = pc.binary_join(tokens_cs, " ")
+    texts = batch.column("text").to_pylist() if "text" in batch.schema.names else [None] * b.n_rows
+    text_cs, _ = text_cs_column(texts, b.forms, b.row_offsets, s_row, s_starts, s_len,
+                                lexicon.targets.take(pa.array(s_cand)), joined)
     added = {
         "tokens_cs": tokens_cs,
-        "text_cs": pc.binary_join(tokens_cs, " "),
+        "text_cs": text_cs,
         "switched": _list(b.row_offsets, pa.array(sw_tok, pa.bool_())),
         "switch_src": _list(per_row, src_text),
         "switch_tgt": _list(per_row, lexicon.targets.take(pa.array(s_cand))),

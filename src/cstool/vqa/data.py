@@ -1,0 +1,216 @@
+"""The VQA artifact and the generic importer ``cstool vqa-import`` (JSONL, CSV, Parquet/Arrow).
+
+One row per question: ``id``, the image as encoded bytes (``image``) or a file (``image_path``, relative
+paths taken from the artifact's folder), ``question``, ``answers`` (list<string>: one or more references,
+e.g. VQAv2's ten), ``lang``, optional ``qtype`` and the question's gold ``tokens``/``upos``/``lemmas``
+(so ``cstool switch`` can code-switch questions without a tagger; its output keeps every VQA column and
+adds ``text_cs``).
+
+The importer checks every row: an empty question or an empty answer list is an error naming the row; an
+image that is missing or cannot be decoded is an error naming the file, or, with ``skip_bad_images``, a
+counted skip. By default images are embedded as bytes, so the artifact travels alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from cstool import artifacts
+from cstool.console import warn
+from cstool.errors import ConfigError, InputError
+
+_str_list = pa.list_(pa.string())
+
+VQA = artifacts.register_schema(
+    "vqa",
+    pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("image", pa.binary()),  # encoded PNG/JPEG/… bytes, or null with image_path
+            pa.field("image_path", pa.string()),
+            pa.field("question", pa.string()),
+            pa.field("answers", _str_list),
+            pa.field("lang", pa.string()),
+            pa.field("qtype", pa.string()),
+            pa.field("tokens", _str_list),  # gold tokens of the question (null when unknown)
+            pa.field("upos", _str_list),
+            pa.field("lemmas", _str_list),
+        ]
+    ),
+    "cstool vqa-import INPUT --lang LANG -o VQA.parquet (or cstool vqa-easy -o DIR)",
+)
+FORMATS = ("auto", "jsonl", "csv", "parquet")
+
+
+@dataclass(frozen=True)
+class VqaImportConfig:
+    lang: str | None = None  # default for rows without a lang column
+    format: str = "auto"
+    id_column: str = "id"
+    question_column: str = "question"
+    answers_column: str = "answers"
+    image_column: str = "image"
+    image_path_column: str = "image_path"
+    answer_separator: str = "|"  # CSV cells (and plain strings) holding several answers
+    image_root: str | None = None  # base of relative image paths [default: the input's folder]
+    embed_images: bool = True
+    skip_bad_images: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.format not in FORMATS:
+            problems.append(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if not self.answer_separator:
+            problems.append("--answer-separator must not be empty")
+        ConfigError.collect(problems, "see cstool vqa-import --help")
+
+
+def check_image(data: bytes | None = None, path: Path | None = None) -> tuple[int, int]:
+    """Decode an image fully (bytes or file) and return its (width, height); OSError when it cannot be."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data) if data is not None else path) as im:
+        im.load()
+        return im.size
+
+
+def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) for every record of the input; ``where`` names the line or row for error messages."""
+    if fmt == "auto":
+        suffix = path.suffix.lower()
+        fmt = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv"}.get(suffix, "parquet")
+    if fmt == "jsonl":
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        yield f"{path.name} line {n}", json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise InputError(f"{path} line {n} is not JSON: {e.msg}", "one JSON object per line") from None
+    elif fmt == "csv":
+        with open(path, encoding="utf-8", newline="") as f:
+            dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+            for n, row in enumerate(csv.DictReader(f, dialect=dialect), 2):
+                yield f"{path.name} line {n}", row
+    else:
+        src = artifacts.open_source(path)
+        n = 0
+        for batch in src.iter_batches():
+            for row in batch.to_pylist():
+                yield f"{path.name} row {n}", row
+                n += 1
+
+
+def _answers(value: Any, sep: str, where: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                raise InputError(f"{where}: answers {text[:40]!r} is not a JSON list", "write answers as [\"a\", \"b\"]") from None
+        else:
+            value = text.split(sep)
+    if isinstance(value, dict):  # VQAv2 style {"answer": ...}
+        value = [value.get("answer")]
+    out = []
+    for a in value:
+        a = a.get("answer") if isinstance(a, dict) else a
+        if a is not None and str(a).strip():
+            out.append(str(a).strip())
+    return out
+
+
+def _image_bytes(value: Any) -> bytes | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):  # Hugging Face datasets' {bytes, path}
+        return value.get("bytes")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str):  # base64 in JSONL/CSV
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            return None
+    return None
+
+
+def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: VqaImportConfig) -> dict[str, int]:
+    """Read ``input``, check every row, write a ``vqa`` artifact to ``output``. Returns counts."""
+    path = Path(input)
+    if not path.exists():
+        raise InputError(f"input {path} does not exist", "check the path")
+    artifacts.check_writable(output)
+    root = Path(config.image_root) if config.image_root else path.parent
+    out_root = Path(output).resolve().parent
+    cols: dict[str, list] = {f.name: [] for f in VQA}
+    skipped = 0
+    for where, row in _rows(path, config.format):
+        rid = str(row.get(config.id_column) if row.get(config.id_column) is not None else len(cols["id"]) + skipped)
+        where = f"{where} (id {rid})"
+        question = (row.get(config.question_column) or "").strip()
+        if not question:
+            raise InputError(f"{where}: the question is empty", f"give every row a {config.question_column!r}")
+        answers = _answers(row.get(config.answers_column), config.answer_separator, where)
+        if not answers:
+            raise InputError(f"{where}: no answers", f"give every row a non-empty {config.answers_column!r} list")
+        lang = row.get("lang") or config.lang
+        if not lang:
+            raise InputError(f"{where}: no language", "pass --lang, or give the input a lang column")
+        data = _image_bytes(row.get(config.image_column))
+        image_path = None
+        try:
+            if data is not None:
+                check_image(data=data)
+            else:
+                raw = row.get(config.image_path_column)
+                if not raw:
+                    raise InputError(f"{where} has no image",
+                                     f"give {config.image_column!r} (bytes/base64) or {config.image_path_column!r}")
+                file = Path(raw) if Path(raw).is_absolute() else root / raw
+                if not file.is_file():
+                    raise OSError(f"image file {file} does not exist")
+                check_image(path=file)
+                if config.embed_images:
+                    data = file.read_bytes()
+                else:
+                    image_path = os.path.relpath(file.resolve(), out_root)
+        except OSError as e:
+            if config.skip_bad_images:
+                skipped += 1
+                continue
+            raise InputError(f"{where}: cannot read the image: {e}",
+                             "fix or remove that row, or pass --skip-bad-images to count and skip such rows") from None
+        tokens, upos = row.get("tokens"), row.get("upos")
+        cols["id"].append(rid)
+        cols["image"].append(data)
+        cols["image_path"].append(image_path)
+        cols["question"].append(question)
+        cols["answers"].append(answers)
+        cols["lang"].append(str(lang))
+        cols["qtype"].append(row.get("qtype") or row.get("question_type"))
+        cols["tokens"].append(list(tokens) if tokens is not None else None)
+        cols["upos"].append(list(upos) if upos is not None else None)
+        cols["lemmas"].append(list(row["lemmas"]) if row.get("lemmas") is not None else None)
+    if not cols["id"]:
+        raise InputError(f"{path} has no usable rows" + (f" ({skipped} skipped for bad images)" if skipped else ""),
+                         "give at least one row with a question, answers and a readable image")
+    if skipped:
+        warn(f"skipped {skipped} rows whose image is missing or unreadable")
+    table = pa.table(cols, schema=VQA)
+    prov = artifacts.make_provenance("vqa-import", options=config, inputs=[path])
+    artifacts.write_table(output, table, kind="vqa", provenance=prov)
+    return {"rows": table.num_rows, "skipped": skipped}

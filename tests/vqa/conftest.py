@@ -1,0 +1,39 @@
+"""VQA fixtures built once per test run: a small trilingual easy-VQA set, a tiny Llava built on it, and one
+naive en→hi→mr replay-train run of that model (LoRA + embeddings + projector, vision tower frozen)."""
+
+from __future__ import annotations
+
+import pytest
+
+STEPS = 250  # per task; on one CPU core the whole run (3 tasks, 9 dev evaluations) takes about 35 s
+
+
+@pytest.fixture(scope="session")
+def easy(tmp_path_factory):
+    from cstool.vqa.easyvqa import EasyVqaConfig, build_easy_vqa
+
+    out = tmp_path_factory.mktemp("easy")
+    counts = build_easy_vqa(out, config=EasyVqaConfig(train_images=250, dev_images=40, seed=7))
+    return {"dir": out, "counts": counts, **{f"{lang}.{s}": out / f"{lang}.{s}.parquet"
+                                               for lang in ("en", "hi", "mr") for s in ("train", "dev")}}
+
+
+@pytest.fixture(scope="session")
+def vlm(easy, tmp_path_factory):
+    from cstool.vqa.model import build_vlm_from_data
+
+    out = tmp_path_factory.mktemp("vlm") / "model"
+    build_vlm_from_data([str(easy[f"{lang}.train"]) for lang in ("en", "hi", "mr")], out, seed=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def naive_run(easy, vlm, tmp_path_factory):
+    from cstool.stages.replay import ReplayConfig, replay_train
+
+    out = tmp_path_factory.mktemp("runs") / "naive"
+    config = ReplayConfig(task_type="vqa", strategy="naive", train_first=True, steps_per_task=STEPS, batch_size=16,
+                          lr=5e-3, train_embeddings=True, buffer_per_task=50, max_new_tokens=3, eval_batch_size=64)
+    replay_train(base=str(vlm), tasks=[(lang, str(easy[f"{lang}.train"])) for lang in ("en", "hi", "mr")],
+                 devs=[(lang, str(easy[f"{lang}.dev"])) for lang in ("en", "hi", "mr")], output_dir=out, config=config)
+    return out
