@@ -25,7 +25,8 @@ def demo_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "out"
     cstool = Path(sys.executable).with_name("cstool")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = ["make", "-j2", "-C", str(DEMO), f"OUT={out}", f"CSTOOL={cstool}", "STEPS=8", "LM_STEPS=16", "TAGGER_STEPS=20"]
+    cmd = ["make", "-j2", "-C", str(DEMO), f"OUT={out}", f"CSTOOL={cstool}", "STEPS=8", "LM_STEPS=16", "TAGGER_STEPS=20",
+           "VQA_STEPS=6", "VQA_IMAGES=30"]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out
@@ -42,7 +43,11 @@ def test_every_artifact_has_its_declared_schema_and_provenance(demo_out):
         assert artifacts.schema_provenance(schema)["cstool_version"]
         kinds.setdefault(kind, []).append(path.relative_to(demo_out))
     assert {"tagged", "switched", "switch_stats", "metrics", "replay_buffer", "train_metrics", "summary"} <= set(kinds)
-    assert len(kinds["metrics"]) == 10  # 3 strategies × 3 CS modes + joint
+    assert len(kinds["metrics"]) == 12  # LM: 3 strategies × 3 CS modes + joint; VQA: naive, replay-adapter
+    vqa = [p for p in kinds["metrics"] if p.parts[0] == "vqa"]
+    assert len(vqa) == 2
+    metrics = {r["metric"] for r in pq.read_table(demo_out / vqa[0]).to_pylist()}
+    assert metrics == {"accuracy"}
 
 
 def test_switched_data_follows_the_curriculum(demo_out):
@@ -60,10 +65,11 @@ def test_report_exists_with_plots(demo_out):
     assert "forgetting.png" in pngs and sum(p.startswith("rmatrix_") for p in pngs) == 10
     for p in report.glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (demo_out / "vqa" / "report" / "forgetting.png").is_file()
 
 
 def test_a_second_make_does_nothing(demo_out):
     cstool = Path(sys.executable).with_name("cstool")
     r = subprocess.run(["make", "-q", "-C", str(DEMO), f"OUT={demo_out}", f"CSTOOL={cstool}", "STEPS=8",
-                        "LM_STEPS=16", "TAGGER_STEPS=20"], capture_output=True, text=True)
+                        "LM_STEPS=16", "TAGGER_STEPS=20", "VQA_STEPS=6", "VQA_IMAGES=30"], capture_output=True, text=True)
     assert r.returncode == 0, "make -q says something is out of date"
