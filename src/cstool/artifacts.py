@@ -528,7 +528,9 @@ class ArtifactWriter:
         kind: str,
         provenance: dict,
         row_group_rows: int = 8192,
+        statistics: bool | Sequence[str] = True,
     ):
+        """``statistics``: write Parquet min/max statistics for every column, none, or the named ones."""
         self.path = str(path)
         self.schema = schema.with_metadata(provenance_metadata(provenance, kind))
         self.row_group_rows = row_group_rows
@@ -546,7 +548,8 @@ class ArtifactWriter:
                 self._sink = pa.OSFile(str(self._tmp), "wb")
                 self._writer = ipc.new_file(self._sink, self.schema)
             else:
-                self._writer = pq.ParquetWriter(str(self._tmp), self.schema, compression="zstd")
+                self._writer = pq.ParquetWriter(str(self._tmp), self.schema, compression="zstd",
+                                                write_statistics=statistics if isinstance(statistics, bool) else list(statistics))
         except (OSError, pa.ArrowException) as e:
             self._cleanup()
             raise InputError(

@@ -34,6 +34,7 @@ def row_keys(ids: list[str], seed: int, epoch: int, stage: str = "switch") -> np
     """The 64-bit random key of each row: a stable hash of (seed, stage, row id, epoch)."""
     salt = int.from_bytes(hashlib.blake2b(f"cstool.{stage}".encode(), digest_size=8).digest(), "little")
     base = _mix(np.array([(seed * 0x9E3779B1 + salt + epoch * 0x632BE5AB) % (1 << 64)], dtype=np.uint64))
-    h = np.fromiter((int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "little") for i in ids),
-                    dtype=np.uint64, count=len(ids))
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(i.encode(), digest_size=8).digest() for i in ids])
+    h = np.frombuffer(digests, dtype="<u8").astype(np.uint64)  # each digest read as a little-endian integer
     return _mix(h ^ base)

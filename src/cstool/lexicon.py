@@ -107,6 +107,17 @@ class Lexicon:
         self._phrase_first = pa.array(sorted({k.split(" ")[0] for k in phrase_keys}), pa.string())
         self._phrase_pairs = pa.array(sorted({" ".join(k.split(" ")[:2]) for k in phrase_keys}), pa.string())
         self.sources = [k for k in tables["any"].keys] + phrase_keys
+        # (source, UPOS) tables as a dense [source id, UPOS index] → group matrix over their distinct sources
+        self._dense: dict[str, tuple[pa.Array, np.ndarray]] = {}
+        for name in ("pos", "pos_lower"):
+            keys, groups = self._keys[name]
+            pairs = [k.rsplit("\t", 1) for k in tables[name].keys]
+            sources = list(dict.fromkeys(src for src, _ in pairs))
+            sid = {src: i for i, src in enumerate(sources)}
+            dense = np.full((len(sources), len(UPOS_TAGS) + 1), -1, dtype=np.int64)  # last column: other tags
+            for (src, tag), g in zip(pairs, groups.tolist()):
+                dense[sid[src], UPOS_TAGS.index(tag)] = g
+            self._dense[name] = (pa.array(sources, pa.string()), dense)
 
     def __len__(self) -> int:
         return self.entries
@@ -118,21 +129,44 @@ class Lexicon:
         idx = pc.fill_null(pc.index_in(values, value_set=keys), -1).to_numpy()
         return np.where(idx >= 0, groups[np.maximum(idx, 0)], -1)
 
+    def _find_encoded(self, values: tuple[np.ndarray, pa.Array], table: str) -> np.ndarray:
+        """:meth:`_find` over dictionary-encoded values: each distinct value is hashed once."""
+        index, dictionary = values
+        return _gather(self._find(dictionary, table), index)
+
+    def _find_with_upos(self, values: tuple[np.ndarray, pa.Array], bucket: np.ndarray, table: str) -> np.ndarray:
+        """Group of each (value, UPOS) pair in a (source, UPOS) table; ``bucket``: UPOS index, 17 = other."""
+        index, dictionary = values
+        sources, dense = self._dense[table]
+        if len(sources) == 0:
+            return np.full(len(index), -1, dtype=np.int64)
+        sid = _gather(pc.fill_null(pc.index_in(dictionary, value_set=sources), -1).to_numpy(), index)
+        return np.where(sid >= 0, dense[np.maximum(sid, 0), bucket], -1)
+
     def lookup(
-        self, forms: pa.Array, lower: pa.Array, upos: pa.Array, lemmas: pa.Array | None, *, strict_pos: bool
+        self, forms: pa.Array, lower: pa.Array, upos: pa.Array, lemmas: pa.Array | None, *, strict_pos: bool,
+        bucket: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Group id of every token (``-1``: not in the lexicon), in the documented lookup order."""
-        steps = [(pc.binary_join_element_wise(forms, upos, "\t"), "pos"),
-                 (pc.binary_join_element_wise(lower, upos, "\t"), "pos_lower")]
-        if lemmas is not None:
-            steps.append((pc.binary_join_element_wise(lemmas, upos, "\t"), "pos"))
+        """Group id of every token (``-1``: not in the lexicon), in the documented lookup order.
+
+        ``forms``, ``lower`` and ``lemmas`` may be dictionary arrays (then only their dictionaries are
+        hashed); ``bucket`` is the UPOS index of each token (17 for other tags), computed from ``upos``
+        when not given.
+        """
+        if bucket is None:
+            bucket = upos_index(upos)
+        forms_, lower_ = encoded(forms), encoded(lower)
+        lemmas_ = encoded(lemmas) if lemmas is not None else None
+        steps = [lambda: self._find_with_upos(forms_, bucket, "pos"), lambda: self._find_with_upos(lower_, bucket, "pos_lower")]
+        if lemmas_ is not None:
+            steps.append(lambda: self._find_with_upos(lemmas_, bucket, "pos"))
         if not strict_pos:
-            steps += [(forms, "any"), (lower, "any_lower")]
-            if lemmas is not None:
-                steps.append((lemmas, "any"))
+            steps += [lambda: self._find_encoded(forms_, "any"), lambda: self._find_encoded(lower_, "any_lower")]
+            if lemmas_ is not None:
+                steps.append(lambda: self._find_encoded(lemmas_, "any"))
         found = np.full(len(forms), -1, dtype=np.int64)
-        for values, table in steps:
-            hit = self._find(values, table)
+        for step in steps:
+            hit = step()
             found = np.where(found >= 0, found, hit)
         return found
 
@@ -148,11 +182,18 @@ class Lexicon:
         if not self.phrase_lengths or len(lower) == 0:
             return empty, empty, empty
         n = len(lower)
-        starts = np.flatnonzero(pc.fill_null(pc.is_in(lower, value_set=self._phrase_first), False).to_numpy(zero_copy_only=False))
+        index, dictionary = encoded(lower)
+        first = pc.fill_null(pc.is_in(dictionary, value_set=self._phrase_first), False).to_numpy(zero_copy_only=False)
+        starts = np.flatnonzero(_gather(first, index, False))
         starts = starts[(starts + 1 < n) & (row[np.minimum(starts + 1, n - 1)] == row[starts])]
         if len(starts) == 0:
             return empty, empty, empty
-        pairs = pc.binary_join_element_wise(lower.take(pa.array(starts)), lower.take(pa.array(starts + 1)), " ")
+
+        def at(positions: np.ndarray) -> pa.Array:  # the lower-cased tokens at these positions
+            i = index[positions]
+            return dictionary.take(pa.array(i, mask=i < 0))
+
+        pairs = pc.binary_join_element_wise(at(starts), at(starts + 1), " ")
         starts = starts[pc.fill_null(pc.is_in(pairs, value_set=self._phrase_pairs), False).to_numpy(zero_copy_only=False)]
         found: list[tuple[int, int, int]] = []
         for k in self.phrase_lengths:
@@ -160,7 +201,7 @@ class Lexicon:
             s = s[row[s + k - 1] == row[s]]
             if len(s) == 0:
                 continue
-            parts = [lower.take(pa.array(s + j)) for j in range(k)]
+            parts = [at(s + j) for j in range(k)]
             key = pc.binary_join_element_wise(*parts, " ")
             if strict_pos:
                 key = pc.binary_join_element_wise(key, upos.take(pa.array(s + k - 1)), "\t")
@@ -178,6 +219,29 @@ class Lexicon:
                 free_from = start + k
         arr = np.array(kept, dtype=np.int64)
         return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+def upos_index(upos: pa.Array) -> np.ndarray:
+    """Index of each UPOS tag in UPOS_TAGS; 17 for a null or any other tag."""
+    return pc.fill_null(pc.index_in(upos, value_set=pa.array(UPOS_TAGS)), len(UPOS_TAGS)).to_numpy().astype(np.int64)
+
+
+def encoded(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """(index per value, -1 for null; dictionary) of a string array or a dictionary array."""
+    if not isinstance(values, pa.DictionaryArray):
+        values = pc.dictionary_encode(values)
+    index = values.indices
+    return pc.fill_null(index, -1).to_numpy().astype(np.int64) if index.null_count else index.to_numpy().astype(np.int64), values.dictionary
+
+
+def _gather(per_value: np.ndarray, index: np.ndarray, missing=-1) -> np.ndarray:
+    """``per_value[index]``, with ``missing`` where the index is -1 (a null)."""
+    if len(per_value) == 0:
+        return np.full(len(index), missing, dtype=per_value.dtype)
+    out = per_value[np.maximum(index, 0)]
+    if (index < 0).any():
+        out[index < 0] = missing
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -33,12 +33,13 @@ from cstool.cs_stats import BUCKETS, NEUTRAL_UPOS, EpochStats, NaturalProfile, c
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
 from cstool.keyed_random import row_keys, uniform
-from cstool.lexicon import UPOS_TAGS, Lexicon, dominant_script, load_lexicon
+from cstool.lexicon import UPOS_TAGS, Lexicon, dominant_script, encoded, load_lexicon, upos_index
 from cstool.splice import text_cs_column
 
 STRATEGIES = ("pos", "random", "none")
 DEFAULT_POS = ("NOUN", "ADJ", "VERB", "ADV")
 REQUIRED = ("id", "tokens", "upos")
+BATCH_ROWS = 8192  # rows switched at a time by switch_file (memory stays flat: one batch in flight)
 _CURRICULUM = re.compile(r"(linear):([^:]+):([^:]+):(\d+)|(const):([^:]+):(\d+)|(list):(.+)")
 
 
@@ -183,7 +184,9 @@ class _Batch:
         self.row_offsets = _offsets(lengths)
         self.row = np.repeat(np.arange(self.n_rows), lengths)
         self.pos_in_row = np.arange(n) - self.row_offsets[:-1][self.row]
-        lower = pc.utf8_lower(self.forms)
+        # Forms, lower-cased forms and lemmas as dictionary arrays: each distinct word is hashed once.
+        forms = pc.dictionary_encode(self.forms)
+        lower = pa.DictionaryArray.from_arrays(forms.indices, pc.utf8_lower(forms.dictionary))
         lemmas = None
         if "lemmas" in batch.schema.names and batch.column("lemmas").null_count < self.n_rows:
             lem = batch.column("lemmas")
@@ -191,10 +194,11 @@ class _Batch:
             valid = lem_len == lengths
             lem_off = _offsets(np.where(valid, lem_len, 0))
             index = np.where(valid[self.row], lem_off[:-1][self.row] + self.pos_in_row, -1)
-            lemmas = lem.flatten().take(pa.array(index, mask=index < 0))
-        bucket = pc.fill_null(pc.index_in(upos_flat, value_set=pa.array(UPOS_TAGS)), len(UPOS_TAGS))
-        self.bucket = bucket.to_numpy().astype(np.int64)
-        group = lexicon.lookup(self.forms, lower, upos_flat, lemmas, strict_pos=config.strict_pos)
+            lem_index, lem_dict = encoded(lem.flatten())
+            index = np.where(index >= 0, lem_index[np.maximum(index, 0)] if len(lem_index) else -1, -1)
+            lemmas = pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int32), mask=index < 0), lem_dict)
+        self.bucket = upos_index(upos_flat)
+        group = lexicon.lookup(forms, lower, upos_flat, lemmas, strict_pos=config.strict_pos, bucket=self.bucket)
         unit_len = (group >= 0).astype(np.int64)
         ps, pk, pg = lexicon.match_phrases(lower, self.row, upos_flat, strict_pos=config.strict_pos)
         if len(ps):
@@ -258,16 +262,15 @@ def _variant(b: _Batch, batch: pa.RecordBatch, lexicon: Lexicon, config: SwitchC
     lang = np.where(sw_tok, 1, np.where(b.neutral, -1, 0))
     cmi, points = cmi_and_switch_points(lang, c, b.row, b.n_rows)
     stats.add(b.bucket, b.covered, el_tok, sw_tok, cmi, points)
-    joined = pc.binary_join(tokens_cs, " ")
-    texts = batch.column("text").to_pylist() if "text" in batch.schema.names else [None] * b.n_rows
-    text_cs, _ = text_cs_column(texts, b.forms, b.row_offsets, s_row, s_starts, s_len,
-                                lexicon.targets.take(pa.array(s_cand)), joined)
+    s_targets = lexicon.targets.take(pa.array(s_cand))
+    texts = batch.column("text") if "text" in batch.schema.names else None
+    text_cs, _ = text_cs_column(texts, b.forms, b.row_offsets, s_row, s_starts, s_len, s_targets, tokens_cs)
     added = {
         "tokens_cs": tokens_cs,
         "text_cs": text_cs,
         "switched": _list(b.row_offsets, pa.array(sw_tok, pa.bool_())),
         "switch_src": _list(per_row, src_text),
-        "switch_tgt": _list(per_row, lexicon.targets.take(pa.array(s_cand))),
+        "switch_tgt": _list(per_row, s_targets),
         "n_switched": pa.array(np.bincount(b.row, weights=sw_tok, minlength=b.n_rows).astype(np.int32)),
         "n_eligible": pa.array(np.bincount(b.row, weights=el_tok, minlength=b.n_rows).astype(np.int32)),
         "cmi": pa.array(cmi, pa.float64()),
@@ -343,8 +346,12 @@ class SwitchReport:
 
 
 def switch_file(input_path: str, output_path: str, *, lexicon_path: str, config: SwitchConfig,
-                stats_path: str | None = None, batch_rows: int = artifacts.DEFAULT_BATCH_ROWS) -> SwitchReport:
-    """Read TAGGED, write SWITCHED (and the statistics artifact), atomically and with provenance."""
+                stats_path: str | None = None, batch_rows: int = BATCH_ROWS) -> SwitchReport:
+    """Read TAGGED, write SWITCHED (and the statistics artifact), atomically and with provenance.
+
+    ``batch_rows`` input rows are switched at a time; each batch is written as (at least) one Parquet row
+    group, so the default matches the writer's row-group size: fewer, larger groups write faster and smaller.
+    """
     for path in (output_path, stats_path):
         if path is not None:
             artifacts.check_writable(path)
@@ -366,7 +373,10 @@ def switch_file(input_path: str, output_path: str, *, lexicon_path: str, config:
             rows_in += batch.num_rows
             yield batch
 
-    with artifacts.ArtifactWriter(output_path, output_schema(source.schema), kind="switched", provenance=prov) as w:
+    schema = output_schema(source.schema)
+    # min/max statistics only where a reader can use them (not on token lists or free text: costly to write)
+    scalar = [f.name for f in schema if not pa.types.is_list(f.type) and f.name not in ("text", "text_cs")]
+    with artifacts.ArtifactWriter(output_path, schema, kind="switched", provenance=prov, statistics=scalar) as w:
         for out in switch_batches(counted(), lexicon=lexicon, config=config,
                                   weights=profile.weights if profile else None, stats=epochs):
             w.write(out)
