@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pyarrow.parquet as pq
-import pytest
 from typer.testing import CliRunner
 
 from cstool.cli import app

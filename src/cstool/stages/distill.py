@@ -288,7 +288,7 @@ def distill(
     if trainer.is_world_process_zero():
         prov = artifacts.make_provenance(
             "distill",
-            options={**artifacts._jsonable(config), "alpha_used": config.kd_alpha, "mode": mode},
+            options={**artifacts.jsonable(config), "alpha_used": config.kd_alpha, "mode": mode},
             seed=config.seed,
             inputs=sources,
         )

@@ -227,7 +227,7 @@ def evaluate(
         "metric": pa.array([r[1] for r in rows], pa.string()),
         "value": pa.array([r[2] for r in rows], pa.float64()),
     }, schema=artifacts.SCORES)
-    options = {**artifacts._jsonable(config), "model": model_path, "adapters": list(adapters),
+    options = {**artifacts.jsonable(config), "model": model_path, "adapters": list(adapters),
                "tokenizer": tokenizer_path, "data": dict(data)}
     inputs = [src for _t, src in sets.values()]
     if predictions_output is not None and pred_tables:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from cstool import artifacts
 from cstool.console import log, warn
 from cstool.errors import ConfigError, InputError, SchemaError
@@ -39,18 +41,7 @@ MAIN = "main"  # the single adapter of naive / replay / joint
 REPLAY = "replay"  # the replay adapter of replay-adapter
 STATE, DONE, BUFFER, METRICS = "state.json", "done.json", "buffer.parquet", "metrics.parquet"
 
-BUFFER_SCHEMA = artifacts.register_schema(
-    "replay_buffer",
-    artifacts.pa.schema(
-        [
-            artifacts.pa.field("task", artifacts.pa.string(), nullable=False),
-            artifacts.pa.field("row", artifacts.pa.int64(), nullable=False),  # position in the task's data
-            artifacts.pa.field("id", artifacts.pa.string()),
-            artifacts.pa.field("text", artifacts.pa.string()),
-        ]
-    ),
-    "cstool replay-train ... -o RUN_DIR (writes RUN_DIR/buffer.parquet)",
-)
+BUFFER_SCHEMA = artifacts.REPLAY_BUFFER
 
 
 @dataclass(frozen=True)
@@ -229,7 +220,7 @@ def replay_train(
     run = config.run_name or out.name
     prov = artifacts.make_provenance(
         "replay-train",
-        options={**artifacts._jsonable(config), "base": base, "tasks": tasks, "devs": devs, "run": run},
+        options={**artifacts.jsonable(config), "base": base, "tasks": tasks, "devs": devs, "run": run},
         seed=config.seed,
         inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
     )
@@ -255,7 +246,7 @@ def replay_train(
                 metrics.append({"run": run, "strategy": config.strategy, "cs": config.cs, "seed": config.seed,
                                 "after_task": task.name, "eval_task": eval_task, "metric": metric, "value": value})
         learner.save_after(i)
-        artifacts.write_table(out / METRICS, artifacts.pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
+        artifacts.write_table(out / METRICS, pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
                               kind="metrics", provenance=prov)
         state["done"].append(task.name)
         state["train_seconds"] = learner.train_seconds
@@ -281,7 +272,7 @@ def _prepare_dir(out: Path, config: ReplayConfig, identity: dict) -> dict:
             raise InputError(f"{out} is not a replay-train run folder (no {STATE})", "choose another -o")
         state = json.loads(state_file.read_text())
         same = lambda c: {k: v for k, v in c.items() if k != "resume"}  # noqa: E731
-        if same(state.get("config", {})) != same(artifacts._jsonable(config)) or state.get("identity") != identity:
+        if same(state.get("config", {})) != same(artifacts.jsonable(config)) or state.get("identity") != identity:
             raise InputError(f"{out} was made with other options or inputs (--base, --task, --dev)",
                              "resume with the options of the first call")
         return state
@@ -289,7 +280,7 @@ def _prepare_dir(out: Path, config: ReplayConfig, identity: dict) -> dict:
     free = shutil.disk_usage(out).free
     if free < 50 * 2**20:
         raise InputError(f"only {free // 2**20} MiB free under {out}", "free some disk space or choose another -o")
-    state = {"config": artifacts._jsonable(config), "identity": identity, "done": []}
+    state = {"config": artifacts.jsonable(config), "identity": identity, "done": []}
     _write_json(state_file, state)
     return state
 

@@ -265,7 +265,7 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
     if out.exists() and not out.is_dir():
         raise InputError(f"cannot write the report to {out}: it is a file", "give a folder for -o")
     artifacts.check_writable(out / "summary.parquet")
-    prov = artifacts.make_provenance("report", options={**artifacts._jsonable(config), "plot_metric": metric},
+    prov = artifacts.make_provenance("report", options={**artifacts.jsonable(config), "plot_metric": metric},
                                      inputs=sources)
     names = {r.name: safe_name(r.name) for r in loaded}
     if len(set(names.values())) < len(names):

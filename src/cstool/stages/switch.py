@@ -359,7 +359,7 @@ def switch_file(input_path: str, output_path: str, *, lexicon_path: str, config:
     profile = fit_profile(config.profile, target_lang=config.target_lang, pos=config.pos) if config.profile else None
     source = artifacts.open_source(input_path)
     artifacts.require_columns(source.schema, "tagged", stage="switch", columns=REQUIRED)
-    options = {**artifacts._jsonable(config), "lexicon": {"path": lexicon_path, "entries": len(lexicon),
+    options = {**artifacts.jsonable(config), "lexicon": {"path": lexicon_path, "entries": len(lexicon),
                "duplicates": lexicon.duplicates, "bad_lines": lexicon.bad_lines},
                "profile": profile.record() if profile else None}
     prov = artifacts.make_provenance("switch", options=options, seed=config.seed, inputs=[source, lexicon_path]
@@ -388,7 +388,7 @@ def switch_file(input_path: str, output_path: str, *, lexicon_path: str, config:
                 "give a lexicon for the input's language and script, or pass --allow-empty",
             )
         if covered == 0:
-            warn(f"lexicon coverage is 0 %: nothing could be switched (--allow-empty)")
+            warn("lexicon coverage is 0 %: nothing could be switched (--allow-empty)")
     table = stats_table(epochs, profile.switched if profile else None)
     if stats_path is not None:
         artifacts.write_table(stats_path, table, kind="switch_stats", provenance=prov)

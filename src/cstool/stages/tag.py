@@ -383,7 +383,7 @@ def tag_file(
 
     prov = artifacts.make_provenance(
         "tag",
-        options={**artifacts._jsonable(config), "tagger": str(config.pos_model or config.stanza_dir or "gold")},
+        options={**artifacts.jsonable(config), "tagger": str(config.pos_model or config.stanza_dir or "gold")},
         inputs=inputs,
     )
     writer = None

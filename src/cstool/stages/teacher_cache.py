@@ -74,7 +74,7 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
     prov = artifacts.make_provenance(
         "teacher-cache",
         options={
-            **artifacts._jsonable(config),
+            **artifacts.jsonable(config),
             "teacher_fingerprint": models.tokenizer_fingerprint(tokenizer),
             "vocab_size": vocab,
             "top_k_used": k,

@@ -31,24 +31,7 @@ from cstool.errors import ConfigError, InputError
 
 _str_list = pa.list_(pa.string())
 
-VQA = artifacts.register_schema(
-    "vqa",
-    pa.schema(
-        [
-            pa.field("id", pa.string(), nullable=False),
-            pa.field("image", pa.binary()),  # encoded PNG/JPEG/… bytes, or null with image_path
-            pa.field("image_path", pa.string()),
-            pa.field("question", pa.string()),
-            pa.field("answers", _str_list),
-            pa.field("lang", pa.string()),
-            pa.field("qtype", pa.string()),
-            pa.field("tokens", _str_list),  # gold tokens of the question (null when unknown)
-            pa.field("upos", _str_list),
-            pa.field("lemmas", _str_list),
-        ]
-    ),
-    "cstool vqa-import INPUT --lang LANG -o VQA.parquet (or cstool vqa-easy -o DIR)",
-)
+VQA = artifacts.VQA
 FORMATS = ("auto", "jsonl", "csv", "parquet")
 
 
