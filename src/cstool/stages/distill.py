@@ -31,7 +31,7 @@ from transformers import TrainerCallback
 
 from cstool import artifacts
 from cstool.console import log
-from cstool.errors import ConfigError, CstoolError, InputError, ModelNotFoundError
+from cstool.errors import ConfigError, CstoolError, InputError, ModelNotFoundError, at_least
 from cstool.kd import KINDS
 
 DONE = "done.json"
@@ -90,11 +90,8 @@ class DistillConfig:
             problems.append(f"--max-steps must be positive, got {self.max_steps}")
         if not self.epochs > 0:
             problems.append(f"--epochs must be positive, got {self.epochs}")
-        for name in ("batch_size", "grad_accum", "save_steps", "log_every"):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if self.block_size < 2:
-            problems.append(f"--block-size must be at least 2, got {self.block_size}")
+        problems += at_least(self, 1, "batch_size", "grad_accum", "save_steps", "log_every")
+        problems += at_least(self, 2, "block_size")
         if not self.lr > 0:
             problems.append(f"--lr must be positive, got {self.lr}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from cstool import artifacts
-from cstool.errors import ConfigError, InputError
+from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm_scoring import LMScore, score_lm
 
 __all__ = ["EvalConfig", "LMScore", "evaluate", "parse_data_specs", "score_lm"]
@@ -43,12 +43,7 @@ class EvalConfig:
         problems = []
         if self.task not in TASKS:
             problems.append(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if self.batch_size < 1:
-            problems.append(f"--batch-size must be positive, got {self.batch_size}")
-        if self.max_tokens < 2:
-            problems.append(f"--max-tokens must be at least 2, got {self.max_tokens}")
-        if self.max_new_tokens < 1:
-            problems.append(f"--max-new-tokens must be positive, got {self.max_new_tokens}")
+        problems += at_least(self, 1, "batch_size", "max_new_tokens") + at_least(self, 2, "max_tokens")
         if self.device not in ("cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             problems.append(f"--device must be cpu, cuda or cuda:N, got {self.device!r}")
         if self.dtype not in (None, "float32", "bfloat16", "float16"):

@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from cstool import artifacts
 from cstool.console import log, warn
-from cstool.errors import ConfigError, InputError, SchemaError
+from cstool.errors import ConfigError, InputError, SchemaError, at_least
 
 STRATEGIES = ("naive", "replay", "replay-adapter", "joint")
 TASK_TYPES = ("lm", "vqa")
@@ -80,8 +80,6 @@ class ReplayConfig:
             problems.append(f"--task-type must be one of {', '.join(TASK_TYPES)}, got {self.task_type!r}")
         if self.task_type == "vqa" and self.kd_teacher:
             problems.append("--kd-teacher is for --task-type lm (a VQA teacher would need the images too)")
-        if self.max_new_tokens < 1:
-            problems.append(f"--max-new-tokens must be positive, got {self.max_new_tokens}")
         if self.strategy not in STRATEGIES:
             problems.append(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.cs not in CS_MODES:
@@ -94,9 +92,8 @@ class ReplayConfig:
             problems.append(f"--task-adapter-init must be fresh or previous, got {self.task_adapter_init!r}")
         if not 0.0 <= self.kd_alpha <= 1.0:
             problems.append(f"--kd-alpha must lie in [0, 1], got {self.kd_alpha}")
-        for name in ("buffer_per_task", "lora_r", "lora_alpha", "steps_per_task", "batch_size", "max_length", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        problems += at_least(self, 1, "buffer_per_task", "lora_r", "lora_alpha", "steps_per_task", "batch_size",
+                             "max_length", "eval_batch_size", "max_new_tokens")
         if self.lr <= 0:
             problems.append(f"--lr must be positive, got {self.lr}")
         ConfigError.collect(problems, "see cstool replay-train --help")

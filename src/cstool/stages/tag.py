@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from cstool import artifacts
 from cstool.conllu import read_conllu
-from cstool.errors import ConfigError, InputError
+from cstool.errors import ConfigError, InputError, at_least
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -53,8 +53,7 @@ class TagConfig:
         problems = []
         if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]+)*", self.lang or ""):
             problems.append(f"--lang must be a language code such as hi or mr, got {self.lang!r}")
-        if self.batch_size < 1:
-            problems.append(f"--batch-size must be positive, got {self.batch_size}")
+        problems += at_least(self, 1, "batch_size")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             problems.append(f"--device must be cpu or cuda, got {self.device!r}")
         shard = artifacts.parse_shard(self.shard)

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from cstool import artifacts
-from cstool.errors import ConfigError, InputError
+from cstool.errors import ConfigError, InputError, at_least
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,9 @@ class TeacherCacheConfig:
     allow_download: bool = False
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.top_k < 1:
-            problems.append(f"--top-k must be at least 1, got {self.top_k}")
+        problems = at_least(self, 1, "top_k", "batch_size") + at_least(self, 2, "block_size")
         if not self.temperature > 0:
             problems.append(f"--temperature must be positive, got {self.temperature}")
-        if self.block_size < 2:
-            problems.append(f"--block-size must be at least 2, got {self.block_size}")
-        if self.batch_size < 1:
-            problems.append(f"--batch-size must be positive, got {self.batch_size}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             problems.append(f"--device must be auto, cpu or cuda, got {self.device!r}")
         ConfigError.collect(problems, "see cstool teacher-cache --help")

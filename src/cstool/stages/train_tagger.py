@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cstool import artifacts
 from cstool.conllu import read_conllu
-from cstool.errors import ConfigError, InputError
+from cstool.errors import ConfigError, InputError, at_least
 
 SMALL_SIZES = {
     "hidden_dim": 128,
@@ -42,13 +42,7 @@ class TrainTaggerConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.max_steps < 1:
-            problems.append(f"--max-steps must be positive, got {self.max_steps}")
-        if self.batch_size < 1:
-            problems.append(f"--batch-size must be positive, got {self.batch_size}")
-        if self.eval_interval < 1:
-            problems.append(f"--eval-interval must be positive, got {self.eval_interval}")
+        problems = at_least(self, 1, "max_steps", "batch_size", "eval_interval")
         ConfigError.collect(problems, "see cstool train-tagger --help")
 
 
