@@ -111,23 +111,14 @@ def test_extend_schema_keeps_extra_columns_after_known_ones():
     assert out.names == artifacts.TAGGED.names + ["n", "extra"]
 
 
-def test_failed_write_leaves_no_file(tmp_path):
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_interrupted_write_leaves_no_file(tmp_path, error):
     path = tmp_path / "out.parquet"
     prov = artifacts.make_provenance("test", options={})
-    with pytest.raises(RuntimeError):
+    with pytest.raises(error):
         with artifacts.ArtifactWriter(path, artifacts.TAGGED, kind="tagged", provenance=prov) as w:
             w.write(_tagged(3))
-            raise RuntimeError("killed mid-write")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_keyboard_interrupt_during_write_leaves_no_file(tmp_path):
-    path = tmp_path / "out.parquet"
-    prov = artifacts.make_provenance("test", options={})
-    with pytest.raises(KeyboardInterrupt):
-        with artifacts.ArtifactWriter(path, artifacts.TAGGED, kind="tagged", provenance=prov) as w:
-            w.write(_tagged(3))
-            raise KeyboardInterrupt
+            raise error("killed mid-write")
     assert list(tmp_path.iterdir()) == []
 
 
