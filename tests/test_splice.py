@@ -125,3 +125,16 @@ def test_space_mask_agrees_with_str_isspace():
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     assert (mask[starts] == np.array([c.isspace() for c in chars])).all()
     assert (np.add.reduceat(mask, starts) == mask[starts] * lengths).all()  # whole characters marked
+
+
+def test_batch_ending_in_empty_tokens_still_checks_the_last_real_token():
+    import numpy as np
+    import pyarrow as pa
+
+    from cstool.splice import text_cs_column
+
+    texts = pa.array(["x ab  tail", ""])
+    forms = pa.array(["x", "ab ", ""])  # a token with trailing whitespace, then a row with an empty token
+    out, _ = text_cs_column(texts, forms, np.array([0, 2, 3]), np.array([0]), np.array([0]), np.array([1]),
+                            pa.array(["cooks"]), pa.array(["cooks ab ", ""]))
+    assert out.to_pylist()[0] == splice_text("x ab  tail", ["x", "ab "], [(0, 1, "cooks")])

@@ -3,8 +3,7 @@ one task at a time with the HF Trainer, scores dev sets, and saves/restores stat
 
 Every training phase runs ``transformers.Trainer`` (via cstool's KDTrainer) on a dataset laid out by
 :func:`cstool.replay_buffer.mixed_schedule` and read sequentially, so the batch composition is exactly the
-planned one. Under ``accelerate launch``/``torchrun`` each planned batch is split across the processes
-(``split_batches``), so budgets and mixing hold when the world size divides the batch size.
+planned one. replay-train runs in one process (CPU or one GPU); its run folder is not shared between ranks.
 """
 
 from __future__ import annotations
@@ -234,9 +233,6 @@ class Learner:
             save_strategy="no", report_to=[], seed=c.seed, data_seed=c.seed, use_cpu=self.device == "cpu",
             remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
             train_sampling_strategy="sequential", dataloader_pin_memory=self.device != "cpu",
-            # Under accelerate/torchrun each step's B planned examples are split across the processes, so
-            # the schedule (and the per-task budget) holds at any world size that divides B.
-            accelerator_config={"split_batches": True},
         )
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         n_rep = sum(r for _, r in items)

@@ -42,8 +42,8 @@ def _resolve(path_or_id: str | os.PathLike, what: str, allow_download: bool) -> 
         return str(path_or_id), False
     raise ModelNotFoundError(
         f"{what} not found at {path_or_id}",
-        f"give a local directory made by save_pretrained, or pass --allow-download to fetch '{path_or_id}' "
-        "from the Hugging Face Hub",
+        f"give a local directory made by save_pretrained (commands with --allow-download can fetch "
+        f"'{path_or_id}' from the Hugging Face Hub)",
     )
 
 

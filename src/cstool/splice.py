@@ -148,8 +148,9 @@ def text_cs_column(
     tok_row = np.repeat(np.arange(n_rows), np.diff(row_offsets))
     bad_tok = tok_len <= 0
     f_space = space_mask(f_data)
-    if f_space.any():
-        bad_tok |= (np.add.reduceat(f_space, np.minimum(f_off[:-1], len(f_data) - 1)) > 0) & (tok_len > 0)
+    if f_space.any():  # whitespace bytes inside each token, by a running count (empty tokens count 0)
+        running = np.concatenate([[0], np.cumsum(f_space, dtype=np.int64)])
+        bad_tok |= running[f_off[1:]] - running[f_off[:-1]] > 0
     slow = np.zeros(n_rows, bool)
     slow[tok_row[bad_tok]] = True
     slow &= spliced

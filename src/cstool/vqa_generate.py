@@ -63,6 +63,23 @@ def image_loader(table: pa.Table, base_dir: Path) -> Callable[[int], object]:
     return load
 
 
+def answer_token_budget(tokenizer, references: Sequence[Sequence[str]], requested: int) -> int:
+    """``requested`` new tokens, raised to what the longest reference answer needs (+1 for the end token).
+
+    A limit shorter than a reference makes that answer unreachable (Hindi ``हाँ`` is 4 pieces in a small
+    sentencepiece vocabulary), which would score a whole language wrongly; so the limit is raised, once, aloud.
+    """
+    from cstool.console import log
+
+    answers = sorted({a for refs in references for a in refs if a})
+    longest = max((len(ids) for ids in tokenizer([" " + a for a in answers], add_special_tokens=False)["input_ids"]),
+                  default=0)
+    if longest + 1 > requested:
+        log(f"--max-new-tokens raised from {requested} to {longest + 1}: the longest reference answer needs it")
+        return longest + 1
+    return requested
+
+
 def generate_answers(
     model,
     processor,

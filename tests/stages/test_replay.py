@@ -277,7 +277,7 @@ def test_bad_options(seq, tmp_path, extra, message):
     r = _cli(seq, tmp_path / "out", *extra)
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out" / "adapters").glob("*"))
+    assert not (tmp_path / "out").exists()  # nothing is left that would block the corrected rerun
 
 
 def test_target_modules_error_lists_what_exists(seq, tmp_path):
@@ -363,3 +363,18 @@ def test_task_adapter_init_previous_retains_more_than_fresh(seq, tmp_path):
     fresh = _run(seq, tmp_path / "fresh", strategy="replay-adapter")
     previous = _run(seq, tmp_path / "previous", strategy="replay-adapter", task_adapter_init="previous")
     assert previous[("mr", "en")] < fresh[("mr", "en")] - 0.5
+
+
+def test_a_bad_task_file_leaves_no_run_folder(seq, tmp_path):
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"id": ["1"], "body": ["x"]}), bad)
+    r = runner.invoke(app, ["replay-train", "--base", seq["base"], "-o", str(tmp_path / "run"),
+                            "--task", f"en={seq['tasks'][0][1]}", "--task", f"hi={bad}"])
+    assert r.exit_code == 2 and "has no column 'text'" in r.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_several_processes_are_refused(seq, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="single process"):
+        replay_train(**_resume_args(seq, tmp_path / "run"), config=ReplayConfig(**FAST))

@@ -41,8 +41,11 @@ def test_naive_continual_training_forgets_english(naive_run, easy):
     r = _matrix(naive_run)
     assert r[("mr", "en")] < r[("en", "en")] - 0.2
     assert r[("mr", "mr")] > r[("hi", "mr")] + 0.2  # the new language is learned meanwhile
+    # Hindi too: its "yes" (हाँ) takes 4 tokens, more than the run's --max-new-tokens 3, which is raised
+    assert r[("hi", "hi")] > _majority(easy["hi.dev"]) + 0.05
     done = json.loads((naive_run / "done.json").read_text())
     assert done["steps"] == {"en": 250, "hi": 250, "mr": 250}
+    assert done["examples"] == {t: {"new": 250 * 16, "replay": 0} for t in ("en", "hi", "mr")}
     buffer = pq.read_table(naive_run / "buffer.parquet").to_pylist()
     assert Counter(b["task"] for b in buffer) == {"en": 50, "hi": 50, "mr": 50}
     questions = set(pq.read_table(easy["hi.train"]).column("question").to_pylist())

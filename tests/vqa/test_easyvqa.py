@@ -99,7 +99,7 @@ def test_switch_code_switches_hindi_questions_without_a_tagger(easy, tmp_path):
     rows = pq.read_table(out).to_pylist()
     assert all(r["image"] for r in rows) and all(r["answers"] for r in rows)  # VQA columns pass through
     colour = next(r for r in rows if r["question"] == "आकार किस रंग का है?")
-    assert colour["text_cs"] == "shape किस color का है ?"
+    assert colour["text_cs"] == "shape किस color का है?"  # the question's own spacing is kept
     assert colour["answers"] == pq.read_table(easy["hi.train"]).to_pylist()[rows.index(colour)]["answers"]
     assert sum(r["n_switched"] for r in rows) > len(rows)
 

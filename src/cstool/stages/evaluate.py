@@ -199,12 +199,12 @@ def evaluate(
             preds = table.column("prediction").to_pylist()
             accs = vqa_metrics.vqa_scores(preds, answers, langs, ids=ids)
         else:
-            from cstool.vqa_generate import generate_answers, image_loader
+            from cstool.vqa_generate import answer_token_budget, generate_answers, image_loader
 
             questions = table.column("question").to_pylist()
+            budget = answer_token_budget(tok.tokenizer, answers, config.max_new_tokens)
             preds = generate_answers(model, tok, questions, image_loader(table, Path(data[name]).parent),
-                                     batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-                                     on_batch=on_progress)
+                                     batch_size=config.batch_size, max_new_tokens=budget, on_batch=on_progress)
             accs = vqa_metrics.vqa_scores(preds, answers, langs, ids=ids)
         rows += [(name, "accuracy", sum(accs) / len(accs)), (name, "examples", float(len(accs)))]
         pred_tables.append(pa.table({

@@ -197,6 +197,9 @@ def replay_train(
     from cstool.continual import Learner
 
     out = Path(output_dir)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("replay-train runs in a single process (its run folder, buffer and metrics are not "
+                          "shared between ranks)", "run it without torchrun/accelerate launch; use --device cuda for a GPU")
     if len(tasks) < 2:
         raise ConfigError("replay-train needs at least two tasks (the anchor, then a task to learn)",
                           "e.g. --task en=en.parquet --task hi=hi.parquet")
@@ -208,24 +211,31 @@ def replay_train(
         if n not in dict(devs):
             warn(f"task {n} has no --dev set: its column of the R matrix stays empty")
     identity = {"base": str(base), "tasks": [list(t) for t in tasks], "devs": [list(d) for d in devs]}
+    existed = out.exists()
     state = _prepare_dir(out, config, identity)
     if (out / DONE).is_file():
         log(f"{out} is complete; nothing to do")
         return json.loads((out / DONE).read_text())
-    data = [_read_task(n, p, config, trained=(i > 0 or config.train_first)) for i, (n, p) in enumerate(tasks)]
-    dev_sets = {n: _read_dev(n, p, config) for n, p in devs}
-    run = config.run_name or out.name
-    prov = artifacts.make_provenance(
-        "replay-train",
-        options={**artifacts.jsonable(config), "base": base, "tasks": tasks, "devs": devs, "run": run},
-        seed=config.seed,
-        inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
-    )
-    hashes = [r["sha256"] for r in prov["inputs"]]
-    if state.setdefault("inputs", hashes) != hashes:
-        raise InputError(f"the task or dev files changed since {out} was started",
-                         "resume with the same files, or start a new run folder")
-    learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov)
+    try:  # every input is read and the model loaded before a new run folder is started
+        data = [_read_task(n, p, config, trained=(i > 0 or config.train_first)) for i, (n, p) in enumerate(tasks)]
+        dev_sets = {n: _read_dev(n, p, config) for n, p in devs}
+        run = config.run_name or out.name
+        prov = artifacts.make_provenance(
+            "replay-train",
+            options={**artifacts.jsonable(config), "base": base, "tasks": tasks, "devs": devs, "run": run},
+            seed=config.seed,
+            inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
+        )
+        hashes = [r["sha256"] for r in prov["inputs"]]
+        if state.setdefault("inputs", hashes) != hashes:
+            raise InputError(f"the task or dev files changed since {out} was started",
+                             "resume with the same files, or start a new run folder")
+        learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov)
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    _write_json(out / STATE, state)
     learner.steps, learner.examples = state.setdefault("steps", {}), state.setdefault("examples", {})
     learner.train_seconds = state.get("train_seconds", 0.0)
     # rows of a task whose state was not recorded are measured again, not kept twice
@@ -277,9 +287,7 @@ def _prepare_dir(out: Path, config: ReplayConfig, identity: dict) -> dict:
     free = shutil.disk_usage(out).free
     if free < 50 * 2**20:
         raise InputError(f"only {free // 2**20} MiB free under {out}", "free some disk space or choose another -o")
-    state = {"config": artifacts.jsonable(config), "identity": identity, "done": []}
-    _write_json(state_file, state)
-    return state
+    return {"config": artifacts.jsonable(config), "identity": identity, "done": []}
 
 
 def _load_metrics(out: Path) -> list[dict]:

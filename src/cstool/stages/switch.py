@@ -263,7 +263,9 @@ def _variant(b: _Batch, batch: pa.RecordBatch, lexicon: Lexicon, config: SwitchC
     cmi, points = cmi_and_switch_points(lang, c, b.row, b.n_rows)
     stats.add(b.bucket, b.covered, el_tok, sw_tok, cmi, points)
     s_targets = lexicon.targets.take(pa.array(s_cand))
-    texts = batch.column("text") if "text" in batch.schema.names else None
+    # The sentence the tokens came from: `text` (tagged text) or `question` (VQA artifacts).
+    source = next((c for c in ("text", "question") if c in batch.schema.names), None)
+    texts = batch.column(source) if source else None
     text_cs, _ = text_cs_column(texts, b.forms, b.row_offsets, s_row, s_starts, s_len, s_targets, tokens_cs)
     added = {
         "tokens_cs": tokens_cs,

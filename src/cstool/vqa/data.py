@@ -108,6 +108,8 @@ def _answers(value: Any, sep: str, where: str) -> list[str]:
             value = text.split(sep)
     if isinstance(value, dict):  # VQAv2 style {"answer": ...}
         value = [value.get("answer")]
+    if not isinstance(value, (list, tuple)):  # a bare number or flag: one answer
+        value = [value]
     out = []
     for a in value:
         a = a.get("answer") if isinstance(a, dict) else a
@@ -144,7 +146,8 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
     for where, row in _rows(path, config.format):
         rid = str(row.get(config.id_column) if row.get(config.id_column) is not None else len(cols["id"]) + skipped)
         where = f"{where} (id {rid})"
-        question = (row.get(config.question_column) or "").strip()
+        raw_question = row.get(config.question_column)
+        question = "" if raw_question is None else str(raw_question).strip()
         if not question:
             raise InputError(f"{where}: the question is empty", f"give every row a {config.question_column!r}")
         answers = _answers(row.get(config.answers_column), config.answer_separator, where)

@@ -119,19 +119,19 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "is there not a {color} shape in the image?": {
         "en": "is/VERB/be there/PRON not/PART a/DET {color} shape/NOUN in/ADP the/DET image/NOUN ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP कोई/DET {color} आकार/NOUN नहीं/PART है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र एखादा/DET {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र एकही/DET {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT"},
     "is there not a {color} shape?": {
         "en": "is/VERB/be there/PRON not/PART a/DET {color} shape/NOUN ?/PUNCT",
         "hi": "क्या/PART कोई/DET {color} आकार/NOUN नहीं/PART है/AUX ?/PUNCT",
-        "mr": "एखादा/DET {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT"},
+        "mr": "एकही/DET {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT"},
     "is there not a {shape} in the image?": {
         "en": "is/VERB/be there/PRON not/PART a/DET {shape} in/ADP the/DET image/NOUN ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP कोई/DET {shape} नहीं/PART है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र {some} {shape} नाही/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र एकही/DET {shape} नाही/AUX का/PART ?/PUNCT"},
     "is there not a {shape}?": {
         "en": "is/VERB/be there/PRON not/PART a/DET {shape} ?/PUNCT",
         "hi": "क्या/PART कोई/DET {shape} नहीं/PART है/AUX ?/PUNCT",
-        "mr": "{some} {shape} नाही/AUX का/PART ?/PUNCT"},
+        "mr": "एकही/DET {shape} नाही/AUX का/PART ?/PUNCT"},
     "what color is the shape?": {
         "en": "what/DET color/NOUN is/AUX/be the/DET shape/NOUN ?/PUNCT",
         "hi": "आकार/NOUN किस/DET/क्या रंग/NOUN का/ADP है/AUX ?/PUNCT",
@@ -150,7 +150,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "mr": "{shape_gen} रंग/NOUN कोणता/PRON आहे/AUX ?/PUNCT"},
     "what is the {color} shape?": {
         "en": "what/PRON is/AUX/be the/DET {color} shape/NOUN ?/PUNCT",
-        "hi": "{color} आकार/NOUN क्या/PRON है/AUX ?/PUNCT",
+        "hi": "{color} आकार/NOUN कौन/DET सा/PART है/AUX ?/PUNCT",
         "mr": "{color} आकार/NOUN कोणता/PRON आहे/AUX ?/PUNCT"},
     "what shape does the image contain?": {
         "en": "what/DET shape/NOUN does/AUX/do the/DET image/NOUN contain/VERB ?/PUNCT",
@@ -221,10 +221,11 @@ class EasyVqaConfig:
             problems.append(f"--langs must be among {', '.join(LANGS)}, got {', '.join(self.langs) or '(none)'}")
         if len(set(self.langs)) != len(self.langs):
             problems.append(f"--langs repeats a language: {', '.join(self.langs)}")
-        if self.train_images < 1 or self.train_images * len(self.langs) > 4000:
-            problems.append(f"--train-images × languages must lie in 1..4000, got {self.train_images} × {len(self.langs)}")
-        if self.dev_images < 1 or self.dev_images * len(self.langs) > 1000:
-            problems.append(f"--dev-images × languages must lie in 1..1000, got {self.dev_images} × {len(self.langs)}")
+        # Every language owns its own block of images (also when fewer languages are written), so 3 blocks fit.
+        if self.train_images < 1 or self.train_images * len(LANGS) > 4000:
+            problems.append(f"--train-images must lie in 1..{4000 // len(LANGS)}, got {self.train_images}")
+        if self.dev_images < 1 or self.dev_images * len(LANGS) > 1000:
+            problems.append(f"--dev-images must lie in 1..{1000 // len(LANGS)}, got {self.dev_images}")
         ConfigError.collect(problems, "see cstool vqa-easy --help")
 
 
@@ -256,7 +257,8 @@ def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> d
             by_image.setdefault(int(image_id), []).append((q, a))
         order = sorted(by_image)
         perm = keyed_rng(config.seed, "easy-vqa", split).permutation(len(order))
-        for k, lang in enumerate(config.langs):
+        for lang in config.langs:
+            k = LANGS.index(lang)  # each language owns its block of images, whichever languages are written
             chosen = sorted(order[j] for j in perm[k * per_task : (k + 1) * per_task])
             cols: dict[str, list] = {f.name: [] for f in VQA}
             for image_id in chosen:

@@ -105,7 +105,7 @@ class VqaCodec:
         self.processor, self.cache_images = processor, cache_images
         self.tokenizer = processor.tokenizer
         self.pixels: dict[str, torch.Tensor] = {}
-        self._encoded: dict[int, list[dict]] = {}
+        self._encoded: dict[int, tuple[list, list[dict]]] = {}
         self._warned = False
 
     # ---- images -------------------------------------------------------------------------------------
@@ -143,9 +143,9 @@ class VqaCodec:
         """``{"input_ids", "labels", "example"}`` per example (memoised per list object)."""
         from cstool.vqa_generate import vqa_prompt
 
-        key = id(examples)
-        if key in self._encoded:
-            return self._encoded[key]
+        cached = self._encoded.get(id(examples))
+        if cached is not None and cached[0] is examples:  # the list is kept, so its id is never reused
+            return cached[1]
         eos = self.tokenizer.eos_token_id
         out = []
         for start in range(0, len(examples), chunk):
@@ -160,7 +160,7 @@ class VqaCodec:
                 out.append({"input_ids": prompt + target, "labels": [-100] * len(prompt) + target, "example": ex})
                 if self.cache_images:
                     self.pixels.setdefault(ex.image_key, enc["pixel_values"][r])
-        self._encoded[key] = out
+        self._encoded[id(examples)] = (examples, out)
         return out
 
     def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
@@ -185,11 +185,12 @@ class VqaCodec:
 
     def accuracy(self, model, examples: list[VqaExample], *, batch_size: int = 16, max_new_tokens: int = 10) -> float:
         """Mean VQA accuracy (METHOD.md) of greedy answers on ``examples``."""
-        from cstool.vqa_generate import generate_answers
+        from cstool.vqa_generate import answer_token_budget, generate_answers
         from cstool.vqa_metrics import vqa_scores
 
+        budget = answer_token_budget(self.processor.tokenizer, [ex.answers for ex in examples], max_new_tokens)
         preds = generate_answers(model, self.processor, [ex.question for ex in examples],
-                                 lambda i: self.image(examples[i]), batch_size=batch_size, max_new_tokens=max_new_tokens)
+                                 lambda i: self.image(examples[i]), batch_size=batch_size, max_new_tokens=budget)
         scores = vqa_scores(preds, [list(ex.answers) for ex in examples], [ex.lang for ex in examples],
                             ids=[ex.id for ex in examples])
         return sum(scores) / len(scores)
@@ -198,8 +199,19 @@ class VqaCodec:
 class VqaTrainer(KDTrainer):
     """Cross-entropy on the answer tokens (labels −100 elsewhere) of image + question inputs."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fed = {"new": 0, "replay": 0}  # examples the Trainer actually trained on
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Read the planned schedule in order (the batch composition is laid out in the dataset)."""
+        return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        inputs.pop("is_replay", None)
+        replay = inputs.pop("is_replay", None)
+        if model.training and replay is not None:
+            self.fed["replay"] += int(replay.sum())
+            self.fed["new"] += len(replay) - int(replay.sum())
         labels = inputs.pop("labels")
         pixel_values = inputs["pixel_values"].to(next(model.parameters()).dtype)
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], pixel_values=pixel_values)
