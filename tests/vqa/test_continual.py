@@ -128,4 +128,7 @@ def test_bad_input_is_refused(tiny_lm, vlm, easy, tmp_path):
     pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(easy["hi.dev"])), bad)
     result = runner.invoke(app, [*base[:-2], "--task", f"hi={bad}", "--base", str(vlm), "-o", str(tmp_path / "e"),
                                  "--train-first"])
-    assert result.exit_code == 2 and f"row {rows[1]['id']}" in result.output
+    # found before the English task trains; no traceback and no run folder left behind
+    assert result.exit_code == 2 and "images are missing or unreadable" in result.output
+    assert rows[1]["id"] in result.output and "Traceback" not in result.output
+    assert not any((tmp_path / d).exists() for d in "abcde")

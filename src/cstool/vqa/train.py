@@ -56,6 +56,20 @@ class VqaExample:
         return self.question
 
 
+def _image_ok(ex: "VqaExample") -> bool:
+    """Whether the example's image exists and its header decodes (cheap: no pixel decoding)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if ex.image is None and not ex.image_path:
+        return False
+    try:
+        with Image.open(io.BytesIO(ex.image) if ex.image is not None else ex.image_path) as im:
+            im.verify()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return False
+    return True
+
+
 def read_examples(name: str, path: str, column: str = "question", *, what: str = "task") -> tuple[list[VqaExample], list[int], artifacts.Source]:
     """VQA rows of an artifact as examples (question from ``column``), their ``cs_epoch`` (0 without), and
     the opened source. Empty questions or answer lists are errors naming the rows."""
@@ -89,6 +103,10 @@ def read_examples(name: str, path: str, column: str = "question", *, what: str =
             ipath = str(base / ipath)
         examples.append(VqaExample(rid, q, tuple(answers), cols["lang"][i] or name, image, ipath))
         epochs.append(int(cols["cs_epoch"][i] or 0))
+    bad_images = [f"{ex.id} ({ex.image_path or 'embedded'})" for ex in examples if not _image_ok(ex)]
+    if bad_images:  # found now, before any task trains, not when this task's turn comes
+        raise InputError(f"{what} {name} ({path}): {len(bad_images)} images are missing or unreadable: "
+                         f"{', '.join(bad_images[:5])}", "fix or remove those rows (cstool vqa-import --skip-bad-images)")
     for ids, what_is in ((empty_q, "questions are empty"), (empty_a, "rows have no answers")):
         if ids:
             raise InputError(f"{what} {name} ({path}): {len(ids)} {what_is} (ids {', '.join(ids[:5])})",
