@@ -112,3 +112,20 @@ def test_cli_writes_every_language(tmp_path):
         "hi.dev.parquet", "hi.train.parquet", "lexicon.hi-en.tsv", "lexicon.mr-en.tsv", "mr.dev.parquet", "mr.train.parquet"]
     result = CliRunner().invoke(app, ["vqa-easy", "-o", str(tmp_path), "--langs", "fr", "--train-images", "0"])
     assert result.exit_code == 2 and "--langs" in result.output and "--train-images" in result.output
+
+
+def test_marathi_switches_keep_case_suffixes(tmp_path):
+    from cstool.vqa.easyvqa import build_easy_vqa, EasyVqaConfig
+
+    build_easy_vqa(tmp_path, config=EasyVqaConfig(langs=("mr",), train_images=20, dev_images=2, seed=3))
+    out = tmp_path / "mr.cs.parquet"
+    result = CliRunner().invoke(app, ["switch", str(tmp_path / "mr.train.parquet"), "--lexicon",
+                                      str(tmp_path / "lexicon.mr-en.tsv"), "--ratio", "1.0", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out).to_pylist()
+    switched = " ".join(r["text_cs"] for r in rows)
+    assert "चित्रात" not in switched and ("imageमध्ये" in switched or "चित्र" not in " ".join(r["question"] for r in rows))
+    for r in rows:  # a genitive is never stripped to a bare English noun
+        for src, tgt in zip(r["switch_src"], r["switch_tgt"]):
+            if src.endswith("चा"):
+                assert tgt.endswith("चा"), (src, tgt)

@@ -294,7 +294,12 @@ _TEMPLATE_WORDS = {
     "hi": [("चित्र", "image", "NOUN"), ("आकार", "shape", "NOUN"), ("आकृति", "shape", "NOUN"), ("रंग", "color", "NOUN"),
            ("मौजूद", "present", "ADJ")],
     "mr": [("चित्र", "image", "NOUN"), ("आकार", "shape", "NOUN"), ("आकृती", "shape", "NOUN"), ("रंग", "color", "NOUN"),
-           ("उपस्थित", "present", "ADJ")],
+           ("उपस्थित", "present", "ADJ"),
+           # Marathi fuses case into the word; switched forms keep the suffix, as Marathi-English mixing does
+           # (looked up by form before the lemma entries above).
+           ("चित्रात", "imageमध्ये", "NOUN"), ("आकाराचा", "shapeचा", "NOUN"), ("रंगाचा", "colorचा", "NOUN"),
+           ("रंगाचे", "colorचे", "NOUN")]
+          + [(gen, f"{shape}{gen[-2:]}", "NOUN") for shape, (gen, _, _) in _MR_SHAPE.items()],
 }
 
 
