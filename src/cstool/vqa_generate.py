@@ -75,9 +75,14 @@ def answer_token_budget(tokenizer, references: Sequence[Sequence[str]], requeste
     longest = max((len(ids) for ids in tokenizer([" " + a for a in answers], add_special_tokens=False)["input_ids"]),
                   default=0)
     if longest + 1 > requested:
-        log(f"--max-new-tokens raised from {requested} to {longest + 1}: the longest reference answer needs it")
+        if (requested, longest + 1) not in _RAISED:  # said once per process, not at every evaluation
+            _RAISED.add((requested, longest + 1))
+            log(f"--max-new-tokens raised from {requested} to {longest + 1}: the longest reference answer needs it")
         return longest + 1
     return requested
+
+
+_RAISED: set[tuple[int, int]] = set()
 
 
 def generate_answers(
