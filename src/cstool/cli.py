@@ -23,6 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _state = {"debug": False, "threads": None}
+# The output option of every row-transforming stage (tag, switch): a file, or '-' for an IPC stream on stdout.
+ArtifactOutput = Annotated[str, typer.Option("--output", "-o", help="Output artifact (.parquet, .arrow, or - for stdout).")]
 
 
 def _version(value: bool) -> None:
@@ -94,7 +96,7 @@ def info(path: Annotated[str, typer.Argument(help="An artifact, tagger file or m
 def tag(
     input: Annotated[str, typer.Argument(help="Input: .txt, .jsonl, .conllu, Parquet/Arrow artifact, or - (stdin).")],
     lang: Annotated[str, typer.Option(help="Language code of the text (e.g. hi, mr, en).")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Output artifact (.parquet, .arrow, or - for stdout).")],
+    output: ArtifactOutput,
     text_column: Annotated[str, typer.Option(help="Text column of .jsonl/.parquet inputs.")] = "text",
     docs: Annotated[bool, typer.Option(help="Each line/row is a document of several sentences.")] = False,
     retag: Annotated[bool, typer.Option(help="Tag the gold tokens of a .conllu input with Stanza.")] = False,
@@ -214,7 +216,7 @@ def report(
 def switch(
     input: Annotated[str, typer.Argument(help="Tagged artifact from cstool tag (.parquet, .arrow, or - for stdin).")],
     lexicon: Annotated[str, typer.Option(help="Lexicon: TSV with header source,target[,upos] or MUSE 'source target'.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Output artifact (.parquet, .arrow, or - for stdout).")],
+    output: ArtifactOutput,
     strategy: Annotated[str, typer.Option(help="pos (the method), random (POS-blind, matched count) or none.")] = "pos",
     pos: Annotated[Optional[str], typer.Option(help="UPOS that may switch under pos [default: NOUN,ADJ,VERB,ADV; all with --profile].")] = None,
     ratio: Annotated[float, typer.Option(help="Token-level switch probability (times the UPOS weight).")] = 0.3,
