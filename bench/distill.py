@@ -26,7 +26,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("CSTOOL_SHARED_DATA", REPO.parent / "shared" / "data")) / "ud"
 DEFAULT_DATA = ["hi_pud-ud-test.conllu", "mr_ufal-ud-train.conllu", "en_pud-ud-test.conllu"]
 
@@ -72,11 +72,11 @@ def main() -> None:
     import torch
 
     from cstool import models
+    from cstool.console import set_quiet
     from cstool.models import set_threads
     from cstool.stages.distill import DistillConfig, distill
     from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
     from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
-    from cstool.console import set_quiet
 
     set_threads(None)
     set_quiet(True)

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 WORDS = (
     "the cat sits on mat a dog runs in park we read books every day and she writes long letters to her friends "
@@ -73,8 +73,14 @@ def main() -> None:
 
     import torch
 
+    from cstool.lm.scoring import (
+        batch_nll,
+        context_length,
+        lm_batches,
+        pad_batch,
+        score_lm,
+    )
     from cstool.models import set_threads
-    from cstool.lm_scoring import batch_nll, context_length, lm_batches, pad_batch, score_lm
 
     if args.device == "cpu":
         set_threads(None)

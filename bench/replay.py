@@ -36,7 +36,7 @@ def main() -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from cstool.models import set_threads
-    from cstool.stages.replay import ReplayConfig, replay_train
+    from cstool.stages.replay_train import ReplayConfig, replay_train
     from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
 
     set_threads(1)

@@ -81,8 +81,8 @@ def main() -> None:
         return child_peak(*args.child)
     pinned = one_core()
     from cstool.console import set_quiet
-    from cstool.lexicon import load_lexicon
     from cstool.stages.switch import SwitchConfig, switch_batches
+    from cstool.text.lexicon import load_lexicon
 
     set_quiet(True)
     data = Path(args.data)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def train_throughput(model, codec, encoded, *, steps: int, batch_size: int, device: str, work: Path) -> float:
@@ -28,8 +28,8 @@ def train_throughput(model, codec, encoded, *, steps: int, batch_size: int, devi
 
     from transformers import PrinterCallback, ProgressCallback, TrainingArguments
 
-    from cstool.continual import _Examples
-    from cstool.vqa.train import VqaTrainer
+    from cstool.continual.tasks import Examples as _Examples
+    from cstool.vqa.codec import VqaTrainer
 
     items = [(encoded[i % len(encoded)], False) for i in range(steps * batch_size)]
     args = TrainingArguments(output_dir=str(work), max_steps=steps, per_device_train_batch_size=batch_size,
@@ -57,12 +57,15 @@ def main() -> None:
 
     from peft import get_peft_model
 
-    from cstool import adapters, models
+    from cstool import models
     from cstool.console import set_quiet
-    from cstool.vqa.easyvqa import EasyVqaConfig, build_easy_vqa
-    from cstool.vqa.model import build_vlm_from_data, projector_modules, text_only_targets
-    from cstool.vqa.train import VqaCodec, read_examples
-    from cstool.vqa_generate import generate_answers
+    from cstool.continual import adapters
+    from cstool.stages.build_vlm import build_vlm_from_data
+    from cstool.stages.vqa_easy import EasyVqaConfig, build_easy_vqa
+    from cstool.vqa.codec import VqaCodec
+    from cstool.vqa.data import read_examples
+    from cstool.vqa.generate import generate_answers
+    from cstool.vqa.model import projector_modules, text_only_targets
 
     models.set_threads(None)
     set_quiet(True)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cstool import forgetting as F
+from cstool.continual import forgetting as F
 
 R3 = [
     [0.9, 0.1, 0.2],

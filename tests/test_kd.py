@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cstool.kd import causal_ce, divergence, kd_loss, teacher_topk, topk_kd_loss
+from cstool.lm.kd import causal_ce, divergence, kd_loss, teacher_topk, topk_kd_loss
 
 
 def _logits(seed: int, shape=(3, 5, 11), scale=3.0) -> torch.Tensor:

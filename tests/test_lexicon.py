@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from cstool.errors import InputError
-from cstool.lexicon import dominant_script, load_lexicon
+from cstool.text.lexicon import dominant_script, load_lexicon
 
 DATA = Path(__file__).resolve().parent / "data"
 

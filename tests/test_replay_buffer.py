@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cstool.replay_buffer import mixed_schedule, reservoir_sample
+from cstool.continual.buffer import mixed_schedule, reservoir_sample
 
 
 def test_reservoir_is_deterministic_and_keyed_by_task():

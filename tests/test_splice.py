@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from cstool.cli import app
-from cstool.splice import splice_text
+from cstool.text.splice import splice_text
 
 from .conftest import TINY_CONLLU
 
@@ -61,7 +61,7 @@ def test_batch_splice_matches_splice_text_row_by_row():
     import numpy as np
     import pyarrow as pa
 
-    from cstool.splice import text_cs_column
+    from cstool.text.splice import text_cs_column
 
     rng = random.Random(3)
     words = ["प्रिया", "क्या", "है", "?", "dog", "e\u0301", "🐈", "a", "ß", "“", "”", "-", "", "two words", "x\u00a0y"]
@@ -116,7 +116,7 @@ def test_space_mask_agrees_with_str_isspace():
 
     import numpy as np
 
-    from cstool.splice import space_mask
+    from cstool.text.splice import space_mask
 
     chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c < 0xE000]
     data = np.frombuffer("".join(chars).encode("utf-8"), np.uint8)
@@ -131,7 +131,7 @@ def test_batch_ending_in_empty_tokens_still_checks_the_last_real_token():
     import numpy as np
     import pyarrow as pa
 
-    from cstool.splice import text_cs_column
+    from cstool.text.splice import text_cs_column
 
     texts = pa.array(["x ab  tail", ""])
     forms = pa.array(["x", "ab ", ""])  # a token with trailing whitespace, then a row with an empty token

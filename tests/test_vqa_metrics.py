@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cstool.errors import InputError
-from cstool.vqa_metrics import normalize_answer, vqa_accuracy, vqa_scores
+from cstool.vqa.metrics import normalize_answer, vqa_accuracy, vqa_scores
 
 
 @pytest.mark.parametrize("matches,expected", [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)])

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cstool import artifacts
 from cstool.cli import app
 from cstool.errors import CstoolError
-from cstool.lm_scoring import plan_batches, score_lm, windows
+from cstool.lm.scoring import plan_batches, score_lm, windows
 from cstool.stages.evaluate import EvalConfig
 
 TEXTS = ["the cat sits on the mat .", "a dog", "मैं घर जाता हूँ ।", "ती पुस्तक वाचते .", "x"]

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cstool import artifacts
 from cstool.cli import app
-from cstool.vqa_metrics import vqa_accuracy
+from cstool.vqa.metrics import vqa_accuracy
 
 COLORS = {"red": (255, 0, 0), "blue": (0, 0, 255), "green": (0, 160, 0)}
 
@@ -21,8 +21,15 @@ def tiny_vlm(tmp_path_factory):
     """A tiny LlavaForConditionalGeneration (CLIP vision 32×32 px, 2-layer Llama) + LlavaProcessor, random weights."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
 
     out = tmp_path_factory.mktemp("tiny_vlm")
     tok = Tokenizer(models.BPE(unk_token=None))

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from cstool import artifacts
 from cstool.cli import app
 from cstool.errors import ConfigError, InputError, SchemaError
-from cstool.stages.replay import ReplayConfig, replay_train
+from cstool.stages.replay_train import ReplayConfig, replay_train
 
 runner = CliRunner()
 WORDS = {
@@ -136,7 +136,7 @@ def test_adapters_reload_with_plain_peft_and_give_the_same_scores(seq, runs):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from cstool.stages.evaluate import score_lm
+    from cstool.lm.scoring import score_lm
 
     out = runs["naive"][1]
     tok = AutoTokenizer.from_pretrained(seq["base"])
@@ -151,7 +151,7 @@ def test_replay_adapter_final_model_is_base_plus_last_task_adapter_plus_replay(s
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from cstool.stages.evaluate import score_lm
+    from cstool.lm.scoring import score_lm
 
     out = runs["replay-adapter"][1]
     assert sorted(p.name for p in (out / "adapters").iterdir()) == [
@@ -216,8 +216,8 @@ def test_code_switched_tasks_use_text_cs_and_must_match_cs(seq, tmp_path):
 def test_kd_loss_is_alpha_ce_plus_kl_on_replayed_examples(seq):
     from transformers import AutoModelForCausalLM, TrainingArguments
 
-    from cstool.continual import ReplayTrainer
-    from cstool.kd import causal_ce, kd_loss
+    from cstool.continual.tasks import ReplayTrainer
+    from cstool.lm.kd import causal_ce, kd_loss
 
     student = AutoModelForCausalLM.from_pretrained(seq["base"])
     torch.manual_seed(1)
@@ -302,7 +302,7 @@ def test_config_collects_every_problem():
 
 
 def _resume_args(seq, out):
-    from cstool.stages.replay import parse_named
+    from cstool.stages.replay_train import parse_named
 
     return dict(base=seq["base"], tasks=parse_named([f"{n}={p}" for n, p in seq["tasks"]], "--task"),
                 devs=parse_named([f"{n}={p}" for n, p in seq["devs"]], "--dev"), output_dir=out)

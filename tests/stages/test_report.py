@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cstool import artifacts, forgetting
+from cstool import artifacts
 from cstool.cli import app
+from cstool.continual import forgetting
 from cstool.stages.report import ReportConfig, load_runs, report
 
 TASKS = ["en", "hi", "mr"]

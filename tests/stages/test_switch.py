@@ -14,10 +14,15 @@ from typer.testing import CliRunner
 
 from cstool.artifacts import SWITCHED, TAGGED, schema_provenance
 from cstool.cli import app
-from cstool.cs_stats import cmi_and_switch_points, fit_profile, js_divergence
 from cstool.errors import ConfigError
-from cstool.lexicon import load_lexicon
-from cstool.stages.switch import SwitchConfig, parse_curriculum, switch_batches, switch_table
+from cstool.stages.switch import (
+    SwitchConfig,
+    parse_curriculum,
+    switch_batches,
+    switch_table,
+)
+from cstool.text.cs_stats import cmi_and_switch_points, fit_profile, js_divergence
+from cstool.text.lexicon import load_lexicon
 from tests.conftest import shared_file
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -19,9 +19,9 @@ from cstool import artifacts
 from cstool.cli import app
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, ModelNotFoundError
-from cstool.stages.tag import TagConfig, tag_file, tokenize
+from cstool.stages.tag import TagConfig, tag_file
 from cstool.stages.train_tagger import upos_accuracy
-
+from cstool.text.tokenize import tokenize
 from tests.conftest import TINY_CONLLU, shared_file
 
 runner = CliRunner()

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from cstool import artifacts
 from cstool.cli import app
 from cstool.errors import CstoolError
+from cstool.lm.topk_cache import load_teacher_cache
 from cstool.stages.distill import DistillConfig, distill
-from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache, load_teacher_cache
+from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
 from tests.conftest import TINY_CORPUS
 
 runner = CliRunner()
@@ -39,9 +40,9 @@ def _cache(tiny_lm, data, out, **kw) -> dict:
 def test_round_trip_matches_teacher(tiny_lm, data, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from cstool.kd import teacher_topk
+    from cstool.lm.kd import teacher_topk
+    from cstool.lm.training import pack_texts, read_texts
     from cstool.models import tokenizer_fingerprint
-    from cstool.training import pack_texts, read_texts
 
     out = tmp_path / "c.parquet"
     info = _cache(tiny_lm, data, out)

@@ -10,7 +10,7 @@ STEPS = 250  # per task; on one CPU core the whole run (3 tasks, 9 dev evaluatio
 
 @pytest.fixture(scope="session")
 def easy(tmp_path_factory):
-    from cstool.vqa.easyvqa import EasyVqaConfig, build_easy_vqa
+    from cstool.stages.vqa_easy import EasyVqaConfig, build_easy_vqa
 
     out = tmp_path_factory.mktemp("easy")
     counts = build_easy_vqa(out, config=EasyVqaConfig(train_images=250, dev_images=40, seed=7))
@@ -20,7 +20,7 @@ def easy(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vlm(easy, tmp_path_factory):
-    from cstool.vqa.model import build_vlm_from_data
+    from cstool.stages.build_vlm import build_vlm_from_data
 
     out = tmp_path_factory.mktemp("vlm") / "model"
     build_vlm_from_data([str(easy[f"{lang}.train"]) for lang in ("en", "hi", "mr")], out, seed=1)
@@ -29,7 +29,7 @@ def vlm(easy, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def naive_run(easy, vlm, tmp_path_factory):
-    from cstool.stages.replay import ReplayConfig, replay_train
+    from cstool.stages.replay_train import ReplayConfig, replay_train
 
     out = tmp_path_factory.mktemp("runs") / "naive"
     config = ReplayConfig(task_type="vqa", strategy="naive", train_first=True, steps_per_task=STEPS, batch_size=16,

@@ -4,7 +4,6 @@ frozen, eval of the final model agrees with the run's own scores, and bad input 
 
 from __future__ import annotations
 
-
 import json
 from collections import Counter
 
@@ -14,8 +13,9 @@ from typer.testing import CliRunner
 
 from cstool import models
 from cstool.cli import app
-from cstool.vqa.train import VqaCodec, read_examples
-from cstool.vqa_metrics import vqa_accuracy
+from cstool.vqa.codec import VqaCodec
+from cstool.vqa.data import read_examples
+from cstool.vqa.metrics import vqa_accuracy
 
 runner = CliRunner()
 
@@ -89,7 +89,7 @@ def test_loss_covers_answer_tokens_only_and_the_resize_is_reported_once(vlm, eas
 def test_lora_reaches_the_language_model_only(vlm, easy, tmp_path):
     from peft import get_peft_model
 
-    from cstool import adapters
+    from cstool.continual import adapters
     from cstool.vqa.model import projector_modules, text_only_targets
 
     model, _ = models.load_vlm(vlm)

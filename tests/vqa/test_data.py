@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cstool import artifacts
 from cstool.cli import app
-from cstool.vqa.data import VQA, VqaImportConfig, import_vqa
+from cstool.stages.vqa_import import VQA, VqaImportConfig, import_vqa
 
 runner = CliRunner()
 

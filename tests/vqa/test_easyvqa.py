@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from cstool.artifacts import VQA
 from cstool.cli import app
 from cstool.vqa import easyvqa
-from cstool.vqa.data import VQA
 
 UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
         "SCONJ", "SYM", "VERB", "X"}
@@ -26,7 +26,7 @@ def _devanagari(text: str) -> bool:
 def test_every_question_of_the_package_matches_a_template_and_every_answer_is_translated():
     import easy_vqa
 
-    parse = easyvqa._parser()
+    parse = easyvqa.template_parser()
     questions = easy_vqa.get_train_questions()[0] + easy_vqa.get_test_questions()[0]
     unmatched = {q for q in questions if q not in parse}
     assert not unmatched
@@ -115,7 +115,7 @@ def test_cli_writes_every_language(tmp_path):
 
 
 def test_marathi_switches_keep_case_suffixes(tmp_path):
-    from cstool.vqa.easyvqa import build_easy_vqa, EasyVqaConfig
+    from cstool.stages.vqa_easy import EasyVqaConfig, build_easy_vqa
 
     build_easy_vqa(tmp_path, config=EasyVqaConfig(langs=("mr",), train_images=20, dev_images=2, seed=3))
     out = tmp_path / "mr.cs.parquet"

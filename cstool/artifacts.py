@@ -1,0 +1,423 @@
+"""The one way stages read and write artifacts (schemas: :mod:`cstool.schemas`, re-exported here).
+
+* Inputs: a Parquet file, a directory or glob of Parquet shards, an Arrow IPC file or stream, or ``-``
+  (an IPC stream on stdin). All are read batch by batch, so memory stays flat in corpus size.
+* Outputs: Parquet (default), Arrow IPC file (``.arrow``/``.feather``/``.ipc``) or ``-`` (IPC stream on
+  stdout). Files are written to a temporary name in the same folder and renamed when complete, so an
+  interrupted run never leaves a file that Make would take as up to date.
+* Provenance: every output carries, in its schema metadata under ``cstool.provenance``, the stage, cstool
+  version, options, seed, the inputs' paths and SHA-256, and the inputs' own provenance (a chain).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob as globmod
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from cstool import __version__
+from cstool.errors import InputError, SchemaError
+from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one import stages need)
+    METRICS,
+    PRODUCED_BY,
+    REPLAY_BUFFER,
+    SCHEMAS,
+    SCORES,
+    SUMMARY,
+    SWITCH_STATS,
+    SWITCHED,
+    TAGGED,
+    TEACHER_CACHE,
+    TRAIN_METRICS,
+    VQA,
+    VQA_PREDICTIONS,
+    extend_schema,
+    register_schema,
+    require_columns,
+)
+
+PROVENANCE_KEY = b"cstool.provenance"
+KIND_KEY = b"cstool.kind"
+IPC_SUFFIXES = (".arrow", ".feather", ".ipc")
+DEFAULT_BATCH_ROWS = 1024
+
+# ---------------------------------------------------------------------------------------------------------
+# Provenance
+
+
+def jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_provenance(
+    stage: str, *, options: Any, seed: int | None = None, inputs: Iterable[Any] = ()
+) -> dict:
+    """Provenance record of an output. ``inputs`` are Sources or plain file paths."""
+    records = []
+    for item in inputs:
+        if isinstance(item, Source):
+            records.extend(item.input_records())
+        else:
+            path = str(item)
+            records.append(
+                {
+                    "path": path,
+                    "sha256": file_sha256(path) if os.path.isfile(path) else None,
+                    "provenance": read_provenance(path),
+                }
+            )
+    return {
+        "stage": stage,
+        "cstool_version": __version__,
+        "options": jsonable(options),
+        "seed": seed,
+        "inputs": records,
+    }
+
+
+def provenance_metadata(provenance: dict, kind: str) -> dict[bytes, bytes]:
+    return {
+        PROVENANCE_KEY: json.dumps(provenance, sort_keys=True, ensure_ascii=False).encode(),
+        KIND_KEY: kind.encode(),
+    }
+
+
+def schema_provenance(schema: pa.Schema) -> dict | None:
+    meta = schema.metadata or {}
+    raw = meta.get(PROVENANCE_KEY)
+    return json.loads(raw) if raw else None
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Where provenance of a non-Arrow output lives: ``DIR/cstool.json`` or ``FILE.cstool.json``."""
+    p = Path(path)
+    return p / "cstool.json" if p.is_dir() else p.with_name(p.name + ".cstool.json")
+
+
+def write_sidecar(path: str | os.PathLike, provenance: dict) -> Path:
+    target = sidecar_path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(provenance, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, target)
+    return target
+
+
+def read_provenance(path: str | os.PathLike) -> dict | None:
+    """Provenance of any cstool output: an Arrow artifact's metadata, or a sidecar JSON."""
+    p = Path(path)
+    side = sidecar_path(p)
+    if side.is_file():
+        return json.loads(side.read_text())
+    if p.is_file():
+        try:
+            return schema_provenance(_read_file_schema(p))
+        except (pa.ArrowInvalid, OSError):
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _is_ipc(path: Path) -> bool:
+    return path.suffix.lower() in IPC_SUFFIXES
+
+
+def _ipc_is_file_format(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(6) == b"ARROW1"
+
+
+def _read_file_schema(path: Path) -> pa.Schema:
+    if _is_ipc(path):
+        if _ipc_is_file_format(path):
+            return ipc.open_file(path).schema
+        with pa.OSFile(str(path)) as f:
+            return ipc.open_stream(f).schema
+    return pq.read_schema(path)
+
+
+class Source:
+    """One logical input artifact: a file, a set of Parquet shards, or stdin. Read it once, in batches."""
+
+    def __init__(self, spec: str, files: list[Path], stream: ipc.RecordBatchStreamReader | None = None):
+        self.spec = spec
+        self.files = files
+        self._stream = stream
+        self.is_stream = stream is not None
+        if stream is not None:
+            self.schema = stream.schema
+        else:
+            self.schema = _read_file_schema(files[0])
+            base = self.schema.remove_metadata()
+            for other in files[1:]:
+                if not _read_file_schema(other).remove_metadata().equals(base):
+                    raise SchemaError(
+                        f"shards of {spec} have different schemas: {files[0]} vs {other}",
+                        "give shards written by the same command",
+                    )
+
+    @property
+    def provenance(self) -> dict | None:
+        return schema_provenance(self.schema)
+
+    @property
+    def num_rows(self) -> int | None:
+        if self.is_stream or any(_is_ipc(f) for f in self.files):
+            return None
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+
+    def input_records(self) -> list[dict]:
+        if self.is_stream:
+            return [{"path": "-", "sha256": None, "provenance": self.provenance}]
+        return [
+            {"path": str(f), "sha256": file_sha256(f), "provenance": schema_provenance(_read_file_schema(f))}
+            for f in self.files
+        ]
+
+    def iter_batches(self, batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        if self.is_stream:
+            stream, self._stream = self._stream, None
+            if stream is None:
+                raise InputError("stdin was already read", "read '-' only once")
+            try:
+                for batch in stream:
+                    yield from _rechunk(batch, batch_size)
+            except (pa.ArrowInvalid, OSError) as e:
+                raise InputError(
+                    f"the Arrow stream on stdin is truncated ({str(e).splitlines()[0]})",
+                    "the command writing it failed; see its error above",
+                ) from None
+            return
+        for f in self.files:
+            if _is_ipc(f):
+                if _ipc_is_file_format(f):
+                    reader = ipc.open_file(f)
+                    for i in range(reader.num_record_batches):
+                        yield from _rechunk(reader.get_batch(i), batch_size)
+                else:
+                    with pa.OSFile(str(f)) as fh:
+                        for batch in ipc.open_stream(fh):
+                            yield from _rechunk(batch, batch_size)
+            else:
+                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
+
+    def read_all(self) -> pa.Table:
+        batches = list(self.iter_batches())
+        return pa.Table.from_batches(batches, schema=self.schema)
+
+
+def _rechunk(batch: pa.RecordBatch, size: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, batch.num_rows, size):
+        yield batch.slice(start, size)
+
+
+def open_source(spec: str | os.PathLike) -> Source:
+    """Open an input artifact: ``-``, a file, a directory of ``*.parquet`` shards, or a glob."""
+    spec = str(spec)
+    if spec == "-":
+        try:
+            stream = ipc.open_stream(sys.stdin.buffer)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputError(
+                f"stdin is not an Arrow IPC stream ({e})",
+                "pipe the output of a cstool command written with -o -",
+            ) from None
+        return Source(spec, [], stream)
+    path = Path(spec)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(path.glob("*.parquet"))
+        if not files:
+            raise InputError(f"{spec} is a directory with no *.parquet files", "give a Parquet file or shard folder")
+    elif any(ch in spec for ch in "*?["):
+        files = sorted(Path(p) for p in globmod.glob(spec))
+        if not files:
+            raise InputError(f"no files match {spec}", "check the pattern (quote it so the shell does not expand it)")
+    else:
+        raise InputError(f"input {spec} does not exist", "check the path")
+    try:
+        return Source(spec, files)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputError(
+            f"{spec} is not a Parquet or Arrow artifact ({str(e).splitlines()[0]})",
+            "give a file written by a cstool command",
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail early, before any expensive work, when ``path`` cannot be written."""
+    if str(path) == "-":
+        return
+    target = Path(path)
+    probe = target.with_name(f".{target.name}.probe-{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise InputError(
+            f"cannot write {path}: {e.strerror or e}", "choose an output path in a writable folder"
+        ) from None
+    if target.is_dir():
+        raise InputError(f"cannot write {path}: it is a directory", "give a file name such as out.parquet")
+
+
+# An IPC continuation marker announcing 64 bytes of message metadata that never come.
+TRUNCATED_STREAM = b"\xff\xff\xff\xff\x40\x00\x00\x00"
+
+
+class ArtifactWriter:
+    """Write batches to ``path`` atomically, with provenance in the schema metadata.
+
+    Use as a context manager: the file appears under its name only when the block ends without error.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        schema: pa.Schema,
+        *,
+        kind: str,
+        provenance: dict,
+        row_group_rows: int = 8192,
+        statistics: bool | Sequence[str] = True,
+    ):
+        """``statistics``: write Parquet min/max statistics for every column, none, or the named ones."""
+        self.path = str(path)
+        self.schema = schema.with_metadata(provenance_metadata(provenance, kind))
+        self.row_group_rows = row_group_rows
+        self.rows = 0
+        self._tmp: Path | None = None
+        self._sink = None
+        if self.path == "-":
+            self._writer = ipc.new_stream(sys.stdout.buffer, self.schema)
+            return
+        target = Path(self.path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+            if _is_ipc(target):
+                self._sink = pa.OSFile(str(self._tmp), "wb")
+                self._writer = ipc.new_file(self._sink, self.schema)
+            else:
+                self._writer = pq.ParquetWriter(str(self._tmp), self.schema, compression="zstd",
+                                                write_statistics=statistics if isinstance(statistics, bool) else list(statistics))
+        except (OSError, pa.ArrowException) as e:
+            self._cleanup()
+            raise InputError(
+                f"cannot write {self.path}: {getattr(e, 'strerror', None) or e}",
+                "choose an output path in a writable folder",
+            ) from None
+
+    def write(self, data: pa.RecordBatch | pa.Table) -> None:
+        if not data.schema.remove_metadata().equals(self.schema.remove_metadata()):
+            raise TypeError(f"batch schema {data.schema} does not match output schema {self.schema}")
+        table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        table = table.replace_schema_metadata(self.schema.metadata)
+        if isinstance(self._writer, pq.ParquetWriter):
+            self._writer.write_table(table, row_group_size=self.row_group_rows)
+        else:
+            self._writer.write_table(table)
+        self.rows += data.num_rows
+
+    def commit(self) -> None:
+        self._writer.close()
+        if self._sink is not None:
+            self._sink.close()
+        if self._tmp is not None:
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+
+    def abort(self) -> None:
+        if self.path == "-":
+            # Closing would write the end-of-stream marker and a reader would take the partial stream for a
+            # complete one; a cut-off message header makes the reader fail instead.
+            try:
+                sys.stdout.buffer.write(TRUNCATED_STREAM)
+                sys.stdout.buffer.flush()
+            except (OSError, ValueError):
+                pass
+            return
+        try:
+            self._writer.close()
+        except Exception:
+            pass
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+        self._tmp = None
+
+    def __enter__(self) -> ArtifactWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_table(path: str | os.PathLike, table: pa.Table, *, kind: str, provenance: dict) -> None:
+    """Write a whole table atomically (for small artifacts such as statistics)."""
+    with ArtifactWriter(path, table.schema, kind=kind, provenance=provenance) as w:
+        w.write(table)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inspection (cstool info)
+
+
+def describe(path: str | os.PathLike) -> dict:
+    """Kind, rows, columns and provenance chain of an artifact or of a model/tagger with a sidecar."""
+    p = Path(path)
+    out: dict[str, Any] = {"path": str(p)}
+    if p.is_file() and sidecar_path(p).is_file() or p.is_dir() and sidecar_path(p).is_file():
+        out["provenance"] = read_provenance(p)
+        return out
+    src = open_source(p)
+    meta = src.schema.metadata or {}
+    out["kind"] = meta.get(KIND_KEY, b"").decode() or None
+    out["rows"] = src.num_rows
+    out["columns"] = [f"{f.name}: {f.type}" for f in src.schema]
+    out["provenance"] = src.provenance
+    return out

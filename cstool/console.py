@@ -1,0 +1,62 @@
+"""stderr output shared by all commands: logs, rich tables and progress bars (never stdout)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+console = Console(stderr=True, highlight=False)
+_state = {"quiet": False}
+
+
+def set_quiet(quiet: bool) -> None:
+    _state["quiet"] = quiet
+
+
+def log(message: str) -> None:
+    """A plain line on stderr (no rich markup, so paths and names with brackets print as they are)."""
+    if not _state["quiet"]:
+        console.print(message, markup=False)
+
+
+def warn(message: str) -> None:
+    from rich.markup import escape
+
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+
+def progress(description: str, total: int | None = None) -> Progress:
+    """A progress bar on stderr; silent with --quiet or when stderr is not a terminal."""
+    enabled = not _state["quiet"] and sys.stderr.isatty()
+    p = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
+    p.add_task(description, total=total)
+    return p
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    if _state["quiet"]:
+        return
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Continual learning: replay config, task kinds, the learner, buffer, adapters, forgetting metrics, plots."""

@@ -1,0 +1,250 @@
+"""The learner behind replay-train: holds the base model, its peft adapters and the replay buffer, trains
+one task at a time with the HF Trainer, scores dev sets, and saves/restores state between tasks.
+
+Every training phase runs ``transformers.Trainer`` (via cstool's KDTrainer) on a dataset laid out by
+:func:`cstool.continual.buffer.mixed_schedule` and read sequentially, so the batch composition is exactly the
+planned one. replay-train runs in one process (CPU or one GPU); its run folder is not shared between ranks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cstool import artifacts, models
+from cstool.console import log
+from cstool.continual import adapters
+from cstool.continual.buffer import mixed_schedule, reservoir_sample
+from cstool.continual.config import BUFFER, MAIN, REPLAY, ReplayConfig, Task
+from cstool.continual.tasks import TaskKind, task_kind
+from cstool.errors import ConfigError
+
+# transformers 5 warns about its own deprecated property whenever a peft model is trained or saved.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
+class Learner:
+    def __init__(self, *, base: str, out: Path, config: ReplayConfig, tasks: list[Task], provenance: dict,
+                 kind: TaskKind | None = None):
+        self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
+        self.base_path = base
+        self.device = "cuda" if config.device == "auto" and torch.cuda.is_available() else (
+            "cpu" if config.device == "auto" else config.device)
+        self.kind: TaskKind = kind or task_kind(config)
+        self.base = self.kind.load(base, self.device)
+        self.tokenizer = self.kind.tokenizer
+        self.targets = adapters.resolve_target_modules(self.base, config.target_modules)
+        save_modules = adapters.embedding_modules(self.base) if config.train_embeddings else None
+        self.lora_targets, self.save_modules = self.kind.lora_targets(self.base, self.targets, save_modules)
+        log(f"LoRA r={config.lora_r} on {', '.join(self.targets)}{' of the language model' if self.kind.name == 'vqa' else ''}"
+            + (f"; also training {', '.join(self.save_modules)}" if self.save_modules else ""))
+        self.model: Any = self.base  # becomes a PeftModel once the first adapter exists
+        self.teacher = self._load_teacher() if config.kd_teacher else None
+        self.buffer: list[dict] = []
+        self.steps: dict[str, int] = {}
+        self.train_seconds = 0.0  # wall time inside Trainer.train, all phases
+        self._buf_cache: tuple[int, list] = (-1, [])
+        self.examples: dict[str, dict[str, int]] = {}  # per task: new and replayed examples trained on
+        self._done: list[str] | None = None
+        self._task_adapter: str | None = None
+
+    # ---- data -----------------------------------------------------------------------------------------
+
+    def _add_to_buffer(self, i: int) -> None:
+        task = self.tasks[i]
+        kept = reservoir_sample(task.replay, self.config.buffer_per_task, seed=self.config.seed, task=task.name)
+        self.buffer += [{"task": task.name, "row": row, "id": rid, "text": text} for _, (row, rid, text) in kept]
+
+    def _buffer_texts(self) -> list[str]:
+        if self._buf_cache[0] != len(self.buffer):
+            self._buf_cache = (len(self.buffer), [b["text"] for b in self.buffer])
+        return self._buf_cache[1]
+
+    # ---- adapters -------------------------------------------------------------------------------------
+
+    def _lora(self, with_embeddings: bool):
+        c = self.config
+        return adapters.lora_config(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout, targets=self.lora_targets,
+                                    modules_to_save=self.save_modules if with_embeddings else None)
+
+    def _add_adapter(self, name: str, with_embeddings: bool = True) -> None:
+        from peft import get_peft_model
+
+        torch.manual_seed(self.config.seed)  # the same fresh adapter whatever ran before
+        if self.model is self.base:
+            self.model = get_peft_model(self.base, self._lora(with_embeddings), adapter_name=name)
+        else:
+            self.model.add_adapter(name, self._lora(with_embeddings))
+
+    def _has(self, name: str) -> bool:
+        return self.model is not self.base and name in self.model.peft_config
+
+    def _load(self, name: str, path: Path) -> None:
+        self.model = models.load_adapter(self.model, path, adapter_name=name, trainable=True)
+
+    # ---- training -------------------------------------------------------------------------------------
+
+    def learn(self, i: int) -> None:
+        c, task = self.config, self.tasks[i]
+        S, rho = c.steps_per_task, c.replay_ratio
+        buffer = self._buffer_texts()
+        if c.strategy in ("naive", "replay", "joint"):
+            if not self._has(MAIN):
+                self._add_adapter(MAIN)
+            adapters.activate(self.model, [MAIN], [MAIN])
+            if c.strategy == "joint":
+                union = [t for k in range(i + 1) for t in (self.tasks[k].train[0] if k or c.train_first else
+                                                           [r[2] for r in self.tasks[k].replay])]
+                self._train(task.name, "joint", S, [union], [], 0.0)
+            else:
+                self._train(task.name, c.strategy, S, task.train, buffer, rho if c.strategy == "replay" else 0.0)
+        else:
+            previous, name = self._task_adapter, f"task-{task.name}"
+            self._add_adapter(name)
+            if c.task_adapter_init == "previous" and previous and self._has(previous):
+                adapters.copy_weights(self.model, previous, name)
+            adapters.activate(self.model, [name], [name])
+            if previous and self._has(previous):  # A_{t-1} is on disk; the model after t is base + A_t + R
+                self.model.delete_adapter(previous)
+            self._task_adapter = name
+            s_task = round((1.0 - rho) * S) if buffer else S  # nothing to consolidate yet: all steps to A_t
+            self._train(task.name, "task-adapter", s_task, task.train, [], 0.0)
+            if S - s_task > 0:
+                if not self._has(REPLAY):
+                    self._add_adapter(REPLAY, with_embeddings=False)
+                adapters.activate(self.model, [name, REPLAY], [REPLAY])
+                self._train(task.name, "replay-adapter", S - s_task, task.train, buffer, 1.0 - c.consolidation_new)
+            adapters.activate(self.model, [name] + ([REPLAY] if self._has(REPLAY) else []), [])
+
+    def _train(self, task: str, phase: str, steps: int, new: list[list[str]], replay: list[str], ratio: float) -> None:
+        from transformers import PrinterCallback, ProgressCallback, TrainingArguments
+
+        if steps <= 0:
+            return
+        c, B = self.config, self.config.batch_size
+        new_ids = [self.kind.encode(texts) for texts in new]
+        rep_ids = self.kind.encode(replay) if replay else []
+        items: list[tuple[dict, bool]] = []
+        E = len(new)
+        for e in range(E):  # curriculum: epoch e's variant fills the e-th slice of the steps
+            seg = round((e + 1) * steps / E) - round(e * steps / E)
+            for batch in mixed_schedule(n_new=len(new_ids[e]), n_replay=len(rep_ids), steps=seg, batch_size=B,
+                                        ratio=ratio, seed=c.seed, key=(task, phase, e)):
+                items += [(rep_ids[s.index], True) if s.source == "replay" else (new_ids[e][s.index], False) for s in batch]
+        work = self.out / "work" / f"{task}-{phase}"
+        args = TrainingArguments(
+            output_dir=str(work), max_steps=steps, per_device_train_batch_size=B, learning_rate=c.lr,
+            lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, logging_steps=max(1, steps // 5),
+            save_strategy="no", report_to=[], seed=c.seed, data_seed=c.seed, use_cpu=self.device == "cpu",
+            remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
+            train_sampling_strategy="sequential", dataloader_pin_memory=self.device != "cpu",
+        )
+        n_rep = sum(r for _, r in items)
+        log(f"  {phase}: {steps} steps × {B} examples ({n_rep} replayed), "
+            f"{adapters.count_trainable(self.model):,} trainable parameters")
+        with warnings.catch_warnings():  # transformers' own deprecation notices about peft models
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            trainer = self.kind.trainer(model=self.model, args=args, items=items, teacher=self.teacher)
+            trainer.remove_callback(PrinterCallback)
+            trainer.remove_callback(ProgressCallback)
+            started = time.perf_counter()
+            result = trainer.train()
+            self.train_seconds += time.perf_counter() - started
+        log(f"  {phase}: mean loss {result.training_loss:.4f}")
+        self.steps[task] = self.steps.get(task, 0) + trainer.state.global_step
+        fed = self.examples.setdefault(task, {"new": 0, "replay": 0})
+        fed["new"] += trainer.fed["new"]
+        fed["replay"] += trainer.fed["replay"]
+        shutil.rmtree(work, ignore_errors=True)
+
+    # ---- evaluation -----------------------------------------------------------------------------------
+
+    def evaluate(self, devs: dict[str, list]) -> dict[str, dict[str, float]]:
+        out = {}
+        for name, examples in devs.items():
+            out[name] = self.kind.score(self.model, examples)
+            log(f"  dev {name}: " + "  ".join(f"{k} {v:.4f}" for k, v in out[name].items() if k != "ppl"))
+        return out
+
+    # ---- saving and restoring -------------------------------------------------------------------------
+
+    def _save_adapter(self, name: str, dest: Path) -> None:
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.model.save_pretrained(str(tmp), selected_adapters=[name])
+        src = tmp / name if (tmp / name).is_dir() else tmp
+        artifacts.write_sidecar(src, {**self.provenance, "adapter": name})
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(src, dest)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def save_after(self, i: int) -> None:
+        """After task i is scored: snapshot its adapters, add it to the buffer, write buffer.parquet."""
+        task = self.tasks[i].name
+        adir = self.out / "adapters"
+        if self._has(MAIN):
+            self._save_adapter(MAIN, adir / task)
+        if self._task_adapter and self._has(self._task_adapter):
+            self._save_adapter(self._task_adapter, adir / task)
+        if self._has(REPLAY):
+            self._save_adapter(REPLAY, adir / f"{REPLAY}-after-{task}")
+            self._save_adapter(REPLAY, adir / REPLAY)
+        self._add_to_buffer(i)
+        rows = [{**b, "text": str(b["text"])} for b in self.buffer]  # a VQA example records its question
+        table = artifacts.pa.Table.from_pylist(rows, schema=artifacts.SCHEMAS["replay_buffer"])
+        artifacts.write_table(self.out / BUFFER, table, kind="replay_buffer", provenance=self.provenance)
+        self._done = [t.name for t in self.tasks[: i + 1]]
+
+    def restore(self, done: list[str]) -> None:
+        """Bring the in-memory state to "after the tasks in ``done``" (a no-op unless resuming)."""
+        if self._done == done or (self._done is None and not done):
+            self._done = list(done)
+            return
+        k = len(done)
+        self.buffer = []
+        for i in range(k):
+            self._add_to_buffer(i)
+        trained = [t.name for i, t in enumerate(self.tasks[:k]) if i > 0 or self.config.train_first]
+        adir = self.out / "adapters"
+        if trained and self.config.strategy != "replay-adapter":
+            self._load(MAIN, adir / trained[-1])
+        elif trained:
+            self._task_adapter = f"task-{trained[-1]}"
+            self._load(self._task_adapter, adir / trained[-1])
+            if (adir / f"{REPLAY}-after-{trained[-1]}").is_dir():
+                self._load(REPLAY, adir / f"{REPLAY}-after-{trained[-1]}")
+            adapters.activate(self.model, [self._task_adapter] + ([REPLAY] if self._has(REPLAY) else []), [])
+        self._done = list(done)
+        log(f"resumed after task {done[-1]}")
+
+    def save_final(self, dest: Path) -> None:
+        """The composed model (base + active adapters, merged) as a plain save_pretrained folder."""
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        if self.model is self.base:
+            merged = self.base
+        else:
+            active = self.model.active_adapters
+            merged = self.model.merge_and_unload(adapter_names=list(active))
+        merged.save_pretrained(str(tmp))
+        self.kind.save_tokenizer(str(tmp))
+        artifacts.write_sidecar(tmp, self.provenance)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+
+    def _load_teacher(self):
+        teacher_tok = models.load_tokenizer(self.config.kd_teacher)
+        if models.tokenizer_fingerprint(teacher_tok) != models.tokenizer_fingerprint(self.tokenizer):
+            raise ConfigError(
+                f"--kd-teacher {self.config.kd_teacher} has another vocabulary than --base",
+                "distillation needs the same tokenizer: use the teacher the base was distilled from",
+            )
+        teacher = models.load_causal_lm(self.config.kd_teacher, device=self.device).eval()
+        teacher.requires_grad_(False)
+        return teacher

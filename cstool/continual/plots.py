@@ -1,0 +1,95 @@
+"""PNG plots of the report: an R-matrix heatmap per run and a forgetting bar chart with CI whiskers.
+
+matplotlib with the Agg backend (no display needed); each file is written to a temporary name in its
+folder and renamed, like every cstool output.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from cstool.continual.rmatrix import Run
+
+_LOWER_IS_BETTER = {"bpb", "nll", "ppl"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    target = Path(path)
+    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}.png")
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png", metadata={"Software": None})
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def plot_rmatrix(run: Run, metric: str, path: str | os.PathLike) -> None:
+    """Heatmap of ``run``'s raw R matrix for ``metric``: rows = after task, columns = eval task."""
+    import numpy as np
+
+    plt = _pyplot()
+    values = np.array([[np.nan if v is None else v for v in row] for row in run.matrices[metric]], dtype=float)
+    n = len(run.tasks)
+    fig, ax = plt.subplots(figsize=(1.2 * n + 2.5, 1.0 * n + 1.8))
+    cmap = plt.get_cmap("viridis_r" if metric in _LOWER_IS_BETTER else "viridis").with_extremes(bad="lightgrey")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
+    ax.set_xticks(range(n), run.tasks)
+    ax.set_yticks(range(n), run.tasks)
+    ax.set_xlabel("evaluated on")
+    ax.set_ylabel("after training on")
+    finite = values[np.isfinite(values)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for i in range(n):
+        for j in range(n):
+            v = values[i, j]
+            text = "—" if np.isnan(v) else f"{v:.3g}"
+            dark = not np.isnan(v) and ((v > middle) == (metric in _LOWER_IS_BETTER))
+            ax.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
+    better = "lower" if metric in _LOWER_IS_BETTER else "higher"
+    ax.set_title(f"{run.name}: {metric} ({better} is better)\n{run.strategy}, cs={run.cs}, seed={run.seed}", fontsize=10)
+    fig.colorbar(image, ax=ax, label=metric)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_forgetting(summary: pa.Table, score: str, path: str | os.PathLike) -> None:
+    """Bar chart of Forgetting (on ``score``) per strategy, one bar per cs setting, 95 % CI whiskers."""
+    import numpy as np
+
+    plt = _pyplot()
+    rows = [d for d in summary.to_pylist() if d["metric"] == "Forgetting" and d["score"] == score]
+    strategies = list(dict.fromkeys(d["strategy"] for d in rows))
+    cs_values = list(dict.fromkeys(d["cs"] for d in rows))
+    width = 0.8 / max(1, len(cs_values))
+    fig, ax = plt.subplots(figsize=(1.6 * max(2, len(strategies)) + 2, 3.8))
+    for k, cs in enumerate(cs_values):
+        lookup = {d["strategy"]: d for d in rows if d["cs"] == cs}
+        means = [np.nan if lookup.get(s, {}).get("mean") is None else lookup[s]["mean"] for s in strategies]
+        errs = [0.0 if lookup.get(s, {}).get("ci95") is None else lookup[s]["ci95"] for s in strategies]
+        x = np.arange(len(strategies)) + (k - (len(cs_values) - 1) / 2) * width
+        ax.bar(x, means, width, yerr=errs, capsize=4, label=f"cs={cs}")
+    ax.set_xticks(range(len(strategies)), strategies)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_ylabel(f"Forgetting on {score} (lower is better)")
+    ax.set_title("Forgetting per strategy (mean ± 95 % CI over seeds)", fontsize=10)
+    if not rows:
+        ax.text(0.5, 0.5, "no run has a Forgetting value (1-task runs)", transform=ax.transAxes, ha="center")
+    elif len(cs_values) > 1 or cs_values != ["none"]:
+        ax.legend(fontsize=8)
+    _save(fig, path)
+    plt.close(fig)

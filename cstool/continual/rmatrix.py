@@ -1,0 +1,171 @@
+"""Runs as R matrices: reading replay-train ``metrics`` artifacts into :class:`Run` objects (one R matrix per
+metric) and summarising runs per (strategy, cs) as mean ± 95 % CI over seeds of the metrics of
+:mod:`cstool.continual.forgetting`."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from cstool import artifacts
+from cstool.continual import forgetting
+from cstool.errors import InputError, SchemaError
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run's R matrices: ``matrices[metric][i][j]`` = raw value on tasks[j] after tasks[i] (or None)."""
+
+    name: str
+    strategy: str
+    cs: str
+    seed: int
+    tasks: tuple[str, ...]
+    matrices: dict[str, list[list[float | None]]]
+    source: str
+
+    def scores(self, metric: str) -> list[list[float | None]]:
+        """The R matrix of ``metric`` oriented so that higher is better."""
+        sign, _ = forgetting.orient(metric)
+        return [[None if v is None else sign * v for v in row] for row in self.matrices[metric]]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def metrics_path(spec: str | os.PathLike) -> Path:
+    p = Path(spec)
+    path = p / "metrics.parquet" if p.is_dir() else p
+    if not path.is_file():
+        raise InputError(f"no metrics file at {path}", "give a RUN_DIR written by cstool replay-train (it holds metrics.parquet)")
+    return path
+
+
+def read_metrics(spec: str | os.PathLike) -> tuple[pa.Table, artifacts.Source]:
+    """Read and check one run's metrics artifact (columns and types of this cstool's ``metrics`` schema)."""
+    path = metrics_path(spec)
+    src = artifacts.open_source(path)
+    kind = (src.schema.metadata or {}).get(artifacts.KIND_KEY, b"").decode()
+    written_by = (src.provenance or {}).get("cstool_version")
+    try:
+        if kind and kind != "metrics":
+            raise SchemaError(f"{path} is a '{kind}' artifact, not a replay-train metrics file", "")
+        artifacts.require_columns(src.schema, "metrics", stage="report")
+    except SchemaError as e:
+        from cstool import __version__
+
+        by = f" (written by cstool {written_by})" if written_by and written_by != __version__ else ""
+        raise SchemaError(
+            f"{path} does not match the metrics schema of cstool {__version__}{by}: {e.message}",
+            "re-run its replay-train with this cstool, or report it with the cstool version that wrote it",
+        ) from None
+    table = src.read_all().select(artifacts.METRICS.names)
+    if table.num_rows == 0:
+        raise InputError(f"{path} holds no metrics", "the run recorded nothing; run replay-train until a task completes")
+    return table, src
+
+
+def build_runs(table: pa.Table, source: str) -> list[Run]:
+    """One Run per ``run`` value. Task order = order of first appearance of ``after_task``; a repeated
+    (after_task, eval_task, metric) keeps its last value (a resumed run re-measured it)."""
+    cols = {name: table.column(name).to_pylist() for name in table.schema.names}
+    by_run: dict[str, list[int]] = {}
+    for i, run in enumerate(cols["run"]):
+        by_run.setdefault(run, []).append(i)
+    runs = []
+    for name, rows in by_run.items():
+        ident = {(cols["strategy"][i], cols["cs"][i], cols["seed"][i]) for i in rows}
+        if len(ident) > 1:
+            raise InputError(f"run {name} in {source} has several (strategy, cs, seed): {sorted(ident)}",
+                             "give each run its own name")
+        strategy, cs, seed = ident.pop()
+        tasks: list[str] = []
+        for i in rows:
+            if cols["after_task"][i] not in tasks:
+                tasks.append(cols["after_task"][i])
+        extra = sorted({cols["eval_task"][i] for i in rows} - set(tasks))
+        if extra:
+            raise InputError(f"run {name} in {source} evaluates tasks {extra} that are not in its sequence {tasks}",
+                             "every eval_task must be a task of the run's sequence")
+        index = {t: k for k, t in enumerate(tasks)}
+        matrices: dict[str, list[list[float | None]]] = {}
+        for i in rows:
+            metric = cols["metric"][i]
+            try:
+                forgetting.orient(metric)
+            except KeyError:
+                continue  # counts such as tokens/examples are not scores
+            m = matrices.setdefault(metric, [[None] * len(tasks) for _ in tasks])
+            v = cols["value"][i]
+            m[index[cols["after_task"][i]]][index[cols["eval_task"][i]]] = None if v is None or math.isnan(v) else v
+        if not matrices:
+            raise InputError(f"run {name} in {source} has no score metrics (accuracy, nll, bpb or ppl)",
+                             "the metrics file must hold R-matrix rows")
+        runs.append(Run(name, strategy, cs, int(seed), tuple(tasks), matrices, source))
+    return runs
+
+
+def load_runs(specs: Sequence[str | os.PathLike]) -> tuple[list[Run], list[artifacts.Source]]:
+    """Every run in ``specs``; refuses duplicate runs and runs whose task sequences differ."""
+    if not specs:
+        raise InputError("no runs given", "give one or more RUN_DIRs written by cstool replay-train")
+    runs: list[Run] = []
+    sources = []
+    for spec in specs:
+        table, src = read_metrics(spec)
+        runs += build_runs(table, str(metrics_path(spec)))
+        sources.append(src)
+    seen: dict[object, Run] = {}
+    for r in runs:
+        for key in (("name", r.name), ("ident", r.strategy, r.cs, r.seed)):
+            if key in seen:
+                other = seen[key]
+                raise InputError(
+                    f"runs {other.name} ({other.source}) and {r.name} ({r.source}) are the same "
+                    f"strategy={r.strategy}, cs={r.cs}, seed={r.seed}" if key[0] == "ident"
+                    else f"run name {r.name} appears in both {other.source} and {r.source}",
+                    "give each run once; seeds of one configuration must differ",
+                )
+            seen[key] = r
+    sequences: dict[tuple[str, ...], list[str]] = {}
+    for r in runs:
+        sequences.setdefault(r.tasks, []).append(r.name)
+    if len(sequences) > 1:
+        groups = "; ".join(f"{'→'.join(t)}: {', '.join(names)}" for t, names in sequences.items())
+        raise InputError(f"the runs have different task sequences ({groups})",
+                         "report runs of one task sequence together; run cstool report once per sequence")
+    return runs, sources
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Summary
+
+
+def summarize(runs: Sequence[Run]) -> pa.Table:
+    """The ``summary`` table: per (strategy, cs, score, metric), mean ± 95 % CI over the runs' seeds."""
+    groups: dict[tuple[str, str, str], list[Run]] = {}
+    for r in runs:
+        for metric in r.matrices:
+            groups.setdefault((r.strategy, r.cs, metric), []).append(r)
+    rows: dict[str, list] = {name: [] for name in artifacts.SUMMARY.names}
+    for (strategy, cs, metric), members in sorted(groups.items()):
+        per_run = [(r, forgetting.all_metrics(r.scores(metric))) for r in sorted(members, key=lambda r: r.seed)]
+        for name in forgetting.METRICS:
+            values = [(r.name, m[name]) for r, m in per_run if m[name] is not None]
+            mean, ci, n = forgetting.mean_ci95([v for _, v in values])
+            rows["tasks"].append("→".join(members[0].tasks))
+            rows["strategy"].append(strategy)
+            rows["cs"].append(cs)
+            rows["score"].append(forgetting.orient(metric)[1])
+            rows["metric"].append(name)
+            rows["mean"].append(mean)
+            rows["ci95"].append(ci)
+            rows["n"].append(n)
+            rows["runs"].append([name for name, _ in values])
+    return pa.table(rows, schema=artifacts.SUMMARY)

@@ -1,0 +1,249 @@
+"""Task kinds: what replay-train needs to know about one kind of task, behind one protocol.
+
+A :class:`TaskKind` loads the base model, reads task and dev artifacts, encodes examples into training
+items, collates them, makes the Trainer for a phase, and scores a dev set. :class:`LmKind` does this for
+text (causal LM; NLL, bits per byte, perplexity) and :class:`VqaKind` for image + question → answer (a
+Llava-style VLM; accuracy of greedy answers). The learner (:mod:`cstool.continual.learner`) holds no
+branch on the kind: a new kind of task is a new class here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from cstool import artifacts, models
+from cstool.continual.config import ReplayConfig, Task
+from cstool.errors import InputError, SchemaError
+from cstool.lm.kd import kd_loss
+from cstool.lm.training import ScheduledTrainer, pad_examples
+from cstool.vqa.data import VqaExample, read_examples
+
+
+class Examples(torch.utils.data.Dataset):
+    """Encoded items with their is_replay flag, in the planned order."""
+
+    def __init__(self, items: list[tuple[dict, bool]]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        item, replayed = self.items[i]
+        return {**item, "is_replay": replayed}
+
+
+class TaskKind(Protocol):
+    """What the learner calls; ``tokenizer`` and ``base`` exist after :meth:`load`."""
+
+    name: str
+    tokenizer: Any
+
+    def load(self, base: str, device: str) -> Any: ...
+    def lora_targets(self, model: Any, targets: list[str], save_modules: list[str] | None) -> tuple[Any, list[str] | None]: ...
+    def read_task(self, name: str, path: str, *, trained: bool) -> Task: ...
+    def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source]: ...
+    def encode(self, examples: list) -> list[dict]: ...
+    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]: ...
+    def trainer(self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any) -> ScheduledTrainer: ...
+    def score(self, model: Any, examples: list) -> dict[str, float]: ...
+    def save_tokenizer(self, path: str) -> None: ...
+
+
+def task_kind(config: ReplayConfig) -> TaskKind:
+    return VqaKind(config) if config.task_type == "vqa" else LmKind(config)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Language modelling
+
+
+class ReplayTrainer(ScheduledTrainer):
+    """CE on every example; with a KD teacher, ``α·CE + (1−α)·τ²·KL`` where the KL term covers only the
+    replayed examples of the batch (the teacher anchors what earlier tasks knew)."""
+
+    def __init__(self, *args: Any, kd_teacher=None, kd_alpha: float = 0.5, kd_temperature: float = 2.0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.kd_teacher, self.kd_alpha, self.kd_temperature = kd_teacher, kd_alpha, kd_temperature
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """``α·CE + (1−α)·τ²·KL`` on every batch when there is a teacher; the KL term (per token of the
+        replayed examples) is 0 in batches without replayed examples, so CE always has weight α."""
+        replay = self.pop_replay_flags(model, inputs)
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
+        if self.kd_teacher is not None and self.kd_alpha < 1.0:
+            kd = torch.zeros((), device=loss.device)
+            if bool(replay.any()):
+                labels = inputs["labels"][replay]
+                mask = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100).ne(-100)  # as causal_ce
+                with torch.no_grad():
+                    t_logits = self.kd_teacher(input_ids=inputs["input_ids"][replay],
+                                               attention_mask=inputs["attention_mask"][replay]).logits
+                v = min(t_logits.shape[-1], outputs.logits.shape[-1])  # heads padded past the vocabulary
+                kd = kd_loss(outputs.logits[replay][..., :v], t_logits[..., :v], mask, temperature=self.kd_temperature)
+            loss = self.kd_alpha * loss + (1.0 - self.kd_alpha) * kd
+        return (loss, outputs) if return_outputs else loss
+
+
+class LmKind:
+    """Text tasks: a causal LM learns the text (CE on every token); dev sets are scored by NLL and bits per byte."""
+
+    name = "lm"
+
+    def __init__(self, config: ReplayConfig):
+        self.config = config
+        self._encoded: dict[int, tuple[list, list]] = {}
+
+    def load(self, base: str, device: str) -> Any:
+        self.tokenizer = models.load_tokenizer(base)
+        return models.load_causal_lm(base, device=device)
+
+    def lora_targets(self, model: Any, targets: list[str], save_modules: list[str] | None) -> tuple[Any, list[str] | None]:
+        return targets, save_modules
+
+    def read_task(self, name: str, path: str, *, trained: bool) -> Task:
+        config = self.config
+        src = artifacts.open_source(path)
+        table = src.read_all()
+        cols = table.schema.names
+        column = config.column if trained else "text"
+        if column not in cols:
+            hint = (
+                f"make code-switched data with: cstool switch TAGGED --lexicon LEX --strategy {config.cs} -o {Path(path).name}"
+                if column == "text_cs" else "choose the text column with --text-column NAME"
+            )
+            raise SchemaError(f"task {name}: {path} has no column {column!r}; columns there: [{', '.join(cols)}]", hint)
+        if trained and config.cs != "none" and "strategy" in cols:
+            made = set(table.column("strategy").to_pylist())
+            if made != {config.cs}:
+                raise InputError(
+                    f"task {name}: {path} was switched with strategy {sorted(made)}, but --cs is {config.cs}",
+                    f"give the output of cstool switch --strategy {config.cs}, or set --cs to match",
+                )
+        texts = table.column(column).to_pylist()
+        epochs = table.column("cs_epoch").to_pylist() if "cs_epoch" in cols and trained else [0] * len(texts)
+        by_epoch: dict[int, list[str]] = {}
+        for t, e in zip(texts, epochs, strict=True):
+            if t and t.strip():
+                by_epoch.setdefault(int(e or 0), []).append(t)
+        pure = table.column("text").to_pylist() if "text" in cols else texts
+        ids = table.column("id").to_pylist() if "id" in cols else [str(i) for i in range(len(pure))]
+        first_epoch = epochs[0] if epochs else 0
+        replay = [(i, str(ids[i]), t) for i, t in enumerate(pure) if t and t.strip() and epochs[i] == first_epoch]
+        if not by_epoch:
+            raise InputError(f"task {name}: {path} has no text in column {column!r}", "give a non-empty artifact")
+        return Task(name, path, [by_epoch[e] for e in sorted(by_epoch)], replay, src)
+
+    def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source]:
+        src = artifacts.open_source(path)
+        if "text" not in src.schema.names:
+            raise SchemaError(f"dev set {name}: {path} has no column 'text'; columns there: [{', '.join(src.schema.names)}]",
+                              "dev sets are scored on their plain text; produce them with cstool tag")
+        texts = [t for t in src.read_all().column("text").to_pylist() if t and t.strip()]
+        if not texts:
+            raise InputError(f"dev set {name}: {path} has no text", "give a non-empty dev artifact")
+        return texts, src
+
+    def encode(self, texts: list) -> list[dict]:
+        """``{"input_ids"}`` per text (BOS … EOS, truncated to max_length), memoised per list object."""
+        cached = self._encoded.get(id(texts))
+        if cached is None or cached[0] is not texts:  # the list itself is kept, so its id is never reused
+            eos = self.tokenizer.eos_token_id
+            enc = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.config.max_length - 1)
+            cached = (texts, [{"input_ids": ids + [eos] if eos is not None else ids} for ids in enc["input_ids"]])
+            self._encoded[id(texts)] = cached
+        return cached[1]
+
+    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        return pad_examples(items, pad)
+
+    def trainer(self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any) -> ScheduledTrainer:
+        c = self.config
+        return ReplayTrainer(model=model, args=args, train_dataset=Examples(items), data_collator=self.collate,
+                             kd_teacher=teacher, kd_alpha=c.kd_alpha, kd_temperature=c.kd_temperature)
+
+    def score(self, model: Any, texts: list) -> dict[str, float]:
+        from cstool.lm.scoring import score_lm
+
+        s = score_lm(model, self.tokenizer, texts, batch_size=self.config.eval_batch_size)
+        return {"nll": s.mean_nll, "bpb": s.bpb, "ppl": s.ppl}
+
+    def save_tokenizer(self, path: str) -> None:
+        self.tokenizer.save_pretrained(path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Visual question answering
+
+
+class VqaKind:
+    """Image + question → answer with a VLM (:mod:`cstool.vqa`): loss on the answer tokens; dev sets are
+    scored by VQA accuracy of greedy answers. LoRA adapts the language model only."""
+
+    name = "vqa"
+
+    def __init__(self, config: ReplayConfig):
+        self.config = config
+        self.codec: Any = None
+
+    def load(self, base: str, device: str) -> Any:
+        from cstool.vqa.codec import VqaCodec
+        from cstool.vqa.model import require_vision
+
+        model, processor = models.load_vlm(base, device=device)
+        require_vision(model, base)
+        self.codec, self.tokenizer = VqaCodec(processor), processor.tokenizer
+        return model
+
+    def lora_targets(self, model: Any, targets: list[str], save_modules: list[str] | None) -> tuple[Any, list[str] | None]:
+        """LoRA on the language model only (the vision tower stays frozen); with --train-embeddings also the
+        vision→text projector."""
+        from cstool.vqa.model import projector_modules, text_only_targets
+
+        return text_only_targets(targets), (save_modules + projector_modules(model)) if save_modules else save_modules
+
+    def read_task(self, name: str, path: str, *, trained: bool) -> Task:
+        config = self.config
+        """A replay-train task of VQA examples (the VQA counterpart of the LM kind's): training
+        examples per curriculum epoch (questions from ``config.column``), and the pure-language rows of the
+        first epoch for the replay buffer."""
+        column = config.column if trained else "question"
+        examples, epochs, src = read_examples(name, path, column)
+        if trained and config.cs != "none" and "strategy" in src.schema.names:
+            made = set(src.read_all().column("strategy").to_pylist())
+            if made != {config.cs}:
+                raise InputError(f"task {name}: {path} was switched with strategy {sorted(made)}, but --cs is {config.cs}",
+                                 f"give the output of cstool switch --strategy {config.cs}, or set --cs to match")
+        by_epoch: dict[int, list[VqaExample]] = {}
+        for ex, e in zip(examples, epochs, strict=True):
+            by_epoch.setdefault(e, []).append(ex)
+        pure = examples if column == "question" else read_examples(name, path, "question")[0]
+        replay = [(i, ex.id, ex) for i, ex in enumerate(pure) if epochs[i] == epochs[0]]
+        return Task(name, path, [by_epoch[e] for e in sorted(by_epoch)], replay, src)
+
+    def read_dev(self, name: str, path: str) -> tuple[list[VqaExample], artifacts.Source]:
+        examples, _, src = read_examples(name, path, "question", what="dev set")
+        return examples, src
+
+    def encode(self, examples: list) -> list[dict]:
+        return self.codec.encode(examples)
+
+    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        return self.codec.collate(items)
+
+    def trainer(self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any) -> ScheduledTrainer:
+        from cstool.vqa.codec import VqaTrainer
+
+        return VqaTrainer(model=model, args=args, train_dataset=Examples(items), data_collator=self.collate)
+
+    def score(self, model: Any, examples: list) -> dict[str, float]:
+        c = self.config
+        return {"accuracy": self.codec.accuracy(model, examples, batch_size=c.eval_batch_size,
+                                                max_new_tokens=c.max_new_tokens)}
+
+    def save_tokenizer(self, path: str) -> None:
+        self.codec.processor.save_pretrained(path)

@@ -1,0 +1,1 @@
+"""Language-model mechanics: KD losses, Trainer subclasses and packing, scoring, tokenizers, the top-k cache."""

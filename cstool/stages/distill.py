@@ -1,0 +1,319 @@
+"""distill: train a student causal LM from a teacher (knowledge distillation), or alone (plain LM training).
+
+Per token ``L = α·CE + (1−α)·τ²·D(teacher_τ ‖ student_τ)`` (see :mod:`cstool.lm.kd`), on the Hugging Face
+Trainer (:class:`cstool.lm.training.KDTrainer`), so ``accelerate launch -m cstool distill ...`` scales out.
+
+* Student: a model folder (``student``), a config spec with the teacher's tokenizer (``student_config``,
+  e.g. ``llama:layers=4,hidden=128,heads=4``), or a subset of the teacher's layers
+  (``init_from_teacher_layers``).
+* Teacher: a model folder run on the fly, or a top-k cache from ``cstool teacher-cache``; with neither,
+  α = 1 and this is plain causal-LM training.
+* Before any compute: inputs, models and tokenizers are checked (the vocabularies must be identical),
+  and nothing is written when a check fails.
+* Output folder: ``save_pretrained`` model + tokenizer, ``cstool.json`` (the options that made it),
+  ``train_metrics.parquet`` and, written last, ``done.json``. Checkpoints go to ``checkpoints/`` while
+  training; ``resume`` continues from the newest one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from cstool import artifacts, models
+from cstool.console import log
+from cstool.errors import (
+    ConfigError,
+    CstoolError,
+    InputError,
+    at_least,
+)
+from cstool.lm.kd import KINDS
+
+DONE = "done.json"
+METRICS = "train_metrics.parquet"
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    student: str | None = None
+    student_config: str | None = None
+    init_from_teacher_layers: tuple[int, ...] | None = None
+    teacher: str | None = None
+    teacher_cache: str | None = None
+    tokenizer: str | None = None
+    text_column: str = "text"
+    alpha: float | None = None  # default: 0.5 with a teacher or cache, 1.0 without
+    temperature: float = 2.0
+    loss: str = "fkl"
+    max_steps: int | None = None
+    epochs: float = 1.0
+    batch_size: int = 8
+    grad_accum: int = 1
+    block_size: int = 256
+    lr: float = 5e-4
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    seed: int = 1234
+    resume: bool = False
+    save_steps: int = 200
+    log_every: int = 10
+    eval_data: tuple[str, ...] = ()
+    keep_checkpoints: bool = False
+    device: str = "auto"
+    allow_download: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        sources = [s for s in (self.student, self.student_config, self.init_from_teacher_layers) if s]
+        if len(sources) != 1:
+            problems.append("give exactly one of --student PATH, --student-config SPEC, --init-from-teacher-layers I,J,..")
+        if self.init_from_teacher_layers and not self.teacher:
+            problems.append("--init-from-teacher-layers needs --teacher")
+        if self.teacher and self.teacher_cache:
+            problems.append("give --teacher or --teacher-cache, not both (the cache replaces the teacher)")
+        if self.student_config and not (self.teacher or self.tokenizer or self.teacher_cache):
+            problems.append("--student-config needs a tokenizer: give --teacher or --tokenizer DIR")
+        if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
+            problems.append(f"--alpha must be in [0, 1], got {self.alpha}")
+        if self.alpha is not None and self.alpha < 1.0 and not (self.teacher or self.teacher_cache):
+            problems.append(f"--alpha {self.alpha} needs a teacher: give --teacher PATH or --teacher-cache CACHE")
+        if not self.temperature > 0:
+            problems.append(f"--temperature must be positive, got {self.temperature}")
+        if self.loss not in KINDS:
+            problems.append(f"--loss must be one of {', '.join(KINDS)}, got {self.loss!r}")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append(f"--max-steps must be positive, got {self.max_steps}")
+        if not self.epochs > 0:
+            problems.append(f"--epochs must be positive, got {self.epochs}")
+        problems += at_least(self, 1, "batch_size", "grad_accum", "save_steps", "log_every")
+        problems += at_least(self, 2, "block_size")
+        if not self.lr > 0:
+            problems.append(f"--lr must be positive, got {self.lr}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            problems.append(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        ConfigError.collect(problems, "see cstool distill --help")
+
+    @property
+    def kd_alpha(self) -> float:
+        if self.alpha is not None:
+            return self.alpha
+        return 0.5 if (self.teacher or self.teacher_cache) else 1.0
+
+
+def parse_layers(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"--init-from-teacher-layers must be comma-separated integers, got {text!r}", "e.g. 0,2,4") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checks that run before any compute
+
+
+def check_vocab(teacher_tok: Any, student_tok: Any, teacher_size: int, student_size: int) -> int:
+    """Refuse a teacher/student pair that does not share its vocabulary; return the vocab size to compare."""
+    t_vocab, s_vocab = teacher_tok.get_vocab(), student_tok.get_vocab()
+    if t_vocab != s_vocab:
+        t_by_id = {i: t for t, i in t_vocab.items()}
+        s_by_id = {i: t for t, i in s_vocab.items()}
+        diffs = [
+            f"id {i}: {t_by_id.get(i)!r} vs {s_by_id.get(i)!r}"
+            for i in sorted(set(t_by_id) | set(s_by_id))
+            if t_by_id.get(i) != s_by_id.get(i)
+        ]
+        raise CstoolError(
+            f"teacher and student vocabularies differ: teacher has {len(t_vocab)} tokens, student {len(s_vocab)}; "
+            f"first differences (teacher vs student): {'; '.join(diffs[:5])}",
+            "distil into a student that uses the teacher's tokenizer (--student-config SPEC or --init-from-teacher-layers)",
+        )
+    n = len(t_vocab)
+    if teacher_size < n or student_size < n:
+        raise CstoolError(
+            f"model output sizes (teacher {teacher_size}, student {student_size}) are smaller than the {n}-token vocabulary",
+            "the model folders do not match their tokenizers",
+        )
+    return n
+
+
+def _check_output(out: Path, resume: bool) -> bool:
+    """Refuse a finished or foreign output folder; return whether it existed (nothing is created here)."""
+    existed = out.exists()
+    if (out / DONE).exists():
+        raise InputError(f"{out} already holds a finished run ({DONE})", "choose another -o, or delete the folder to retrain")
+    if existed and any(out.iterdir()) and not resume:
+        raise InputError(f"{out} exists and is not empty", "pass --resume to continue an interrupted run, or choose another -o")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun/accelerate, one process probes
+        artifacts.check_writable(out / DONE)
+        if not existed:
+            out.rmdir()
+    return existed
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def distill(
+    data: Sequence[str], out_dir: str | os.PathLike, *, config: DistillConfig, callbacks: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """Train the student on ``data`` (artifacts with ``config.text_column``) into ``out_dir``; return a summary."""
+    from transformers import PrinterCallback, ProgressCallback, TrainingArguments
+    from transformers.utils import logging as hf_logging
+
+    from cstool.lm.topk_cache import load_teacher_cache
+    from cstool.lm.training import (
+        BlockDataset,
+        KDTrainer,
+        heldout_loss,
+        metrics_table,
+        pack_texts,
+        read_texts,
+    )
+
+    hf_logging.disable_progress_bar()
+    out = Path(out_dir)
+    existed = _check_output(out, config.resume)
+    for path, role in ((config.teacher, "teacher"), (config.student, "student"), (config.tokenizer, "tokenizer")):
+        models.require_model_dir(path, role)
+    texts, sources = read_texts(list(data), config.text_column)
+    eval_texts = read_texts(list(config.eval_data), config.text_column)[0] if config.eval_data else None
+
+    teacher = teacher_tok = None
+    if config.teacher:
+        teacher_tok = models.load_tokenizer(config.teacher, allow_download=config.allow_download)
+    tok_dir = config.student or config.tokenizer or config.teacher
+    if tok_dir is None:  # --student-config with --teacher-cache only: the cache's teacher tokenizer
+        tok_dir = _cache_teacher(config.teacher_cache)
+    student_tok = models.load_tokenizer(tok_dir, allow_download=config.allow_download)
+    if config.student:
+        student = models.load_causal_lm(config.student, allow_download=config.allow_download)
+    if config.teacher:
+        teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download)
+        if config.init_from_teacher_layers:
+            student = models.student_from_teacher_layers(teacher, list(config.init_from_teacher_layers))
+    if config.student_config:
+        special = {k: getattr(student_tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
+        student = models.build_causal_lm(config.student_config, vocab_size=len(student_tok), special_ids=special, seed=config.seed)
+    vocab = None
+    if teacher is not None:
+        vocab = check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
+        models.check_positions(teacher, config.block_size, "teacher")
+    models.check_positions(student, config.block_size, "student")
+
+    ids, lengths = pack_texts(texts, student_tok, config.block_size)
+    cache = None
+    if config.teacher_cache:
+        cache = load_teacher_cache(
+            config.teacher_cache, ids=ids, fingerprint=models.tokenizer_fingerprint(student_tok),
+            block_size=config.block_size, temperature=config.temperature, data_sources=sources,
+            text_column=config.text_column,
+        )
+        vocab = len(student_tok)
+    ckpt_dir = out / "checkpoints"
+    resume_from = _last_checkpoint(ckpt_dir) if config.resume else None
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        max_steps=config.max_steps if config.max_steps is not None else -1,
+        num_train_epochs=config.epochs,
+        learning_rate=config.lr,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        logging_steps=config.log_every,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        report_to=[],
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=config.device == "cpu",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=config.device != "cpu" and torch.cuda.is_available(),
+    )
+    trainer = KDTrainer(
+        model=student, args=args, train_dataset=BlockDataset(ids, lengths, cache), teacher=teacher,
+        alpha=config.kd_alpha, temperature=config.temperature, divergence=config.loss, vocab_size=vocab,
+        callbacks=[_ConsoleLog(), *callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    mode = "KD from cache" if cache is not None else ("KD" if teacher is not None and config.kd_alpha < 1 else "LM")
+    log(f"distill ({mode}): {len(ids)} blocks of {config.block_size} tokens, {student.num_parameters():,} student parameters")
+    started = time.perf_counter()
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except CstoolError:  # e.g. divergence: the run is void; keep only what an earlier run left for --resume
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - started
+    summary: dict[str, Any] = {
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "train_tokens": int(lengths.sum()),
+        "seconds": round(seconds, 2),
+    }
+    if eval_texts is not None:
+        e_ids, e_lengths = pack_texts(eval_texts, student_tok, config.block_size)
+        summary["eval_loss"] = heldout_loss(trainer.model, e_ids, e_lengths, batch_size=config.batch_size)
+    table = metrics_table(trainer.state.log_history)
+    if table.num_rows:
+        summary["final_loss"] = table.column("loss")[-1].as_py()
+    trainer.save_model(str(out))  # every process takes part (sharded models are gathered); rank 0 writes
+    if trainer.is_world_process_zero():
+        prov = artifacts.make_provenance(
+            "distill",
+            options={**artifacts.jsonable(config), "alpha_used": config.kd_alpha, "mode": mode},
+            seed=config.seed,
+            inputs=sources,
+        )
+        student_tok.save_pretrained(out)
+        artifacts.write_sidecar(out, prov)
+        artifacts.write_table(out / METRICS, table, kind="train_metrics", provenance=prov)
+        if not config.keep_checkpoints:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        tmp = out / f".{DONE}.tmp"
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        os.replace(tmp, out / DONE)
+    return summary
+
+
+def _last_checkpoint(ckpt_dir: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return Path(get_last_checkpoint(str(ckpt_dir))) if ckpt_dir.is_dir() and get_last_checkpoint(str(ckpt_dir)) else None
+
+
+def _cache_teacher(cache_path: str | None) -> str:
+    prov = artifacts.read_provenance(cache_path) if cache_path and Path(cache_path).exists() else None
+    teacher = ((prov or {}).get("options") or {}).get("teacher")
+    if not teacher:
+        raise InputError(f"cannot tell which tokenizer made {cache_path}", "give --tokenizer DIR (the teacher's folder)")
+    models.require_model_dir(teacher, "teacher (named by the cache)")
+    return teacher
+
+
+class _ConsoleLog(TrainerCallback):
+    """Training logs as one line each on stderr (the Trainer's own printer writes to stdout)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and "ce" in logs:
+            log(
+                f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  ce {logs['ce']:.4f}  "
+                f"kd {logs['kd']:.4f}  lr {logs.get('learning_rate', 0):.2e}  {logs['tokens_per_s']:.0f} tok/s"
+            )

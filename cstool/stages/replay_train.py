@@ -1,0 +1,158 @@
+"""replay-train: continual learning over a task sequence T0 → T1 → … with LoRA, a replay buffer and a
+replay adapter (METHOD.md, "replay-train").
+
+Strategies, all with the same optimizer steps S and examples S·B per task (replayed examples take places in
+a batch, they are not extra):
+
+* ``naive`` — one adapter, trained on T1, then further on T2, … (the forgetting baseline).
+* ``replay`` — as naive, with a share ρ of every batch drawn from the replay buffer.
+* ``replay-adapter`` — for task t a fresh task adapter A_t learns T_t for round((1−ρ)·S) steps; then, with
+  A_t frozen but active, the shared replay adapter R trains for the remaining ρ·S steps on batches of which
+  a share ``consolidation_new`` comes from T_t and the rest from the buffer. The model after task t is
+  base + A_t + R; earlier task adapters are kept on disk but no longer used.
+* ``joint`` — one adapter on the union of all tasks so far (anchor included), the reference upper bound.
+
+The first task is the anchor: evaluated and put in the buffer, not trained unless ``train_first``. After
+each task every dev set is scored (LM: NLL, bits per byte, perplexity; VQA: accuracy of greedy answers) and the R-matrix rows are written to
+RUN_DIR/metrics.parquet at once, so a killed run keeps what it measured; ``resume`` restarts at the first
+task not completed and, being deterministic on CPU, gives the same metrics as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from cstool import artifacts, specs
+from cstool.console import log, warn
+from cstool.continual.config import DONE, METRICS_FILE, REPLAY, STATE, ReplayConfig
+from cstool.continual.tasks import task_kind
+from cstool.errors import ConfigError, InputError
+
+__all__ = ["ReplayConfig", "parse_named", "replay_train"]
+
+
+def parse_named(values: list[str], flag: str) -> list[tuple[str, str]]:
+    """``--task``/``--dev`` values → (name, path); names become adapter folders, so 'replay' is reserved."""
+    return specs.parse_named(values, flag, reserved=(REPLAY,))
+
+# ---------------------------------------------------------------------------------------------------------
+# The run
+
+
+def replay_train(
+    *, base: str, tasks: list[tuple[str, str]], devs: list[tuple[str, str]], output_dir: str | os.PathLike, config: ReplayConfig
+) -> dict:
+    """Train the task sequence and write RUN_DIR (adapters, buffer, metrics, final model). Returns a summary."""
+    from cstool.continual.learner import Learner
+
+    out = Path(output_dir)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("replay-train runs in a single process (its run folder, buffer and metrics are not "
+                          "shared between ranks)", "run it without torchrun/accelerate launch; use --device cuda for a GPU")
+    if len(tasks) < 2:
+        raise ConfigError("replay-train needs at least two tasks (the anchor, then a task to learn)",
+                          "e.g. --task en=en.parquet --task hi=hi.parquet")
+    names = [n for n, _ in tasks]
+    unknown = [n for n, _ in devs if n not in names]
+    if unknown:
+        raise ConfigError(f"--dev for tasks not in the sequence: {', '.join(unknown)}", f"the tasks are: {', '.join(names)}")
+    for n in names:
+        if n not in dict(devs):
+            warn(f"task {n} has no --dev set: its column of the R matrix stays empty")
+    identity = {"base": str(base), "tasks": [list(t) for t in tasks], "devs": [list(d) for d in devs]}
+    existed = out.exists()
+    state = _prepare_dir(out, config, identity)
+    if (out / DONE).is_file():
+        log(f"{out} is complete; nothing to do")
+        return json.loads((out / DONE).read_text())
+    try:  # every input is read and the model loaded before a new run folder is started
+        kind = task_kind(config)
+        data = [kind.read_task(n, p, trained=(i > 0 or config.train_first)) for i, (n, p) in enumerate(tasks)]
+        dev_sets = {n: kind.read_dev(n, p) for n, p in devs}
+        run = config.run_name or out.name
+        prov = artifacts.make_provenance(
+            "replay-train",
+            options={**artifacts.jsonable(config), "base": base, "tasks": tasks, "devs": devs, "run": run},
+            seed=config.seed,
+            inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
+        )
+        hashes = [r["sha256"] for r in prov["inputs"]]
+        if state.setdefault("inputs", hashes) != hashes:
+            raise InputError(f"the task or dev files changed since {out} was started",
+                             "resume with the same files, or start a new run folder")
+        learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov, kind=kind)
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    _write_json(out / STATE, state)
+    learner.steps, learner.examples = state.setdefault("steps", {}), state.setdefault("examples", {})
+    learner.train_seconds = state.get("train_seconds", 0.0)
+    # rows of a task whose state was not recorded are measured again, not kept twice
+    metrics = [m for m in _load_metrics(out) if m["after_task"] in state["done"]]
+    for i, task in enumerate(data):
+        if task.name in state["done"]:
+            continue
+        learner.restore(state["done"])
+        if i > 0 or config.train_first:
+            log(f"task {i}: {task.name} ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
+            learner.learn(i)
+        scores = learner.evaluate({n: texts for n, (texts, _) in dev_sets.items()})
+        for eval_task, values in scores.items():
+            for metric, value in values.items():
+                metrics.append({"run": run, "strategy": config.strategy, "cs": config.cs, "seed": config.seed,
+                                "after_task": task.name, "eval_task": eval_task, "metric": metric, "value": value})
+        learner.save_after(i)
+        artifacts.write_table(out / METRICS_FILE, pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
+                              kind="metrics", provenance=prov)
+        state["done"].append(task.name)
+        state["train_seconds"] = learner.train_seconds
+        _write_json(out / STATE, state)
+    learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
+    learner.save_final(out / "final")
+    shutil.rmtree(out / "work", ignore_errors=True)
+    summary = {"run": run, "tasks": names, "strategy": config.strategy, "cs": config.cs,
+               "steps_per_task": config.steps_per_task, "steps": learner.steps, "examples": learner.examples,
+               "train_seconds": round(learner.train_seconds, 3)}
+    artifacts.write_sidecar(out, prov)
+    _write_json(out / DONE, summary)
+    return summary
+
+
+def _prepare_dir(out: Path, config: ReplayConfig, identity: dict) -> dict:
+    """Fail before any training when RUN_DIR is unusable; return the resume state."""
+    state_file = out / STATE
+    if out.exists() and any(out.iterdir()):
+        if not config.resume:
+            raise InputError(f"{out} already holds a run", "pass --resume to continue it, or choose another -o")
+        if not state_file.is_file():
+            raise InputError(f"{out} is not a replay-train run folder (no {STATE})", "choose another -o")
+        state = json.loads(state_file.read_text())
+        same = lambda c: {k: v for k, v in c.items() if k != "resume"}  # noqa: E731
+        if same(state.get("config", {})) != same(artifacts.jsonable(config)) or state.get("identity") != identity:
+            raise InputError(f"{out} was made with other options or inputs (--base, --task, --dev)",
+                             "resume with the options of the first call")
+        return state
+    artifacts.check_writable(out / METRICS_FILE)
+    free = shutil.disk_usage(out).free
+    if free < 50 * 2**20:
+        raise InputError(f"only {free // 2**20} MiB free under {out}", "free some disk space or choose another -o")
+    return {"config": artifacts.jsonable(config), "identity": identity, "done": []}
+
+
+def _load_metrics(out: Path) -> list[dict]:
+    path = out / METRICS_FILE
+    return artifacts.open_source(path).read_all().to_pylist() if path.is_file() else []
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+

@@ -1,0 +1,137 @@
+"""report: replay-train runs → R matrices, continual-learning metrics, a comparison table and plots.
+
+Reads the ``metrics`` artifact (``RUN_DIR/metrics.parquet``, long form ``(run, strategy, cs, seed,
+after_task, eval_task, metric, value)``) of one or more runs, builds each run's R matrix per metric,
+computes Last, Avg, BWT, FWT and Forgetting (:mod:`cstool.continual.forgetting`, scores oriented higher-is-better:
+accuracy, −nll, −bpb), and summarises them per (strategy, cs) as mean ± 95 % CI over seeds.
+
+Writes to REPORT_DIR: ``summary.parquet`` (the ``summary`` artifact), ``summary.md`` (a Markdown table),
+``rmatrix_<run>.png`` (a heatmap of each run's R matrix for the plotted metric) and ``forgetting.png``
+(Forgetting per strategy and cs, with 95 % CI whiskers). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from cstool import artifacts
+from cstool.continual import forgetting
+from cstool.continual.rmatrix import Run, load_runs, summarize
+from cstool.errors import ConfigError, InputError
+
+__all__ = ["ReportConfig", "load_runs", "report"]
+
+PLOT_PREFERENCE = ("accuracy", "bpb", "nll", "ppl")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    metric: str | None = None  # raw metric to plot (default: accuracy, else bpb, else nll)
+    markdown: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.metric is not None and self.metric not in PLOT_PREFERENCE:
+            problems.append(f"--metric must be one of {', '.join(PLOT_PREFERENCE)}, got {self.metric!r}")
+        ConfigError.collect(problems, "see cstool report --help")
+
+
+
+def _fmt(mean: float | None, ci: float | None) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.3f} ± {ci:.3f}" if ci is not None else f"{mean:.3f}"
+
+
+def summary_rows(summary: pa.Table) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the comparison table: one row per (strategy, cs, score), one column per metric."""
+    data = summary.to_pylist()
+    keys: dict[tuple[str, str, str], dict[str, str]] = {}
+    ns: dict[tuple[str, str, str], int] = {}
+    for d in data:
+        key = (d["strategy"], d["cs"], d["score"])
+        keys.setdefault(key, {})[d["metric"]] = _fmt(d["mean"], d["ci95"])
+        ns[key] = max(ns.get(key, 0), d["n"])
+    header = ["strategy", "cs", "score", *forgetting.METRICS, "seeds"]
+    return header, [[*k, *(v.get(m, "—") for m in forgetting.METRICS), str(ns[k])] for k, v in keys.items()]
+
+
+def console_tables(summary: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) per score, narrow enough for an 80-column terminal."""
+    header, rows = summary_rows(summary)
+    tasks = summary.column("tasks")[0].as_py() if summary.num_rows else ""
+    scores = list(dict.fromkeys(r[2] for r in rows))
+    return [
+        (f"{tasks} · score {score} (higher is better) · mean ± 95 % CI over n seeds",
+         ["strategy", "cs", "n", *forgetting.METRICS],
+         [[r[0], r[1], r[-1], *(v.replace(" ± ", "\n±") for v in r[3:-1])] for r in rows if r[2] == score])
+        for score in scores
+    ]
+
+
+def markdown_table(summary: pa.Table) -> str:
+    header, rows = summary_rows(summary)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot_metric(runs: Sequence[Run], wanted: str | None) -> str:
+    available = set().union(*(r.matrices for r in runs))
+    if wanted is not None:
+        if wanted not in available:
+            raise ConfigError(f"--metric {wanted}: the runs have only {', '.join(sorted(available))}",
+                              "choose one of those")
+        return wanted
+    return next(m for m in PLOT_PREFERENCE if m in available)
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report stage
+
+
+def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, config: ReportConfig) -> dict:
+    """Read the runs, write the report files into ``output_dir``; return {"summary", "markdown", "files"}.
+
+    Every input is read and checked before anything is written, so a bad input leaves no output.
+    """
+    from cstool.continual.plots import plot_forgetting, plot_rmatrix
+
+    loaded, sources = load_runs(runs)
+    metric = plot_metric(loaded, config.metric)
+    summary = summarize(loaded)
+    md = markdown_table(summary)
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"cannot write the report to {out}: it is a file", "give a folder for -o")
+    artifacts.check_writable(out / "summary.parquet")
+    prov = artifacts.make_provenance("report", options={**artifacts.jsonable(config), "plot_metric": metric},
+                                     inputs=sources)
+    names = {r.name: safe_name(r.name) for r in loaded}
+    if len(set(names.values())) < len(names):
+        names = {r.name: f"{safe_name(r.name)}_{k}" for k, r in enumerate(loaded)}
+    files = [out / "summary.parquet", out / "summary.md", out / "forgetting.png"]
+    artifacts.write_table(files[0], summary, kind="summary", provenance=prov)
+    _write_text(files[1], md)
+    plot_forgetting(summary, forgetting.orient(metric)[1], files[2])
+    for r in loaded:
+        path = out / f"rmatrix_{names[r.name]}.png"
+        plot_rmatrix(r, metric, path)
+        files.append(path)
+    return {"summary": summary, "markdown": md, "files": files, "metric": metric}
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,442 @@
+"""switch: tagged sentences → code-switched variants, with a token-level record of what was switched.
+
+Strategies (see METHOD.md, "switch"):
+* ``pos`` — a unit (a token, or a lexicon phrase) is *eligible* when its UPOS is chosen (``pos``; a phrase
+  takes its last token's UPOS) and the lexicon has it; it switches with probability
+  ``min(1, ratio × weight[UPOS])``.
+* ``random`` — POS-blind: every unit the lexicon has may switch, all with one probability per row,
+  ``q = E_pos / L``, where ``E_pos`` = Σ over the row's pos-eligible units of (tokens × their ``pos``
+  probability) and ``L`` = tokens in the row's lexicon units. The expected number of switched tokens then
+  equals ``pos``'s in every row (q ≤ 1 always, since eligible units are lexicon units), so the strategies
+  are compared at matched switch counts while rows stay independent of each other.
+* ``none`` — passthrough (``tokens_cs`` = ``tokens``).
+A row is touched at all with probability ``sentence_rate`` (same gate for every strategy).
+
+Randomness is counter-based: a 64-bit key per (seed, stage, row id, epoch) is mixed with each token's
+index through splitmix64, giving per-token uniforms for the switch decision and the choice among senses.
+No generator state is shared between rows, so output does not depend on batch size, shards or the order
+of other rows, and a whole batch is drawn with a few numpy operations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cstool import artifacts
+from cstool.console import warn
+from cstool.errors import ConfigError, InputError
+from cstool.specs import parse_shard
+from cstool.text.cs_stats import (
+    BUCKETS,
+    NEUTRAL_UPOS,
+    EpochStats,
+    NaturalProfile,
+    cmi_and_switch_points,
+    fit_profile,
+    stats_table,
+)
+from cstool.text.keyed_random import row_keys, uniform
+from cstool.text.lexicon import (
+    UPOS_TAGS,
+    Lexicon,
+    dominant_script,
+    encoded,
+    load_lexicon,
+    upos_index,
+)
+from cstool.text.splice import text_cs_column
+
+STRATEGIES = ("pos", "random", "none")
+DEFAULT_POS = ("NOUN", "ADJ", "VERB", "ADV")
+REQUIRED = ("id", "tokens", "upos")
+BATCH_ROWS = 8192  # rows switched at a time by switch_file (memory stays flat: one batch in flight)
+_CURRICULUM = re.compile(r"(linear):([^:]+):([^:]+):(\d+)|(const):([^:]+):(\d+)|(list):(.+)")
+
+
+def parse_curriculum(spec: str) -> tuple[float, ...]:
+    """Ratios per epoch: ``linear:START:END:EPOCHS`` (evenly spaced, both ends included),
+    ``const:RATIO:EPOCHS`` or ``list:R0,R1,...``. Raises ValueError with the reason."""
+    m = _CURRICULUM.fullmatch(spec.strip())
+    if not m:
+        raise ValueError("expected linear:START:END:EPOCHS, const:RATIO:EPOCHS or list:R0,R1,...")
+    if m.group(1):
+        start, end, n = float(m.group(2)), float(m.group(3)), int(m.group(4))
+        ratios = [start] if n == 1 else [start + (end - start) * e / (n - 1) for e in range(n)]
+    elif m.group(5):
+        ratios = [float(m.group(6))] * int(m.group(7))
+    else:
+        ratios = [float(r) for r in m.group(9).split(",")]
+    if not ratios:
+        raise ValueError("the schedule has no epochs")
+    if any(not 0.0 <= r <= 1.0 for r in ratios):
+        raise ValueError("every ratio must lie in [0, 1]")
+    return tuple(round(r, 12) for r in ratios)
+
+
+def _tags(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(t.strip().upper() for t in items if t.strip())
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    """Options of ``cstool switch`` (the CLI flags, same names). ``curriculum`` overrides ``ratio``.
+
+    With a ``profile`` and no ``pos``, every UPOS may switch and the fitted weights decide how often, so the
+    generated switched-UPOS distribution can follow the natural one (function words included).
+    """
+
+    strategy: str = "pos"
+    pos: str | tuple[str, ...] | None = None  # default: DEFAULT_POS, or every UPOS with a profile
+    ratio: float = 0.3
+    sentence_rate: float = 1.0
+    weights: str | Mapping[str, float] | None = None
+    profile: str | None = None
+    target_lang: str = "en"
+    strict_pos: bool = False
+    curriculum: str | None = None
+    seed: int = 1234
+    shard: str = "0/1"
+    skip_bad_lines: bool = False
+    allow_empty: bool = False
+    ratios: tuple[float, ...] = field(init=False)
+    shard_index: int = field(init=False, repr=False, compare=False)
+    shard_count: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        problems = []
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        if self.strategy not in STRATEGIES:
+            problems.append(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        pos = _tags(self.pos) if self.pos is not None else UPOS_TAGS if self.profile else DEFAULT_POS
+        bad = [t for t in pos if t not in UPOS_TAGS]
+        if bad or not pos:
+            problems.append(f"--pos: unknown UPOS {', '.join(bad) or '(none given)'}; choose from {' '.join(UPOS_TAGS)}")
+        set_("pos", pos)
+        for name in ("ratio", "sentence_rate"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                problems.append(f"--{name.replace('_', '-')} must lie in [0, 1], got {v}")
+        weights: dict[str, float] = {}
+        if self.weights is not None:
+            items = self.weights.items() if isinstance(self.weights, Mapping) else (
+                p.split("=", 1) if "=" in p else (p, "") for p in self.weights.split(",") if p.strip())
+            for tag, w in items:
+                tag = str(tag).strip().upper()
+                try:
+                    value = float(w)
+                except ValueError:
+                    value = -1.0
+                if tag not in UPOS_TAGS or not value >= 0:
+                    problems.append(f"--weights: bad entry {tag}={w} (want UPOS=non-negative number)")
+                weights[tag] = value
+            set_("weights", dict(sorted(weights.items())))
+        if self.weights is not None and self.profile is not None:
+            problems.append("give --profile or --weights, not both")
+        ratios = (self.ratio,)
+        if self.curriculum:
+            try:
+                ratios = parse_curriculum(self.curriculum)
+            except ValueError as e:
+                problems.append(f"--curriculum {self.curriculum!r}: {e}")
+        set_("ratios", ratios)
+        if not re.fullmatch(r"[A-Za-z]{2,8}", self.target_lang or ""):
+            problems.append(f"--target-lang must be a language code such as en, got {self.target_lang!r}")
+        shard = parse_shard(self.shard)
+        if shard is None:
+            problems.append(f"--shard must be i/n with 0 <= i < n, got {self.shard!r}")
+        else:
+            set_("shard_index", shard[0])
+            set_("shard_count", shard[1])
+        ConfigError.collect(problems, "see cstool switch --help")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The stage
+
+
+def _expand(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ranges [s, s + l) for each (s, l)."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + (np.arange(total) - run_start)
+
+
+def _list(offsets: np.ndarray, values: pa.Array) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+class _Batch:
+    """The epoch-independent part of one batch: flattened tokens, lexicon units, row keys."""
+
+    def __init__(self, batch: pa.RecordBatch, lexicon: Lexicon, config: SwitchConfig):
+        tokens, upos = batch.column("tokens"), batch.column("upos")
+        ids = batch.column("id").to_pylist()
+        if tokens.null_count:
+            tokens = pa.array([t or [] for t in tokens.to_pylist()], tokens.type)
+        lengths = pc.fill_null(pc.list_value_length(tokens), 0).to_numpy()
+        ulen = pc.fill_null(pc.list_value_length(upos), -1).to_numpy()
+        if (ulen != lengths).any():
+            bad = int(np.flatnonzero(ulen != lengths)[0])
+            raise InputError(f"row {ids[bad]!r} has {lengths[bad]} tokens but {max(ulen[bad], 0)} UPOS tags",
+                             "re-tag the input with cstool tag")
+        self.n_rows, self.ids = batch.num_rows, ids
+        self.forms = tokens.flatten()
+        upos_flat = upos.flatten()
+        n = len(self.forms)
+        self.n = n
+        self.row_offsets = _offsets(lengths)
+        self.row = np.repeat(np.arange(self.n_rows), lengths)
+        self.pos_in_row = np.arange(n) - self.row_offsets[:-1][self.row]
+        # Forms, lower-cased forms and lemmas as dictionary arrays: each distinct word is hashed once.
+        forms = pc.dictionary_encode(self.forms)
+        lower = pa.DictionaryArray.from_arrays(forms.indices, pc.utf8_lower(forms.dictionary))
+        lemmas = None
+        if "lemmas" in batch.schema.names and batch.column("lemmas").null_count < self.n_rows:
+            lem = batch.column("lemmas")
+            lem_len = pc.fill_null(pc.list_value_length(lem), -1).to_numpy()
+            valid = lem_len == lengths
+            lem_off = _offsets(np.where(valid, lem_len, 0))
+            index = np.where(valid[self.row], lem_off[:-1][self.row] + self.pos_in_row, -1)
+            lem_index, lem_dict = encoded(lem.flatten())
+            index = np.where(index >= 0, lem_index[np.maximum(index, 0)] if len(lem_index) else -1, -1)
+            lemmas = pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int32), mask=index < 0), lem_dict)
+        self.bucket = upos_index(upos_flat)
+        group = lexicon.lookup(forms, lower, upos_flat, lemmas, strict_pos=config.strict_pos, bucket=self.bucket)
+        unit_len = (group >= 0).astype(np.int64)
+        ps, pk, pg = lexicon.match_phrases(lower, self.row, upos_flat, strict_pos=config.strict_pos)
+        if len(ps):
+            inner = _expand(ps, pk)
+            unit_len[inner], group[inner] = 0, -1
+            unit_len[ps], group[ps] = pk, pg
+        self.starts = np.flatnonzero(unit_len > 0)
+        self.ulen = unit_len[self.starts]
+        self.ugroup = group[self.starts]
+        self.urow = self.row[self.starts]
+        self.ubucket = self.bucket[self.starts + self.ulen - 1]
+        self.members = _expand(self.starts, self.ulen)  # token positions inside units, in order
+        self.member_unit = np.repeat(np.arange(len(self.starts)), self.ulen)
+        self.covered = np.zeros(n, bool)
+        self.covered[self.members] = True
+        self.neutral = np.isin(self.bucket, [UPOS_TAGS.index(t) for t in NEUTRAL_UPOS])
+
+
+def _decide(b: _Batch, lexicon: Lexicon, config: SwitchConfig, weights: np.ndarray, ratio: float, epoch: int):
+    """Which units switch and to which candidate: (switched mask, eligible mask, candidate per unit)."""
+    keys = row_keys(b.ids, config.seed, epoch)
+    gate = uniform(keys, np.full(b.n_rows, 3)) < config.sentence_rate
+    ukey = keys[b.urow]
+    counter = b.pos_in_row[b.starts] * 4
+    u_switch, u_sense = uniform(ukey, counter), uniform(ukey, counter + 1)
+    chosen = np.isin(np.arange(len(BUCKETS)), [UPOS_TAGS.index(t) for t in config.pos])[b.ubucket]
+    p_pos = np.minimum(1.0, ratio * weights[b.ubucket]) * chosen
+    if config.strategy == "pos":
+        p, eligible = p_pos, chosen
+    elif config.strategy == "random":
+        expected = np.bincount(b.urow, weights=b.ulen * p_pos, minlength=b.n_rows)
+        lexical = np.bincount(b.urow, weights=b.ulen, minlength=b.n_rows)
+        q = np.divide(expected, lexical, out=np.zeros(b.n_rows), where=lexical > 0)
+        p, eligible = q[b.urow], np.ones(len(b.starts), bool)
+    else:
+        p, eligible = np.zeros(len(b.starts)), np.zeros(len(b.starts), bool)
+    switched = (u_switch < p) & gate[b.urow]
+    count = lexicon.group_count[b.ugroup]
+    cand = lexicon.group_start[b.ugroup] + np.minimum((u_sense * count).astype(np.int64), count - 1)
+    return switched, eligible, cand
+
+
+def _variant(b: _Batch, batch: pa.RecordBatch, lexicon: Lexicon, config: SwitchConfig, schema: pa.Schema,
+             weights: np.ndarray, ratio: float, epoch: int, stats: EpochStats) -> pa.RecordBatch:
+    sw_unit, el_unit, cand = _decide(b, lexicon, config, weights, ratio, epoch)
+    sw_tok = np.zeros(b.n, bool)
+    sw_tok[b.members] = sw_unit[b.member_unit]
+    el_tok = np.zeros(b.n, bool)
+    el_tok[b.members] = el_unit[b.member_unit]
+    s_starts, s_len, s_cand, s_row = b.starts[sw_unit], b.ulen[sw_unit], cand[sw_unit], b.urow[sw_unit]
+    # Each input token becomes c output tokens: 1 (kept), 0 (inside a replaced phrase) or the target's words.
+    c = np.where(sw_tok, 0, 1)
+    c[s_starts] = lexicon.word_count[s_cand]
+    src = np.arange(b.n)
+    src[s_starts] = b.n + lexicon.word_start[s_cand]
+    out_idx = _expand(src, c)
+    tokens_cs = _list(_offsets(c)[b.row_offsets], pa.concat_arrays([b.forms, lexicon.target_words]).take(pa.array(out_idx)))
+    s_members = _expand(s_starts, s_len)
+    src_text = pc.binary_join(_list(_offsets(s_len), b.forms.take(pa.array(s_members))), " ")
+    per_row = _offsets(np.bincount(s_row, minlength=b.n_rows))
+    lang = np.where(sw_tok, 1, np.where(b.neutral, -1, 0))
+    cmi, points = cmi_and_switch_points(lang, c, b.row, b.n_rows)
+    stats.add(b.bucket, b.covered, el_tok, sw_tok, cmi, points)
+    s_targets = lexicon.targets.take(pa.array(s_cand))
+    # The sentence the tokens came from: `text` (tagged text) or `question` (VQA artifacts).
+    source = next((c for c in ("text", "question") if c in batch.schema.names), None)
+    texts = batch.column(source) if source else None
+    text_cs, _ = text_cs_column(texts, b.forms, b.row_offsets, s_row, s_starts, s_len, s_targets, tokens_cs)
+    added = {
+        "tokens_cs": tokens_cs,
+        "text_cs": text_cs,
+        "switched": _list(b.row_offsets, pa.array(sw_tok, pa.bool_())),
+        "switch_src": _list(per_row, src_text),
+        "switch_tgt": _list(per_row, s_targets),
+        "n_switched": pa.array(np.bincount(b.row, weights=sw_tok, minlength=b.n_rows).astype(np.int32)),
+        "n_eligible": pa.array(np.bincount(b.row, weights=el_tok, minlength=b.n_rows).astype(np.int32)),
+        "cmi": pa.array(cmi, pa.float64()),
+        "switch_points": pa.array(points, pa.int32()),
+        "cs_ratio": pa.array(np.full(b.n_rows, ratio), pa.float64()),
+        "cs_epoch": pa.array(np.full(b.n_rows, epoch, np.int32)),
+        "strategy": pa.repeat(pa.scalar(config.strategy), b.n_rows),
+    }
+    names = batch.schema.names
+    columns = [added[f.name] if f.name in added else batch.column(f.name) if f.name in names
+               else pa.nulls(b.n_rows, f.type) for f in schema]
+    return pa.record_batch(columns, schema=schema)
+
+
+def output_schema(input_schema: pa.Schema) -> pa.Schema:
+    return artifacts.extend_schema(artifacts.SWITCHED, input_schema.remove_metadata())
+
+
+def weight_vector(config: SwitchConfig, weights: Mapping[str, float] | None = None) -> np.ndarray:
+    """Per-bucket weights: ``weights`` (e.g. fitted from a profile), else ``config.weights``; default 1."""
+    given = weights if weights is not None else (config.weights or {})
+    return np.array([float(given.get(t, 1.0)) for t in UPOS_TAGS] + [1.0])
+
+
+def switch_batches(
+    batches: Iterator[pa.RecordBatch], *, lexicon: Lexicon, config: SwitchConfig,
+    weights: Mapping[str, float] | None = None, stats: list[EpochStats] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Code-switch tagged batches; yield ``switched`` batches (one variant per curriculum epoch, each input
+    row's variants consecutive). Rows outside ``config.shard`` are dropped. ``stats`` (one EpochStats per
+    epoch, made here when empty) accumulates the statistics."""
+    wvec = weight_vector(config, weights)
+    if stats is not None and not stats:
+        stats.extend(EpochStats(epoch=e, ratio=r) for e, r in enumerate(config.ratios))
+    epochs = stats if stats is not None else [EpochStats(epoch=e, ratio=r) for e, r in enumerate(config.ratios)]
+    ordinal = 0
+    schema = None
+    for batch in batches:
+        if schema is None:
+            artifacts.require_columns(batch.schema, "tagged", stage="switch", columns=REQUIRED)
+            schema = output_schema(batch.schema)
+        if config.shard_count > 1:
+            keep = (np.arange(ordinal, ordinal + batch.num_rows) % config.shard_count) == config.shard_index
+            ordinal += batch.num_rows
+            batch = batch.filter(pa.array(keep))
+        if batch.num_rows == 0:
+            continue
+        prepared = _Batch(batch, lexicon, config)
+        variants = [_variant(prepared, batch, lexicon, config, schema, wvec, st.ratio, st.epoch, st) for st in epochs]
+        if len(variants) == 1:
+            yield variants[0]
+            continue
+        n, e = batch.num_rows, len(variants)
+        order = (np.arange(e)[None, :] * n + np.arange(n)[:, None]).ravel()
+        yield from pa.Table.from_batches(variants).take(pa.array(order)).combine_chunks().to_batches()
+
+
+def switch_table(table: pa.Table, *, lexicon: Lexicon, config: SwitchConfig,
+                 weights: Mapping[str, float] | None = None) -> pa.Table:
+    """Code-switch a whole tagged table (see :func:`switch_batches`)."""
+    out = list(switch_batches(iter(table.to_batches()), lexicon=lexicon, config=config, weights=weights))
+    return pa.Table.from_batches(out, schema=output_schema(table.schema)) if out else output_schema(table.schema).empty_table()
+
+
+@dataclass
+class SwitchReport:
+    rows_in: int
+    rows_out: int
+    lexicon: Lexicon
+    epochs: list[EpochStats]
+    profile: NaturalProfile | None
+    stats: pa.Table
+
+
+def switch_file(input_path: str, output_path: str, *, lexicon_path: str, config: SwitchConfig,
+                stats_path: str | None = None, batch_rows: int = BATCH_ROWS) -> SwitchReport:
+    """Read TAGGED, write SWITCHED (and the statistics artifact), atomically and with provenance.
+
+    ``batch_rows`` input rows are switched at a time; each batch is written as (at least) one Parquet row
+    group, so the default matches the writer's row-group size: fewer, larger groups write faster and smaller.
+    """
+    for path in (output_path, stats_path):
+        if path is not None:
+            artifacts.check_writable(path)
+    lexicon = load_lexicon(lexicon_path, skip_bad_lines=config.skip_bad_lines)
+    profile = fit_profile(config.profile, target_lang=config.target_lang, pos=config.pos) if config.profile else None
+    source = artifacts.open_source(input_path)
+    artifacts.require_columns(source.schema, "tagged", stage="switch", columns=REQUIRED)
+    options = {**artifacts.jsonable(config), "lexicon": {"path": lexicon_path, "entries": len(lexicon),
+               "duplicates": lexicon.duplicates, "bad_lines": lexicon.bad_lines},
+               "profile": profile.record() if profile else None}
+    prov = artifacts.make_provenance("switch", options=options, seed=config.seed, inputs=[source, lexicon_path]
+                                     + ([config.profile] if config.profile else []))
+    epochs: list[EpochStats] = []
+    rows_in = 0
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        nonlocal rows_in
+        for batch in source.iter_batches(batch_rows):
+            rows_in += batch.num_rows
+            yield batch
+
+    schema = output_schema(source.schema)
+    # min/max statistics only where a reader can use them (not on token lists or free text: costly to write)
+    scalar = [f.name for f in schema if not pa.types.is_list(f.type) and f.name not in ("text", "text_cs")]
+    with artifacts.ArtifactWriter(output_path, schema, kind="switched", provenance=prov, statistics=scalar) as w:
+        for out in switch_batches(counted(), lexicon=lexicon, config=config,
+                                  weights=profile.weights if profile else None, stats=epochs):
+            w.write(out)
+        covered = sum(int(st.covered.sum()) for st in epochs)
+        if covered == 0 and not config.allow_empty and (rows_in > 0):
+            raise InputError(
+                f"lexicon coverage is 0 %: no input token is in {lexicon_path} (lexicon sources are "
+                f"{dominant_script(lexicon.sources)} script, input tokens {_input_script(input_path, source)})",
+                "give a lexicon for the input's language and script, or pass --allow-empty",
+            )
+        if covered == 0:
+            warn("lexicon coverage is 0 %: nothing could be switched (--allow-empty)")
+    table = stats_table(epochs, profile.switched if profile else None)
+    if stats_path is not None:
+        artifacts.write_table(stats_path, table, kind="switch_stats", provenance=prov)
+    return SwitchReport(rows_in, w.rows, lexicon, epochs, profile, table)
+
+
+def _input_script(input_path: str, source: artifacts.Source) -> str:
+    if input_path == "-":
+        return "of unknown"
+    first = next(artifacts.open_source(input_path).iter_batches(64), None)
+    words = [t for row in (first.column("tokens").to_pylist() if first is not None else []) for t in row or []]
+    return dominant_script(words)
+
+
+def summary_tables(report: SwitchReport) -> list[tuple[str, list[str], list[list]]]:
+    """(title, columns, rows) of the tables people read: fitted weights, per-UPOS shares, sentence stats."""
+    tables = []
+    if report.profile is not None:
+        p = report.profile
+        tables.append((f"weights fitted from {p.path} ({p.source_lang}→{p.target_lang}, {p.sentences} sentences)",
+                       ["UPOS", "natural switch rate", "weight"],
+                       [[t, f"{100 * p.rates.get(t, 0):.1f} %", w] for t, w in sorted(p.weights.items(), key=lambda kv: -kv[1])]))
+    rows = report.stats.to_pylist()
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f} %"  # noqa: E731
+    tables.append(("switch: per UPOS", ["epoch", "UPOS", "tokens", "coverage", "switched", "switched share",
+                                        "share of switches", "natural share"],
+                   [[r["cs_epoch"], r["upos"], r["tokens"], pct(r["coverage"]), r["switched"], pct(r["switched_share"]),
+                     pct(r["switched_dist"]), pct(r["natural_dist"])] for r in rows if r["upos"] != "ALL"]))
+    tables.append(("switch: sentences", ["epoch", "ratio", "sentences", "switched tokens", "mean CMI",
+                                         "switch points / sentence", "JS divergence to profile"],
+                   [[r["cs_epoch"], r["cs_ratio"], r["sentences"], r["switched"], r["mean_cmi"], r["mean_switch_points"],
+                     "-" if r["js_divergence"] is None else f"{r['js_divergence']:.4f}"] for r in rows if r["upos"] == "ALL"]))
+    return tables

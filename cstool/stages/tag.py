@@ -1,0 +1,363 @@
+"""tag: text → tokens + Universal POS tags (+ lemmas), as a ``tagged`` artifact.
+
+Inputs: ``.txt`` (a sentence, or with ``docs`` a document, per line), ``.jsonl``, Parquet/Arrow artifacts
+(a text column; other columns are carried through) and ``.conllu`` (gold tokens, UPOS and lemmas read as
+they are; ``retag`` tags the gold tokens with Stanza instead). An artifact that already has ``tokens`` and
+``upos`` is treated like CoNLL-U: kept as it is, or re-tagged on its tokens with ``retag``.
+
+Tokenisation: with full Stanza resources for the language, Stanza's own tokenizer; with a single POS
+model file (``pos_model``), cstool's script-agnostic tokenizer (:func:`tokenize`), since a tagger file
+carries no tokenizer. Tagging is batched: one Stanza call per batch of rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from cstool import artifacts
+from cstool.conllu import read_conllu
+from cstool.errors import ConfigError, InputError, at_least
+from cstool.specs import parse_shard
+from cstool.text.tokenize import split_sentences, tokenize
+
+TEXT_SUFFIXES = (".txt",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+CONLLU_SUFFIXES = (".conllu", ".conll")
+# Raw batches of already tagged input (CoNLL-U, or an artifact with tokens/upos) carry these columns.
+_GOLD = artifacts.TAGGED.remove(artifacts.TAGGED.get_field_index("lang"))
+
+
+@dataclass(frozen=True)
+class TagConfig:
+    lang: str
+    text_column: str = "text"
+    docs: bool = False
+    retag: bool = False
+    pretokenized: bool = False
+    batch_size: int = 256
+    device: str = "cpu"
+    shard: str = "0/1"
+    pos_model: str | None = None
+    stanza_dir: str | None = None
+    allow_download: bool = False
+    shard_index: int = field(init=False, repr=False, compare=False)
+    shard_count: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]+)*", self.lang or ""):
+            problems.append(f"--lang must be a language code such as hi or mr, got {self.lang!r}")
+        problems += at_least(self, 1, "batch_size")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            problems.append(f"--device must be cpu or cuda, got {self.device!r}")
+        shard = parse_shard(self.shard)
+        if shard is None:
+            problems.append(f"--shard must be i/n with 0 <= i < n, got {self.shard!r}")
+        else:
+            object.__setattr__(self, "shard_index", shard[0])
+            object.__setattr__(self, "shard_count", shard[1])
+        ConfigError.collect(problems, "see cstool tag --help")
+
+    def in_shard(self, ordinal: int) -> bool:
+        """Shard i of n holds the rows whose 0-based ordinal in the input is i modulo n."""
+        return ordinal % self.shard_count == self.shard_index
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Readers: each yields raw batches with columns id, text [, tokens, upos, lemmas] and carried columns.
+
+
+def _decode_lines(path: Path) -> Iterator[tuple[int, str]]:
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                yield lineno, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise InputError(
+                    f"{path}:{lineno}: not valid UTF-8 (byte {e.start} of the line)",
+                    "convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8",
+                ) from None
+
+
+def _read_txt(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
+    ids: list[str] = []
+    texts: list[str] = []
+    for lineno, line in _decode_lines(path):
+        if not cfg.in_shard(lineno - 1) or not line.strip():
+            continue
+        ids.append(str(lineno))
+        texts.append(line.strip())
+        if len(ids) == cfg.batch_size:
+            yield pa.record_batch({"id": ids, "text": texts})
+            ids, texts = [], []
+    if ids:
+        yield pa.record_batch({"id": ids, "text": texts})
+
+
+def _read_jsonl(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
+    carried_types: dict[str, pa.DataType] | None = None
+    rows: list[dict] = []
+    first_line = 0
+
+    def flush() -> pa.RecordBatch:
+        nonlocal carried_types
+        columns: dict[str, list] = {"id": [], "text": []}
+        keys = sorted({k for r in rows for k in r} - {cfg.text_column, "id"} - set(artifacts.TAGGED.names))
+        if carried_types is None:
+            carried_types = {}
+            for k in keys:
+                t = pa.array([r.get(k) for r in rows]).type
+                carried_types[k] = pa.string() if pa.types.is_null(t) else t
+        extra = set(keys) - set(carried_types)
+        if extra:
+            raise InputError(
+                f"{path}: lines {first_line}+ have keys not in the first lines: {sorted(extra)}",
+                "give every line the same keys (null where a value is missing)",
+            )
+        for r in rows:
+            columns["id"].append(str(r["id"]))
+            columns["text"].append(r["text"])
+        arrays = [pa.array(columns["id"], pa.string()), pa.array(columns["text"], pa.string())]
+        names = ["id", "text"]
+        for k, t in carried_types.items():
+            values = [r.get(k) for r in rows]
+            try:
+                arrays.append(pa.array(values, type=t))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                raise InputError(
+                    f"{path}: lines {first_line}+: column {k!r} changes type (first lines gave {t})",
+                    "give each key one type throughout the file",
+                ) from None
+            names.append(k)
+        return pa.record_batch(arrays, names=names)
+
+    ordinal = -1
+    for lineno, line in _decode_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})", "write one JSON object per line") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}", "write one object per line")
+        ordinal += 1
+        if cfg.text_column not in obj:
+            raise InputError(
+                f"{path}:{lineno}: no column {cfg.text_column!r}; the line has [{', '.join(obj)}]",
+                "choose the text column with --text-column NAME",
+            )
+        if not cfg.in_shard(ordinal):
+            continue
+        text = obj[cfg.text_column]
+        obj = dict(obj)
+        obj["text"] = "" if text is None else str(text)
+        obj["id"] = obj.get("id", lineno)
+        if not rows:
+            first_line = lineno
+        rows.append(obj)
+        if len(rows) == cfg.batch_size:
+            yield flush()
+            rows = []
+    if rows:
+        yield flush()
+
+
+def _read_table(src: artifacts.Source, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
+    path = src.spec
+    if cfg.text_column not in src.schema.names:
+        raise InputError(
+            f"{path} has no column {cfg.text_column!r}; columns there: [{', '.join(src.schema.names)}]",
+            "choose the text column with --text-column NAME",
+        )
+    carried = [n for n in src.schema.names if n not in artifacts.TAGGED.names and n != cfg.text_column]
+    gold = "tokens" in src.schema.names and "upos" in src.schema.names
+    if gold:
+        artifacts.require_columns(src.schema, "tagged", stage="tag", columns=["tokens", "upos"])
+    ordinal = 0
+    for batch in src.iter_batches(cfg.batch_size):
+        idx = [i for i in range(batch.num_rows) if cfg.in_shard(ordinal + i)]
+        ids = (
+            [str(v) for v in batch.column("id").to_pylist()]
+            if "id" in batch.schema.names
+            else [str(ordinal + i) for i in range(batch.num_rows)]
+        )
+        ordinal += batch.num_rows
+        if not idx:
+            continue
+        sub = batch.take(pa.array(idx))
+        texts = ["" if t is None else str(t) for t in sub.column(cfg.text_column).to_pylist()]
+        cols = {"id": pa.array([ids[i] for i in idx], pa.string()), "text": pa.array(texts, pa.string())}
+        if gold:  # an already tagged artifact: keep its tokens/UPOS (retag re-tags its tokens)
+            for n in ("tokens", "upos", "lemmas"):
+                cols[n] = sub.column(n) if n in sub.schema.names else pa.nulls(len(idx), _GOLD.field(n).type)
+        for n in carried:
+            cols[n] = sub.column(n)
+        yield pa.record_batch(list(cols.values()), names=list(cols))
+
+
+def _read_conllu(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
+    rows: dict[str, list] = {"id": [], "text": [], "tokens": [], "upos": [], "lemmas": []}
+    for ordinal, sent in enumerate(read_conllu(path)):
+        if not cfg.in_shard(ordinal):
+            continue
+        rows["id"].append(sent.sent_id or str(ordinal + 1))
+        rows["text"].append(sent.text)
+        rows["tokens"].append(sent.forms)
+        rows["upos"].append(sent.upos)
+        rows["lemmas"].append(None if all(lem is None for lem in sent.lemmas) else sent.lemmas)
+        if len(rows["id"]) == cfg.batch_size:
+            yield pa.record_batch(rows, schema=_GOLD)
+            rows = {k: [] for k in rows}
+    if rows["id"]:
+        yield pa.record_batch(rows, schema=_GOLD)
+
+
+def read_input(path: str, cfg: TagConfig) -> tuple[Iterator[pa.RecordBatch], list]:
+    """Raw batches of the input (columns id, text, + gold tokens/upos/lemmas for CoNLL-U, + carried
+    columns) and the provenance inputs to record for it."""
+    if path != "-" and not Path(path).exists():
+        raise InputError(f"input {path} does not exist", "check the path")
+    suffix = Path(path).suffix.lower() if path != "-" else ""
+    readers = {**dict.fromkeys(TEXT_SUFFIXES, _read_txt), **dict.fromkeys(JSONL_SUFFIXES, _read_jsonl),
+               **dict.fromkeys(CONLLU_SUFFIXES, _read_conllu)}
+    if suffix in readers:
+        return readers[suffix](Path(path), cfg), [path]
+    src = artifacts.open_source(path)
+    return _read_table(src, cfg), [src]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tagging
+
+
+def _stanza_words(pipeline: Any, batch_texts: list[str], pretok: list[list[str]] | None, docs: bool) -> list[tuple]:
+    """Run Stanza once for a batch; return (tokens, upos, lemmas) per row."""
+    from stanza import Document
+
+    if pretok is not None:
+        sentences: list[list[str]] = []
+        owner: list[int] = []
+        for row, toks in enumerate(pretok):
+            if toks:
+                sentences.append(toks)
+                owner.append(row)
+        results: list[tuple[list, list, list]] = [([], [], []) for _ in pretok]
+        if sentences:
+            doc = pipeline(sentences)
+            for row, sent in zip(owner, doc.sentences, strict=True):
+                tokens, upos, lemmas = results[row]
+                for w in sent.words:
+                    tokens.append(w.text)
+                    upos.append(w.upos)
+                    lemmas.append(w.lemma)
+        return results
+    docs_in = [Document([], text=t) for t in batch_texts]
+    out = []
+    for d in pipeline.bulk_process(docs_in):
+        words = [w for s in d.sentences for w in s.words]
+        out.append(([w.text for w in words], [w.upos for w in words], [w.lemma for w in words]))
+    return out
+
+
+def tag_batches(
+    batches: Iterator[pa.RecordBatch], *, config: TagConfig, pipeline: Any = None, uses_stanza_tokenizer: bool = False
+) -> Iterator[pa.RecordBatch]:
+    """Tag raw batches (from :func:`read_input`) and yield batches of the ``tagged`` schema + carried columns.
+
+    ``pipeline`` is a Stanza pipeline, or None when every batch already has gold ``tokens``/``upos``.
+    """
+    schema: pa.Schema | None = None
+    for raw in batches:
+        names = raw.schema.names
+        texts = raw.column("text").to_pylist()
+        if "upos" in names and not config.retag:
+            tokens, upos, lemmas = (raw.column(c).to_pylist() for c in ("tokens", "upos", "lemmas"))
+        else:
+            if pipeline is None:
+                raise InputError("this input needs a POS tagger", "give --pos-model FILE or --stanza-dir DIR")
+            if "tokens" in names:
+                pretok = raw.column("tokens").to_pylist()
+            elif config.pretokenized:
+                pretok = [t.split() for t in texts]
+            elif uses_stanza_tokenizer:
+                pretok = None
+            elif config.docs:
+                pretok = [[tok for s in split_sentences(t) for tok in tokenize(s)] for t in texts]
+            else:
+                pretok = [tokenize(t) for t in texts]
+            results = _stanza_words(pipeline, texts, pretok, config.docs)
+            tokens = [r[0] for r in results]
+            upos = [r[1] for r in results]
+            lemmas = [None if all(x is None for x in r[2]) else r[2] for r in results]
+        carried = [f for f in raw.schema if f.name not in artifacts.TAGGED.names]
+        if schema is None:
+            schema = artifacts.extend_schema(artifacts.TAGGED, pa.schema(carried))
+        arrays = [
+            raw.column("id").cast(pa.string()),
+            pa.array(texts, pa.string()),
+            pa.array(tokens, schema.field("tokens").type),
+            pa.array(upos, schema.field("upos").type),
+            pa.array(lemmas, schema.field("lemmas").type),
+            pa.array([config.lang] * raw.num_rows, pa.string()),
+        ] + [raw.column(f.name) for f in carried]
+        yield pa.record_batch(arrays, schema=schema)
+
+
+def tag_file(
+    input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None
+) -> int:
+    """Tag ``input_path`` into ``output_path`` (atomic, with provenance). Returns the number of rows."""
+    from cstool import models
+
+    artifacts.check_writable(output_path)
+    batches, inputs = read_input(input_path, config)
+    first = next(batches, None)
+    if first is None:
+        raise InputError(f"{input_path} holds no text to tag" + (f" in shard {config.shard}" if config.shard_count > 1 else ""),
+                         "give a file with at least one non-empty line or row")
+    needs_tagger = config.retag or "upos" not in first.schema.names
+    pipeline = None
+    stanza_tok = False
+    if needs_tagger:
+        stanza_tok = config.pos_model is None and not config.pretokenized and "tokens" not in first.schema.names
+        pipeline = models.load_stanza_pipeline(
+            config.lang,
+            pos_model=config.pos_model,
+            stanza_dir=config.stanza_dir,
+            pretokenized=not stanza_tok,
+            device=config.device,
+            allow_download=config.allow_download,
+        )
+
+    def chain() -> Iterator[pa.RecordBatch]:
+        yield first
+        yield from batches
+
+    prov = artifacts.make_provenance(
+        "tag",
+        options={**artifacts.jsonable(config), "tagger": str(config.pos_model or config.stanza_dir or "gold")},
+        inputs=inputs,
+    )
+    writer = None
+    try:
+        for out in tag_batches(chain(), config=config, pipeline=pipeline, uses_stanza_tokenizer=stanza_tok):
+            if writer is None:
+                writer = artifacts.ArtifactWriter(output_path, out.schema, kind="tagged", provenance=prov)
+            writer.write(out)
+            if on_rows:
+                on_rows(out.num_rows)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    assert writer is not None
+    writer.commit()
+    return writer.rows

@@ -1,0 +1,90 @@
+"""train-tokenizer: a sentencepiece unigram tokenizer for from-scratch teachers, loadable by ``AutoTokenizer``
+(the tokenizer itself is built by :mod:`cstool.lm.tokenizer`).
+
+sentencepiece learns the pieces and their scores; the result is rebuilt as a ``tokenizers`` Unigram model
+(same pieces, same scores, sentencepiece's own normalisation table, a Metaspace pre-tokenizer and
+decoder, byte fallback) and saved as a ``PreTrainedTokenizerFast``. Its ids equal sentencepiece's, so no
+slow tokenizer class (which would reinterpret the ``.model`` file) is involved. The ``.model`` file is
+kept next to it (``spm.model``) for reference.
+
+Special tokens: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``<pad>`` 3; ``<s>`` is prepended to every text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cstool import artifacts
+from cstool.errors import InputError
+from cstool.lm.tokenizer import (
+    SentencePieceOptions,
+    fast_tokenizer_from_sentencepiece,
+    train_sentencepiece,
+)
+
+
+@dataclass(frozen=True)
+class TrainTokenizerConfig(SentencePieceOptions):
+    text_column: str = "text"
+
+
+def _texts(sources: Sequence[artifacts.Source], column: str) -> Iterator[str]:
+    for src in sources:
+        for batch in src.iter_batches():
+            for text in batch.column(column).to_pylist():
+                if text and text.strip():
+                    yield text
+
+
+def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: TrainTokenizerConfig) -> dict[str, Any]:
+    """Train on the text column of ``data`` and save an ``AutoTokenizer`` folder to ``out_dir``."""
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out} exists and is not empty", "choose another -o or delete the folder")
+    sources = [artifacts.open_source(spec) for spec in data]
+    for spec, src in zip(data, sources):
+        if config.text_column not in src.schema.names:
+            raise InputError(
+                f"{spec} has no column {config.text_column!r}; columns there: [{', '.join(src.schema.names)}]",
+                "choose the text column with --text-column NAME",
+            )
+    counter = {"n": 0}
+
+    def counted() -> Iterator[str]:
+        for t in _texts(sources, config.text_column):
+            counter["n"] += 1
+            yield t
+
+    artifacts.check_writable(out / "tokenizer.json")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        texts = counted()
+        first = next(texts, None)
+        if first is None:
+            raise InputError(f"no text in column {config.text_column!r} of {', '.join(data)}", "give artifacts with text")
+        model_bytes = train_sentencepiece(_chain(first, texts), config)
+        tokenizer = fast_tokenizer_from_sentencepiece(model_bytes)
+        tmp.mkdir(parents=True, exist_ok=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "spm.model").write_bytes(model_bytes)
+        prov = artifacts.make_provenance("train-tokenizer", options=config, seed=config.seed, inputs=sources)
+        artifacts.write_sidecar(tmp, prov)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if out.exists() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    return {"sentences": counter["n"], "vocab_size": len(tokenizer), "path": str(out)}
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest

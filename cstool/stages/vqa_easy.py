@@ -1,0 +1,102 @@
+"""vqa-easy: the easy-VQA benchmark in English, Hindi and Marathi as ``vqa`` artifacts with gold tokens and
+UPOS, plus switch lexicons (the templates and translations are in :mod:`cstool.vqa.easyvqa`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from cstool import artifacts
+from cstool.errors import ConfigError, InputError
+from cstool.text.keyed_random import keyed_rng
+from cstool.vqa.easyvqa import (
+    ANSWERS,
+    LANGS,
+    VQA,
+    qtype,
+    render,
+    template_parser,
+    write_lexicon,
+)
+
+
+@dataclass(frozen=True)
+class EasyVqaConfig:
+    langs: tuple[str, ...] = LANGS
+    train_images: int = 1000  # per language task (the package has 4000 training images)
+    dev_images: int = 250  # per language task (from its 1000 test images)
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        problems = []
+        bad = [lang for lang in self.langs if lang not in LANGS]
+        if bad or not self.langs:
+            problems.append(f"--langs must be among {', '.join(LANGS)}, got {', '.join(self.langs) or '(none)'}")
+        if len(set(self.langs)) != len(self.langs):
+            problems.append(f"--langs repeats a language: {', '.join(self.langs)}")
+        # Every language owns its own block of images (also when fewer languages are written), so 3 blocks fit.
+        if self.train_images < 1 or self.train_images * len(LANGS) > 4000:
+            problems.append(f"--train-images must lie in 1..{4000 // len(LANGS)}, got {self.train_images}")
+        if self.dev_images < 1 or self.dev_images * len(LANGS) > 1000:
+            problems.append(f"--dev-images must lie in 1..{1000 // len(LANGS)}, got {self.dev_images}")
+        ConfigError.collect(problems, "see cstool vqa-easy --help")
+
+
+def _package():
+    try:
+        import easy_vqa
+    except ImportError:
+        raise InputError("the easy-vqa package is not installed", "pip install easy-vqa") from None
+    return easy_vqa
+
+
+def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> dict[str, dict[str, int]]:
+    """Write ``{lang}.train.parquet`` and ``{lang}.dev.parquet`` for every language, and a switch lexicon
+    ``lexicon.{lang}-en.tsv`` for every language but English. Returns row counts."""
+    ev = _package()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    parse = template_parser()
+    counts: dict[str, dict[str, int]] = {}
+    prov = artifacts.make_provenance("vqa-easy", options=config, seed=config.seed)
+    for split, questions, images, per_task in (
+        ("train", ev.get_train_questions(), ev.get_train_image_paths(), config.train_images),
+        ("dev", ev.get_test_questions(), ev.get_test_image_paths(), config.dev_images),
+    ):
+        by_image: dict[int, list[tuple[str, str]]] = {}
+        for q, a, image_id in zip(*questions, strict=True):
+            by_image.setdefault(int(image_id), []).append((q, a))
+        order = sorted(by_image)
+        perm = keyed_rng(config.seed, "easy-vqa", split).permutation(len(order))
+        for lang in config.langs:
+            k = LANGS.index(lang)  # each language owns its block of images, whichever languages are written
+            chosen = sorted(order[j] for j in perm[k * per_task : (k + 1) * per_task])
+            cols: dict[str, list] = {f.name: [] for f in VQA}
+            for image_id in chosen:
+                data = Path(images[image_id]).read_bytes()
+                for n, (q, a) in enumerate(by_image[image_id]):
+                    if q not in parse:
+                        raise InputError(f"easy-vqa question {q!r} matches no known template",
+                                         "this easy-vqa release has templates cstool does not translate")
+                    template, value = parse[q]
+                    text, tokens, upos, lemmas = render(template, lang, value)
+                    cols["id"].append(f"{split}-{image_id}-{n}")
+                    cols["image"].append(data)
+                    cols["image_path"].append(None)
+                    cols["question"].append(q if lang == "en" else text)
+                    cols["answers"].append([ANSWERS[lang][a]])
+                    cols["lang"].append(lang)
+                    cols["qtype"].append(qtype(template))
+                    cols["tokens"].append(tokens)
+                    cols["upos"].append(upos)
+                    cols["lemmas"].append(lemmas)
+            table = pa.table(cols, schema=VQA)
+            artifacts.write_table(out / f"{lang}.{split}.parquet", table, kind="vqa", provenance=prov)
+            counts.setdefault(lang, {})[split] = table.num_rows
+    for lang in config.langs:
+        if lang != "en":
+            write_lexicon(out / f"lexicon.{lang}-en.tsv", lang)
+    return counts

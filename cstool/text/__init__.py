@@ -1,0 +1,1 @@
+"""Text mechanics: tokenising, lexicons, splicing, keyed randomness, code-switching statistics."""

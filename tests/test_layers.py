@@ -1,0 +1,96 @@
+"""The package's layers: imports only go down, no cycles, and a stage never imports another stage.
+
+Every ``import`` under ``cstool/`` (module level and inside functions) is parsed with ``ast``. Layers, from
+the bottom: core modules (``cstool/*.py``), ``text``, ``lm``, ``vqa``, ``continual``, ``stages``, ``cli``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "cstool"
+LAYERS = ["core", "text", "lm", "vqa", "continual", "stages", "cli"]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def layer(module: str) -> str:
+    if module == "cstool.__main__":  # ``python -m cstool`` runs the CLI
+        return "cli"
+    parts = module.split(".")
+    if len(parts) >= 2 and parts[1] in LAYERS:
+        return parts[1]
+    return "core"
+
+
+def imports() -> dict[str, set[str]]:
+    """module → cstool modules it imports (``from cstool import x`` resolves to ``cstool.x`` when x is a module)."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("cstool")}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cstool") and node.level == 0:
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    deps.add(full if full in modules else node.module)
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+GRAPH = imports()
+
+
+def test_the_tree_has_its_layers():
+    found = {layer(m) for m in GRAPH}
+    assert found == set(LAYERS), found
+    assert not (PACKAGE / "utils.py").exists()
+
+
+@pytest.mark.parametrize("module", sorted(GRAPH))
+def test_imports_only_go_down(module):
+    mine = LAYERS.index(layer(module))
+    up = [d for d in GRAPH[module] if LAYERS.index(layer(d)) > mine and d != "cstool"]
+    assert not up, f"{module} ({layer(module)}) imports higher layers: {up}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if layer(m) == "stages"))
+def test_a_stage_never_imports_another_stage(module):
+    others = [d for d in GRAPH[module] if layer(d) == "stages" and d != "cstool.stages"]
+    assert not others, f"{module} imports {others}"
+
+
+def test_no_import_cycles():
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(GRAPH[m]):
+            if state.get(d) == 1:
+                raise AssertionError("import cycle: " + " → ".join(stack[stack.index(d) :] + [d]))
+            if d not in state:
+                visit(d)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(GRAPH):
+        if m not in state:
+            visit(m)
+
+
+def test_the_checker_finds_what_it_looks_for(tmp_path):
+    """The graph sees imports inside functions (where cycles used to hide)."""
+    assert "cstool.continual.learner" in GRAPH["cstool.stages.replay_train"]
+    assert "cstool.models" in GRAPH["cstool.stages.tag"]
