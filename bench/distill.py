@@ -85,21 +85,37 @@ def main() -> None:
     train_tokenizer(data, tmp / "tok", config=TrainTokenizerConfig(vocab_size=args.vocab_size))
     tok = models.load_tokenizer(tmp / "tok")
     special = {k: getattr(tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-    teacher = models.build_causal_lm(args.teacher_spec + f",positions={args.block_size}", vocab_size=len(tok),
-                                     special_ids=special, seed=0)
+    teacher = models.build_causal_lm(
+        args.teacher_spec + f",positions={args.block_size}", vocab_size=len(tok), special_ids=special, seed=0
+    )
     teacher.save_pretrained(tmp / "teacher")
     tok.save_pretrained(tmp / "teacher")
 
     t0 = time.perf_counter()
     cache_path = tmp / "cache.parquet"
-    info = build_teacher_cache(data, str(cache_path), config=TeacherCacheConfig(
-        teacher=str(tmp / "teacher"), top_k=args.top_k, block_size=args.block_size, device=args.device,
-        batch_size=args.batch_size))
+    info = build_teacher_cache(
+        data,
+        str(cache_path),
+        config=TeacherCacheConfig(
+            teacher=str(tmp / "teacher"),
+            top_k=args.top_k,
+            block_size=args.block_size,
+            device=args.device,
+            batch_size=args.batch_size,
+        ),
+    )
     cache_s = time.perf_counter() - t0
 
-    common = dict(student_config=args.student_spec + f",positions={args.block_size}", block_size=args.block_size,
-                  batch_size=args.batch_size, max_steps=args.steps, log_every=max(1, args.steps // 8),
-                  save_steps=10**9, device=args.device, seed=0)
+    common = dict(
+        student_config=args.student_spec + f",positions={args.block_size}",
+        block_size=args.block_size,
+        batch_size=args.batch_size,
+        max_steps=args.steps,
+        log_every=max(1, args.steps // 8),
+        save_steps=10**9,
+        device=args.device,
+        seed=0,
+    )
     variants = {
         "ce": dict(tokenizer=str(tmp / "tok")),
         "kd_cache": dict(teacher_cache=str(cache_path), alpha=0.5),
@@ -130,17 +146,24 @@ def main() -> None:
     t_fwd = statistics.median(times[2:])
 
     card = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
-    print(f"device: {card}; teacher {args.teacher_spec}, student {args.student_spec}, vocab {len(tok)}, "
-          f"batch {args.batch_size}×{args.block_size} tokens, {args.steps} steps, best of {args.repeats}")
+    print(
+        f"device: {card}; teacher {args.teacher_spec}, student {args.student_spec}, vocab {len(tok)}, "
+        f"batch {args.batch_size}×{args.block_size} tokens, {args.steps} steps, best of {args.repeats}"
+    )
     print(f"{'variant':<34}{'ms/step':>10}{'tokens/s':>12}")
-    for name, label in (("ce", "CE-only student step"), ("kd_cache", f"KD from top-{args.top_k} cache"),
-                        ("kd_teacher", "KD with teacher on the fly")):
+    for name, label in (
+        ("ce", "CE-only student step"),
+        ("kd_cache", f"KD from top-{args.top_k} cache"),
+        ("kd_teacher", "KD with teacher on the fly"),
+    ):
         print(f"{label:<34}{1000 * best[name]:>10.1f}{tokens_per_step / best[name]:>12.0f}")
     print(f"{'teacher forward alone':<34}{1000 * t_fwd:>10.1f}")
     print(f"ratio KD-cache / CE step:                  {best['kd_cache'] / best['ce']:.3f}  (target ≤ 1.15)")
     print(f"ratio KD-on-the-fly / (teacher fwd + CE):  {best['kd_teacher'] / (t_fwd + best['ce']):.3f}  (target ≈ 1)")
-    print(f"cache: {info['blocks']} blocks, {info['tokens']} tokens, top-{info['top_k']}, "
-          f"{info['bytes_per_token']:.1f} bytes/token, built in {cache_s:.1f} s")
+    print(
+        f"cache: {info['blocks']} blocks, {info['tokens']} tokens, top-{info['top_k']}, "
+        f"{info['bytes_per_token']:.1f} bytes/token, built in {cache_s:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -43,16 +43,27 @@ def build(texts: list[str], hidden: int, layers: int, vocab: int, device: str, d
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<pad>", "<s>", "</s>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=max(len(hf_tok), model_vocab), hidden_size=hidden, intermediate_size=4 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
-                         num_key_value_heads=max(1, hidden // 64), max_position_embeddings=512,
-                         bos_token_id=hf_tok.bos_token_id, eos_token_id=hf_tok.eos_token_id,
-                         pad_token_id=hf_tok.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=max(len(hf_tok), model_vocab),
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // 64),
+        num_key_value_heads=max(1, hidden // 64),
+        max_position_embeddings=512,
+        bos_token_id=hf_tok.bos_token_id,
+        eos_token_id=hf_tok.eos_token_id,
+        pad_token_id=hf_tok.pad_token_id,
+    )
     model = LlamaForCausalLM(config).to(device=device, dtype=getattr(torch, dtype)).eval()
     return model, hf_tok
 
@@ -86,13 +97,20 @@ def main() -> None:
         set_threads(None)
     texts = make_texts(args.texts)
     model, tok = build(texts, args.hidden, args.layers, args.vocab, args.device, args.dtype, args.model_vocab)
-    plan = [seqs for seqs, _ in lm_batches(tok, texts, batch_size=args.batch_size, max_tokens=args.max_tokens,
-                                           max_len=context_length(model))]
+    plan = [
+        seqs
+        for seqs, _ in lm_batches(
+            tok, texts, batch_size=args.batch_size, max_tokens=args.max_tokens, max_len=context_length(model)
+        )
+    ]
     batches = [pad_batch(seqs, args.device) for seqs in plan]
     n_tokens = sum(len(s) - 1 for seqs in plan for s in seqs)
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"model: Llama {args.layers}x{args.hidden}, vocab {model.config.vocab_size}, {params:.1f}M params, {args.dtype} on {args.device} "
-          f"({torch.get_num_threads()} threads); {len(texts)} texts, {n_tokens} scored tokens, {len(plan)} batches")
+    print(
+        f"model: Llama {args.layers}x{args.hidden}, vocab {model.config.vocab_size}, {params:.1f}M params, "
+        f"{args.dtype} on {args.device} "
+        f"({torch.get_num_threads()} threads); {len(texts)} texts, {n_tokens} scored tokens, {len(plan)} batches"
+    )
 
     def sync() -> None:
         if args.device.startswith("cuda"):
@@ -101,7 +119,7 @@ def main() -> None:
     def bare() -> None:
         with torch.inference_mode():
             for ids, mask in batches:
-                model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+                _ = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
         sync()
 
     def bare_nll() -> None:  # the bare loop plus cstool's per-token NLL: what the scoring itself costs
@@ -126,9 +144,13 @@ def main() -> None:
     assert sum(score.tokens) == n_tokens
     tps = {k: n_tokens / v for k, v in best.items()}
     print(f"bare forward loop : {best['bare']:.3f} s  {tps['bare']:,.0f} tokens/s")
-    print(f"bare loop + NLL   : {best['bare_nll']:.3f} s  {tps['bare_nll']:,.0f} tokens/s  (pre-tokenised, same NLL code)")
-    print(f"cstool score_lm   : {best['cstool']:.3f} s  {tps['cstool']:,.0f} tokens/s  "
-          f"(ppl {score.ppl:.1f}, bpb {score.bpb:.3f}, padding {100 * score.padding:.1f} %)")
+    print(
+        f"bare loop + NLL   : {best['bare_nll']:.3f} s  {tps['bare_nll']:,.0f} tokens/s  (pre-tokenised, same NLL code)"
+    )
+    print(
+        f"cstool score_lm   : {best['cstool']:.3f} s  {tps['cstool']:,.0f} tokens/s  "
+        f"(ppl {score.ppl:.1f}, bpb {score.bpb:.3f}, padding {100 * score.padding:.1f} %)"
+    )
     print(f"ratio cstool / bare throughput: {tps['cstool'] / tps['bare']:.3f}  (target ≥ 0.9)")
 
 

@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/replay.py [--steps 80] [--repeats 2]
 
-Same tiny Llama base (default 4 layers, hidden 128; --layers/--hidden), same batch size and examples, same en → hi → mr task
+Same tiny Llama base (default 4 layers, hidden 128; --layers/--hidden), same batch size and examples,
+same en → hi → mr task
 sequence (the demo corpus), --train-first so all three tasks are trained. Time is what replay-train spends
 inside Trainer.train (data layout, model loading and evaluation excluded), divided by the optimizer steps;
 strategies alternate and the best of --repeats is kept. Goal: replay and replay-adapter ≤ 1.05× naive.
@@ -52,22 +53,40 @@ def main() -> None:
 
     tok = AutoTokenizer.from_pretrained(base)
     torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=args.hidden, intermediate_size=2 * args.hidden,
-                                 num_hidden_layers=args.layers,
-                                 num_attention_heads=4, max_position_embeddings=128, bos_token_id=tok.bos_token_id,
-                                 eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)).save_pretrained(base)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=args.hidden,
+            intermediate_size=2 * args.hidden,
+            num_hidden_layers=args.layers,
+            num_attention_heads=4,
+            max_position_embeddings=128,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+        )
+    ).save_pretrained(base)
     best: dict[str, float] = {}
     for r in range(args.repeats):
         for strategy in ("naive", "replay", "replay-adapter"):
             out = work / f"{strategy}-{r}"
-            config = ReplayConfig(strategy=strategy, train_first=True, steps_per_task=args.steps,
-                                  batch_size=args.batch_size, max_length=64, replay_ratio=0.25, buffer_per_task=100)
+            config = ReplayConfig(
+                strategy=strategy,
+                train_first=True,
+                steps_per_task=args.steps,
+                batch_size=args.batch_size,
+                max_length=64,
+                replay_ratio=0.25,
+                buffer_per_task=100,
+            )
             replay_train(base=str(base), tasks=tasks, devs=[], output_dir=out, config=config)
             done = json.loads((out / "done.json").read_text())
             per_step = done["train_seconds"] / sum(done["steps"].values())
             best[strategy] = min(best.get(strategy, float("inf")), per_step)
-    print(f"Llama {args.layers}x{args.hidden}, batch {args.batch_size}, {args.steps} steps per task × 3 tasks, "
-          f"best of {args.repeats}")
+    print(
+        f"Llama {args.layers}x{args.hidden}, batch {args.batch_size}, {args.steps} steps per task × 3 tasks, "
+        f"best of {args.repeats}"
+    )
     for strategy, t in best.items():
         print(f"{strategy:15s} {1000 * t:7.1f} ms/step   ratio to naive {t / best['naive']:.3f}")
     print("goal: replay and replay-adapter <= 1.05x naive")

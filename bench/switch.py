@@ -117,8 +117,11 @@ def main() -> None:
         for _ in switch_batches(iter(batches), lexicon=lex, config=config):
             pass
 
-    results = {"bare loop (python list)": best_of(bare_list), "bare loop (incl. reading Arrow)": best_of(bare_arrow),
-               f"switch stage (in memory, {batch_rows}-row batches)": best_of(stage)}
+    results = {
+        "bare loop (python list)": best_of(bare_list),
+        "bare loop (incl. reading Arrow)": best_of(bare_arrow),
+        f"switch stage (in memory, {batch_rows}-row batches)": best_of(stage),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         one, two = Path(tmp) / "x1.parquet", Path(tmp) / "x2.parquet"
         pq.write_table(table, one, row_group_size=8192, compression="zstd")
@@ -127,19 +130,27 @@ def main() -> None:
         for name, path, repeat in (("1x", one, 3), ("2x", two, 1)):
             runs[name] = []
             for _ in range(repeat):
-                res = subprocess.run([sys.executable, __file__, "--child", str(path), lexicon_path, str(Path(tmp) / f"o{name}.parquet")],
-                                     capture_output=True, text=True, check=True)
+                res = subprocess.run(
+                    [sys.executable, __file__, "--child", str(path), lexicon_path, str(Path(tmp) / f"o{name}.parquet")],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 runs[name].append(json.loads(res.stdout.strip().splitlines()[-1]))
         peaks = {name: {"maxrss_mb": max(r["maxrss_mb"] for r in rs)} for name, rs in runs.items()}
         results["switch command (Parquet in and out)"] = min(r["seconds"] for r in runs["1x"])
     bare = results["bare loop (python list)"]
-    print(f"input: Hindi PUD x{n_tokens // 23829}, {table.num_rows} rows, {n_tokens} tokens; "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; {pinned}")
+    print(
+        f"input: Hindi PUD x{n_tokens // 23829}, {table.num_rows} rows, {n_tokens} tokens; "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; {pinned}"
+    )
     print(f"{'what':46s} {'seconds':>8s} {'tokens/s':>12s} {'vs bare loop':>13s}")
     for name, sec in results.items():
         print(f"{name:46s} {sec:8.3f} {n_tokens / sec:12,.0f} {bare / sec:12.2f}x")
-    print(f"peak RSS of the switch command: {peaks['1x']['maxrss_mb']:.0f} MB at {n_tokens} tokens, "
-          f"{peaks['2x']['maxrss_mb']:.0f} MB at {2 * n_tokens} tokens")
+    print(
+        f"peak RSS of the switch command: {peaks['1x']['maxrss_mb']:.0f} MB at {n_tokens} tokens, "
+        f"{peaks['2x']['maxrss_mb']:.0f} MB at {2 * n_tokens} tokens"
+    )
 
 
 if __name__ == "__main__":

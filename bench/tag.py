@@ -89,7 +89,9 @@ def main() -> None:
         big.write_text("\n".join(lines * factor) + "\n", encoding="utf-8")
         out = subprocess.run(
             [sys.executable, "-c", RSS_CHILD, str(big), str(work / f"o{factor}.parquet"), "en", str(tagger)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         rss[factor] = int(out.strip().splitlines()[-1]) / 1024
         print(f"peak RSS at {factor}x input ({factor * len(lines)} sentences): {rss[factor]:.0f} MiB")

@@ -32,10 +32,20 @@ def train_throughput(model, codec, encoded, *, steps: int, batch_size: int, devi
     from cstool.vqa.codec import VqaTrainer
 
     items = [(encoded[i % len(encoded)], False) for i in range(steps * batch_size)]
-    args = TrainingArguments(output_dir=str(work), max_steps=steps, per_device_train_batch_size=batch_size,
-                             learning_rate=5e-3, save_strategy="no", report_to=[], use_cpu=device == "cpu",
-                             remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
-                             train_sampling_strategy="sequential", logging_steps=steps)
+    args = TrainingArguments(
+        output_dir=str(work),
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=5e-3,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=device == "cpu",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        train_sampling_strategy="sequential",
+        logging_steps=steps,
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         trainer = VqaTrainer(model=model, args=args, train_dataset=_Examples(items), data_collator=codec.collate)
@@ -77,31 +87,48 @@ def main() -> None:
         dev = read_examples("en", str(d / "data" / "en.dev.parquet"))[0][: a.questions]
         base, processor = models.load_vlm(d / "vlm", device=a.device)
         targets = adapters.resolve_target_modules(base, "auto")
-        model = get_peft_model(base, adapters.lora_config(r=8, alpha=16, dropout=0.0, targets=text_only_targets(targets),
-                                                          modules_to_save=adapters.embedding_modules(base) + projector_modules(base)))
+        model = get_peft_model(
+            base,
+            adapters.lora_config(
+                r=8,
+                alpha=16,
+                dropout=0.0,
+                targets=text_only_targets(targets),
+                modules_to_save=adapters.embedding_modules(base) + projector_modules(base),
+            ),
+        )
         rates = {}
         for cached in (True, False, True, False):  # alternate, keep the best of two
             codec = VqaCodec(processor, cache_images=cached)
             encoded = codec.encode(train)
-            rate = train_throughput(model, codec, encoded, steps=a.steps, batch_size=a.batch_size, device=a.device,
-                                    work=d / "work")
+            rate = train_throughput(
+                model, codec, encoded, steps=a.steps, batch_size=a.batch_size, device=a.device, work=d / "work"
+            )
             rates[cached] = max(rates.get(cached, 0.0), rate)
         codec = VqaCodec(processor)
         qs = [ex.question for ex in dev]
         speed = {}
         for bs in (a.eval_batch_size, 1, a.eval_batch_size, 1):
             start = time.perf_counter()
-            answers = generate_answers(model, processor, qs, lambda i: codec.image(dev[i]), batch_size=bs, max_new_tokens=3)
+            answers = generate_answers(
+                model, processor, qs, lambda i: codec.image(dev[i]), batch_size=bs, max_new_tokens=3
+            )
             speed[bs] = max(speed.get(bs, 0.0), len(qs) / (time.perf_counter() - start))
             speed.setdefault(f"answers{bs}", answers)
     same = speed[f"answers{a.eval_batch_size}"] == speed["answers1"]
-    print(f"device {a.device}, {len(train)} training questions, {a.steps} steps × {a.batch_size}, "
-          f"{len(qs)} eval questions")
+    print(
+        f"device {a.device}, {len(train)} training questions, {a.steps} steps × {a.batch_size}, "
+        f"{len(qs)} eval questions"
+    )
     print(f"train  cached images   {rates[True]:8.1f} samples/s")
-    print(f"train  uncached        {rates[False]:8.1f} samples/s   ratio cached/uncached {rates[True] / rates[False]:.2f}")
+    print(
+        f"train  uncached        {rates[False]:8.1f} samples/s   ratio cached/uncached {rates[True] / rates[False]:.2f}"
+    )
     print(f"eval   batched ({a.eval_batch_size:>3})   {speed[a.eval_batch_size]:8.1f} questions/s")
-    print(f"eval   one by one      {speed[1]:8.1f} questions/s   ratio batched/one-by-one "
-          f"{speed[a.eval_batch_size] / speed[1]:.2f}   (same answers: {same})")
+    print(
+        f"eval   one by one      {speed[1]:8.1f} questions/s   ratio batched/one-by-one "
+        f"{speed[a.eval_batch_size] / speed[1]:.2f}   (same answers: {same})"
+    )
 
 
 if __name__ == "__main__":

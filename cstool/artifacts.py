@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob as globmod
 import hashlib
@@ -78,9 +79,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def make_provenance(
-    stage: str, *, options: Any, seed: int | None = None, inputs: Iterable[Any] = ()
-) -> dict:
+def make_provenance(stage: str, *, options: Any, seed: int | None = None, inputs: Iterable[Any] = ()) -> dict:
     """Provenance record of an output. ``inputs`` are Sources or plain file paths."""
     records = []
     for item in inputs:
@@ -336,8 +335,12 @@ class ArtifactWriter:
                 self._sink = pa.OSFile(str(self._tmp), "wb")
                 self._writer = ipc.new_file(self._sink, self.schema)
             else:
-                self._writer = pq.ParquetWriter(str(self._tmp), self.schema, compression="zstd",
-                                                write_statistics=statistics if isinstance(statistics, bool) else list(statistics))
+                self._writer = pq.ParquetWriter(
+                    str(self._tmp),
+                    self.schema,
+                    compression="zstd",
+                    write_statistics=statistics if isinstance(statistics, bool) else list(statistics),
+                )
         except (OSError, pa.ArrowException) as e:
             self._cleanup()
             raise InputError(
@@ -374,10 +377,8 @@ class ArtifactWriter:
             except (OSError, ValueError):
                 pass
             return
-        try:
+        with contextlib.suppress(Exception):
             self._writer.close()
-        except Exception:
-            pass
         self._cleanup()
 
     def _cleanup(self) -> None:

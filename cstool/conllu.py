@@ -87,12 +87,16 @@ def read_conllu(path: str | Path) -> Iterator[ConllSentence]:
             if m:
                 start, end = int(m.group(1)), int(m.group(2))
                 if end < start:
-                    raise InputError(f"{path}:{lineno}: bad multi-word token range {wid}", "the range must be ascending")
+                    raise InputError(
+                        f"{path}:{lineno}: bad multi-word token range {wid}", "the range must be ascending"
+                    )
                 surface.append((form, _space_after(misc)))
                 covered_until = end
                 continue
             if not _WORD_ID.match(wid):
-                raise InputError(f"{path}:{lineno}: bad word id {wid!r}", "ids are 1, 2, ..., ranges 1-2, empty nodes 1.1")
+                raise InputError(
+                    f"{path}:{lineno}: bad word id {wid!r}", "ids are 1, 2, ..., ranges 1-2, empty nodes 1.1"
+                )
             if int(wid) != len(sent.forms) + 1:
                 raise InputError(
                     f"{path}:{lineno}: word id {wid} out of sequence (expected {len(sent.forms) + 1})",

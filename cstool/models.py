@@ -231,7 +231,10 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     family, _, body = spec.partition(":")
     family = family.strip()
     if not family:
-        raise CstoolError(f"model spec {spec!r} has no model type", "write it as TYPE:key=value,... e.g. llama:layers=4,hidden=128,heads=4")
+        raise CstoolError(
+            f"model spec {spec!r} has no model type",
+            "write it as TYPE:key=value,... e.g. llama:layers=4,hidden=128,heads=4",
+        )
     values: dict[str, Any] = {}
     for item in filter(None, (s.strip() for s in body.split(","))):
         key, eq, value = item.partition("=")
@@ -248,7 +251,10 @@ def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | 
 
     family, values = parse_model_spec(spec)
     if family not in CONFIG_MAPPING:
-        raise CstoolError(f"unknown model type {family!r} in {spec!r}", "use a transformers model type such as llama, gpt2, qwen2, mistral")
+        raise CstoolError(
+            f"unknown model type {family!r} in {spec!r}",
+            "use a transformers model type such as llama, gpt2, qwen2, mistral",
+        )
     base = CONFIG_MAPPING[family]()
     unknown = [k for k in values if not hasattr(base, k)]
     if unknown:

@@ -200,9 +200,7 @@ SUMMARY = register_schema(
 )
 
 
-def require_columns(
-    schema: pa.Schema, kind: str, *, stage: str, columns: Sequence[str] | None = None
-) -> None:
+def require_columns(schema: pa.Schema, kind: str, *, stage: str, columns: Sequence[str] | None = None) -> None:
     """Check that ``schema`` has ``columns`` (default: all of ``kind``) with the types ``kind`` declares.
 
     Raises a SchemaError naming what is missing and the command that produces it.

@@ -29,8 +29,10 @@ def parse_named(
     for name, _ in out:
         if not _NAME.fullmatch(name) or any(name == r or name.startswith(f"{r}-after-") for r in reserved):
             reason = f"; {', '.join(map(repr, reserved))} is reserved" if reserved else ""
-            raise ConfigError(f"{flag} name {name!r} is not usable",
-                              f"use letters, digits, '-' and '_' (names become folders and labels){reason}")
+            raise ConfigError(
+                f"{flag} name {name!r} is not usable",
+                f"use letters, digits, '-' and '_' (names become folders and labels){reason}",
+            )
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise ConfigError(f"{flag} names repeat: {names}", "give each one its own name")

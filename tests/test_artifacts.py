@@ -115,10 +115,9 @@ def test_extend_schema_keeps_extra_columns_after_known_ones():
 def test_interrupted_write_leaves_no_file(tmp_path, error):
     path = tmp_path / "out.parquet"
     prov = artifacts.make_provenance("test", options={})
-    with pytest.raises(error):
-        with artifacts.ArtifactWriter(path, artifacts.TAGGED, kind="tagged", provenance=prov) as w:
-            w.write(_tagged(3))
-            raise error("killed mid-write")
+    with pytest.raises(error), artifacts.ArtifactWriter(path, artifacts.TAGGED, kind="tagged", provenance=prov) as w:
+        w.write(_tagged(3))
+        raise error("killed mid-write")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -188,10 +187,12 @@ def test_a_failed_stdout_stream_reads_as_truncated(monkeypatch):
         buffer = buf
 
     monkeypatch.setattr(sys, "stdout", FakeStd)
-    with pytest.raises(RuntimeError):
-        with artifacts.ArtifactWriter("-", artifacts.TAGGED, kind="tagged", provenance={}) as w:
-            w.write(_tagged(2))
-            raise RuntimeError("failed mid-stream")
+    with (
+        pytest.raises(RuntimeError),
+        artifacts.ArtifactWriter("-", artifacts.TAGGED, kind="tagged", provenance={}) as w,
+    ):
+        w.write(_tagged(2))
+        raise RuntimeError("failed mid-stream")
     buf.seek(0)
 
     class FakeIn:

@@ -25,8 +25,19 @@ def demo_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "out"
     cstool = Path(sys.executable).with_name("cstool")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = ["make", "-j2", "-C", str(DEMO), f"OUT={out}", f"CSTOOL={cstool}", "STEPS=8", "LM_STEPS=16", "TAGGER_STEPS=20",
-           "VQA_STEPS=6", "VQA_IMAGES=30"]
+    cmd = [
+        "make",
+        "-j2",
+        "-C",
+        str(DEMO),
+        f"OUT={out}",
+        f"CSTOOL={cstool}",
+        "STEPS=8",
+        "LM_STEPS=16",
+        "TAGGER_STEPS=20",
+        "VQA_STEPS=6",
+        "VQA_IMAGES=30",
+    ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out
@@ -51,7 +62,9 @@ def test_every_artifact_has_its_declared_schema_and_provenance(demo_out):
 
 
 def test_switched_data_follows_the_curriculum(demo_out):
-    t = pq.read_table(demo_out / "switched" / "hi.pos.parquet", columns=["cs_epoch", "cs_ratio", "n_switched"]).to_pylist()
+    t = pq.read_table(
+        demo_out / "switched" / "hi.pos.parquet", columns=["cs_epoch", "cs_ratio", "n_switched"]
+    ).to_pylist()
     ratios = sorted({(r["cs_epoch"], r["cs_ratio"]) for r in t})
     assert ratios == [(0, 0.5), (1, 0.3), (2, 0.1)]
     by_epoch = [sum(r["n_switched"] for r in t if r["cs_epoch"] == e) for e in range(3)]
@@ -70,6 +83,21 @@ def test_report_exists_with_plots(demo_out):
 
 def test_a_second_make_does_nothing(demo_out):
     cstool = Path(sys.executable).with_name("cstool")
-    r = subprocess.run(["make", "-q", "-C", str(DEMO), f"OUT={demo_out}", f"CSTOOL={cstool}", "STEPS=8",
-                        "LM_STEPS=16", "TAGGER_STEPS=20", "VQA_STEPS=6", "VQA_IMAGES=30"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            "make",
+            "-q",
+            "-C",
+            str(DEMO),
+            f"OUT={demo_out}",
+            f"CSTOOL={cstool}",
+            "STEPS=8",
+            "LM_STEPS=16",
+            "TAGGER_STEPS=20",
+            "VQA_STEPS=6",
+            "VQA_IMAGES=30",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, "make -q says something is out of date"

@@ -13,8 +13,23 @@ DATA = Path(__file__).resolve().parents[1] / "examples" / "demo" / "data"
 LANGS = ("en", "hi", "mr")
 SPLITS = ("train", "dev")
 UPOS = {
-    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
-    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
 }
 OPEN = {"NOUN", "VERB", "ADJ", "ADV", "PROPN"}
 

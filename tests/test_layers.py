@@ -40,7 +40,12 @@ def imports() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names if a.name.startswith("cstool")}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cstool") and node.level == 0:
+            elif (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("cstool")
+                and node.level == 0
+            ):
                 for a in node.names:
                     full = f"{node.module}.{a.name}"
                     deps.add(full if full in modules else node.module)

@@ -19,8 +19,13 @@ def _targets(lex, group: int) -> list[str]:
 
 def _lookup(lex, forms, upos, lemmas=None, strict=False):
     f = pa.array(forms, pa.string())
-    return lex.lookup(f, pa.array([x.lower() for x in forms]), pa.array(upos), None if lemmas is None else pa.array(lemmas),
-                      strict_pos=strict)
+    return lex.lookup(
+        f,
+        pa.array([x.lower() for x in forms]),
+        pa.array(upos),
+        None if lemmas is None else pa.array(lemmas),
+        strict_pos=strict,
+    )
 
 
 def test_tsv_header_duplicates_senses_and_multiword():
@@ -66,7 +71,9 @@ def test_muse_space_and_tab_separated():
 
 def test_bad_lines_reported_with_file_and_line(tmp_path):
     path = tmp_path / "lex.tsv"
-    path.write_bytes("source\ttarget\tupos\nघर\thouse\tNOUN\nअकेला\nपानी\twater\tNOUNX\nकल\t\tADV\nदिन\tday\tNOUN\n".encode())
+    path.write_bytes(
+        "source\ttarget\tupos\nघर\thouse\tNOUN\nअकेला\nपानी\twater\tNOUNX\nकल\t\tADV\nदिन\tday\tNOUN\n".encode()
+    )
     with pytest.raises(InputError) as e:
         load_lexicon(path)
     assert f"{path}:3:" in e.value.message and f"{path}:4: unknown UPOS 'NOUNX'" in e.value.message

@@ -53,5 +53,13 @@ def test_sources_are_read_in_shuffled_passes():
 
 
 def test_empty_pool_means_all_new_and_no_new_means_all_replay():
-    assert all(s.source == "new" for b in mixed_schedule(n_new=5, n_replay=0, steps=3, batch_size=4, ratio=0.5, seed=0) for s in b)
-    assert all(s.source == "replay" for b in mixed_schedule(n_new=0, n_replay=5, steps=3, batch_size=4, ratio=0.5, seed=0) for s in b)
+    assert all(
+        s.source == "new"
+        for b in mixed_schedule(n_new=5, n_replay=0, steps=3, batch_size=4, ratio=0.5, seed=0)
+        for s in b
+    )
+    assert all(
+        s.source == "replay"
+        for b in mixed_schedule(n_new=0, n_replay=5, steps=3, batch_size=4, ratio=0.5, seed=0)
+        for s in b
+    )

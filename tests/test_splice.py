@@ -33,8 +33,9 @@ def test_switch_output_keeps_text_of_unswitched_rows(tmp_path):
     lex = tmp_path / "lex.tsv"
     lex.write_text("source\ttarget\tupos\ndog\tकुत्ता\tNOUN\ncat\tबिल्ली\tNOUN\n", encoding="utf-8")
     out = tmp_path / "s.parquet"
-    r = CliRunner().invoke(app, ["switch", str(tagged), "--lexicon", str(lex), "--ratio", "1", "-o", str(out),
-                                 "--target-lang", "hi"])
+    r = CliRunner().invoke(
+        app, ["switch", str(tagged), "--lexicon", str(lex), "--ratio", "1", "-o", str(out), "--target-lang", "hi"]
+    )
     assert r.exit_code == 0, r.output
     rows = pq.read_table(out).to_pylist()
     unswitched = [x for x in rows if x["n_switched"] == 0]
@@ -102,12 +103,21 @@ def test_batch_splice_matches_splice_text_row_by_row():
     for lo, hi in ((0, 3000), (17, 1500)):  # also a batch that is a slice (non-zero Arrow offsets)
         sel = (unit_row >= lo) & (unit_row < hi)
         got, fallbacks = text_cs_column(
-            pa.array(texts, pa.string()).slice(lo, hi - lo), forms.slice(row_offsets[lo], row_offsets[hi] - row_offsets[lo]),
-            row_offsets[lo:hi + 1] - row_offsets[lo], unit_row[sel] - lo, unit_start[sel] - row_offsets[lo], unit_len[sel],
-            unit_target.filter(pa.array(sel)), pa.array(tokens_cs[lo:hi], pa.list_(pa.string())))
+            pa.array(texts, pa.string()).slice(lo, hi - lo),
+            forms.slice(row_offsets[lo], row_offsets[hi] - row_offsets[lo]),
+            row_offsets[lo : hi + 1] - row_offsets[lo],
+            unit_row[sel] - lo,
+            unit_start[sel] - row_offsets[lo],
+            unit_len[sel],
+            unit_target.filter(pa.array(sel)),
+            pa.array(tokens_cs[lo:hi], pa.list_(pa.string())),
+        )
         assert got.to_pylist() == expected[lo:hi]
-        aligned = [texts[r] is not None and splice_text(texts[r], tokens[r], units_by_row[r]) is not None
-                   for r in range(lo, hi) if units_by_row[r]]
+        aligned = [
+            texts[r] is not None and splice_text(texts[r], tokens[r], units_by_row[r]) is not None
+            for r in range(lo, hi)
+            if units_by_row[r]
+        ]
         assert fallbacks == aligned.count(False)
 
 
@@ -135,6 +145,14 @@ def test_batch_ending_in_empty_tokens_still_checks_the_last_real_token():
 
     texts = pa.array(["x ab  tail", ""])
     forms = pa.array(["x", "ab ", ""])  # a token with trailing whitespace, then a row with an empty token
-    out, _ = text_cs_column(texts, forms, np.array([0, 2, 3]), np.array([0]), np.array([0]), np.array([1]),
-                            pa.array(["cooks"]), pa.array(["cooks ab ", ""]))
+    out, _ = text_cs_column(
+        texts,
+        forms,
+        np.array([0, 2, 3]),
+        np.array([0]),
+        np.array([0]),
+        np.array([1]),
+        pa.array(["cooks"]),
+        pa.array(["cooks ab ", ""]),
+    )
     assert out.to_pylist()[0] == splice_text("x ab  tail", ["x", "ab "], [(0, 1, "cooks")])

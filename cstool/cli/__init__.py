@@ -24,7 +24,9 @@ app = typer.Typer(
 )
 _state = {"debug": False, "threads": None}
 # The output option of every row-transforming stage (tag, switch): a file, or '-' for an IPC stream on stdout.
-ArtifactOutput = Annotated[str, typer.Option("--output", "-o", help="Output artifact (.parquet, .arrow, or - for stdout).")]
+ArtifactOutput = Annotated[
+    str, typer.Option("--output", "-o", help="Output artifact (.parquet, .arrow, or - for stdout).")
+]
 
 
 def _version(value: bool) -> None:
@@ -35,7 +37,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary tables.")] = False,
     threads: Annotated[
@@ -113,8 +117,16 @@ def tag(
     from cstool.stages.tag import TagConfig, tag_file
 
     config = TagConfig(
-        lang=lang, text_column=text_column, docs=docs, retag=retag, pretokenized=pretokenized,
-        batch_size=batch_size, device=device, shard=shard, pos_model=pos_model, stanza_dir=stanza_dir,
+        lang=lang,
+        text_column=text_column,
+        docs=docs,
+        retag=retag,
+        pretokenized=pretokenized,
+        batch_size=batch_size,
+        device=device,
+        shard=shard,
+        pos_model=pos_model,
+        stanza_dir=stanza_dir,
         allow_download=allow_download,
     )
     _threads()
@@ -142,30 +154,46 @@ def train_tagger(
     from cstool.stages.train_tagger import train_tagger as run
 
     config = TrainTaggerConfig(
-        lang=lang, max_steps=max_steps, batch_size=batch_size, eval_interval=eval_interval,
-        full_size=full_size, seed=seed, device=device,
+        lang=lang,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        eval_interval=eval_interval,
+        full_size=full_size,
+        seed=seed,
+        device=device,
     )
     _threads()
     log(f"training a {lang} tagger on {train} for {max_steps} steps")
     result = run(train, dev, output, config=config)
-    print_table("train-tagger", ["tagger", "dev UPOS accuracy", "train sentences"],
-                [[str(output), f"{100 * result['dev_upos_accuracy']:.2f} %", result["train_sentences"]]])
+    print_table(
+        "train-tagger",
+        ["tagger", "dev UPOS accuracy", "train sentences"],
+        [[str(output), f"{100 * result['dev_upos_accuracy']:.2f} %", result["train_sentences"]]],
+    )
 
 
 @app.command("eval")
 @stage
 def eval_(
-    data: Annotated[list[str], typer.Option(help="An eval set as NAME=PATH (artifact with a text column); repeatable.")],
+    data: Annotated[
+        list[str], typer.Option(help="An eval set as NAME=PATH (artifact with a text column); repeatable.")
+    ],
     output: Annotated[str, typer.Option("--output", "-o", help="Scores artifact (.parquet, .arrow, or - for stdout).")],
-    model: Annotated[Optional[str], typer.Option(help="Model folder (save_pretrained). VQA without it scores a prediction column.")] = None,
-    adapter: Annotated[Optional[list[str]], typer.Option(help="peft adapter folder to stack on the model; repeatable.")] = None,
+    model: Annotated[
+        Optional[str], typer.Option(help="Model folder (save_pretrained). VQA without it scores a prediction column.")
+    ] = None,
+    adapter: Annotated[
+        Optional[list[str]], typer.Option(help="peft adapter folder to stack on the model; repeatable.")
+    ] = None,
     tokenizer: Annotated[Optional[str], typer.Option(help="Tokenizer folder (default: the model folder).")] = None,
     task: Annotated[str, typer.Option(help="lm (nll, ppl, bits per byte) or vqa (accuracy).")] = "lm",
     batch_size: Annotated[int, typer.Option(help="Most sequences per batch.")] = 16,
     max_tokens: Annotated[int, typer.Option(help="Most padded tokens per batch (LM).")] = 16384,
     text_column: Annotated[str, typer.Option(help="Text column of the LM sets.")] = "text",
     run: Annotated[Optional[str], typer.Option(help="Run name in the output (default: the model folder name).")] = None,
-    after_task: Annotated[Optional[str], typer.Option(help="Task the model was last trained on (R-matrix row).")] = None,
+    after_task: Annotated[
+        Optional[str], typer.Option(help="Task the model was last trained on (R-matrix row).")
+    ] = None,
     max_new_tokens: Annotated[int, typer.Option(help="VQA: longest generated answer, in tokens.")] = 10,
     predictions: Annotated[Optional[str], typer.Option(help="VQA: also write per-example predictions here.")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -175,15 +203,31 @@ def eval_(
     from cstool.console import progress
     from cstool.stages.evaluate import EvalConfig, evaluate, parse_data_specs
 
-    config = EvalConfig(task=task, batch_size=batch_size, max_tokens=max_tokens, text_column=text_column, run=run,
-                        after_task=after_task, max_new_tokens=max_new_tokens, device=device, dtype=dtype,
-                        has_model=model is not None)
+    config = EvalConfig(
+        task=task,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        text_column=text_column,
+        run=run,
+        after_task=after_task,
+        max_new_tokens=max_new_tokens,
+        device=device,
+        dtype=dtype,
+        has_model=model is not None,
+    )
     sets = parse_data_specs(data)
     _threads()
     with progress("eval") as bar:
-        scores = evaluate(model_path=model, adapters=adapter or [], tokenizer_path=tokenizer, data=sets, output=output,
-                          config=config, predictions_output=predictions,
-                          on_progress=lambda n: bar.advance(bar.task_ids[0], n))
+        scores = evaluate(
+            model_path=model,
+            adapters=adapter or [],
+            tokenizer_path=tokenizer,
+            data=sets,
+            output=output,
+            config=config,
+            predictions_output=predictions,
+            on_progress=lambda n: bar.advance(bar.task_ids[0], n),
+        )
     wide: dict[str, dict[str, float]] = {}
     for row in scores.to_pylist():
         wide.setdefault(row["eval_task"], {})[row["metric"]] = row["value"]
@@ -196,7 +240,9 @@ def eval_(
 def report(
     runs: Annotated[list[str], typer.Argument(help="RUN_DIRs of replay-train (or their metrics.parquet files).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")],
-    metric: Annotated[Optional[str], typer.Option(help="Metric to plot: accuracy, bpb, nll or ppl (default: first present).")] = None,
+    metric: Annotated[
+        Optional[str], typer.Option(help="Metric to plot: accuracy, bpb, nll or ppl (default: first present).")
+    ] = None,
     markdown: Annotated[bool, typer.Option(help="Also print the table as Markdown on stdout.")] = False,
 ) -> None:
     """Compare runs: Last, Avg, BWT, FWT and Forgetting (mean ± 95 % CI over seeds), R-matrix heatmaps, plots."""
@@ -215,17 +261,26 @@ def report(
 @stage
 def switch(
     input: Annotated[str, typer.Argument(help="Tagged artifact from cstool tag (.parquet, .arrow, or - for stdin).")],
-    lexicon: Annotated[str, typer.Option(help="Lexicon: TSV with header source,target[,upos] or MUSE 'source target'.")],
+    lexicon: Annotated[
+        str, typer.Option(help="Lexicon: TSV with header source,target[,upos] or MUSE 'source target'.")
+    ],
     output: ArtifactOutput,
     strategy: Annotated[str, typer.Option(help="pos (the method), random (POS-blind, matched count) or none.")] = "pos",
-    pos: Annotated[Optional[str], typer.Option(help="UPOS that may switch under pos [default: NOUN,ADJ,VERB,ADV; all with --profile].")] = None,
+    pos: Annotated[
+        Optional[str],
+        typer.Option(help="UPOS that may switch under pos [default: NOUN,ADJ,VERB,ADV; all with --profile]."),
+    ] = None,
     ratio: Annotated[float, typer.Option(help="Token-level switch probability (times the UPOS weight).")] = 0.3,
     sentence_rate: Annotated[float, typer.Option(help="Share of sentences touched at all.")] = 1.0,
-    profile: Annotated[Optional[str], typer.Option(help="Fit UPOS weights from a code-switched CoNLL-U (language id in column 10).")] = None,
+    profile: Annotated[
+        Optional[str], typer.Option(help="Fit UPOS weights from a code-switched CoNLL-U (language id in column 10).")
+    ] = None,
     weights: Annotated[Optional[str], typer.Option(help="UPOS weights, e.g. NOUN=1,ADJ=0.8 (others 1).")] = None,
     target_lang: Annotated[str, typer.Option(help="Language the lexicon translates into.")] = "en",
     strict_pos: Annotated[bool, typer.Option(help="Only lexicon entries with the token's UPOS.")] = False,
-    curriculum: Annotated[Optional[str], typer.Option(help="Ratio per epoch, one variant each: linear:0.5:0.0:3, const:R:N, list:R,R.")] = None,
+    curriculum: Annotated[
+        Optional[str], typer.Option(help="Ratio per epoch, one variant each: linear:0.5:0.0:3, const:R:N, list:R,R.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
     stats: Annotated[Optional[str], typer.Option(help="Also write the statistics artifact here.")] = None,
     shard: Annotated[str, typer.Option(help="i/n: process rows whose ordinal is i modulo n (0-based i).")] = "0/1",
@@ -235,9 +290,21 @@ def switch(
     """Code-switch tagged sentences word by word into TARGET_LANG, by part of speech (or at random)."""
     from cstool.stages.switch import SwitchConfig, summary_tables, switch_file
 
-    config = SwitchConfig(strategy=strategy, pos=pos, ratio=ratio, sentence_rate=sentence_rate, weights=weights,
-                          profile=profile, target_lang=target_lang, strict_pos=strict_pos, curriculum=curriculum,
-                          seed=seed, shard=shard, skip_bad_lines=skip_bad_lines, allow_empty=allow_empty)
+    config = SwitchConfig(
+        strategy=strategy,
+        pos=pos,
+        ratio=ratio,
+        sentence_rate=sentence_rate,
+        weights=weights,
+        profile=profile,
+        target_lang=target_lang,
+        strict_pos=strict_pos,
+        curriculum=curriculum,
+        seed=seed,
+        shard=shard,
+        skip_bad_lines=skip_bad_lines,
+        allow_empty=allow_empty,
+    )
     result = switch_file(input, output, lexicon_path=lexicon, config=config, stats_path=stats)
     for title, columns, rows in summary_tables(result):
         print_table(title, columns, rows)
@@ -250,13 +317,25 @@ def distill(
     data: Annotated[list[str], typer.Argument(help="Text artifacts (Parquet/Arrow) to train on.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output model folder.")],
     student: Annotated[Optional[str], typer.Option(help="Student model folder (save_pretrained).")] = None,
-    student_config: Annotated[Optional[str], typer.Option(help="Build the student, e.g. llama:layers=4,hidden=128,heads=4.")] = None,
-    init_from_teacher_layers: Annotated[Optional[str], typer.Option(help="Student = teacher's embeddings + these layers, e.g. 0,2,4.")] = None,
-    teacher: Annotated[Optional[str], typer.Option(help="Teacher model folder; without it (and a cache): plain LM training.")] = None,
-    teacher_cache: Annotated[Optional[str], typer.Option(help="Top-k cache from cstool teacher-cache (no teacher in memory).")] = None,
-    tokenizer: Annotated[Optional[str], typer.Option(help="Tokenizer folder for --student-config without a teacher.")] = None,
+    student_config: Annotated[
+        Optional[str], typer.Option(help="Build the student, e.g. llama:layers=4,hidden=128,heads=4.")
+    ] = None,
+    init_from_teacher_layers: Annotated[
+        Optional[str], typer.Option(help="Student = teacher's embeddings + these layers, e.g. 0,2,4.")
+    ] = None,
+    teacher: Annotated[
+        Optional[str], typer.Option(help="Teacher model folder; without it (and a cache): plain LM training.")
+    ] = None,
+    teacher_cache: Annotated[
+        Optional[str], typer.Option(help="Top-k cache from cstool teacher-cache (no teacher in memory).")
+    ] = None,
+    tokenizer: Annotated[
+        Optional[str], typer.Option(help="Tokenizer folder for --student-config without a teacher.")
+    ] = None,
     text_column: Annotated[str, typer.Option(help="Text column of DATA.")] = "text",
-    alpha: Annotated[Optional[float], typer.Option(help="Weight of CE; 1−alpha weights KD (default 0.5 with a teacher, 1 without).")] = None,
+    alpha: Annotated[
+        Optional[float], typer.Option(help="Weight of CE; 1−alpha weights KD (default 0.5 with a teacher, 1 without).")
+    ] = None,
     temperature: Annotated[float, typer.Option(help="KD temperature τ.")] = 2.0,
     loss: Annotated[str, typer.Option(help="KD divergence: fkl, rkl or jsd.")] = "fkl",
     max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
@@ -270,7 +349,9 @@ def distill(
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in OUT/checkpoints.")] = False,
     save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 200,
     log_every: Annotated[int, typer.Option(help="Log (and record in train_metrics) every N steps.")] = 10,
-    eval_data: Annotated[Optional[list[str]], typer.Option(help="Held-out text artifact(s): report CE at the end.")] = None,
+    eval_data: Annotated[
+        Optional[list[str]], typer.Option(help="Held-out text artifact(s): report CE at the end.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Distil a teacher into a student (α·CE + (1−α)·τ²·D), or train a causal LM when there is no teacher."""
@@ -278,11 +359,29 @@ def distill(
     from cstool.stages.distill import distill as run
 
     config = DistillConfig(
-        student=student, student_config=student_config, init_from_teacher_layers=parse_layers(init_from_teacher_layers),
-        teacher=teacher, teacher_cache=teacher_cache, tokenizer=tokenizer, text_column=text_column, alpha=alpha,
-        temperature=temperature, loss=loss, max_steps=max_steps, epochs=epochs, batch_size=batch_size,
-        grad_accum=grad_accum, block_size=block_size, lr=lr, warmup_steps=warmup_steps, seed=seed, resume=resume,
-        save_steps=save_steps, log_every=log_every, eval_data=tuple(eval_data or ()), device=device,
+        student=student,
+        student_config=student_config,
+        init_from_teacher_layers=parse_layers(init_from_teacher_layers),
+        teacher=teacher,
+        teacher_cache=teacher_cache,
+        tokenizer=tokenizer,
+        text_column=text_column,
+        alpha=alpha,
+        temperature=temperature,
+        loss=loss,
+        max_steps=max_steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        block_size=block_size,
+        lr=lr,
+        warmup_steps=warmup_steps,
+        seed=seed,
+        resume=resume,
+        save_steps=save_steps,
+        log_every=log_every,
+        eval_data=tuple(eval_data or ()),
+        device=device,
     )
     _threads()
     summary = run(data, output, config=config)
@@ -305,12 +404,22 @@ def teacher_cache(
     """Run a teacher once and store its top-k log-probs (+ tail mass) per token, for distill --teacher-cache."""
     from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
 
-    config = TeacherCacheConfig(teacher=teacher, top_k=top_k, temperature=temperature, block_size=block_size,
-                                text_column=text_column, batch_size=batch_size, device=device)
+    config = TeacherCacheConfig(
+        teacher=teacher,
+        top_k=top_k,
+        temperature=temperature,
+        block_size=block_size,
+        text_column=text_column,
+        batch_size=batch_size,
+        device=device,
+    )
     _threads()
     r = build_teacher_cache(data, output, config=config)
-    print_table("teacher-cache", ["blocks", "tokens", "top-k", "bytes", "bytes/token"],
-                [[r["blocks"], r["tokens"], r["top_k"], r["bytes"], r["bytes_per_token"]]])
+    print_table(
+        "teacher-cache",
+        ["blocks", "tokens", "top-k", "bytes", "bytes/token"],
+        [[r["blocks"], r["tokens"], r["top_k"], r["bytes"], r["bytes_per_token"]]],
+    )
 
 
 @app.command("train-tokenizer")
@@ -320,15 +429,18 @@ def train_tokenizer(
     output: Annotated[Path, typer.Option("--output", "-o", help="Tokenizer folder (AutoTokenizer-loadable).")],
     vocab_size: Annotated[int, typer.Option(help="Pieces in the vocabulary.")] = 4000,
     text_column: Annotated[str, typer.Option(help="Text column of DATA.")] = "text",
-    character_coverage: Annotated[float, typer.Option(help="Share of characters covered by pieces; rest via bytes.")] = 0.9995,
+    character_coverage: Annotated[
+        float, typer.Option(help="Share of characters covered by pieces; rest via bytes.")
+    ] = 0.9995,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
 ) -> None:
     """Train a sentencepiece unigram tokenizer and save it as a fast tokenizer for AutoTokenizer."""
     from cstool.stages.train_tokenizer import TrainTokenizerConfig
     from cstool.stages.train_tokenizer import train_tokenizer as run
 
-    config = TrainTokenizerConfig(vocab_size=vocab_size, text_column=text_column,
-                                  character_coverage=character_coverage, seed=seed)
+    config = TrainTokenizerConfig(
+        vocab_size=vocab_size, text_column=text_column, character_coverage=character_coverage, seed=seed
+    )
     r = run(data, output, config=config)
     log(f"trained a {r['vocab_size']}-piece tokenizer on {r['sentences']} texts → {output}")
 
@@ -336,27 +448,44 @@ def train_tokenizer(
 @app.command("vqa-import")
 @stage
 def vqa_import(
-    input: Annotated[Path, typer.Argument(help="JSONL, CSV/TSV or Parquet/Arrow with a question, answers and an image per row.")],
+    input: Annotated[
+        Path, typer.Argument(help="JSONL, CSV/TSV or Parquet/Arrow with a question, answers and an image per row.")
+    ],
     output: Annotated[str, typer.Option("--output", "-o", help="VQA artifact (.parquet or .arrow).")],
     lang: Annotated[Optional[str], typer.Option(help="Language of rows without a lang column.")] = None,
     format: Annotated[str, typer.Option(help="auto (by suffix), jsonl, csv or parquet.")] = "auto",
     id_column: Annotated[str, typer.Option(help="Row id column.")] = "id",
     question_column: Annotated[str, typer.Option(help="Question column.")] = "question",
-    answers_column: Annotated[str, typer.Option(help="Answers: a list, a JSON list, or separated strings.")] = "answers",
+    answers_column: Annotated[
+        str, typer.Option(help="Answers: a list, a JSON list, or separated strings.")
+    ] = "answers",
     image_column: Annotated[str, typer.Option(help="Image bytes (base64 in JSONL/CSV).")] = "image",
     image_path_column: Annotated[str, typer.Option(help="Image file path (relative to --image-root).")] = "image_path",
     answer_separator: Annotated[str, typer.Option(help="Separator of several answers in one string.")] = "|",
-    image_root: Annotated[Optional[str], typer.Option(help="Folder of relative image paths [default: the input's folder].")] = None,
+    image_root: Annotated[
+        Optional[str], typer.Option(help="Folder of relative image paths [default: the input's folder].")
+    ] = None,
     embed_images: Annotated[bool, typer.Option(help="Store image bytes in the artifact (else keep paths).")] = True,
-    skip_bad_images: Annotated[bool, typer.Option(help="Count and skip rows whose image is missing or unreadable.")] = False,
+    skip_bad_images: Annotated[
+        bool, typer.Option(help="Count and skip rows whose image is missing or unreadable.")
+    ] = False,
 ) -> None:
     """Import a VQA set (VQAv2, xGQA, MaXM, …) into a checked VQA artifact."""
     from cstool.stages.vqa_import import VqaImportConfig, import_vqa
 
-    config = VqaImportConfig(lang=lang, format=format, id_column=id_column, question_column=question_column,
-                             answers_column=answers_column, image_column=image_column,
-                             image_path_column=image_path_column, answer_separator=answer_separator,
-                             image_root=image_root, embed_images=embed_images, skip_bad_images=skip_bad_images)
+    config = VqaImportConfig(
+        lang=lang,
+        format=format,
+        id_column=id_column,
+        question_column=question_column,
+        answers_column=answers_column,
+        image_column=image_column,
+        image_path_column=image_path_column,
+        answer_separator=answer_separator,
+        image_root=image_root,
+        embed_images=embed_images,
+        skip_bad_images=skip_bad_images,
+    )
     r = import_vqa(input, output, config=config)
     log(f"imported {r['rows']} questions ({r['skipped']} skipped) → {output}")
 
@@ -373,11 +502,18 @@ def vqa_easy(
     """The easy-VQA benchmark in English, Hindi and Marathi (gold tokens + UPOS for cstool switch)."""
     from cstool.stages.vqa_easy import EasyVqaConfig, build_easy_vqa
 
-    config = EasyVqaConfig(langs=tuple(x.strip() for x in langs.split(",") if x.strip()), train_images=train_images,
-                           dev_images=dev_images, seed=seed)
+    config = EasyVqaConfig(
+        langs=tuple(x.strip() for x in langs.split(",") if x.strip()),
+        train_images=train_images,
+        dev_images=dev_images,
+        seed=seed,
+    )
     counts = build_easy_vqa(output, config=config)
-    print_table("vqa-easy", ["lang", "train questions", "dev questions"],
-                [[lang, c["train"], c["dev"]] for lang, c in counts.items()])
+    print_table(
+        "vqa-easy",
+        ["lang", "train questions", "dev questions"],
+        [[lang, c["train"], c["dev"]] for lang, c in counts.items()],
+    )
 
 
 @app.command("build-vlm")
@@ -385,9 +521,15 @@ def vqa_easy(
 def build_vlm(
     data: Annotated[list[str], typer.Argument(help="VQA artifacts whose questions and answers train the tokenizer.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder (save_pretrained + processor).")],
-    vision: Annotated[str, typer.Option(help="CLIP vision tower: layers, hidden, heads, intermediate, image, patch.")] = "layers=2,hidden=64,heads=4,image=32,patch=8",
-    text: Annotated[str, typer.Option(help="Llama language model: layers, hidden, heads, intermediate, positions.")] = "layers=2,hidden=64,heads=4",
-    vocab_size: Annotated[Optional[int], typer.Option(help="Tokenizer pieces [default: up to 1000, as the text allows].")] = None,
+    vision: Annotated[
+        str, typer.Option(help="CLIP vision tower: layers, hidden, heads, intermediate, image, patch.")
+    ] = "layers=2,hidden=64,heads=4,image=32,patch=8",
+    text: Annotated[
+        str, typer.Option(help="Llama language model: layers, hidden, heads, intermediate, positions.")
+    ] = "layers=2,hidden=64,heads=4",
+    vocab_size: Annotated[
+        Optional[int], typer.Option(help="Tokenizer pieces [default: up to 1000, as the text allows].")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
 ) -> None:
     """A tiny random Llava (CLIP vision + Llama text, sentencepiece tokenizer with <image>) for tests and demos."""
@@ -406,28 +548,50 @@ def replay_train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder.")],
     dev: Annotated[Optional[list[str]], typer.Option(help="NAME=PATH dev set scored after every task.")] = None,
     strategy: Annotated[str, typer.Option(help="naive, replay, replay-adapter or joint.")] = "replay-adapter",
-    cs: Annotated[str, typer.Option(help="none, pos or random: train on code-switched text_cs (from cstool switch).")] = "none",
-    replay_ratio: Annotated[float, typer.Option(help="Share of each batch from the replay buffer (replay); share of steps for the replay adapter (replay-adapter).")] = 0.25,
+    cs: Annotated[
+        str, typer.Option(help="none, pos or random: train on code-switched text_cs (from cstool switch).")
+    ] = "none",
+    replay_ratio: Annotated[
+        float,
+        typer.Option(
+            help="Share of each batch from the replay buffer (replay); share of steps for the replay adapter "
+            "(replay-adapter)."
+        ),
+    ] = 0.25,
     buffer_per_task: Annotated[int, typer.Option(help="Examples kept per earlier task (seeded reservoir).")] = 500,
-    consolidation_new: Annotated[float, typer.Option(help="Share of the replay adapter's batches from the new task.")] = 0.25,
-    task_adapter_init: Annotated[str, typer.Option(help="replay-adapter: each task adapter starts fresh or from the previous one.")] = "fresh",
+    consolidation_new: Annotated[
+        float, typer.Option(help="Share of the replay adapter's batches from the new task.")
+    ] = 0.25,
+    task_adapter_init: Annotated[
+        str, typer.Option(help="replay-adapter: each task adapter starts fresh or from the previous one.")
+    ] = "fresh",
     lora_r: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
     lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
     target_modules: Annotated[str, typer.Option(help="auto, or comma-separated module names.")] = "auto",
-    train_embeddings: Annotated[bool, typer.Option(help="Also train embeddings and LM head (peft modules_to_save).")] = False,
+    train_embeddings: Annotated[
+        bool, typer.Option(help="Also train embeddings and LM head (peft modules_to_save).")
+    ] = False,
     steps_per_task: Annotated[int, typer.Option(help="Optimizer steps per task (every strategy).")] = 200,
     batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 8,
     max_length: Annotated[int, typer.Option(help="Tokens per example (longer ones are cut).")] = 128,
     lr: Annotated[float, typer.Option(help="Learning rate (constant).")] = 1e-3,
     kd_teacher: Annotated[Optional[str], typer.Option(help="Teacher for a KD term on replayed examples.")] = None,
     kd_alpha: Annotated[float, typer.Option(help="Weight of CE against the KD term.")] = 0.5,
-    train_first: Annotated[bool, typer.Option(help="Train on the first task too (it is otherwise the known anchor).")] = False,
-    text_column: Annotated[Optional[str], typer.Option(help="Training text column [default: text_cs with --cs, else text].")] = None,
+    train_first: Annotated[
+        bool, typer.Option(help="Train on the first task too (it is otherwise the known anchor).")
+    ] = False,
+    text_column: Annotated[
+        Optional[str], typer.Option(help="Training text column [default: text_cs with --cs, else text].")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1234,
     resume: Annotated[bool, typer.Option(help="Continue a killed run in the same folder.")] = False,
-    run_name: Annotated[Optional[str], typer.Option(help="Name of the run in metrics [default: the folder name].")] = None,
+    run_name: Annotated[
+        Optional[str], typer.Option(help="Name of the run in metrics [default: the folder name].")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    task_type: Annotated[str, typer.Option(help="lm (text) or vqa (image + question → answer; dev metric accuracy).")] = "lm",
+    task_type: Annotated[
+        str, typer.Option(help="lm (text) or vqa (image + question → answer; dev metric accuracy).")
+    ] = "lm",
     max_new_tokens: Annotated[int, typer.Option(help="vqa: greedy answer length limit on dev sets.")] = 10,
 ) -> None:
     """Continual learning over a task sequence with LoRA adapters, a replay buffer and a replay adapter."""
@@ -435,16 +599,39 @@ def replay_train(
     from cstool.stages.replay_train import replay_train as run
 
     config = ReplayConfig(
-        strategy=strategy, cs=cs, replay_ratio=replay_ratio, buffer_per_task=buffer_per_task,
-        consolidation_new=consolidation_new, task_adapter_init=task_adapter_init, lora_r=lora_r, lora_alpha=lora_alpha, target_modules=target_modules,
-        train_embeddings=train_embeddings, steps_per_task=steps_per_task, batch_size=batch_size,
-        max_length=max_length, lr=lr, kd_teacher=kd_teacher, kd_alpha=kd_alpha, train_first=train_first,
-        text_column=text_column, seed=seed, resume=resume, run_name=run_name, device=device,
-        task_type=task_type, max_new_tokens=max_new_tokens,
+        strategy=strategy,
+        cs=cs,
+        replay_ratio=replay_ratio,
+        buffer_per_task=buffer_per_task,
+        consolidation_new=consolidation_new,
+        task_adapter_init=task_adapter_init,
+        lora_r=lora_r,
+        lora_alpha=lora_alpha,
+        target_modules=target_modules,
+        train_embeddings=train_embeddings,
+        steps_per_task=steps_per_task,
+        batch_size=batch_size,
+        max_length=max_length,
+        lr=lr,
+        kd_teacher=kd_teacher,
+        kd_alpha=kd_alpha,
+        train_first=train_first,
+        text_column=text_column,
+        seed=seed,
+        resume=resume,
+        run_name=run_name,
+        device=device,
+        task_type=task_type,
+        max_new_tokens=max_new_tokens,
     )
     _threads()
-    summary = run(base=base, tasks=parse_named(task, "--task"), devs=parse_named(dev or [], "--dev"),
-                  output_dir=output, config=config)
+    summary = run(
+        base=base,
+        tasks=parse_named(task, "--task"),
+        devs=parse_named(dev or [], "--dev"),
+        output_dir=output,
+        config=config,
+    )
     log(f"replay-train {summary['strategy']} (cs={summary['cs']}) done → {output}")
 
 

@@ -14,6 +14,8 @@ TASK_TYPES = ("lm", "vqa")
 CS_MODES = ("none", "pos", "random")
 MAIN = "main"  # the single adapter of naive / replay / joint
 REPLAY = "replay"  # the replay adapter of replay-adapter
+COMPOSITIONS = ("drop", "keep", "merge")
+SCHEDULES = ("consolidate", "concurrent")
 STATE, DONE, BUFFER, METRICS_FILE = "state.json", "done.json", "buffer.parquet", "metrics.parquet"
 
 
@@ -25,6 +27,9 @@ class ReplayConfig:
     buffer_per_task: int = 500
     consolidation_new: float = 0.25
     task_adapter_init: str = "fresh"  # replay-adapter: "fresh" (METHOD.md) or "previous" (start from A_{t-1})
+    composition: str = "drop"  # replay-adapter: what becomes of A_{t-1} when A_t starts: drop, keep (frozen), merge
+    replay_schedule: str = "consolidate"  # replay-adapter: R after A_t (consolidate) or with it (concurrent)
+    full_finetune: bool = False  # naive/replay/joint without LoRA: every weight of the base trains
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
@@ -63,10 +68,36 @@ class ReplayConfig:
             problems.append(f"--consolidation-new must lie in [0, 1), got {self.consolidation_new}")
         if self.task_adapter_init not in ("fresh", "previous"):
             problems.append(f"--task-adapter-init must be fresh or previous, got {self.task_adapter_init!r}")
+        if self.composition not in COMPOSITIONS:
+            problems.append(f"--composition must be one of {', '.join(COMPOSITIONS)}, got {self.composition!r}")
+        if self.replay_schedule not in SCHEDULES:
+            problems.append(f"--replay-schedule must be one of {', '.join(SCHEDULES)}, got {self.replay_schedule!r}")
+        variant = (self.composition, self.replay_schedule, self.task_adapter_init) != ("drop", "consolidate", "fresh")
+        if variant and self.strategy != "replay-adapter":
+            problems.append(
+                "--composition, --replay-schedule and --task-adapter-init shape the replay adapter: "
+                f"use them with --strategy replay-adapter, not {self.strategy}"
+            )
+        if self.composition == "keep" and self.task_adapter_init == "previous":
+            problems.append("--composition keep with --task-adapter-init previous would count A_(t-1) twice")
+        if self.full_finetune and self.strategy not in ("naive", "replay", "joint"):
+            problems.append(f"--full-finetune is a reference for naive, replay and joint, not {self.strategy}")
+        if self.full_finetune and self.kd_teacher:
+            problems.append("--full-finetune with --kd-teacher is not supported (the teacher term is for adapters)")
         if not 0.0 <= self.kd_alpha <= 1.0:
             problems.append(f"--kd-alpha must lie in [0, 1], got {self.kd_alpha}")
-        problems += at_least(self, 1, "buffer_per_task", "lora_r", "lora_alpha", "steps_per_task", "batch_size",
-                             "max_length", "eval_batch_size", "max_new_tokens")
+        problems += at_least(
+            self,
+            1,
+            "buffer_per_task",
+            "lora_r",
+            "lora_alpha",
+            "steps_per_task",
+            "batch_size",
+            "max_length",
+            "eval_batch_size",
+            "max_new_tokens",
+        )
         if self.lr <= 0:
             problems.append(f"--lr must be positive, got {self.lr}")
         ConfigError.collect(problems, "see cstool replay-train --help")

@@ -30,20 +30,34 @@ warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprec
 
 
 class Learner:
-    def __init__(self, *, base: str, out: Path, config: ReplayConfig, tasks: list[Task], provenance: dict,
-                 kind: TaskKind | None = None):
+    def __init__(
+        self,
+        *,
+        base: str,
+        out: Path,
+        config: ReplayConfig,
+        tasks: list[Task],
+        provenance: dict,
+        kind: TaskKind | None = None,
+    ):
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
         self.base_path = base
-        self.device = "cuda" if config.device == "auto" and torch.cuda.is_available() else (
-            "cpu" if config.device == "auto" else config.device)
+        self.device = (
+            "cuda"
+            if config.device == "auto" and torch.cuda.is_available()
+            else ("cpu" if config.device == "auto" else config.device)
+        )
         self.kind: TaskKind = kind or task_kind(config)
         self.base = self.kind.load(base, self.device)
         self.tokenizer = self.kind.tokenizer
         self.targets = adapters.resolve_target_modules(self.base, config.target_modules)
         save_modules = adapters.embedding_modules(self.base) if config.train_embeddings else None
         self.lora_targets, self.save_modules = self.kind.lora_targets(self.base, self.targets, save_modules)
-        log(f"LoRA r={config.lora_r} on {', '.join(self.targets)}{' of the language model' if self.kind.name == 'vqa' else ''}"
-            + (f"; also training {', '.join(self.save_modules)}" if self.save_modules else ""))
+        log(
+            f"LoRA r={config.lora_r} on {', '.join(self.targets)}"
+            f"{' of the language model' if self.kind.name == 'vqa' else ''}"
+            + (f"; also training {', '.join(self.save_modules)}" if self.save_modules else "")
+        )
         self.model: Any = self.base  # becomes a PeftModel once the first adapter exists
         self.teacher = self._load_teacher() if config.kd_teacher else None
         self.buffer: list[dict] = []
@@ -70,8 +84,13 @@ class Learner:
 
     def _lora(self, with_embeddings: bool):
         c = self.config
-        return adapters.lora_config(r=c.lora_r, alpha=c.lora_alpha, dropout=c.lora_dropout, targets=self.lora_targets,
-                                    modules_to_save=self.save_modules if with_embeddings else None)
+        return adapters.lora_config(
+            r=c.lora_r,
+            alpha=c.lora_alpha,
+            dropout=c.lora_dropout,
+            targets=self.lora_targets,
+            modules_to_save=self.save_modules if with_embeddings else None,
+        )
 
     def _add_adapter(self, name: str, with_embeddings: bool = True) -> None:
         from peft import get_peft_model
@@ -99,8 +118,11 @@ class Learner:
                 self._add_adapter(MAIN)
             adapters.activate(self.model, [MAIN], [MAIN])
             if c.strategy == "joint":
-                union = [t for k in range(i + 1) for t in (self.tasks[k].train[0] if k or c.train_first else
-                                                           [r[2] for r in self.tasks[k].replay])]
+                union = [
+                    t
+                    for k in range(i + 1)
+                    for t in (self.tasks[k].train[0] if k or c.train_first else [r[2] for r in self.tasks[k].replay])
+                ]
                 self._train(task.name, "joint", S, [union], [], 0.0)
             else:
                 self._train(task.name, c.strategy, S, task.train, buffer, rho if c.strategy == "replay" else 0.0)
@@ -134,20 +156,44 @@ class Learner:
         E = len(new)
         for e in range(E):  # curriculum: epoch e's variant fills the e-th slice of the steps
             seg = round((e + 1) * steps / E) - round(e * steps / E)
-            for batch in mixed_schedule(n_new=len(new_ids[e]), n_replay=len(rep_ids), steps=seg, batch_size=B,
-                                        ratio=ratio, seed=c.seed, key=(task, phase, e)):
-                items += [(rep_ids[s.index], True) if s.source == "replay" else (new_ids[e][s.index], False) for s in batch]
+            for batch in mixed_schedule(
+                n_new=len(new_ids[e]),
+                n_replay=len(rep_ids),
+                steps=seg,
+                batch_size=B,
+                ratio=ratio,
+                seed=c.seed,
+                key=(task, phase, e),
+            ):
+                items += [
+                    (rep_ids[s.index], True) if s.source == "replay" else (new_ids[e][s.index], False) for s in batch
+                ]
         work = self.out / "work" / f"{task}-{phase}"
         args = TrainingArguments(
-            output_dir=str(work), max_steps=steps, per_device_train_batch_size=B, learning_rate=c.lr,
-            lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, logging_steps=max(1, steps // 5),
-            save_strategy="no", report_to=[], seed=c.seed, data_seed=c.seed, use_cpu=self.device == "cpu",
-            remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
-            train_sampling_strategy="sequential", dataloader_pin_memory=self.device != "cpu",
+            output_dir=str(work),
+            max_steps=steps,
+            per_device_train_batch_size=B,
+            learning_rate=c.lr,
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            weight_decay=0.0,
+            logging_steps=max(1, steps // 5),
+            save_strategy="no",
+            report_to=[],
+            seed=c.seed,
+            data_seed=c.seed,
+            use_cpu=self.device == "cpu",
+            remove_unused_columns=False,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            train_sampling_strategy="sequential",
+            dataloader_pin_memory=self.device != "cpu",
         )
         n_rep = sum(r for _, r in items)
-        log(f"  {phase}: {steps} steps × {B} examples ({n_rep} replayed), "
-            f"{adapters.count_trainable(self.model):,} trainable parameters")
+        log(
+            f"  {phase}: {steps} steps × {B} examples ({n_rep} replayed), "
+            f"{adapters.count_trainable(self.model):,} trainable parameters"
+        )
         with warnings.catch_warnings():  # transformers' own deprecation notices about peft models
             warnings.filterwarnings("ignore", category=FutureWarning)
             trainer = self.kind.trainer(model=self.model, args=args, items=items, teacher=self.teacher)

@@ -61,7 +61,9 @@ def plot_rmatrix(run: Run, metric: str, path: str | os.PathLike) -> None:
             dark = not np.isnan(v) and ((v > middle) == (metric in _LOWER_IS_BETTER))
             ax.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
     better = "lower" if metric in _LOWER_IS_BETTER else "higher"
-    ax.set_title(f"{run.name}: {metric} ({better} is better)\n{run.strategy}, cs={run.cs}, seed={run.seed}", fontsize=10)
+    ax.set_title(
+        f"{run.name}: {metric} ({better} is better)\n{run.strategy}, cs={run.cs}, seed={run.seed}", fontsize=10
+    )
     fig.colorbar(image, ax=ax, label=metric)
     _save(fig, path)
     plt.close(fig)

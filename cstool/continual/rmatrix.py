@@ -43,7 +43,9 @@ def metrics_path(spec: str | os.PathLike) -> Path:
     p = Path(spec)
     path = p / "metrics.parquet" if p.is_dir() else p
     if not path.is_file():
-        raise InputError(f"no metrics file at {path}", "give a RUN_DIR written by cstool replay-train (it holds metrics.parquet)")
+        raise InputError(
+            f"no metrics file at {path}", "give a RUN_DIR written by cstool replay-train (it holds metrics.parquet)"
+        )
     return path
 
 
@@ -67,7 +69,9 @@ def read_metrics(spec: str | os.PathLike) -> tuple[pa.Table, artifacts.Source]:
         ) from None
     table = src.read_all().select(artifacts.METRICS.names)
     if table.num_rows == 0:
-        raise InputError(f"{path} holds no metrics", "the run recorded nothing; run replay-train until a task completes")
+        raise InputError(
+            f"{path} holds no metrics", "the run recorded nothing; run replay-train until a task completes"
+        )
     return table, src
 
 
@@ -82,8 +86,10 @@ def build_runs(table: pa.Table, source: str) -> list[Run]:
     for name, rows in by_run.items():
         ident = {(cols["strategy"][i], cols["cs"][i], cols["seed"][i]) for i in rows}
         if len(ident) > 1:
-            raise InputError(f"run {name} in {source} has several (strategy, cs, seed): {sorted(ident)}",
-                             "give each run its own name")
+            raise InputError(
+                f"run {name} in {source} has several (strategy, cs, seed): {sorted(ident)}",
+                "give each run its own name",
+            )
         strategy, cs, seed = ident.pop()
         tasks: list[str] = []
         for i in rows:
@@ -91,8 +97,10 @@ def build_runs(table: pa.Table, source: str) -> list[Run]:
                 tasks.append(cols["after_task"][i])
         extra = sorted({cols["eval_task"][i] for i in rows} - set(tasks))
         if extra:
-            raise InputError(f"run {name} in {source} evaluates tasks {extra} that are not in its sequence {tasks}",
-                             "every eval_task must be a task of the run's sequence")
+            raise InputError(
+                f"run {name} in {source} evaluates tasks {extra} that are not in its sequence {tasks}",
+                "every eval_task must be a task of the run's sequence",
+            )
         index = {t: k for k, t in enumerate(tasks)}
         matrices: dict[str, list[list[float | None]]] = {}
         for i in rows:
@@ -105,8 +113,10 @@ def build_runs(table: pa.Table, source: str) -> list[Run]:
             v = cols["value"][i]
             m[index[cols["after_task"][i]]][index[cols["eval_task"][i]]] = None if v is None or math.isnan(v) else v
         if not matrices:
-            raise InputError(f"run {name} in {source} has no score metrics (accuracy, nll, bpb or ppl)",
-                             "the metrics file must hold R-matrix rows")
+            raise InputError(
+                f"run {name} in {source} has no score metrics (accuracy, nll, bpb or ppl)",
+                "the metrics file must hold R-matrix rows",
+            )
         runs.append(Run(name, strategy, cs, int(seed), tuple(tasks), matrices, source))
     return runs
 
@@ -128,7 +138,8 @@ def load_runs(specs: Sequence[str | os.PathLike]) -> tuple[list[Run], list[artif
                 other = seen[key]
                 raise InputError(
                     f"runs {other.name} ({other.source}) and {r.name} ({r.source}) are the same "
-                    f"strategy={r.strategy}, cs={r.cs}, seed={r.seed}" if key[0] == "ident"
+                    f"strategy={r.strategy}, cs={r.cs}, seed={r.seed}"
+                    if key[0] == "ident"
                     else f"run name {r.name} appears in both {other.source} and {r.source}",
                     "give each run once; seeds of one configuration must differ",
                 )
@@ -138,8 +149,10 @@ def load_runs(specs: Sequence[str | os.PathLike]) -> tuple[list[Run], list[artif
         sequences.setdefault(r.tasks, []).append(r.name)
     if len(sequences) > 1:
         groups = "; ".join(f"{'→'.join(t)}: {', '.join(names)}" for t, names in sequences.items())
-        raise InputError(f"the runs have different task sequences ({groups})",
-                         "report runs of one task sequence together; run cstool report once per sequence")
+        raise InputError(
+            f"the runs have different task sequences ({groups})",
+            "report runs of one task sequence together; run cstool report once per sequence",
+        )
     return runs, sources
 
 

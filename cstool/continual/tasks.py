@@ -43,7 +43,9 @@ class TaskKind(Protocol):
     tokenizer: Any
 
     def load(self, base: str, device: str) -> Any: ...
-    def lora_targets(self, model: Any, targets: list[str], save_modules: list[str] | None) -> tuple[Any, list[str] | None]: ...
+    def lora_targets(
+        self, model: Any, targets: list[str], save_modules: list[str] | None
+    ) -> tuple[Any, list[str] | None]: ...
     def read_task(self, name: str, path: str, *, trained: bool) -> Task: ...
     def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source]: ...
     def encode(self, examples: list) -> list[dict]: ...
@@ -80,8 +82,9 @@ class ReplayTrainer(ScheduledTrainer):
                 labels = inputs["labels"][replay]
                 mask = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100).ne(-100)  # as causal_ce
                 with torch.no_grad():
-                    t_logits = self.kd_teacher(input_ids=inputs["input_ids"][replay],
-                                               attention_mask=inputs["attention_mask"][replay]).logits
+                    t_logits = self.kd_teacher(
+                        input_ids=inputs["input_ids"][replay], attention_mask=inputs["attention_mask"][replay]
+                    ).logits
                 v = min(t_logits.shape[-1], outputs.logits.shape[-1])  # heads padded past the vocabulary
                 kd = kd_loss(outputs.logits[replay][..., :v], t_logits[..., :v], mask, temperature=self.kd_temperature)
             loss = self.kd_alpha * loss + (1.0 - self.kd_alpha) * kd
@@ -101,7 +104,9 @@ class LmKind:
         self.tokenizer = models.load_tokenizer(base)
         return models.load_causal_lm(base, device=device)
 
-    def lora_targets(self, model: Any, targets: list[str], save_modules: list[str] | None) -> tuple[Any, list[str] | None]:
+    def lora_targets(
+        self, model: Any, targets: list[str], save_modules: list[str] | None
+    ) -> tuple[Any, list[str] | None]:
         return targets, save_modules
 
     def read_task(self, name: str, path: str, *, trained: bool) -> Task:
@@ -112,8 +117,10 @@ class LmKind:
         column = config.column if trained else "text"
         if column not in cols:
             hint = (
-                f"make code-switched data with: cstool switch TAGGED --lexicon LEX --strategy {config.cs} -o {Path(path).name}"
-                if column == "text_cs" else "choose the text column with --text-column NAME"
+                f"make code-switched data with: cstool switch TAGGED --lexicon LEX --strategy {config.cs} "
+                f"-o {Path(path).name}"
+                if column == "text_cs"
+                else "choose the text column with --text-column NAME"
             )
             raise SchemaError(f"task {name}: {path} has no column {column!r}; columns there: [{', '.join(cols)}]", hint)
         if trained and config.cs != "none" and "strategy" in cols:
@@ -140,8 +147,10 @@ class LmKind:
     def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source]:
         src = artifacts.open_source(path)
         if "text" not in src.schema.names:
-            raise SchemaError(f"dev set {name}: {path} has no column 'text'; columns there: [{', '.join(src.schema.names)}]",
-                              "dev sets are scored on their plain text; produce them with cstool tag")
+            raise SchemaError(
+                f"dev set {name}: {path} has no column 'text'; columns there: [{', '.join(src.schema.names)}]",
+                "dev sets are scored on their plain text; produce them with cstool tag",
+            )
         texts = [t for t in src.read_all().column("text").to_pylist() if t and t.strip()]
         if not texts:
             raise InputError(f"dev set {name}: {path} has no text", "give a non-empty dev artifact")
@@ -163,8 +172,15 @@ class LmKind:
 
     def trainer(self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any) -> ScheduledTrainer:
         c = self.config
-        return ReplayTrainer(model=model, args=args, train_dataset=Examples(items), data_collator=self.collate,
-                             kd_teacher=teacher, kd_alpha=c.kd_alpha, kd_temperature=c.kd_temperature)
+        return ReplayTrainer(
+            model=model,
+            args=args,
+            train_dataset=Examples(items),
+            data_collator=self.collate,
+            kd_teacher=teacher,
+            kd_alpha=c.kd_alpha,
+            kd_temperature=c.kd_temperature,
+        )
 
     def score(self, model: Any, texts: list) -> dict[str, float]:
         from cstool.lm.scoring import score_lm
@@ -199,7 +215,9 @@ class VqaKind:
         self.codec, self.tokenizer = VqaCodec(processor), processor.tokenizer
         return model
 
-    def lora_targets(self, model: Any, targets: list[str], save_modules: list[str] | None) -> tuple[Any, list[str] | None]:
+    def lora_targets(
+        self, model: Any, targets: list[str], save_modules: list[str] | None
+    ) -> tuple[Any, list[str] | None]:
         """LoRA on the language model only (the vision tower stays frozen); with --train-embeddings also the
         vision→text projector."""
         from cstool.vqa.model import projector_modules, text_only_targets
@@ -216,8 +234,10 @@ class VqaKind:
         if trained and config.cs != "none" and "strategy" in src.schema.names:
             made = set(src.read_all().column("strategy").to_pylist())
             if made != {config.cs}:
-                raise InputError(f"task {name}: {path} was switched with strategy {sorted(made)}, but --cs is {config.cs}",
-                                 f"give the output of cstool switch --strategy {config.cs}, or set --cs to match")
+                raise InputError(
+                    f"task {name}: {path} was switched with strategy {sorted(made)}, but --cs is {config.cs}",
+                    f"give the output of cstool switch --strategy {config.cs}, or set --cs to match",
+                )
         by_epoch: dict[int, list[VqaExample]] = {}
         for ex, e in zip(examples, epochs, strict=True):
             by_epoch.setdefault(e, []).append(ex)
@@ -242,8 +262,11 @@ class VqaKind:
 
     def score(self, model: Any, examples: list) -> dict[str, float]:
         c = self.config
-        return {"accuracy": self.codec.accuracy(model, examples, batch_size=c.eval_batch_size,
-                                                max_new_tokens=c.max_new_tokens)}
+        return {
+            "accuracy": self.codec.accuracy(
+                model, examples, batch_size=c.eval_batch_size, max_new_tokens=c.max_new_tokens
+            )
+        }
 
     def save_tokenizer(self, path: str) -> None:
         self.codec.processor.save_pretrained(path)

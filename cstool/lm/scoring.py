@@ -48,8 +48,14 @@ class LMScore:
         return sum(self.nll) / math.log(2) / sum(self.bytes)
 
     def metrics(self) -> dict[str, float]:
-        return {"nll": self.mean_nll, "ppl": self.ppl, "bpb": self.bpb, "tokens": float(sum(self.tokens)),
-                "bytes": float(sum(self.bytes)), "examples": float(len(self.nll))}
+        return {
+            "nll": self.mean_nll,
+            "ppl": self.ppl,
+            "bpb": self.bpb,
+            "tokens": float(sum(self.tokens)),
+            "bytes": float(sum(self.bytes)),
+            "examples": float(len(self.nll)),
+        }
 
 
 def bos_id(tokenizer) -> int:
@@ -209,8 +215,9 @@ def score_lm(
     padded = 0
     try:
         with torch.inference_mode():
-            for seqs, owner in lm_batches(tokenizer, texts, batch_size=batch_size, max_tokens=max_tokens,
-                                          max_len=context_length(model)):
+            for seqs, owner in lm_batches(
+                tokenizer, texts, batch_size=batch_size, max_tokens=max_tokens, max_len=context_length(model)
+            ):
                 ids, mask = pad_batch(seqs, device)
                 row_sums.append(batch_nll(model, ids, mask))
                 owners += owner

@@ -76,7 +76,9 @@ def train_sentencepiece(texts: Iterator[str], config: SentencePieceOptions) -> b
             hint = "raise --vocab-size (every character needs a piece) or lower --character-coverage"
         else:
             hint = "check the input text"
-        raise CstoolError(f"sentencepiece could not train a {config.vocab_size}-piece vocabulary: {msg}", hint) from None
+        raise CstoolError(
+            f"sentencepiece could not train a {config.vocab_size}-piece vocabulary: {msg}", hint
+        ) from None
     return model.getvalue()
 
 
@@ -99,7 +101,11 @@ def fast_tokenizer_from_sentencepiece(model_bytes: bytes) -> Any:
     vocab = [(p.piece, p.score) for p in proto.pieces]
     byte_fallback = proto.trainer_spec.byte_fallback
     tok = Tokenizer(Unigram(vocab, unk_id=proto.trainer_spec.unk_id, byte_fallback=byte_fallback))
-    norm = [normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap)] if proto.normalizer_spec.precompiled_charsmap else []
+    norm = (
+        [normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap)]
+        if proto.normalizer_spec.precompiled_charsmap
+        else []
+    )
     if proto.normalizer_spec.remove_extra_whitespaces:
         norm += [normalizers.Strip(), normalizers.Replace(Regex(" {2,}"), " ")]
     tok.normalizer = normalizers.Sequence(norm)

@@ -14,8 +14,9 @@ from cstool import artifacts
 from cstool.errors import InputError
 
 
-def cache_batch(start: int, lengths: np.ndarray, ids: np.ndarray, top_ids: np.ndarray, top_lp: np.ndarray,
-                tail: np.ndarray) -> pa.RecordBatch:
+def cache_batch(
+    start: int, lengths: np.ndarray, ids: np.ndarray, top_ids: np.ndarray, top_lp: np.ndarray, tail: np.ndarray
+) -> pa.RecordBatch:
     """Blocks ``start … start+B-1``: ``lengths [B]``, ``ids [B, L]``, ``top_ids/top_lp [B, L, K]``, ``tail [B, L]``."""
     b = ids.shape[0]
     return pa.record_batch(
@@ -53,19 +54,23 @@ def load_teacher_cache(
     Returns ``topk_ids [N, L, K]``, ``topk_logprobs [N, L, K]``, ``tail_logprob [N, L]``.
     """
     if not Path(path).exists():
-        raise InputError(f"teacher cache {path} does not exist", "build it with: cstool teacher-cache DATA --teacher MODEL -o CACHE.parquet")
+        raise InputError(
+            f"teacher cache {path} does not exist",
+            "build it with: cstool teacher-cache DATA --teacher MODEL -o CACHE.parquet",
+        )
     src = artifacts.open_source(path)
     artifacts.require_columns(src.schema, "teacher_cache", stage="distill --teacher-cache")
     prov = src.provenance or {}
     opts = prov.get("options", {})
-    hint = "rebuild it with: cstool teacher-cache DATA --teacher MODEL -o CACHE.parquet with the same DATA, --block-size, --temperature and --text-column"
+    hint = (
+        "rebuild it with: cstool teacher-cache DATA --teacher MODEL -o CACHE.parquet with the same DATA, "
+        "--block-size, --temperature and --text-column"
+    )
     problems = []
     if prov.get("stage") != "teacher-cache":
         raise InputError(f"{path} was not made by cstool teacher-cache", hint)
     if opts.get("teacher_fingerprint") != fingerprint:
-        problems.append(
-            f"it was built with teacher {opts.get('teacher')} whose tokenizer differs from the student's"
-        )
+        problems.append(f"it was built with teacher {opts.get('teacher')} whose tokenizer differs from the student's")
     if opts.get("block_size") != block_size:
         problems.append(f"its block size is {opts.get('block_size')}, this run uses {block_size}")
     if opts.get("temperature") != temperature:

@@ -157,8 +157,13 @@ class KDTrainer(Trainer):
             s_logits = logits if v == logits.shape[-1] else logits[..., :v]
             if "topk_ids" in inputs:
                 kd = topk_kd_loss(
-                    s_logits, inputs["topk_ids"], inputs["topk_logprobs"], inputs["tail_logprob"], mask,
-                    temperature=self.temperature, kind=self.divergence,
+                    s_logits,
+                    inputs["topk_ids"],
+                    inputs["topk_logprobs"],
+                    inputs["tail_logprob"],
+                    mask,
+                    temperature=self.temperature,
+                    kind=self.divergence,
                 )
             elif self.teacher is not None:
                 with torch.no_grad():
@@ -185,7 +190,9 @@ class KDTrainer(Trainer):
                 sums = self.accelerator.reduce(sums, reduction="sum")
             now = time.perf_counter()
             ce, kd, n, tokens = sums.tolist()
-            logs.update(ce=round(ce / n, 6), kd=round(kd / n, 6), tokens_per_s=round(tokens / (now - self._last_log), 1))
+            logs.update(
+                ce=round(ce / n, 6), kd=round(kd / n, 6), tokens_per_s=round(tokens / (now - self._last_log), 1)
+            )
             self._sums.zero_()
             self._last_log = now
         super().log(logs, start_time)
@@ -261,7 +268,9 @@ def heldout_loss(model: torch.nn.Module, ids: np.ndarray, lengths: np.ndarray, *
     dataset = BlockDataset(ids, lengths)
     for start in range(0, len(dataset), batch_size):
         batch = collate_blocks([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        logits = model(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+        ).logits
         ce, mask = causal_ce(logits, batch["labels"].to(device))
         n = int(mask.sum())
         total += ce.item() * n

@@ -23,8 +23,10 @@ def build_vlm_from_data(data: Sequence[str], output_dir: str | os.PathLike, **op
         src = artifacts.open_source(spec)
         missing = [c for c in ("question", "answers") if c not in src.schema.names]
         if missing:
-            raise InputError(f"{spec} has no column {', '.join(map(repr, missing))}",
-                             "give VQA artifacts from cstool vqa-import or cstool vqa-easy")
+            raise InputError(
+                f"{spec} has no column {', '.join(map(repr, missing))}",
+                "give VQA artifacts from cstool vqa-import or cstool vqa-easy",
+            )
         rows = src.read_all()
         texts += rows.column("question").to_pylist()
         texts += [a for answers in rows.column("answers").to_pylist() for a in answers or []]

@@ -76,7 +76,9 @@ class DistillConfig:
         problems = []
         sources = [s for s in (self.student, self.student_config, self.init_from_teacher_layers) if s]
         if len(sources) != 1:
-            problems.append("give exactly one of --student PATH, --student-config SPEC, --init-from-teacher-layers I,J,..")
+            problems.append(
+                "give exactly one of --student PATH, --student-config SPEC, --init-from-teacher-layers I,J,.."
+            )
         if self.init_from_teacher_layers and not self.teacher:
             problems.append("--init-from-teacher-layers needs --teacher")
         if self.teacher and self.teacher_cache:
@@ -116,7 +118,9 @@ def parse_layers(text: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise ConfigError(f"--init-from-teacher-layers must be comma-separated integers, got {text!r}", "e.g. 0,2,4") from None
+        raise ConfigError(
+            f"--init-from-teacher-layers must be comma-separated integers, got {text!r}", "e.g. 0,2,4"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -137,12 +141,14 @@ def check_vocab(teacher_tok: Any, student_tok: Any, teacher_size: int, student_s
         raise CstoolError(
             f"teacher and student vocabularies differ: teacher has {len(t_vocab)} tokens, student {len(s_vocab)}; "
             f"first differences (teacher vs student): {'; '.join(diffs[:5])}",
-            "distil into a student that uses the teacher's tokenizer (--student-config SPEC or --init-from-teacher-layers)",
+            "distil into a student that uses the teacher's tokenizer "
+            "(--student-config SPEC or --init-from-teacher-layers)",
         )
     n = len(t_vocab)
     if teacher_size < n or student_size < n:
         raise CstoolError(
-            f"model output sizes (teacher {teacher_size}, student {student_size}) are smaller than the {n}-token vocabulary",
+            f"model output sizes (teacher {teacher_size}, student {student_size}) are smaller than the "
+            f"{n}-token vocabulary",
             "the model folders do not match their tokenizers",
         )
     return n
@@ -152,9 +158,13 @@ def _check_output(out: Path, resume: bool) -> bool:
     """Refuse a finished or foreign output folder; return whether it existed (nothing is created here)."""
     existed = out.exists()
     if (out / DONE).exists():
-        raise InputError(f"{out} already holds a finished run ({DONE})", "choose another -o, or delete the folder to retrain")
+        raise InputError(
+            f"{out} already holds a finished run ({DONE})", "choose another -o, or delete the folder to retrain"
+        )
     if existed and any(out.iterdir()) and not resume:
-        raise InputError(f"{out} exists and is not empty", "pass --resume to continue an interrupted run, or choose another -o")
+        raise InputError(
+            f"{out} exists and is not empty", "pass --resume to continue an interrupted run, or choose another -o"
+        )
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun/accelerate, one process probes
         artifacts.check_writable(out / DONE)
         if not existed:
@@ -205,7 +215,9 @@ def distill(
             student = models.student_from_teacher_layers(teacher, list(config.init_from_teacher_layers))
     if config.student_config:
         special = {k: getattr(student_tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-        student = models.build_causal_lm(config.student_config, vocab_size=len(student_tok), special_ids=special, seed=config.seed)
+        student = models.build_causal_lm(
+            config.student_config, vocab_size=len(student_tok), special_ids=special, seed=config.seed
+        )
     vocab = None
     if teacher is not None:
         vocab = check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
@@ -216,8 +228,12 @@ def distill(
     cache = None
     if config.teacher_cache:
         cache = load_teacher_cache(
-            config.teacher_cache, ids=ids, fingerprint=models.tokenizer_fingerprint(student_tok),
-            block_size=config.block_size, temperature=config.temperature, data_sources=sources,
+            config.teacher_cache,
+            ids=ids,
+            fingerprint=models.tokenizer_fingerprint(student_tok),
+            block_size=config.block_size,
+            temperature=config.temperature,
+            data_sources=sources,
             text_column=config.text_column,
         )
         vocab = len(student_tok)
@@ -246,14 +262,23 @@ def distill(
         dataloader_pin_memory=config.device != "cpu" and torch.cuda.is_available(),
     )
     trainer = KDTrainer(
-        model=student, args=args, train_dataset=BlockDataset(ids, lengths, cache), teacher=teacher,
-        alpha=config.kd_alpha, temperature=config.temperature, divergence=config.loss, vocab_size=vocab,
+        model=student,
+        args=args,
+        train_dataset=BlockDataset(ids, lengths, cache),
+        teacher=teacher,
+        alpha=config.kd_alpha,
+        temperature=config.temperature,
+        divergence=config.loss,
+        vocab_size=vocab,
         callbacks=[_ConsoleLog(), *callbacks],
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     mode = "KD from cache" if cache is not None else ("KD" if teacher is not None and config.kd_alpha < 1 else "LM")
-    log(f"distill ({mode}): {len(ids)} blocks of {config.block_size} tokens, {student.num_parameters():,} student parameters")
+    log(
+        f"distill ({mode}): {len(ids)} blocks of {config.block_size} tokens, "
+        f"{student.num_parameters():,} student parameters"
+    )
     started = time.perf_counter()
     try:
         result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -296,14 +321,18 @@ def distill(
 def _last_checkpoint(ckpt_dir: Path) -> Path | None:
     from transformers.trainer_utils import get_last_checkpoint
 
-    return Path(get_last_checkpoint(str(ckpt_dir))) if ckpt_dir.is_dir() and get_last_checkpoint(str(ckpt_dir)) else None
+    return (
+        Path(get_last_checkpoint(str(ckpt_dir))) if ckpt_dir.is_dir() and get_last_checkpoint(str(ckpt_dir)) else None
+    )
 
 
 def _cache_teacher(cache_path: str | None) -> str:
     prov = artifacts.read_provenance(cache_path) if cache_path and Path(cache_path).exists() else None
     teacher = ((prov or {}).get("options") or {}).get("teacher")
     if not teacher:
-        raise InputError(f"cannot tell which tokenizer made {cache_path}", "give --tokenizer DIR (the teacher's folder)")
+        raise InputError(
+            f"cannot tell which tokenizer made {cache_path}", "give --tokenizer DIR (the teacher's folder)"
+        )
     models.require_model_dir(teacher, "teacher (named by the cache)")
     return teacher
 

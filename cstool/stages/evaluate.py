@@ -60,7 +60,9 @@ class EvalConfig:
 def parse_data_specs(values: Sequence[str]) -> dict[str, str]:
     """``["hi=hi_dev.parquet", ...]`` → ``{"hi": "hi_dev.parquet", ...}`` (a bare path is named by its stem)."""
     if not values:
-        raise ConfigError("give at least one --data NAME=PATH", "e.g. --data hi=hi_dev.parquet --data en=en_dev.parquet")
+        raise ConfigError(
+            "give at least one --data NAME=PATH", "e.g. --data hi=hi_dev.parquet --data en=en_dev.parquet"
+        )
     return dict(specs.parse_named(values, "--data", bare_paths=True))
 
 
@@ -119,8 +121,10 @@ def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artif
     if pa.types.is_string(answers.type) or pa.types.is_large_string(answers.type):  # one reference per row
         answers = pa.array([[a] if a else [] for a in answers.to_pylist()], pa.list_(pa.string()))
     elif not pa.types.is_list(answers.type) or not pa.types.is_string(answers.type.value_type):
-        raise InputError(f"eval set {name} ({path}): answers is {answers.type}, expected list<string>",
-                         "give the reference answers of each question as a list of strings")
+        raise InputError(
+            f"eval set {name} ({path}): answers is {answers.type}, expected list<string>",
+            "give the reference answers of each question as a list of strings",
+        )
     table = table.set_column(table.schema.get_field_index("answers"), "answers", answers)
     ids = _ids(table)
     from cstool.vqa.metrics import vqa_scores
@@ -129,8 +133,10 @@ def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artif
     if config.has_model:
         empty = [ids[i] for i, q in enumerate(table.column("question").to_pylist()) if not (q or "").strip()]
         if empty:
-            raise InputError(f"eval set {name}: {len(empty)} questions are empty (ids {', '.join(empty[:5])})",
-                             "drop rows without a question")
+            raise InputError(
+                f"eval set {name}: {len(empty)} questions are empty (ids {', '.join(empty[:5])})",
+                "drop rows without a question",
+            )
     return table, src
 
 
@@ -175,8 +181,9 @@ def evaluate(
     for name, (table, _src) in sets.items():
         if config.task == "lm":
             texts = table.column(config.text_column).to_pylist()
-            score = score_lm(model, tok, texts, batch_size=config.batch_size, max_tokens=config.max_tokens,
-                             on_batch=on_progress)
+            score = score_lm(
+                model, tok, texts, batch_size=config.batch_size, max_tokens=config.max_tokens, on_batch=on_progress
+            )
             rows += [(name, metric, value) for metric, value in score.metrics().items()]
             continue
         answers = table.column("answers").to_pylist()
@@ -194,31 +201,59 @@ def evaluate(
 
             questions = table.column("question").to_pylist()
             budget = answer_token_budget(tok.tokenizer, answers, config.max_new_tokens)
-            preds = generate_answers(model, tok, questions, image_loader(table, Path(data[name]).parent),
-                                     batch_size=config.batch_size, max_new_tokens=budget, on_batch=on_progress)
+            preds = generate_answers(
+                model,
+                tok,
+                questions,
+                image_loader(table, Path(data[name]).parent),
+                batch_size=config.batch_size,
+                max_new_tokens=budget,
+                on_batch=on_progress,
+            )
             accs = vqa_metrics.vqa_scores(preds, answers, langs, ids=ids)
         rows += [(name, "accuracy", sum(accs) / len(accs)), (name, "examples", float(len(accs)))]
-        pred_tables.append(pa.table({
-            "id": pa.array(ids, pa.string()), "eval_task": pa.array([name] * len(ids), pa.string()),
-            "lang": pa.array(langs, pa.string()), "prediction": pa.array(preds, pa.string()),
-            "answers": pa.array(answers, pa.list_(pa.string())), "accuracy": pa.array(accs, pa.float64()),
-        }, schema=artifacts.VQA_PREDICTIONS))
+        pred_tables.append(
+            pa.table(
+                {
+                    "id": pa.array(ids, pa.string()),
+                    "eval_task": pa.array([name] * len(ids), pa.string()),
+                    "lang": pa.array(langs, pa.string()),
+                    "prediction": pa.array(preds, pa.string()),
+                    "answers": pa.array(answers, pa.list_(pa.string())),
+                    "accuracy": pa.array(accs, pa.float64()),
+                },
+                schema=artifacts.VQA_PREDICTIONS,
+            )
+        )
     model_label = " + ".join([model_path, *adapters]) if model_path else "(predictions)"
     run = config.run or (Path(model_path).name if model_path else "predictions")
-    table = pa.table({
-        "run": pa.array([run] * len(rows), pa.string()),
-        "model": pa.array([model_label] * len(rows), pa.string()),
-        "after_task": pa.array([config.after_task] * len(rows), pa.string()),
-        "eval_task": pa.array([r[0] for r in rows], pa.string()),
-        "metric": pa.array([r[1] for r in rows], pa.string()),
-        "value": pa.array([r[2] for r in rows], pa.float64()),
-    }, schema=artifacts.SCORES)
-    options = {**artifacts.jsonable(config), "model": model_path, "adapters": list(adapters),
-               "tokenizer": tokenizer_path, "data": dict(data)}
+    table = pa.table(
+        {
+            "run": pa.array([run] * len(rows), pa.string()),
+            "model": pa.array([model_label] * len(rows), pa.string()),
+            "after_task": pa.array([config.after_task] * len(rows), pa.string()),
+            "eval_task": pa.array([r[0] for r in rows], pa.string()),
+            "metric": pa.array([r[1] for r in rows], pa.string()),
+            "value": pa.array([r[2] for r in rows], pa.float64()),
+        },
+        schema=artifacts.SCORES,
+    )
+    options = {
+        **artifacts.jsonable(config),
+        "model": model_path,
+        "adapters": list(adapters),
+        "tokenizer": tokenizer_path,
+        "data": dict(data),
+    }
     inputs = [src for _t, src in sets.values()]
     if predictions_output is not None and pred_tables:
-        artifacts.write_table(predictions_output, pa.concat_tables(pred_tables), kind="vqa_predictions",
-                              provenance=artifacts.make_provenance("eval", options=options, inputs=inputs))
-    artifacts.write_table(output, table, kind="scores",
-                          provenance=artifacts.make_provenance("eval", options=options, inputs=inputs))
+        artifacts.write_table(
+            predictions_output,
+            pa.concat_tables(pred_tables),
+            kind="vqa_predictions",
+            provenance=artifacts.make_provenance("eval", options=options, inputs=inputs),
+        )
+    artifacts.write_table(
+        output, table, kind="scores", provenance=artifacts.make_provenance("eval", options=options, inputs=inputs)
+    )
     return table

@@ -13,9 +13,10 @@ a batch, they are not extra):
 * ``joint`` — one adapter on the union of all tasks so far (anchor included), the reference upper bound.
 
 The first task is the anchor: evaluated and put in the buffer, not trained unless ``train_first``. After
-each task every dev set is scored (LM: NLL, bits per byte, perplexity; VQA: accuracy of greedy answers) and the R-matrix rows are written to
-RUN_DIR/metrics.parquet at once, so a killed run keeps what it measured; ``resume`` restarts at the first
-task not completed and, being deterministic on CPU, gives the same metrics as an uninterrupted run.
+each task every dev set is scored (LM: NLL, bits per byte, perplexity; VQA: accuracy of greedy answers) and
+the R-matrix rows are written to RUN_DIR/metrics.parquet at once, so a killed run keeps what it measured;
+``resume`` restarts at the first task not completed and, being deterministic on CPU, gives the same metrics
+as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -41,27 +42,39 @@ def parse_named(values: list[str], flag: str) -> list[tuple[str, str]]:
     """``--task``/``--dev`` values → (name, path); names become adapter folders, so 'replay' is reserved."""
     return specs.parse_named(values, flag, reserved=(REPLAY,))
 
+
 # ---------------------------------------------------------------------------------------------------------
 # The run
 
 
 def replay_train(
-    *, base: str, tasks: list[tuple[str, str]], devs: list[tuple[str, str]], output_dir: str | os.PathLike, config: ReplayConfig
+    *,
+    base: str,
+    tasks: list[tuple[str, str]],
+    devs: list[tuple[str, str]],
+    output_dir: str | os.PathLike,
+    config: ReplayConfig,
 ) -> dict:
     """Train the task sequence and write RUN_DIR (adapters, buffer, metrics, final model). Returns a summary."""
     from cstool.continual.learner import Learner
 
     out = Path(output_dir)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ConfigError("replay-train runs in a single process (its run folder, buffer and metrics are not "
-                          "shared between ranks)", "run it without torchrun/accelerate launch; use --device cuda for a GPU")
+        raise ConfigError(
+            "replay-train runs in a single process (its run folder, buffer and metrics are not shared between ranks)",
+            "run it without torchrun/accelerate launch; use --device cuda for a GPU",
+        )
     if len(tasks) < 2:
-        raise ConfigError("replay-train needs at least two tasks (the anchor, then a task to learn)",
-                          "e.g. --task en=en.parquet --task hi=hi.parquet")
+        raise ConfigError(
+            "replay-train needs at least two tasks (the anchor, then a task to learn)",
+            "e.g. --task en=en.parquet --task hi=hi.parquet",
+        )
     names = [n for n, _ in tasks]
     unknown = [n for n, _ in devs if n not in names]
     if unknown:
-        raise ConfigError(f"--dev for tasks not in the sequence: {', '.join(unknown)}", f"the tasks are: {', '.join(names)}")
+        raise ConfigError(
+            f"--dev for tasks not in the sequence: {', '.join(unknown)}", f"the tasks are: {', '.join(names)}"
+        )
     for n in names:
         if n not in dict(devs):
             warn(f"task {n} has no --dev set: its column of the R matrix stays empty")
@@ -84,8 +97,10 @@ def replay_train(
         )
         hashes = [r["sha256"] for r in prov["inputs"]]
         if state.setdefault("inputs", hashes) != hashes:
-            raise InputError(f"the task or dev files changed since {out} was started",
-                             "resume with the same files, or start a new run folder")
+            raise InputError(
+                f"the task or dev files changed since {out} was started",
+                "resume with the same files, or start a new run folder",
+            )
         learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov, kind=kind)
     except BaseException:
         if not existed:
@@ -106,20 +121,41 @@ def replay_train(
         scores = learner.evaluate({n: texts for n, (texts, _) in dev_sets.items()})
         for eval_task, values in scores.items():
             for metric, value in values.items():
-                metrics.append({"run": run, "strategy": config.strategy, "cs": config.cs, "seed": config.seed,
-                                "after_task": task.name, "eval_task": eval_task, "metric": metric, "value": value})
+                metrics.append(
+                    {
+                        "run": run,
+                        "strategy": config.strategy,
+                        "cs": config.cs,
+                        "seed": config.seed,
+                        "after_task": task.name,
+                        "eval_task": eval_task,
+                        "metric": metric,
+                        "value": value,
+                    }
+                )
         learner.save_after(i)
-        artifacts.write_table(out / METRICS_FILE, pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
-                              kind="metrics", provenance=prov)
+        artifacts.write_table(
+            out / METRICS_FILE,
+            pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
+            kind="metrics",
+            provenance=prov,
+        )
         state["done"].append(task.name)
         state["train_seconds"] = learner.train_seconds
         _write_json(out / STATE, state)
     learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
     learner.save_final(out / "final")
     shutil.rmtree(out / "work", ignore_errors=True)
-    summary = {"run": run, "tasks": names, "strategy": config.strategy, "cs": config.cs,
-               "steps_per_task": config.steps_per_task, "steps": learner.steps, "examples": learner.examples,
-               "train_seconds": round(learner.train_seconds, 3)}
+    summary = {
+        "run": run,
+        "tasks": names,
+        "strategy": config.strategy,
+        "cs": config.cs,
+        "steps_per_task": config.steps_per_task,
+        "steps": learner.steps,
+        "examples": learner.examples,
+        "train_seconds": round(learner.train_seconds, 3),
+    }
     artifacts.write_sidecar(out, prov)
     _write_json(out / DONE, summary)
     return summary
@@ -134,10 +170,12 @@ def _prepare_dir(out: Path, config: ReplayConfig, identity: dict) -> dict:
         if not state_file.is_file():
             raise InputError(f"{out} is not a replay-train run folder (no {STATE})", "choose another -o")
         state = json.loads(state_file.read_text())
-        same = lambda c: {k: v for k, v in c.items() if k != "resume"}  # noqa: E731
+        same = lambda c: {k: v for k, v in c.items() if k != "resume"}
         if same(state.get("config", {})) != same(artifacts.jsonable(config)) or state.get("identity") != identity:
-            raise InputError(f"{out} was made with other options or inputs (--base, --task, --dev)",
-                             "resume with the options of the first call")
+            raise InputError(
+                f"{out} was made with other options or inputs (--base, --task, --dev)",
+                "resume with the options of the first call",
+            )
         return state
     artifacts.check_writable(out / METRICS_FILE)
     free = shutil.disk_usage(out).free
@@ -155,4 +193,3 @@ def _write_json(path: Path, value: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
-

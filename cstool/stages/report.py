@@ -42,7 +42,6 @@ class ReportConfig:
         ConfigError.collect(problems, "see cstool report --help")
 
 
-
 def _fmt(mean: float | None, ci: float | None) -> str:
     if mean is None:
         return "—"
@@ -68,9 +67,11 @@ def console_tables(summary: pa.Table) -> list[tuple[str, list[str], list[list[st
     tasks = summary.column("tasks")[0].as_py() if summary.num_rows else ""
     scores = list(dict.fromkeys(r[2] for r in rows))
     return [
-        (f"{tasks} · score {score} (higher is better) · mean ± 95 % CI over n seeds",
-         ["strategy", "cs", "n", *forgetting.METRICS],
-         [[r[0], r[1], r[-1], *(v.replace(" ± ", "\n±") for v in r[3:-1])] for r in rows if r[2] == score])
+        (
+            f"{tasks} · score {score} (higher is better) · mean ± 95 % CI over n seeds",
+            ["strategy", "cs", "n", *forgetting.METRICS],
+            [[r[0], r[1], r[-1], *(v.replace(" ± ", "\n±") for v in r[3:-1])] for r in rows if r[2] == score],
+        )
         for score in scores
     ]
 
@@ -86,8 +87,9 @@ def plot_metric(runs: Sequence[Run], wanted: str | None) -> str:
     available = set().union(*(r.matrices for r in runs))
     if wanted is not None:
         if wanted not in available:
-            raise ConfigError(f"--metric {wanted}: the runs have only {', '.join(sorted(available))}",
-                              "choose one of those")
+            raise ConfigError(
+                f"--metric {wanted}: the runs have only {', '.join(sorted(available))}", "choose one of those"
+            )
         return wanted
     return next(m for m in PLOT_PREFERENCE if m in available)
 
@@ -115,8 +117,9 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
     if out.exists() and not out.is_dir():
         raise InputError(f"cannot write the report to {out}: it is a file", "give a folder for -o")
     artifacts.check_writable(out / "summary.parquet")
-    prov = artifacts.make_provenance("report", options={**artifacts.jsonable(config), "plot_metric": metric},
-                                     inputs=sources)
+    prov = artifacts.make_provenance(
+        "report", options={**artifacts.jsonable(config), "plot_metric": metric}, inputs=sources
+    )
     names = {r.name: safe_name(r.name) for r in loaded}
     if len(set(names.values())) < len(names):
         names = {r.name: f"{safe_name(r.name)}_{k}" for k, r in enumerate(loaded)}

@@ -111,13 +111,15 @@ class SwitchConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_ = lambda k, v: object.__setattr__(self, k, v)
         if self.strategy not in STRATEGIES:
             problems.append(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         pos = _tags(self.pos) if self.pos is not None else UPOS_TAGS if self.profile else DEFAULT_POS
         bad = [t for t in pos if t not in UPOS_TAGS]
         if bad or not pos:
-            problems.append(f"--pos: unknown UPOS {', '.join(bad) or '(none given)'}; choose from {' '.join(UPOS_TAGS)}")
+            problems.append(
+                f"--pos: unknown UPOS {', '.join(bad) or '(none given)'}; choose from {' '.join(UPOS_TAGS)}"
+            )
         set_("pos", pos)
         for name in ("ratio", "sentence_rate"):
             v = getattr(self, name)
@@ -125,8 +127,11 @@ class SwitchConfig:
                 problems.append(f"--{name.replace('_', '-')} must lie in [0, 1], got {v}")
         weights: dict[str, float] = {}
         if self.weights is not None:
-            items = self.weights.items() if isinstance(self.weights, Mapping) else (
-                p.split("=", 1) if "=" in p else (p, "") for p in self.weights.split(",") if p.strip())
+            items = (
+                self.weights.items()
+                if isinstance(self.weights, Mapping)
+                else (p.split("=", 1) if "=" in p else (p, "") for p in self.weights.split(",") if p.strip())
+            )
             for tag, w in items:
                 tag = str(tag).strip().upper()
                 try:
@@ -190,8 +195,10 @@ class _Batch:
         ulen = pc.fill_null(pc.list_value_length(upos), -1).to_numpy()
         if (ulen != lengths).any():
             bad = int(np.flatnonzero(ulen != lengths)[0])
-            raise InputError(f"row {ids[bad]!r} has {lengths[bad]} tokens but {max(ulen[bad], 0)} UPOS tags",
-                             "re-tag the input with cstool tag")
+            raise InputError(
+                f"row {ids[bad]!r} has {lengths[bad]} tokens but {max(ulen[bad], 0)} UPOS tags",
+                "re-tag the input with cstool tag",
+            )
         self.n_rows, self.ids = batch.num_rows, ids
         self.forms = tokens.flatten()
         upos_flat = upos.flatten()
@@ -257,8 +264,17 @@ def _decide(b: _Batch, lexicon: Lexicon, config: SwitchConfig, weights: np.ndarr
     return switched, eligible, cand
 
 
-def _variant(b: _Batch, batch: pa.RecordBatch, lexicon: Lexicon, config: SwitchConfig, schema: pa.Schema,
-             weights: np.ndarray, ratio: float, epoch: int, stats: EpochStats) -> pa.RecordBatch:
+def _variant(
+    b: _Batch,
+    batch: pa.RecordBatch,
+    lexicon: Lexicon,
+    config: SwitchConfig,
+    schema: pa.Schema,
+    weights: np.ndarray,
+    ratio: float,
+    epoch: int,
+    stats: EpochStats,
+) -> pa.RecordBatch:
     sw_unit, el_unit, cand = _decide(b, lexicon, config, weights, ratio, epoch)
     sw_tok = np.zeros(b.n, bool)
     sw_tok[b.members] = sw_unit[b.member_unit]
@@ -271,7 +287,9 @@ def _variant(b: _Batch, batch: pa.RecordBatch, lexicon: Lexicon, config: SwitchC
     src = np.arange(b.n)
     src[s_starts] = b.n + lexicon.word_start[s_cand]
     out_idx = _expand(src, c)
-    tokens_cs = _list(_offsets(c)[b.row_offsets], pa.concat_arrays([b.forms, lexicon.target_words]).take(pa.array(out_idx)))
+    tokens_cs = _list(
+        _offsets(c)[b.row_offsets], pa.concat_arrays([b.forms, lexicon.target_words]).take(pa.array(out_idx))
+    )
     s_members = _expand(s_starts, s_len)
     src_text = pc.binary_join(_list(_offsets(s_len), b.forms.take(pa.array(s_members))), " ")
     per_row = _offsets(np.bincount(s_row, minlength=b.n_rows))
@@ -298,8 +316,10 @@ def _variant(b: _Batch, batch: pa.RecordBatch, lexicon: Lexicon, config: SwitchC
         "strategy": pa.repeat(pa.scalar(config.strategy), b.n_rows),
     }
     names = batch.schema.names
-    columns = [added[f.name] if f.name in added else batch.column(f.name) if f.name in names
-               else pa.nulls(b.n_rows, f.type) for f in schema]
+    columns = [
+        added[f.name] if f.name in added else batch.column(f.name) if f.name in names else pa.nulls(b.n_rows, f.type)
+        for f in schema
+    ]
     return pa.record_batch(columns, schema=schema)
 
 
@@ -314,8 +334,12 @@ def weight_vector(config: SwitchConfig, weights: Mapping[str, float] | None = No
 
 
 def switch_batches(
-    batches: Iterator[pa.RecordBatch], *, lexicon: Lexicon, config: SwitchConfig,
-    weights: Mapping[str, float] | None = None, stats: list[EpochStats] | None = None,
+    batches: Iterator[pa.RecordBatch],
+    *,
+    lexicon: Lexicon,
+    config: SwitchConfig,
+    weights: Mapping[str, float] | None = None,
+    stats: list[EpochStats] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Code-switch tagged batches; yield ``switched`` batches (one variant per curriculum epoch, each input
     row's variants consecutive). Rows outside ``config.shard`` are dropped. ``stats`` (one EpochStats per
@@ -346,11 +370,16 @@ def switch_batches(
         yield from pa.Table.from_batches(variants).take(pa.array(order)).combine_chunks().to_batches()
 
 
-def switch_table(table: pa.Table, *, lexicon: Lexicon, config: SwitchConfig,
-                 weights: Mapping[str, float] | None = None) -> pa.Table:
+def switch_table(
+    table: pa.Table, *, lexicon: Lexicon, config: SwitchConfig, weights: Mapping[str, float] | None = None
+) -> pa.Table:
     """Code-switch a whole tagged table (see :func:`switch_batches`)."""
     out = list(switch_batches(iter(table.to_batches()), lexicon=lexicon, config=config, weights=weights))
-    return pa.Table.from_batches(out, schema=output_schema(table.schema)) if out else output_schema(table.schema).empty_table()
+    return (
+        pa.Table.from_batches(out, schema=output_schema(table.schema))
+        if out
+        else output_schema(table.schema).empty_table()
+    )
 
 
 @dataclass
@@ -363,8 +392,15 @@ class SwitchReport:
     stats: pa.Table
 
 
-def switch_file(input_path: str, output_path: str, *, lexicon_path: str, config: SwitchConfig,
-                stats_path: str | None = None, batch_rows: int = BATCH_ROWS) -> SwitchReport:
+def switch_file(
+    input_path: str,
+    output_path: str,
+    *,
+    lexicon_path: str,
+    config: SwitchConfig,
+    stats_path: str | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> SwitchReport:
     """Read TAGGED, write SWITCHED (and the statistics artifact), atomically and with provenance.
 
     ``batch_rows`` input rows are switched at a time; each batch is written as (at least) one Parquet row
@@ -377,11 +413,22 @@ def switch_file(input_path: str, output_path: str, *, lexicon_path: str, config:
     profile = fit_profile(config.profile, target_lang=config.target_lang, pos=config.pos) if config.profile else None
     source = artifacts.open_source(input_path)
     artifacts.require_columns(source.schema, "tagged", stage="switch", columns=REQUIRED)
-    options = {**artifacts.jsonable(config), "lexicon": {"path": lexicon_path, "entries": len(lexicon),
-               "duplicates": lexicon.duplicates, "bad_lines": lexicon.bad_lines},
-               "profile": profile.record() if profile else None}
-    prov = artifacts.make_provenance("switch", options=options, seed=config.seed, inputs=[source, lexicon_path]
-                                     + ([config.profile] if config.profile else []))
+    options = {
+        **artifacts.jsonable(config),
+        "lexicon": {
+            "path": lexicon_path,
+            "entries": len(lexicon),
+            "duplicates": lexicon.duplicates,
+            "bad_lines": lexicon.bad_lines,
+        },
+        "profile": profile.record() if profile else None,
+    }
+    prov = artifacts.make_provenance(
+        "switch",
+        options=options,
+        seed=config.seed,
+        inputs=[source, lexicon_path] + ([config.profile] if config.profile else []),
+    )
     epochs: list[EpochStats] = []
     rows_in = 0
 
@@ -395,8 +442,9 @@ def switch_file(input_path: str, output_path: str, *, lexicon_path: str, config:
     # min/max statistics only where a reader can use them (not on token lists or free text: costly to write)
     scalar = [f.name for f in schema if not pa.types.is_list(f.type) and f.name not in ("text", "text_cs")]
     with artifacts.ArtifactWriter(output_path, schema, kind="switched", provenance=prov, statistics=scalar) as w:
-        for out in switch_batches(counted(), lexicon=lexicon, config=config,
-                                  weights=profile.weights if profile else None, stats=epochs):
+        for out in switch_batches(
+            counted(), lexicon=lexicon, config=config, weights=profile.weights if profile else None, stats=epochs
+        ):
             w.write(out)
         covered = sum(int(st.covered.sum()) for st in epochs)
         if covered == 0 and not config.allow_empty and (rows_in > 0):
@@ -426,17 +474,63 @@ def summary_tables(report: SwitchReport) -> list[tuple[str, list[str], list[list
     tables = []
     if report.profile is not None:
         p = report.profile
-        tables.append((f"weights fitted from {p.path} ({p.source_lang}→{p.target_lang}, {p.sentences} sentences)",
-                       ["UPOS", "natural switch rate", "weight"],
-                       [[t, f"{100 * p.rates.get(t, 0):.1f} %", w] for t, w in sorted(p.weights.items(), key=lambda kv: -kv[1])]))
+        tables.append(
+            (
+                f"weights fitted from {p.path} ({p.source_lang}→{p.target_lang}, {p.sentences} sentences)",
+                ["UPOS", "natural switch rate", "weight"],
+                [
+                    [t, f"{100 * p.rates.get(t, 0):.1f} %", w]
+                    for t, w in sorted(p.weights.items(), key=lambda kv: -kv[1])
+                ],
+            )
+        )
     rows = report.stats.to_pylist()
-    pct = lambda v: "-" if v is None else f"{100 * v:.1f} %"  # noqa: E731
-    tables.append(("switch: per UPOS", ["epoch", "UPOS", "tokens", "coverage", "switched", "switched share",
-                                        "share of switches", "natural share"],
-                   [[r["cs_epoch"], r["upos"], r["tokens"], pct(r["coverage"]), r["switched"], pct(r["switched_share"]),
-                     pct(r["switched_dist"]), pct(r["natural_dist"])] for r in rows if r["upos"] != "ALL"]))
-    tables.append(("switch: sentences", ["epoch", "ratio", "sentences", "switched tokens", "mean CMI",
-                                         "switch points / sentence", "JS divergence to profile"],
-                   [[r["cs_epoch"], r["cs_ratio"], r["sentences"], r["switched"], r["mean_cmi"], r["mean_switch_points"],
-                     "-" if r["js_divergence"] is None else f"{r['js_divergence']:.4f}"] for r in rows if r["upos"] == "ALL"]))
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f} %"
+    tables.append(
+        (
+            "switch: per UPOS",
+            ["epoch", "UPOS", "tokens", "coverage", "switched", "switched share", "share of switches", "natural share"],
+            [
+                [
+                    r["cs_epoch"],
+                    r["upos"],
+                    r["tokens"],
+                    pct(r["coverage"]),
+                    r["switched"],
+                    pct(r["switched_share"]),
+                    pct(r["switched_dist"]),
+                    pct(r["natural_dist"]),
+                ]
+                for r in rows
+                if r["upos"] != "ALL"
+            ],
+        )
+    )
+    tables.append(
+        (
+            "switch: sentences",
+            [
+                "epoch",
+                "ratio",
+                "sentences",
+                "switched tokens",
+                "mean CMI",
+                "switch points / sentence",
+                "JS divergence to profile",
+            ],
+            [
+                [
+                    r["cs_epoch"],
+                    r["cs_ratio"],
+                    r["sentences"],
+                    r["switched"],
+                    r["mean_cmi"],
+                    r["mean_switch_points"],
+                    "-" if r["js_divergence"] is None else f"{r['js_divergence']:.4f}",
+                ]
+                for r in rows
+                if r["upos"] == "ALL"
+            ],
+        )
+    )
     return tables

@@ -147,7 +147,9 @@ def _read_jsonl(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
         except json.JSONDecodeError as e:
             raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})", "write one JSON object per line") from None
         if not isinstance(obj, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}", "write one object per line")
+            raise InputError(
+                f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}", "write one object per line"
+            )
         ordinal += 1
         if cfg.text_column not in obj:
             raise InputError(
@@ -226,8 +228,11 @@ def read_input(path: str, cfg: TagConfig) -> tuple[Iterator[pa.RecordBatch], lis
     if path != "-" and not Path(path).exists():
         raise InputError(f"input {path} does not exist", "check the path")
     suffix = Path(path).suffix.lower() if path != "-" else ""
-    readers = {**dict.fromkeys(TEXT_SUFFIXES, _read_txt), **dict.fromkeys(JSONL_SUFFIXES, _read_jsonl),
-               **dict.fromkeys(CONLLU_SUFFIXES, _read_conllu)}
+    readers = {
+        **dict.fromkeys(TEXT_SUFFIXES, _read_txt),
+        **dict.fromkeys(JSONL_SUFFIXES, _read_jsonl),
+        **dict.fromkeys(CONLLU_SUFFIXES, _read_conllu),
+    }
     if suffix in readers:
         return readers[suffix](Path(path), cfg), [path]
     src = artifacts.open_source(path)
@@ -311,9 +316,7 @@ def tag_batches(
         yield pa.record_batch(arrays, schema=schema)
 
 
-def tag_file(
-    input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None
-) -> int:
+def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None) -> int:
     """Tag ``input_path`` into ``output_path`` (atomic, with provenance). Returns the number of rows."""
     from cstool import models
 
@@ -321,8 +324,10 @@ def tag_file(
     batches, inputs = read_input(input_path, config)
     first = next(batches, None)
     if first is None:
-        raise InputError(f"{input_path} holds no text to tag" + (f" in shard {config.shard}" if config.shard_count > 1 else ""),
-                         "give a file with at least one non-empty line or row")
+        raise InputError(
+            f"{input_path} holds no text to tag" + (f" in shard {config.shard}" if config.shard_count > 1 else ""),
+            "give a file with at least one non-empty line or row",
+        )
     needs_tagger = config.retag or "upos" not in first.schema.names
     pipeline = None
     stanza_tok = False

@@ -82,8 +82,16 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
             with torch.no_grad():
                 logits = teacher(input_ids=x, attention_mask=attn).logits[..., :vocab]
             top_ids, top_lp, tail = teacher_topk(logits, k, temperature=config.temperature)
-            w.write(cache_batch(start, lengths[start : start + x.shape[0]], x.cpu().numpy(), top_ids.cpu().numpy(),
-                                top_lp.cpu().numpy(), tail.cpu().numpy()))
+            w.write(
+                cache_batch(
+                    start,
+                    lengths[start : start + x.shape[0]],
+                    x.cpu().numpy(),
+                    top_ids.cpu().numpy(),
+                    top_lp.cpu().numpy(),
+                    tail.cpu().numpy(),
+                )
+            )
     tokens = int(lengths.sum())
     size = os.path.getsize(output) if output != "-" else None
     return {
@@ -93,5 +101,3 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
         "bytes": size,
         "bytes_per_token": size / tokens if size else None,
     }
-
-

@@ -48,7 +48,9 @@ class TrainTaggerConfig:
 
 def _check_treebank(path: Path, role: str) -> int:
     if not path.is_file():
-        raise InputError(f"{role} treebank {path} does not exist", "give a CoNLL-U file, e.g. a UD treebank's *-ud-train.conllu")
+        raise InputError(
+            f"{role} treebank {path} does not exist", "give a CoNLL-U file, e.g. a UD treebank's *-ud-train.conllu"
+        )
     n = 0
     for sent in read_conllu(path):  # raises with file:line on malformed input
         if any(u in ("_", "") for u in sent.upos):
@@ -97,19 +99,30 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
         work = Path(tmp)
         train_file, dev_file = (train, Path(dev)) if dev is not None else _hold_out(train, work)
         args = [
-            "--mode", "train",
-            "--train_file", str(train_file),
-            "--eval_file", str(dev_file),
-            "--lang", config.lang,
-            "--shorthand", f"{config.lang}_cstool",
+            "--mode",
+            "train",
+            "--train_file",
+            str(train_file),
+            "--eval_file",
+            str(dev_file),
+            "--lang",
+            config.lang,
+            "--shorthand",
+            f"{config.lang}_cstool",
             "--no_pretrain",
-            "--max_steps", str(config.max_steps),
+            "--max_steps",
+            str(config.max_steps),
             # Stanza's trainer needs at least one dev evaluation, so never evaluate less often than once.
-            "--eval_interval", str(min(config.eval_interval, config.max_steps)),
-            "--batch_size", str(config.batch_size),
-            "--seed", str(config.seed),
-            "--save_dir", str(work),
-            "--save_name", "tagger.pt",
+            "--eval_interval",
+            str(min(config.eval_interval, config.max_steps)),
+            "--batch_size",
+            str(config.batch_size),
+            "--seed",
+            str(config.seed),
+            "--save_dir",
+            str(work),
+            "--save_name",
+            "tagger.pt",
             "--cpu" if config.device == "cpu" else "--cuda",
         ]
         if not config.full_size:
@@ -125,18 +138,27 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
         except (ValueError, RuntimeError, OSError) as e:  # Stanza's UDError is a ValueError
             raise InputError(
                 f"Stanza's tagger trainer failed: {e}",
-                "the scorer needs valid trees (one root, heads in range) in the dev file; check it with UD's validate.py",
+                "the scorer needs valid trees (one root, heads in range) in the dev file; "
+                "check it with UD's validate.py",
             ) from None
         finally:
             stanza_log.setLevel(level)
         model_file = work / "tagger.pt"
         if not model_file.is_file():
-            raise InputError("Stanza's trainer wrote no model", "check that the treebank has UPOS tags and enough sentences")
+            raise InputError(
+                "Stanza's trainer wrote no model", "check that the treebank has UPOS tags and enough sentences"
+            )
         accuracy = upos_accuracy(model_file, dev_file, lang=config.lang, device=config.device)
         shutil.move(str(model_file), str(output.with_name(f".{output.name}.tmp")))
         os.replace(output.with_name(f".{output.name}.tmp"), output)
-    result = {"dev_upos_accuracy": accuracy, "train_sentences": n_train, "dev": str(dev) if dev else "held out from train"}
-    prov = artifacts.make_provenance("train-tagger", options=config, seed=config.seed, inputs=[train] + ([dev] if dev else []))
+    result = {
+        "dev_upos_accuracy": accuracy,
+        "train_sentences": n_train,
+        "dev": str(dev) if dev else "held out from train",
+    }
+    prov = artifacts.make_provenance(
+        "train-tagger", options=config, seed=config.seed, inputs=[train] + ([dev] if dev else [])
+    )
     prov["result"] = result
     artifacts.write_sidecar(output, prov)
     return result

@@ -66,7 +66,9 @@ def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: 
         texts = counted()
         first = next(texts, None)
         if first is None:
-            raise InputError(f"no text in column {config.text_column!r} of {', '.join(data)}", "give artifacts with text")
+            raise InputError(
+                f"no text in column {config.text_column!r} of {', '.join(data)}", "give artifacts with text"
+            )
         model_bytes = train_sentencepiece(_chain(first, texts), config)
         tokenizer = fast_tokenizer_from_sentencepiece(model_bytes)
         tmp.mkdir(parents=True, exist_ok=True)

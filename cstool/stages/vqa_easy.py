@@ -79,8 +79,10 @@ def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> d
                 data = Path(images[image_id]).read_bytes()
                 for n, (q, a) in enumerate(by_image[image_id]):
                     if q not in parse:
-                        raise InputError(f"easy-vqa question {q!r} matches no known template",
-                                         "this easy-vqa release has templates cstool does not translate")
+                        raise InputError(
+                            f"easy-vqa question {q!r} matches no known template",
+                            "this easy-vqa release has templates cstool does not translate",
+                        )
                     template, value = parse[q]
                     text, tokens, upos, lemmas = render(template, lang, value)
                     cols["id"].append(f"{split}-{image_id}-{n}")

@@ -71,7 +71,9 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, row) for every record of the input; ``where`` names the line or row for error messages."""
     if fmt == "auto":
         suffix = path.suffix.lower()
-        fmt = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv"}.get(suffix, "parquet")
+        fmt = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv"}.get(
+            suffix, "parquet"
+        )
     if fmt == "jsonl":
         with open(path, encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
@@ -103,7 +105,9 @@ def _answers(value: Any, sep: str, where: str) -> list[str]:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError:
-                raise InputError(f"{where}: answers {text[:40]!r} is not a JSON list", "write answers as [\"a\", \"b\"]") from None
+                raise InputError(
+                    f"{where}: answers {text[:40]!r} is not a JSON list", 'write answers as ["a", "b"]'
+                ) from None
         else:
             value = text.split(sep)
     if isinstance(value, dict):  # VQAv2 style {"answer": ...}
@@ -164,8 +168,10 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
             else:
                 raw = row.get(config.image_path_column)
                 if not raw:
-                    raise InputError(f"{where} has no image",
-                                     f"give {config.image_column!r} (bytes/base64) or {config.image_path_column!r}")
+                    raise InputError(
+                        f"{where} has no image",
+                        f"give {config.image_column!r} (bytes/base64) or {config.image_path_column!r}",
+                    )
                 file = Path(raw) if Path(raw).is_absolute() else root / raw
                 if not file.is_file():
                     raise OSError(f"image file {file} does not exist")
@@ -178,8 +184,10 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
             if config.skip_bad_images:
                 skipped += 1
                 continue
-            raise InputError(f"{where}: cannot read the image: {e}",
-                             "fix or remove that row, or pass --skip-bad-images to count and skip such rows") from None
+            raise InputError(
+                f"{where}: cannot read the image: {e}",
+                "fix or remove that row, or pass --skip-bad-images to count and skip such rows",
+            ) from None
         tokens, upos = row.get("tokens"), row.get("upos")
         cols["id"].append(rid)
         cols["image"].append(data)
@@ -192,8 +200,10 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
         cols["upos"].append(list(upos) if upos is not None else None)
         cols["lemmas"].append(list(row["lemmas"]) if row.get("lemmas") is not None else None)
     if not cols["id"]:
-        raise InputError(f"{path} has no usable rows" + (f" ({skipped} skipped for bad images)" if skipped else ""),
-                         "give at least one row with a question, answers and a readable image")
+        raise InputError(
+            f"{path} has no usable rows" + (f" ({skipped} skipped for bad images)" if skipped else ""),
+            "give at least one row with a question, answers and a readable image",
+        )
     if skipped:
         warn(f"skipped {skipped} rows whose image is missing or unreadable")
     table = pa.table(cols, schema=VQA)

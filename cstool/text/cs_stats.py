@@ -50,7 +50,11 @@ def cmi_and_switch_points(
     keep = (lang >= 0) & (weight > 0)
     lk, rk = lang[keep], row[keep]
     change = (lk[1:] != lk[:-1]) & (rk[1:] == rk[:-1])
-    points = np.bincount(rk[1:], weights=change, minlength=n_rows).astype(np.int32) if len(rk) > 1 else np.zeros(n_rows, np.int32)
+    points = (
+        np.bincount(rk[1:], weights=change, minlength=n_rows).astype(np.int32)
+        if len(rk) > 1
+        else np.zeros(n_rows, np.int32)
+    )
     return cmi, points
 
 
@@ -84,8 +88,15 @@ class EpochStats:
     cmi_sum: float = 0.0
     switch_points_sum: int = 0
 
-    def add(self, upos: np.ndarray, covered: np.ndarray, eligible: np.ndarray, switched: np.ndarray,
-            cmi: np.ndarray, points: np.ndarray) -> None:
+    def add(
+        self,
+        upos: np.ndarray,
+        covered: np.ndarray,
+        eligible: np.ndarray,
+        switched: np.ndarray,
+        cmi: np.ndarray,
+        points: np.ndarray,
+    ) -> None:
         n = len(BUCKETS)
         self.tokens += np.bincount(upos, minlength=n)
         self.covered += np.bincount(upos[covered], minlength=n)
@@ -104,8 +115,6 @@ class EpochStats:
         return self.switch_points_sum / self.sentences if self.sentences else 0.0
 
 
-
-
 def stats_table(epochs: list[EpochStats], natural: np.ndarray | None) -> pa.Table:
     """The ``switch_stats`` artifact: one row per (epoch, UPOS seen), then one ALL row per epoch."""
     rows: list[dict] = []
@@ -115,24 +124,41 @@ def stats_table(epochs: list[EpochStats], natural: np.ndarray | None) -> pa.Tabl
         for i, tag in enumerate(BUCKETS):
             if st.tokens[i] == 0 and (nat is None or nat[i] == 0):
                 continue
-            rows.append({
-                "cs_epoch": st.epoch, "cs_ratio": st.ratio, "upos": tag, "tokens": int(st.tokens[i]),
-                "covered": int(st.covered[i]), "eligible": int(st.eligible[i]), "switched": int(st.switched[i]),
-                "coverage": float(st.covered[i] / st.tokens[i]) if st.tokens[i] else None,
-                "switched_share": float(st.switched[i] / st.tokens[i]) if st.tokens[i] else None,
-                "switched_dist": float(st.switched[i] / total_sw) if total_sw else None,
-                "natural_dist": float(nat[i]) if nat is not None else None,
-            })
+            rows.append(
+                {
+                    "cs_epoch": st.epoch,
+                    "cs_ratio": st.ratio,
+                    "upos": tag,
+                    "tokens": int(st.tokens[i]),
+                    "covered": int(st.covered[i]),
+                    "eligible": int(st.eligible[i]),
+                    "switched": int(st.switched[i]),
+                    "coverage": float(st.covered[i] / st.tokens[i]) if st.tokens[i] else None,
+                    "switched_share": float(st.switched[i] / st.tokens[i]) if st.tokens[i] else None,
+                    "switched_dist": float(st.switched[i] / total_sw) if total_sw else None,
+                    "natural_dist": float(nat[i]) if nat is not None else None,
+                }
+            )
         tok = int(st.tokens.sum())
-        rows.append({
-            "cs_epoch": st.epoch, "cs_ratio": st.ratio, "upos": "ALL", "tokens": tok,
-            "covered": int(st.covered.sum()), "eligible": int(st.eligible.sum()), "switched": int(total_sw),
-            "coverage": float(st.covered.sum() / tok) if tok else None,
-            "switched_share": float(total_sw / tok) if tok else None,
-            "switched_dist": 1.0 if total_sw else None, "natural_dist": 1.0 if nat is not None else None,
-            "sentences": st.sentences, "mean_cmi": st.mean_cmi, "mean_switch_points": st.mean_switch_points,
-            "js_divergence": js_divergence(st.switched, natural) if natural is not None and total_sw else None,
-        })
+        rows.append(
+            {
+                "cs_epoch": st.epoch,
+                "cs_ratio": st.ratio,
+                "upos": "ALL",
+                "tokens": tok,
+                "covered": int(st.covered.sum()),
+                "eligible": int(st.eligible.sum()),
+                "switched": int(total_sw),
+                "coverage": float(st.covered.sum() / tok) if tok else None,
+                "switched_share": float(total_sw / tok) if tok else None,
+                "switched_dist": 1.0 if total_sw else None,
+                "natural_dist": 1.0 if nat is not None else None,
+                "sentences": st.sentences,
+                "mean_cmi": st.mean_cmi,
+                "mean_switch_points": st.mean_switch_points,
+                "js_divergence": js_divergence(st.switched, natural) if natural is not None and total_sw else None,
+            }
+        )
     return pa.Table.from_pylist(rows, schema=SWITCH_STATS)
 
 
@@ -156,9 +182,15 @@ class NaturalProfile:
 
     def record(self) -> dict:
         """What goes into provenance."""
-        return {"path": self.path, "source_lang": self.source_lang, "target_lang": self.target_lang,
-                "sentences": self.sentences, "rates": self.rates, "weights": self.weights,
-                "mean_cmi": self.mean_cmi}
+        return {
+            "path": self.path,
+            "source_lang": self.source_lang,
+            "target_lang": self.target_lang,
+            "sentences": self.sentences,
+            "rates": self.rates,
+            "weights": self.weights,
+            "mean_cmi": self.mean_cmi,
+        }
 
 
 def _lang_id(misc: str) -> str | None:
@@ -179,7 +211,9 @@ def fit_profile(path: str | Path, *, target_lang: str, pos: tuple[str, ...]) -> 
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"profile {path} does not exist", "give --profile a CoNLL-U file with language ids in column 10")
+        raise InputError(
+            f"profile {path} does not exist", "give --profile a CoNLL-U file with language ids in column 10"
+        )
     sentences = []
     counts: dict[str, int] = {}
     for sent in read_conllu(path):
@@ -193,7 +227,8 @@ def fit_profile(path: str | Path, *, target_lang: str, pos: tuple[str, ...]) -> 
     if not langs or target not in counts:
         found = ", ".join(sorted(counts)) or "none"
         raise InputError(
-            f"profile {path} has no per-token language ids for {target} and a matrix language in column 10 (found: {found})",
+            f"profile {path} has no per-token language ids for {target} and a matrix language in column 10 "
+            f"(found: {found})",
             "give a code-switched treebank such as qhe_hiencs-ud-train.conllu, or check --target-lang",
         )
     source = max(sorted(langs), key=langs.get)
@@ -220,12 +255,19 @@ def fit_profile(path: str | Path, *, target_lang: str, pos: tuple[str, ...]) -> 
         rate = np.where(src_n + tgt_n > 0, tgt_n / np.maximum(src_n + tgt_n, 1), 0.0)
     top = max((rate[index[p]] for p in pos), default=0.0)
     if used == 0 or top <= 0:
-        raise InputError(f"profile {path}: no {target} tokens with UPOS {','.join(pos)} in {source}-matrix sentences",
-                         "choose --pos tags that switch in this treebank, or another profile")
+        raise InputError(
+            f"profile {path}: no {target} tokens with UPOS {','.join(pos)} in {source}-matrix sentences",
+            "choose --pos tags that switch in this treebank, or another profile",
+        )
     cmi, points = cmi_and_switch_points(np.array(langs_all), np.array(weights_all), np.array(rows_all), used)
     return NaturalProfile(
-        path=str(path), source_lang=source, target_lang=target, sentences=used,
+        path=str(path),
+        source_lang=source,
+        target_lang=target,
+        sentences=used,
         rates={t: round(float(rate[i]), 6) for i, t in enumerate(BUCKETS) if src_n[i] + tgt_n[i] > 0},
         weights={t: round(float(rate[i] / top), 6) for i, t in enumerate(UPOS_TAGS)},
-        switched=tgt_n, mean_cmi=float(cmi.mean()), mean_switch_points=float(points.mean()),
+        switched=tgt_n,
+        mean_cmi=float(cmi.mean()),
+        mean_switch_points=float(points.mean()),
     )

@@ -33,8 +33,23 @@ from cstool.console import warn
 from cstool.errors import InputError
 
 UPOS_TAGS = (
-    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
-    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
 )
 NO_UPOS = {"", "_", "X"}
 _MAX_REPORTED = 3
@@ -144,7 +159,13 @@ class Lexicon:
         return np.where(sid >= 0, dense[np.maximum(sid, 0), bucket], -1)
 
     def lookup(
-        self, forms: pa.Array, lower: pa.Array, upos: pa.Array, lemmas: pa.Array | None, *, strict_pos: bool,
+        self,
+        forms: pa.Array,
+        lower: pa.Array,
+        upos: pa.Array,
+        lemmas: pa.Array | None,
+        *,
+        strict_pos: bool,
         bucket: np.ndarray | None = None,
     ) -> np.ndarray:
         """Group id of every token (``-1``: not in the lexicon), in the documented lookup order.
@@ -157,7 +178,10 @@ class Lexicon:
             bucket = upos_index(upos)
         forms_, lower_ = encoded(forms), encoded(lower)
         lemmas_ = encoded(lemmas) if lemmas is not None else None
-        steps = [lambda: self._find_with_upos(forms_, bucket, "pos"), lambda: self._find_with_upos(lower_, bucket, "pos_lower")]
+        steps = [
+            lambda: self._find_with_upos(forms_, bucket, "pos"),
+            lambda: self._find_with_upos(lower_, bucket, "pos_lower"),
+        ]
         if lemmas_ is not None:
             steps.append(lambda: self._find_with_upos(lemmas_, bucket, "pos"))
         if not strict_pos:
@@ -194,7 +218,9 @@ class Lexicon:
             return dictionary.take(pa.array(i, mask=i < 0))
 
         pairs = pc.binary_join_element_wise(at(starts), at(starts + 1), " ")
-        starts = starts[pc.fill_null(pc.is_in(pairs, value_set=self._phrase_pairs), False).to_numpy(zero_copy_only=False)]
+        starts = starts[
+            pc.fill_null(pc.is_in(pairs, value_set=self._phrase_pairs), False).to_numpy(zero_copy_only=False)
+        ]
         found: list[tuple[int, int, int]] = []
         for k in self.phrase_lengths:
             s = starts[starts + k - 1 < n]
@@ -231,7 +257,9 @@ def encoded(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
     if not isinstance(values, pa.DictionaryArray):
         values = pc.dictionary_encode(values)
     index = values.indices
-    return pc.fill_null(index, -1).to_numpy().astype(np.int64) if index.null_count else index.to_numpy().astype(np.int64), values.dictionary
+    return pc.fill_null(index, -1).to_numpy().astype(np.int64) if index.null_count else index.to_numpy().astype(
+        np.int64
+    ), values.dictionary
 
 
 def _gather(per_value: np.ndarray, index: np.ndarray, missing=-1) -> np.ndarray:
@@ -327,13 +355,16 @@ def load_lexicon(path: str | Path, *, skip_bad_lines: bool = False) -> Lexicon:
             entries.append(parsed)
     if bad and not skip_bad_lines:
         more = f" (and {len(bad) - _MAX_REPORTED} more bad lines)" if len(bad) > _MAX_REPORTED else ""
-        raise InputError("; ".join(bad[:_MAX_REPORTED]) + more,
-                         "fix these lines, or pass --skip-bad-lines to count and skip them")
+        raise InputError(
+            "; ".join(bad[:_MAX_REPORTED]) + more, "fix these lines, or pass --skip-bad-lines to count and skip them"
+        )
     if bad:
         warn(f"skipped {len(bad)} bad lexicon lines (first: {bad[0]})")
     if not entries:
-        raise InputError(f"lexicon {path} has no entries",
-                         "give a TSV with a header (source, target[, upos]) or MUSE-style 'source target' lines")
+        raise InputError(
+            f"lexicon {path} has no entries",
+            "give a TSV with a header (source, target[, upos]) or MUSE-style 'source target' lines",
+        )
     return Lexicon(str(path), entries, duplicates=duplicates, bad_lines=len(bad))
 
 

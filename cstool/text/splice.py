@@ -68,16 +68,20 @@ def _utf8(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     else:
         arr, width = arr.cast(pa.string()), np.int32
     bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], width, count=len(arr) + 1, offset=arr.offset * np.dtype(width).itemsize).astype(np.int64)
+    offsets = np.frombuffer(bufs[1], width, count=len(arr) + 1, offset=arr.offset * np.dtype(width).itemsize).astype(
+        np.int64
+    )
     data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and len(bufs[2]) else np.zeros(0, np.uint8)
-    return offsets - offsets[0], data[offsets[0]:offsets[-1]]
+    return offsets - offsets[0], data[offsets[0] : offsets[-1]]
 
 
 def _strings(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
     """A string array over ``data`` (no copy of it); ``offsets`` must cut it at character boundaries."""
     if len(data) >= 2**31:
         raise ValueError("one batch holds over 2 GiB of text; use smaller batches")
-    return pa.Array.from_buffers(pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
+    return pa.Array.from_buffers(
+        pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    )
 
 
 def space_mask(data: np.ndarray) -> np.ndarray:
@@ -90,10 +94,16 @@ def space_mask(data: np.ndarray) -> np.ndarray:
         end = len(data) - 1
         b0, b1, b2 = data[lead], data[np.minimum(lead + 1, end)], data[np.minimum(lead + 2, end)]
         two = (b0 == 0xC2) & ((b1 == 0x85) | (b1 == 0xA0))  # U+0085, U+00A0
-        three = (((b0 == 0xE1) & (b1 == 0x9A) & (b2 == 0x80))  # U+1680
-                 | ((b0 == 0xE2) & (b1 == 0x80) & (((b2 >= 0x80) & (b2 <= 0x8A)) | (b2 == 0xA8) | (b2 == 0xA9) | (b2 == 0xAF)))
-                 | ((b0 == 0xE2) & (b1 == 0x81) & (b2 == 0x9F))  # U+205F
-                 | ((b0 == 0xE3) & (b1 == 0x80) & (b2 == 0x80)))  # U+3000
+        three = (
+            ((b0 == 0xE1) & (b1 == 0x9A) & (b2 == 0x80))  # U+1680
+            | (
+                (b0 == 0xE2)
+                & (b1 == 0x80)
+                & (((b2 >= 0x80) & (b2 <= 0x8A)) | (b2 == 0xA8) | (b2 == 0xA9) | (b2 == 0xAF))
+            )
+            | ((b0 == 0xE2) & (b1 == 0x81) & (b2 == 0x9F))  # U+205F
+            | ((b0 == 0xE3) & (b1 == 0x80) & (b2 == 0x80))
+        )  # U+3000
         for k, hit in ((0, two | three), (1, two | three), (2, three)):
             mask[lead[hit] + k] = True
     return mask
@@ -103,10 +113,19 @@ def _code_points(data: np.ndarray, lead: np.ndarray) -> np.ndarray:
     """The code point of the character whose first byte is at each position ``lead`` of UTF-8 ``data``."""
     end = len(data) - 1
     b0, b1, b2, b3 = (data[np.minimum(lead + k, end)].astype(np.int64) for k in range(4))
-    return np.where(b0 < 0x80, b0, np.where(
-        b0 < 0xE0, ((b0 & 0x1F) << 6) | (b1 & 0x3F), np.where(
-            b0 < 0xF0, ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F),
-            ((b0 & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F))))
+    return np.where(
+        b0 < 0x80,
+        b0,
+        np.where(
+            b0 < 0xE0,
+            ((b0 & 0x1F) << 6) | (b1 & 0x3F),
+            np.where(
+                b0 < 0xF0,
+                ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F),
+                ((b0 & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F),
+            ),
+        ),
+    )
 
 
 def _word_chars(cps: np.ndarray) -> np.ndarray:
@@ -121,8 +140,14 @@ def _word_chars(cps: np.ndarray) -> np.ndarray:
 
 
 def text_cs_column(
-    texts: pa.Array | None, forms: pa.Array, row_offsets: np.ndarray, unit_row: np.ndarray,
-    unit_start: np.ndarray, unit_len: np.ndarray, unit_target: pa.Array, tokens_cs: pa.Array,
+    texts: pa.Array | None,
+    forms: pa.Array,
+    row_offsets: np.ndarray,
+    unit_row: np.ndarray,
+    unit_start: np.ndarray,
+    unit_len: np.ndarray,
+    unit_target: pa.Array,
+    tokens_cs: pa.Array,
 ) -> tuple[pa.Array, int]:
     """The ``text_cs`` column of a batch, and how many switched rows fell back to the joined tokens.
 
@@ -196,8 +221,9 @@ def text_cs_column(
     if right.any():
         right[right] = _word_chars(_code_points(t_data, z[right]))
     targets = unit_target if len(u) == len(unit_target) else unit_target.take(pa.array(u))
-    replacements = pc.binary_join_element_wise(pc.if_else(pa.array(left), " ", ""), targets.cast(pa.string()),
-                                               pc.if_else(pa.array(right), " ", ""), "")
+    replacements = pc.binary_join_element_wise(
+        pc.if_else(pa.array(left), " ", ""), targets.cast(pa.string()), pc.if_else(pa.array(right), " ", ""), ""
+    )
     # Rows spliced in Python, and rows that fall back to the joined tokens.
     slow_rows = np.flatnonzero(slow).tolist()
     slow_out: list[str | None] = []

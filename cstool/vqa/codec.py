@@ -1,4 +1,5 @@
-"""VQA examples → model inputs for replay-train ``--task-type vqa``: encoding with the model's processor (loss on the answer tokens only), the image preprocessing cache, the collator,
+"""VQA examples → model inputs for replay-train ``--task-type vqa``: encoding with the model's processor
+(loss on the answer tokens only), the image preprocessing cache, the collator,
 the trainer's loss, and dev accuracy by greedy generation.
 
 * Encoding (:class:`VqaCodec`): the prompt is :func:`cstool.vqa.generate.vqa_prompt` (the same one eval
@@ -54,8 +55,10 @@ class VqaCodec:
             raise InputError(f"cannot read the image of {where}: {e}", "fix or remove that row's image") from None
         want = image_input_size(self.processor)
         if not self._warned and want is not None and im.size != want:
-            warn(f"images are {im.size[0]}×{im.size[1]} (first: row {ex.id}); the processor resizes them to "
-                 f"{want[0]}×{want[1]} for the vision tower")
+            warn(
+                f"images are {im.size[0]}×{im.size[1]} (first: row {ex.id}); the processor resizes them to "
+                f"{want[0]}×{want[1]} for the vision tower"
+            )
             self._warned = True
         return im
 
@@ -79,8 +82,12 @@ class VqaCodec:
         out = []
         for start in range(0, len(examples), chunk):
             part = examples[start : start + chunk]
-            enc = self.processor(images=[self.image(ex) for ex in part], text=[vqa_prompt(self.processor, ex.question)
-                                 for ex in part], return_tensors="pt", padding=True)
+            enc = self.processor(
+                images=[self.image(ex) for ex in part],
+                text=[vqa_prompt(self.processor, ex.question) for ex in part],
+                return_tensors="pt",
+                padding=True,
+            )
             mask = enc["attention_mask"]
             answers = self.tokenizer([" " + ex.answer for ex in part], add_special_tokens=False)["input_ids"]
             for r, ex in enumerate(part):
@@ -107,10 +114,17 @@ class VqaCodec:
         from cstool.vqa.metrics import vqa_scores
 
         budget = answer_token_budget(self.processor.tokenizer, [ex.answers for ex in examples], max_new_tokens)
-        preds = generate_answers(model, self.processor, [ex.question for ex in examples],
-                                 lambda i: self.image(examples[i]), batch_size=batch_size, max_new_tokens=budget)
-        scores = vqa_scores(preds, [list(ex.answers) for ex in examples], [ex.lang for ex in examples],
-                            ids=[ex.id for ex in examples])
+        preds = generate_answers(
+            model,
+            self.processor,
+            [ex.question for ex in examples],
+            lambda i: self.image(examples[i]),
+            batch_size=batch_size,
+            max_new_tokens=budget,
+        )
+        scores = vqa_scores(
+            preds, [list(ex.answers) for ex in examples], [ex.lang for ex in examples], ids=[ex.id for ex in examples]
+        )
         return sum(scores) / len(scores)
 
 
@@ -121,12 +135,16 @@ class VqaTrainer(ScheduledTrainer):
         self.pop_replay_flags(model, inputs)
         labels = inputs.pop("labels")
         pixel_values = inputs["pixel_values"].to(next(model.parameters()).dtype)
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], pixel_values=pixel_values)
+        outputs = model(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], pixel_values=pixel_values
+        )
         loss, _ = causal_ce(outputs.logits, labels)
         if model.training:
             value = loss.detach().double().cpu()
             if not torch.isfinite(value):
-                raise TrainingDiverged(f"training diverged at step {self.state.global_step + 1}: ce={value.item()}",
-                                       "lower --lr (e.g. by 10×)")
+                raise TrainingDiverged(
+                    f"training diverged at step {self.state.global_step + 1}: ce={value.item()}",
+                    "lower --lr (e.g. by 10×)",
+                )
             self._sums += torch.tensor([value.item(), 0.0, 1.0, float(inputs["attention_mask"].sum())])
         return (loss, outputs) if return_outputs else loss

@@ -37,7 +37,7 @@ class VqaExample:
         return self.question
 
 
-def _image_ok(ex: "VqaExample") -> bool:
+def _image_ok(ex: VqaExample) -> bool:
     """Whether the example's image exists and its header decodes (cheap: no pixel decoding)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -51,7 +51,9 @@ def _image_ok(ex: "VqaExample") -> bool:
     return True
 
 
-def read_examples(name: str, path: str, column: str = "question", *, what: str = "task") -> tuple[list[VqaExample], list[int], artifacts.Source]:
+def read_examples(
+    name: str, path: str, column: str = "question", *, what: str = "task"
+) -> tuple[list[VqaExample], list[int], artifacts.Source]:
     """VQA rows of an artifact as examples (question from ``column``), their ``cs_epoch`` (0 without), and
     the opened source. Empty questions or answer lists are errors naming the rows."""
     src = artifacts.open_source(path)
@@ -59,14 +61,22 @@ def read_examples(name: str, path: str, column: str = "question", *, what: str =
     image_col = "image" if "image" in names else "image_path"
     missing = [c for c in (column, "answers", image_col) if c not in names]
     if missing:
-        hint = ("make code-switched questions with: cstool switch VQA.parquet --lexicon LEX -o SWITCHED.parquet"
-                if column == "text_cs" else "produce VQA artifacts with cstool vqa-import or cstool vqa-easy")
-        raise SchemaError(f"{what} {name}: {path} has no column {', '.join(map(repr, missing))} needed for "
-                          f"--task-type vqa; columns there: [{', '.join(names)}]", hint)
+        hint = (
+            "make code-switched questions with: cstool switch VQA.parquet --lexicon LEX -o SWITCHED.parquet"
+            if column == "text_cs"
+            else "produce VQA artifacts with cstool vqa-import or cstool vqa-easy"
+        )
+        raise SchemaError(
+            f"{what} {name}: {path} has no column {', '.join(map(repr, missing))} needed for "
+            f"--task-type vqa; columns there: [{', '.join(names)}]",
+            hint,
+        )
     table = src.read_all()
     base = Path(path).parent
-    cols = {c: table.column(c).to_pylist() if c in names else [None] * table.num_rows
-            for c in ("id", column, "answers", "lang", "image", "image_path", "cs_epoch")}
+    cols = {
+        c: table.column(c).to_pylist() if c in names else [None] * table.num_rows
+        for c in ("id", column, "answers", "lang", "image", "image_path", "cs_epoch")
+    }
     examples, epochs, empty_q, empty_a = [], [], [], []
     for i in range(table.num_rows):
         rid = str(cols["id"][i] if cols["id"][i] is not None else i)
@@ -86,12 +96,16 @@ def read_examples(name: str, path: str, column: str = "question", *, what: str =
         epochs.append(int(cols["cs_epoch"][i] or 0))
     bad_images = [f"{ex.id} ({ex.image_path or 'embedded'})" for ex in examples if not _image_ok(ex)]
     if bad_images:  # found now, before any task trains, not when this task's turn comes
-        raise InputError(f"{what} {name} ({path}): {len(bad_images)} images are missing or unreadable: "
-                         f"{', '.join(bad_images[:5])}", "fix or remove those rows (cstool vqa-import --skip-bad-images)")
+        raise InputError(
+            f"{what} {name} ({path}): {len(bad_images)} images are missing or unreadable: {', '.join(bad_images[:5])}",
+            "fix or remove those rows (cstool vqa-import --skip-bad-images)",
+        )
     for ids, what_is in ((empty_q, "questions are empty"), (empty_a, "rows have no answers")):
         if ids:
-            raise InputError(f"{what} {name} ({path}): {len(ids)} {what_is} (ids {', '.join(ids[:5])})",
-                             "drop those rows, or fix them with cstool vqa-import")
+            raise InputError(
+                f"{what} {name} ({path}): {len(ids)} {what_is} (ids {', '.join(ids[:5])})",
+                "drop those rows, or fix them with cstool vqa-import",
+            )
     if not examples:
         raise InputError(f"{what} {name}: {path} is empty", "give a non-empty VQA artifact")
     return examples, epochs, src

@@ -32,13 +32,38 @@ SHAPES = ("circle", "rectangle", "triangle")
 # Answers: word, UPOS.
 ANSWERS = {
     "en": {"yes": "yes", "no": "no", **{c: c for c in COLORS}, **{s: s for s in SHAPES}},
-    "hi": {"yes": "हाँ", "no": "नहीं", "red": "लाल", "green": "हरा", "blue": "नीला", "black": "काला",
-           "gray": "स्लेटी", "yellow": "पीला", "teal": "मोरपंखी", "brown": "भूरा",
-           "circle": "वृत्त", "rectangle": "आयत", "triangle": "त्रिभुज"},
-    "mr": {"yes": "हो", "no": "नाही", "red": "लाल", "green": "हिरवा", "blue": "निळा", "black": "काळा",
-           "gray": "राखाडी", "yellow": "पिवळा", "teal": "मोरपंखी", "brown": "तपकिरी",
-           "circle": "वर्तुळ", "rectangle": "आयत", "triangle": "त्रिकोण"},
+    "hi": {
+        "yes": "हाँ",
+        "no": "नहीं",
+        "red": "लाल",
+        "green": "हरा",
+        "blue": "नीला",
+        "black": "काला",
+        "gray": "स्लेटी",
+        "yellow": "पीला",
+        "teal": "मोरपंखी",
+        "brown": "भूरा",
+        "circle": "वृत्त",
+        "rectangle": "आयत",
+        "triangle": "त्रिभुज",
+    },
+    "mr": {
+        "yes": "हो",
+        "no": "नाही",
+        "red": "लाल",
+        "green": "हिरवा",
+        "blue": "निळा",
+        "black": "काळा",
+        "gray": "राखाडी",
+        "yellow": "पिवळा",
+        "teal": "मोरपंखी",
+        "brown": "तपकिरी",
+        "circle": "वर्तुळ",
+        "rectangle": "आयत",
+        "triangle": "त्रिकोण",
+    },
 }
+
 
 # Slot fillers: name → (form, UPOS, lemma). A colour fills {color}; a shape fills {shape} and the
 # agreeing words its language needs.
@@ -58,7 +83,11 @@ def _shape(lang: str, s: str) -> dict[str, tuple[str, str, str]]:
     slots = {"shape": (word, "NOUN", word)}
     if lang == "mr":
         gen, some, of_color = _MR_SHAPE[s]
-        slots |= {"shape_gen": (gen, "NOUN", word), "some": (some, "DET", "एखादा"), "of_color": (of_color, "NOUN", "रंग")}
+        slots |= {
+            "shape_gen": (gen, "NOUN", word),
+            "some": (some, "DET", "एखादा"),
+            "of_color": (of_color, "NOUN", "रंग"),
+        }
     return slots
 
 
@@ -68,99 +97,123 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "does the image contain a {color} shape?": {
         "en": "does/AUX/do the/DET image/NOUN contain/VERB a/DET {color} shape/NOUN ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP {color} आकार/NOUN है/AUX/है ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र {color} आकार/NOUN आहे/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र {color} आकार/NOUN आहे/AUX का/PART ?/PUNCT",
+    },
     "does the image contain a {shape}?": {
         "en": "does/AUX/do the/DET image/NOUN contain/VERB a/DET {shape} ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP {shape} है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र {shape} आहे/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र {shape} आहे/AUX का/PART ?/PUNCT",
+    },
     "does the image not contain a {color} shape?": {
         "en": "does/AUX/do the/DET image/NOUN not/PART contain/VERB a/DET {color} shape/NOUN ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP {color} आकार/NOUN नहीं/PART है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT",
+    },
     "does the image not contain a {shape}?": {
         "en": "does/AUX/do the/DET image/NOUN not/PART contain/VERB a/DET {shape} ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP {shape} नहीं/PART है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र {shape} नाही/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र {shape} नाही/AUX का/PART ?/PUNCT",
+    },
     "is a {color} shape present?": {
         "en": "is/AUX/be a/DET {color} shape/NOUN present/ADJ ?/PUNCT",
         "hi": "क्या/PART {color} आकार/NOUN मौजूद/ADJ है/AUX ?/PUNCT",
-        "mr": "{color} आकार/NOUN उपस्थित/ADJ आहे/AUX का/PART ?/PUNCT"},
+        "mr": "{color} आकार/NOUN उपस्थित/ADJ आहे/AUX का/PART ?/PUNCT",
+    },
     "is a {shape} present?": {
         "en": "is/AUX/be a/DET {shape} present/ADJ ?/PUNCT",
         "hi": "क्या/PART {shape} मौजूद/ADJ है/AUX ?/PUNCT",
-        "mr": "{shape} उपस्थित/ADJ आहे/AUX का/PART ?/PUNCT"},
+        "mr": "{shape} उपस्थित/ADJ आहे/AUX का/PART ?/PUNCT",
+    },
     "is no {color} shape present?": {
         "en": "is/AUX/be no/DET {color} shape/NOUN present/ADJ ?/PUNCT",
         "hi": "क्या/PART कोई/DET भी/PART {color} आकार/NOUN मौजूद/ADJ नहीं/PART है/AUX ?/PUNCT",
-        "mr": "एकही/DET {color} आकार/NOUN उपस्थित/ADJ नाही/AUX का/PART ?/PUNCT"},
+        "mr": "एकही/DET {color} आकार/NOUN उपस्थित/ADJ नाही/AUX का/PART ?/PUNCT",
+    },
     "is no {shape} present?": {
         "en": "is/AUX/be no/DET {shape} present/ADJ ?/PUNCT",
         "hi": "क्या/PART कोई/DET भी/PART {shape} मौजूद/ADJ नहीं/PART है/AUX ?/PUNCT",
-        "mr": "एकही/DET {shape} उपस्थित/ADJ नाही/AUX का/PART ?/PUNCT"},
+        "mr": "एकही/DET {shape} उपस्थित/ADJ नाही/AUX का/PART ?/PUNCT",
+    },
     "is there a {color} shape in the image?": {
         "en": "is/VERB/be there/PRON a/DET {color} shape/NOUN in/ADP the/DET image/NOUN ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP कोई/DET {color} आकार/NOUN है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र एखादा/DET {color} आकार/NOUN आहे/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र एखादा/DET {color} आकार/NOUN आहे/AUX का/PART ?/PUNCT",
+    },
     "is there a {color} shape?": {
         "en": "is/VERB/be there/PRON a/DET {color} shape/NOUN ?/PUNCT",
         "hi": "क्या/PART कोई/DET {color} आकार/NOUN है/AUX ?/PUNCT",
-        "mr": "एखादा/DET {color} आकार/NOUN आहे/AUX का/PART ?/PUNCT"},
+        "mr": "एखादा/DET {color} आकार/NOUN आहे/AUX का/PART ?/PUNCT",
+    },
     "is there a {shape} in the image?": {
         "en": "is/VERB/be there/PRON a/DET {shape} in/ADP the/DET image/NOUN ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP कोई/DET {shape} है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र {some} {shape} आहे/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र {some} {shape} आहे/AUX का/PART ?/PUNCT",
+    },
     "is there a {shape}?": {
         "en": "is/VERB/be there/PRON a/DET {shape} ?/PUNCT",
         "hi": "क्या/PART कोई/DET {shape} है/AUX ?/PUNCT",
-        "mr": "{some} {shape} आहे/AUX का/PART ?/PUNCT"},
+        "mr": "{some} {shape} आहे/AUX का/PART ?/PUNCT",
+    },
     "is there not a {color} shape in the image?": {
         "en": "is/VERB/be there/PRON not/PART a/DET {color} shape/NOUN in/ADP the/DET image/NOUN ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP कोई/DET {color} आकार/NOUN नहीं/PART है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र एकही/DET {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र एकही/DET {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT",
+    },
     "is there not a {color} shape?": {
         "en": "is/VERB/be there/PRON not/PART a/DET {color} shape/NOUN ?/PUNCT",
         "hi": "क्या/PART कोई/DET {color} आकार/NOUN नहीं/PART है/AUX ?/PUNCT",
-        "mr": "एकही/DET {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT"},
+        "mr": "एकही/DET {color} आकार/NOUN नाही/AUX का/PART ?/PUNCT",
+    },
     "is there not a {shape} in the image?": {
         "en": "is/VERB/be there/PRON not/PART a/DET {shape} in/ADP the/DET image/NOUN ?/PUNCT",
         "hi": "क्या/PART चित्र/NOUN में/ADP कोई/DET {shape} नहीं/PART है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र एकही/DET {shape} नाही/AUX का/PART ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र एकही/DET {shape} नाही/AUX का/PART ?/PUNCT",
+    },
     "is there not a {shape}?": {
         "en": "is/VERB/be there/PRON not/PART a/DET {shape} ?/PUNCT",
         "hi": "क्या/PART कोई/DET {shape} नहीं/PART है/AUX ?/PUNCT",
-        "mr": "एकही/DET {shape} नाही/AUX का/PART ?/PUNCT"},
+        "mr": "एकही/DET {shape} नाही/AUX का/PART ?/PUNCT",
+    },
     "what color is the shape?": {
         "en": "what/DET color/NOUN is/AUX/be the/DET shape/NOUN ?/PUNCT",
         "hi": "आकार/NOUN किस/DET/क्या रंग/NOUN का/ADP है/AUX ?/PUNCT",
-        "mr": "आकार/NOUN कोणत्या/DET/कोणता रंगाचा/NOUN/रंग आहे/AUX ?/PUNCT"},
+        "mr": "आकार/NOUN कोणत्या/DET/कोणता रंगाचा/NOUN/रंग आहे/AUX ?/PUNCT",
+    },
     "what color is the {shape}?": {
         "en": "what/DET color/NOUN is/AUX/be the/DET {shape} ?/PUNCT",
         "hi": "{shape} किस/DET/क्या रंग/NOUN का/ADP है/AUX ?/PUNCT",
-        "mr": "{shape} कोणत्या/DET/कोणता {of_color} आहे/AUX ?/PUNCT"},
+        "mr": "{shape} कोणत्या/DET/कोणता {of_color} आहे/AUX ?/PUNCT",
+    },
     "what is the color of the shape?": {
         "en": "what/PRON is/AUX/be the/DET color/NOUN of/ADP the/DET shape/NOUN ?/PUNCT",
         "hi": "आकार/NOUN का/ADP रंग/NOUN क्या/PRON है/AUX ?/PUNCT",
-        "mr": "आकाराचा/NOUN/आकार रंग/NOUN कोणता/PRON आहे/AUX ?/PUNCT"},
+        "mr": "आकाराचा/NOUN/आकार रंग/NOUN कोणता/PRON आहे/AUX ?/PUNCT",
+    },
     "what is the color of the {shape}?": {
         "en": "what/PRON is/AUX/be the/DET color/NOUN of/ADP the/DET {shape} ?/PUNCT",
         "hi": "{shape} का/ADP रंग/NOUN क्या/PRON है/AUX ?/PUNCT",
-        "mr": "{shape_gen} रंग/NOUN कोणता/PRON आहे/AUX ?/PUNCT"},
+        "mr": "{shape_gen} रंग/NOUN कोणता/PRON आहे/AUX ?/PUNCT",
+    },
     "what is the {color} shape?": {
         "en": "what/PRON is/AUX/be the/DET {color} shape/NOUN ?/PUNCT",
         "hi": "{color} आकार/NOUN कौन/DET सा/PART है/AUX ?/PUNCT",
-        "mr": "{color} आकार/NOUN कोणता/PRON आहे/AUX ?/PUNCT"},
+        "mr": "{color} आकार/NOUN कोणता/PRON आहे/AUX ?/PUNCT",
+    },
     "what shape does the image contain?": {
         "en": "what/DET shape/NOUN does/AUX/do the/DET image/NOUN contain/VERB ?/PUNCT",
         "hi": "चित्र/NOUN में/ADP कौन/DET सा/PART आकार/NOUN है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र कोणता/DET आकार/NOUN आहे/AUX ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र कोणता/DET आकार/NOUN आहे/AUX ?/PUNCT",
+    },
     "what shape is in the image?": {
         "en": "what/DET shape/NOUN is/AUX/be in/ADP the/DET image/NOUN ?/PUNCT",
         "hi": "चित्र/NOUN में/ADP कौन/DET सी/PART/सा आकृति/NOUN है/AUX ?/PUNCT",
-        "mr": "चित्रात/NOUN/चित्र कोणती/DET/कोणता आकृती/NOUN आहे/AUX ?/PUNCT"},
+        "mr": "चित्रात/NOUN/चित्र कोणती/DET/कोणता आकृती/NOUN आहे/AUX ?/PUNCT",
+    },
     "what shape is present?": {
         "en": "what/DET shape/NOUN is/AUX/be present/ADJ ?/PUNCT",
         "hi": "कौन/DET सा/PART आकार/NOUN मौजूद/ADJ है/AUX ?/PUNCT",
-        "mr": "कोणता/DET आकार/NOUN उपस्थित/ADJ आहे/AUX ?/PUNCT"},
+        "mr": "कोणता/DET आकार/NOUN उपस्थित/ADJ आहे/AUX ?/PUNCT",
+    },
 }
 
 
@@ -204,19 +257,30 @@ def template_parser() -> dict[str, tuple[str, str | None]]:
     return out
 
 
-
 # Content words of the templates (besides the slot words), for the switch lexicon: (word, lemma-level
 # English translation, UPOS).
 _TEMPLATE_WORDS = {
-    "hi": [("चित्र", "image", "NOUN"), ("आकार", "shape", "NOUN"), ("आकृति", "shape", "NOUN"), ("रंग", "color", "NOUN"),
-           ("मौजूद", "present", "ADJ")],
-    "mr": [("चित्र", "image", "NOUN"), ("आकार", "shape", "NOUN"), ("आकृती", "shape", "NOUN"), ("रंग", "color", "NOUN"),
-           ("उपस्थित", "present", "ADJ"),
-           # Marathi fuses case into the word; switched forms keep the suffix, as Marathi-English mixing does
-           # (looked up by form before the lemma entries above).
-           ("चित्रात", "imageमध्ये", "NOUN"), ("आकाराचा", "shapeचा", "NOUN"), ("रंगाचा", "colorचा", "NOUN"),
-           ("रंगाचे", "colorचे", "NOUN")]
-          + [(gen, f"{shape}{gen[-2:]}", "NOUN") for shape, (gen, _, _) in _MR_SHAPE.items()],
+    "hi": [
+        ("चित्र", "image", "NOUN"),
+        ("आकार", "shape", "NOUN"),
+        ("आकृति", "shape", "NOUN"),
+        ("रंग", "color", "NOUN"),
+        ("मौजूद", "present", "ADJ"),
+    ],
+    "mr": [
+        ("चित्र", "image", "NOUN"),
+        ("आकार", "shape", "NOUN"),
+        ("आकृती", "shape", "NOUN"),
+        ("रंग", "color", "NOUN"),
+        ("उपस्थित", "present", "ADJ"),
+        # Marathi fuses case into the word; switched forms keep the suffix, as Marathi-English mixing does
+        # (looked up by form before the lemma entries above).
+        ("चित्रात", "imageमध्ये", "NOUN"),
+        ("आकाराचा", "shapeचा", "NOUN"),
+        ("रंगाचा", "colorचा", "NOUN"),
+        ("रंगाचे", "colorचे", "NOUN"),
+    ]
+    + [(gen, f"{shape}{gen[-2:]}", "NOUN") for shape, (gen, _, _) in _MR_SHAPE.items()],
 }
 
 

@@ -72,8 +72,9 @@ def answer_token_budget(tokenizer, references: Sequence[Sequence[str]], requeste
     from cstool.console import log
 
     answers = sorted({a for refs in references for a in refs if a})
-    longest = max((len(ids) for ids in tokenizer([" " + a for a in answers], add_special_tokens=False)["input_ids"]),
-                  default=0)
+    longest = max(
+        (len(ids) for ids in tokenizer([" " + a for a in answers], add_special_tokens=False)["input_ids"]), default=0
+    )
     if longest + 1 > requested:
         if (requested, longest + 1) not in _RAISED:  # said once per process, not at every evaluation
             _RAISED.add((requested, longest + 1))
@@ -111,13 +112,15 @@ def generate_answers(
             for start in range(0, len(questions), batch_size):
                 idx = range(start, min(start + batch_size, len(questions)))
                 prompts = [vqa_prompt(processor, questions[i] or "") for i in idx]
-                inputs = processor(images=[load_image(i) for i in idx], text=prompts, return_tensors="pt",
-                                   padding=True).to(device)
+                inputs = processor(
+                    images=[load_image(i) for i in idx], text=prompts, return_tensors="pt", padding=True
+                ).to(device)
                 if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
                     inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
-                out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                     pad_token_id=pad_id)
-                new = out[:, inputs["input_ids"].shape[1]:]
+                out = model.generate(
+                    **inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, pad_token_id=pad_id
+                )
+                new = out[:, inputs["input_ids"].shape[1] :]
                 for text in tokenizer.batch_decode(new, skip_special_tokens=True):
                     answers.append(text.strip().split("\n")[0].strip())
                 if on_batch:

@@ -24,8 +24,18 @@ from collections.abc import Sequence
 from cstool.errors import InputError
 
 _EN_NUMBERS = {
-    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
 }
 _EN_ARTICLES = {"a", "an", "the"}
 _APOSTROPHES = {"'", "’", "‘", "ʼ"}

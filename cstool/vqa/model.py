@@ -7,7 +7,8 @@ Any Hugging Face image-text-to-text model saved in a local folder (Llava, SmolVL
 The tiny model: a CLIP vision tower (``vision`` spec, e.g. ``layers=2,hidden=64,heads=4,image=32,patch=8``)
 and a Llama language model (``text`` spec, e.g. ``layers=2,hidden=64,heads=4``), joined by Llava's
 two-layer projector, with a sentencepiece unigram tokenizer (cstool train-tokenizer's) trained on the given
-texts (at most 1000 pieces, fewer when the texts support fewer) plus an ``<image>`` token, and a LlavaProcessor whose CLIP image processor resizes every image to the
+texts (at most 1000 pieces, fewer when the texts support fewer) plus an ``<image>`` token, and a LlavaProcessor
+whose CLIP image processor resizes every image to the
 tower's input size. Weights are random (seeded): train it with replay-train ``--train-first``.
 """
 
@@ -22,10 +23,21 @@ from typing import Any
 from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
 
 IMAGE_TOKEN = "<image>"
-VISION_KEYS = {"layers": "num_hidden_layers", "hidden": "hidden_size", "heads": "num_attention_heads",
-               "intermediate": "intermediate_size", "image": "image_size", "patch": "patch_size"}
-TEXT_KEYS = {"layers": "num_hidden_layers", "hidden": "hidden_size", "heads": "num_attention_heads",
-             "intermediate": "intermediate_size", "positions": "max_position_embeddings"}
+VISION_KEYS = {
+    "layers": "num_hidden_layers",
+    "hidden": "hidden_size",
+    "heads": "num_attention_heads",
+    "intermediate": "intermediate_size",
+    "image": "image_size",
+    "patch": "patch_size",
+}
+TEXT_KEYS = {
+    "layers": "num_hidden_layers",
+    "hidden": "hidden_size",
+    "heads": "num_attention_heads",
+    "intermediate": "intermediate_size",
+    "positions": "max_position_embeddings",
+}
 
 
 def parse_spec(spec: str, keys: dict[str, str], flag: str) -> dict[str, int]:
@@ -71,12 +83,26 @@ def build_tiny_vlm(
     )
     from cstool.models import save_model_dir
 
-    v = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "image_size": 32, "patch_size": 8,
-         **parse_spec(vision, VISION_KEYS, "--vision")}
-    t = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "max_position_embeddings": 256,
-         **parse_spec(text, TEXT_KEYS, "--text")}
-    problems = [f"--{name} hidden ({c['hidden_size']}) must be a multiple of heads ({c['num_attention_heads']})"
-                for name, c in (("vision", v), ("text", t)) if c["hidden_size"] % c["num_attention_heads"]]
+    v = {
+        "num_hidden_layers": 2,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "image_size": 32,
+        "patch_size": 8,
+        **parse_spec(vision, VISION_KEYS, "--vision"),
+    }
+    t = {
+        "num_hidden_layers": 2,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 256,
+        **parse_spec(text, TEXT_KEYS, "--text"),
+    }
+    problems = [
+        f"--{name} hidden ({c['hidden_size']}) must be a multiple of heads ({c['num_attention_heads']})"
+        for name, c in (("vision", v), ("text", t))
+        if c["hidden_size"] % c["num_attention_heads"]
+    ]
     if v["image_size"] % v["patch_size"]:
         problems.append(f"--vision image ({v['image_size']}) must be a multiple of patch ({v['patch_size']})")
     ConfigError.collect(problems, "see cstool build-vlm --help")
@@ -94,20 +120,35 @@ def build_tiny_vlm(
             raise
         pieces = train_sentencepiece(iter(texts), SentencePieceOptions(vocab_size=int(most.group(1)), seed=seed))
     spm = fast_tokenizer_from_sentencepiece(pieces)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=spm.backend_tokenizer, unk_token="<unk>", bos_token="<s>",
-                                        eos_token="</s>", pad_token="<pad>",
-                                        extra_special_tokens={"image_token": IMAGE_TOKEN})
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=spm.backend_tokenizer,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+    )
     tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
     size = v["image_size"]
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}),
-        tokenizer=tokenizer, patch_size=v["patch_size"], vision_feature_select_strategy="default",
-        image_token=IMAGE_TOKEN, num_additional_image_tokens=1)
+        tokenizer=tokenizer,
+        patch_size=v["patch_size"],
+        vision_feature_select_strategy="default",
+        image_token=IMAGE_TOKEN,
+        num_additional_image_tokens=1,
+    )
     config = LlavaConfig(
         vision_config=CLIPVisionConfig(projection_dim=v["hidden_size"], **v),
-        text_config=LlamaConfig(vocab_size=len(tokenizer), num_key_value_heads=t["num_attention_heads"],
-                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False, **t),
+        text_config=LlamaConfig(
+            vocab_size=len(tokenizer),
+            num_key_value_heads=t["num_attention_heads"],
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            tie_word_embeddings=False,
+            **t,
+        ),
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
         vision_feature_select_strategy="default",
         vision_feature_layer=-1,
@@ -160,5 +201,3 @@ def projector_modules(model: Any) -> list[str]:
     ``multi_modal_projector``, Idefics/SmolVLM's ``connector``), for peft ``modules_to_save``."""
     names = [full.rsplit(".", 1)[-1] for full, _ in model.named_modules() if full.count(".") <= 1]
     return [n for n in dict.fromkeys(names) if "projector" in n or n == "connector"][:1]
-
-

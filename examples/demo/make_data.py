@@ -203,51 +203,266 @@ class Noun:
 
 
 def N(key, en, en_pl, hi, mr, kind, adjs=(), mass=False, generic=None, gen_pl=None):
-    return Noun(key, en, en_pl, hi, mr, kind, tuple(adjs.split()) if isinstance(adjs, str) else adjs, mass, generic,
-                gen_pl)
+    return Noun(
+        key, en, en_pl, hi, mr, kind, tuple(adjs.split()) if isinstance(adjs, str) else adjs, mass, generic, gen_pl
+    )
 
 
 PERSON_ADJ = "tall happy hungry clever sick good"
 PEOPLE = [
-    N("boy", "boy", "boys", ("m", "लड़का", "लड़के", "लड़के", "लड़कों"), ("m", "मुलगा", "मुला", "मुले", "मुलां", "n"), "person", PERSON_ADJ + " small"),
-    N("girl", "girl", "girls", ("f", "लड़की", "लड़की", "लड़कियाँ", "लड़कियों"), ("f", "मुलगी", "मुली", "मुली", "मुलीं", "f"), "person", PERSON_ADJ + " small beautiful"),
-    N("mother", "mother", None, ("f", "माँ", "माँ", None, None), ("f", "आई", "आई", None, None, None), "person", "happy hungry sick good"),
-    N("brother", "brother", None, ("m", "भाई", "भाई", None, None), ("m", "भाऊ", "भावा", None, None, None), "person", PERSON_ADJ + " small"),
-    N("sister", "sister", None, ("f", "बहन", "बहन", None, None), ("f", "बहीण", "बहिणी", None, None, None), "person", PERSON_ADJ + " small"),
-    N("teacher", "teacher", "teachers", ("m", "शिक्षक", "शिक्षक", "शिक्षक", "शिक्षकों"), ("m", "शिक्षक", "शिक्षका", "शिक्षक", "शिक्षकां", "m"), "person", "tall happy clever sick good"),
-    N("farmer", "farmer", "farmers", ("m", "किसान", "किसान", "किसान", "किसानों"), ("m", "शेतकरी", "शेतकऱ्या", "शेतकरी", "शेतकऱ्यां", "m"), "person", "tall happy hungry sick good"),
-    N("woman", "woman", "women", ("f", "औरत", "औरत", "औरतें", "औरतों"), ("f", "महिला", "महिले", "महिला", "महिलां", "f"), "person", "tall happy hungry sick"),
-    N("man", "man", "men", ("m", "आदमी", "आदमी", "आदमी", "आदमियों"), ("m", "माणूस", "माणसा", "माणसे", "माणसां", "n"), "person", "tall happy hungry sick good"),
-    N("grandmother", "grandmother", None, ("f", "दादी", "दादी", None, None), ("f", "आजी", "आजी", None, None, None), "person", "happy sick good"),
-    N("friend", "friend", "friends", ("m", "दोस्त", "दोस्त", "दोस्त", "दोस्तों"), ("m", "मित्र", "मित्रा", "मित्र", "मित्रां", "m"), "person", "tall happy hungry clever sick good"),
+    N(
+        "boy",
+        "boy",
+        "boys",
+        ("m", "लड़का", "लड़के", "लड़के", "लड़कों"),
+        ("m", "मुलगा", "मुला", "मुले", "मुलां", "n"),
+        "person",
+        PERSON_ADJ + " small",
+    ),
+    N(
+        "girl",
+        "girl",
+        "girls",
+        ("f", "लड़की", "लड़की", "लड़कियाँ", "लड़कियों"),
+        ("f", "मुलगी", "मुली", "मुली", "मुलीं", "f"),
+        "person",
+        PERSON_ADJ + " small beautiful",
+    ),
+    N(
+        "mother",
+        "mother",
+        None,
+        ("f", "माँ", "माँ", None, None),
+        ("f", "आई", "आई", None, None, None),
+        "person",
+        "happy hungry sick good",
+    ),
+    N(
+        "brother",
+        "brother",
+        None,
+        ("m", "भाई", "भाई", None, None),
+        ("m", "भाऊ", "भावा", None, None, None),
+        "person",
+        PERSON_ADJ + " small",
+    ),
+    N(
+        "sister",
+        "sister",
+        None,
+        ("f", "बहन", "बहन", None, None),
+        ("f", "बहीण", "बहिणी", None, None, None),
+        "person",
+        PERSON_ADJ + " small",
+    ),
+    N(
+        "teacher",
+        "teacher",
+        "teachers",
+        ("m", "शिक्षक", "शिक्षक", "शिक्षक", "शिक्षकों"),
+        ("m", "शिक्षक", "शिक्षका", "शिक्षक", "शिक्षकां", "m"),
+        "person",
+        "tall happy clever sick good",
+    ),
+    N(
+        "farmer",
+        "farmer",
+        "farmers",
+        ("m", "किसान", "किसान", "किसान", "किसानों"),
+        ("m", "शेतकरी", "शेतकऱ्या", "शेतकरी", "शेतकऱ्यां", "m"),
+        "person",
+        "tall happy hungry sick good",
+    ),
+    N(
+        "woman",
+        "woman",
+        "women",
+        ("f", "औरत", "औरत", "औरतें", "औरतों"),
+        ("f", "महिला", "महिले", "महिला", "महिलां", "f"),
+        "person",
+        "tall happy hungry sick",
+    ),
+    N(
+        "man",
+        "man",
+        "men",
+        ("m", "आदमी", "आदमी", "आदमी", "आदमियों"),
+        ("m", "माणूस", "माणसा", "माणसे", "माणसां", "n"),
+        "person",
+        "tall happy hungry sick good",
+    ),
+    N(
+        "grandmother",
+        "grandmother",
+        None,
+        ("f", "दादी", "दादी", None, None),
+        ("f", "आजी", "आजी", None, None, None),
+        "person",
+        "happy sick good",
+    ),
+    N(
+        "friend",
+        "friend",
+        "friends",
+        ("m", "दोस्त", "दोस्त", "दोस्त", "दोस्तों"),
+        ("m", "मित्र", "मित्रा", "मित्र", "मित्रां", "m"),
+        "person",
+        "tall happy hungry clever sick good",
+    ),
 ]
 NAMES = [
-    N("Ravi", "Ravi", None, ("m", "रवि", "रवि", None, None), ("m", "रवी", "रवी", None, None, None), "name", "tall happy hungry clever sick"),
-    N("Amit", "Amit", None, ("m", "अमित", "अमित", None, None), ("m", "अमित", "अमित", None, None, None), "name", "tall happy hungry clever sick"),
-    N("Priya", "Priya", None, ("f", "प्रिया", "प्रिया", None, None), ("f", "प्रिया", "प्रिया", None, None, None), "name", "tall happy hungry clever sick"),
-    N("Meena", "Meena", None, ("f", "मीना", "मीना", None, None), ("f", "मीना", "मीना", None, None, None), "name", "tall happy hungry clever sick"),
+    N(
+        "Ravi",
+        "Ravi",
+        None,
+        ("m", "रवि", "रवि", None, None),
+        ("m", "रवी", "रवी", None, None, None),
+        "name",
+        "tall happy hungry clever sick",
+    ),
+    N(
+        "Amit",
+        "Amit",
+        None,
+        ("m", "अमित", "अमित", None, None),
+        ("m", "अमित", "अमित", None, None, None),
+        "name",
+        "tall happy hungry clever sick",
+    ),
+    N(
+        "Priya",
+        "Priya",
+        None,
+        ("f", "प्रिया", "प्रिया", None, None),
+        ("f", "प्रिया", "प्रिया", None, None, None),
+        "name",
+        "tall happy hungry clever sick",
+    ),
+    N(
+        "Meena",
+        "Meena",
+        None,
+        ("f", "मीना", "मीना", None, None),
+        ("f", "मीना", "मीना", None, None, None),
+        "name",
+        "tall happy hungry clever sick",
+    ),
 ]
 ANIMAL_ADJ = "big small black white hungry sick beautiful"
 ANIMALS = [
-    N("dog", "dog", "dogs", ("m", "कुत्ता", "कुत्ते", "कुत्ते", "कुत्तों"), ("m", "कुत्रा", "कुत्र्या", "कुत्रे", "कुत्र्यां", "m"), "animal", ANIMAL_ADJ),
-    N("cat", "cat", "cats", ("f", "बिल्ली", "बिल्ली", "बिल्लियाँ", "बिल्लियों"), ("f", "मांजर", "मांजरी", "मांजरी", "मांजरीं", "f"), "animal", ANIMAL_ADJ),
-    N("cow", "cow", "cows", ("f", "गाय", "गाय", "गायें", "गायों"), ("f", "गाय", "गायी", "गायी", "गायीं", "f"), "animal", ANIMAL_ADJ),
-    N("horse", "horse", "horses", ("m", "घोड़ा", "घोड़े", "घोड़े", "घोड़ों"), ("m", "घोडा", "घोड्या", "घोडे", "घोड्यां", "m"), "animal", ANIMAL_ADJ),
-    N("goat", "goat", "goats", ("f", "बकरी", "बकरी", "बकरियाँ", "बकरियों"), ("f", "शेळी", "शेळी", "शेळ्या", "शेळ्यां", "f"), "animal", ANIMAL_ADJ),
-    N("bird", "bird", None, ("f", "चिड़िया", "चिड़िया", None, None), ("m", "पक्षी", "पक्ष्या", None, None, None), "animal", "small beautiful black white"),
-    N("elephant", "elephant", None, ("m", "हाथी", "हाथी", None, None), ("m", "हत्ती", "हत्ती", None, None, None), "animal", "big small black sick"),
-    N("monkey", "monkey", None, ("m", "बंदर", "बंदर", None, None), ("n", "माकड", "माकडा", None, None, None), "animal", "big small black hungry"),
+    N(
+        "dog",
+        "dog",
+        "dogs",
+        ("m", "कुत्ता", "कुत्ते", "कुत्ते", "कुत्तों"),
+        ("m", "कुत्रा", "कुत्र्या", "कुत्रे", "कुत्र्यां", "m"),
+        "animal",
+        ANIMAL_ADJ,
+    ),
+    N(
+        "cat",
+        "cat",
+        "cats",
+        ("f", "बिल्ली", "बिल्ली", "बिल्लियाँ", "बिल्लियों"),
+        ("f", "मांजर", "मांजरी", "मांजरी", "मांजरीं", "f"),
+        "animal",
+        ANIMAL_ADJ,
+    ),
+    N(
+        "cow",
+        "cow",
+        "cows",
+        ("f", "गाय", "गाय", "गायें", "गायों"),
+        ("f", "गाय", "गायी", "गायी", "गायीं", "f"),
+        "animal",
+        ANIMAL_ADJ,
+    ),
+    N(
+        "horse",
+        "horse",
+        "horses",
+        ("m", "घोड़ा", "घोड़े", "घोड़े", "घोड़ों"),
+        ("m", "घोडा", "घोड्या", "घोडे", "घोड्यां", "m"),
+        "animal",
+        ANIMAL_ADJ,
+    ),
+    N(
+        "goat",
+        "goat",
+        "goats",
+        ("f", "बकरी", "बकरी", "बकरियाँ", "बकरियों"),
+        ("f", "शेळी", "शेळी", "शेळ्या", "शेळ्यां", "f"),
+        "animal",
+        ANIMAL_ADJ,
+    ),
+    N(
+        "bird",
+        "bird",
+        None,
+        ("f", "चिड़िया", "चिड़िया", None, None),
+        ("m", "पक्षी", "पक्ष्या", None, None, None),
+        "animal",
+        "small beautiful black white",
+    ),
+    N(
+        "elephant",
+        "elephant",
+        None,
+        ("m", "हाथी", "हाथी", None, None),
+        ("m", "हत्ती", "हत्ती", None, None, None),
+        "animal",
+        "big small black sick",
+    ),
+    N(
+        "monkey",
+        "monkey",
+        None,
+        ("m", "बंदर", "बंदर", None, None),
+        ("n", "माकड", "माकडा", None, None, None),
+        "animal",
+        "big small black hungry",
+    ),
 ]
 FOODS = [
     N("apple", "apple", "apples", ("m", "सेब"), ("n", "सफरचंद"), "food", "red sweet fresh big green", generic="apples"),
-    N("mango", "mango", "mangoes", ("m", "आम"), ("m", "आंबा"), "food", "sweet yellow fresh big", generic="mangoes", gen_pl=("आम", "आंबे")),
-    N("banana", "banana", "bananas", ("m", "केला"), ("n", "केळे"), "food", "yellow sweet fresh", generic="bananas", gen_pl=("केले", "केळी")),
+    N(
+        "mango",
+        "mango",
+        "mangoes",
+        ("m", "आम"),
+        ("m", "आंबा"),
+        "food",
+        "sweet yellow fresh big",
+        generic="mangoes",
+        gen_pl=("आम", "आंबे"),
+    ),
+    N(
+        "banana",
+        "banana",
+        "bananas",
+        ("m", "केला"),
+        ("n", "केळे"),
+        "food",
+        "yellow sweet fresh",
+        generic="bananas",
+        gen_pl=("केले", "केळी"),
+    ),
     N("bread", "bread", None, ("f", "रोटी"), ("f", "पोळी"), "food", "hot fresh", mass=True),
     N("rice", "rice", None, ("m", "चावल"), ("m", "भात"), "food", "hot", mass=True),
     N("egg", "egg", "eggs", ("m", "अंडा"), ("n", "अंडे"), "food", "white fresh", generic="eggs", gen_pl=("अंडे", "अंडी")),
     N("laddoo", "laddoo", "laddoos", ("m", "लड्डू"), ("m", "लाडू"), "food", "sweet big", generic="laddoos"),
     N("vegetables", "vegetables", None, ("f", "सब्ज़ी"), ("f", "भाजी"), "food", "fresh green", mass=True),
-    N("orange", "orange", "oranges", ("m", "संतरा"), ("n", "संत्रे"), "food", "sweet fresh", generic="oranges", gen_pl=("संतरे", "संत्री")),
+    N(
+        "orange",
+        "orange",
+        "oranges",
+        ("m", "संतरा"),
+        ("n", "संत्रे"),
+        "food",
+        "sweet fresh",
+        generic="oranges",
+        gen_pl=("संतरे", "संत्री"),
+    ),
     N("fish", "fish", None, ("f", "मछली"), ("m", "मासा"), "food", "fresh big", mass=True),
     N("milk", "milk", None, ("m", "दूध"), ("n", "दूध"), "food", "hot cold fresh", mass=True),
     N("water", "water", None, ("m", "पानी"), ("n", "पाणी"), "food", "cold hot clean", mass=True),
@@ -255,18 +470,74 @@ FOODS = [
     N("grass", "grass", None, ("f", "घास"), ("n", "गवत"), "food", "green fresh", mass=True),
 ]
 THINGS = [
-    N("book", "book", "books", ("f", "किताब", "किताब", "किताबें"), ("n", "पुस्तक", "पुस्तका", "पुस्तके"), "thing", "new old big small red heavy good", generic="books", gen_pl=("किताबें", "पुस्तके")),
-    N("letter", "letter", "letters", ("f", "चिट्ठी"), ("n", "पत्र"), "thing", "new old", generic="letters", gen_pl=("चिट्ठियाँ", "पत्रे")),
-    N("newspaper", "newspaper", "newspapers", ("m", "अख़बार"), ("n", "वर्तमानपत्र"), "thing", "old", generic="the newspaper"),
-    N("story", "story", "stories", ("f", "कहानी"), ("f", "गोष्ट"), "thing", "good new", generic="stories", gen_pl=("कहानियाँ", "गोष्टी")),
+    N(
+        "book",
+        "book",
+        "books",
+        ("f", "किताब", "किताब", "किताबें"),
+        ("n", "पुस्तक", "पुस्तका", "पुस्तके"),
+        "thing",
+        "new old big small red heavy good",
+        generic="books",
+        gen_pl=("किताबें", "पुस्तके"),
+    ),
+    N(
+        "letter",
+        "letter",
+        "letters",
+        ("f", "चिट्ठी"),
+        ("n", "पत्र"),
+        "thing",
+        "new old",
+        generic="letters",
+        gen_pl=("चिट्ठियाँ", "पत्रे"),
+    ),
+    N(
+        "newspaper",
+        "newspaper",
+        "newspapers",
+        ("m", "अख़बार"),
+        ("n", "वर्तमानपत्र"),
+        "thing",
+        "old",
+        generic="the newspaper",
+    ),
+    N(
+        "story",
+        "story",
+        "stories",
+        ("f", "कहानी"),
+        ("f", "गोष्ट"),
+        "thing",
+        "good new",
+        generic="stories",
+        gen_pl=("कहानियाँ", "गोष्टी"),
+    ),
     N("door", "door", None, ("m", "दरवाज़ा"), ("n", "दार"), "thing", "big small black red new old", generic="the door"),
     N("window", "window", None, ("f", "खिड़की"), ("f", "खिडकी"), "thing", "small big clean", generic="the window"),
     N("box", "box", None, ("m", "डिब्बा"), ("f", "पेटी"), "thing", "big small heavy red black", generic="the box"),
-    N("clothes", "clothes", None, ("mp", "कपड़े"), ("mp", "कपडे"), "thing", "clean new old white black", generic="the clothes"),
+    N(
+        "clothes",
+        "clothes",
+        None,
+        ("mp", "कपड़े"),
+        ("mp", "कपडे"),
+        "thing",
+        "clean new old white black",
+        generic="the clothes",
+    ),
     N("plate", "plate", None, ("f", "थाली"), ("n", "ताट"), "thing", "clean big", generic="the plate"),
     N("ball", "ball", "balls", ("f", "गेंद", "गेंद", "गेंदें"), ("m", "चेंडू", "चेंडू", "चेंडू"), "thing", "red white big small new"),
     N("pen", "pen", None, ("f", "क़लम"), ("n", "पेन"), "thing", "new black red"),
-    N("bag", "bag", "bags", ("m", "थैला", "थैले", "थैले"), ("f", "पिशवी", "पिशवी", "पिशव्या"), "thing", "heavy new black big"),
+    N(
+        "bag",
+        "bag",
+        "bags",
+        ("m", "थैला", "थैले", "थैले"),
+        ("f", "पिशवी", "पिशवी", "पिशव्या"),
+        "thing",
+        "heavy new black big",
+    ),
     N("house", "house", None, ("m", "घर"), ("n", "घर"), "thing", "big small new old beautiful clean"),
 ]
 NOUNS = {n.key: n for n in PEOPLE + NAMES + ANIMALS + FOODS + THINGS}
@@ -363,52 +634,283 @@ class Verb:
 
 
 def V(key, en, hi_stem, hi_past, hi_fut, erg, mr_stem, mr_lemma, mr_fut, mr_fut1, mr_past, objects=""):
-    return Verb(key, tuple(en.split()), (hi_stem, tuple(hi_past.split()), tuple(hi_fut.split()), erg),
-                (mr_stem, mr_lemma, mr_fut, mr_fut1, mr_past), tuple(objects.split()))
+    return Verb(
+        key,
+        tuple(en.split()),
+        (hi_stem, tuple(hi_past.split()), tuple(hi_fut.split()), erg),
+        (mr_stem, mr_lemma, mr_fut, mr_fut1, mr_past),
+        tuple(objects.split()),
+    )
 
 
-TRANSITIVE = {v.key: v for v in [
-    V("eat", "eat eats ate eating", "खा", "खाया खाई खाए खाईं", "खाएगा खाएगी खाएँगे खाएँगी", True,
-      "खा", "खाणे", "खाईल", "खाऊ", "खाल्ल", "apple mango banana bread rice egg laddoo orange fish"),
-    V("drink", "drink drinks drank drinking", "पी", "पिया पी पिए पीं", "पिएगा पिएगी पिएँगे पिएँगी", True,
-      "पि", "पिणे", "पिईल", "पिऊ", "प्यायल", "milk water tea"),
-    V("cook", "cook cooks cooked cooking", "पका", "पकाया पकाई पकाए पकाईं", "पकाएगा पकाएगी पकाएँगे पकाएँगी", True,
-      "शिजव", "शिजवणे", "शिजवेल", "शिजवू", "शिजवल", "rice vegetables fish"),
-    V("make", "make makes made making", "बना", "बनाया बनाई बनाए बनाईं", "बनाएगा बनाएगी बनाएँगे बनाएँगी", True,
-      "बनव", "बनवणे", "बनवेल", "बनवू", "बनवल", "tea bread laddoo"),
-    V("read", "read reads read reading", "पढ़", "पढ़ा पढ़ी पढ़े पढ़ीं", "पढ़ेगा पढ़ेगी पढ़ेंगे पढ़ेंगी", True,
-      "वाच", "वाचणे", "वाचेल", "वाचू", "वाचल", "book letter newspaper story"),
-    V("write", "write writes wrote writing", "लिख", "लिखा लिखी लिखे लिखीं", "लिखेगा लिखेगी लिखेंगे लिखेंगी", True,
-      "लिहि", "लिहिणे", "लिहील", "लिहू", "लिहिल", "letter story"),
-    V("wash", "wash washes washed washing", "धो", "धोया धोई धोए धोईं", "धोएगा धोएगी धोएँगे धोएँगी", True,
-      "धु", "धुणे", "धुईल", "धुऊ", "धुतल", "clothes plate"),
-    V("open", "open opens opened opening", "खोल", "खोला खोली खोले खोलीं", "खोलेगा खोलेगी खोलेंगे खोलेंगी", True,
-      "उघड", "उघडणे", "उघडेल", "उघडू", "उघडल", "door window box"),
-    V("sell", "sell sells sold selling", "बेच", "बेचा बेची बेचे बेचीं", "बेचेगा बेचेगी बेचेंगे बेचेंगी", True,
-      "विक", "विकणे", "विकेल", "विकू", "विकल", "mango banana vegetables fish milk orange"),
-    V("bring", "bring brings brought bringing", "ला", "लाया लाई लाए लाईं", "लाएगा लाएगी लाएँगे लाएँगी", False,
-      "आण", "आणणे", "आणेल", "आणू", "आणल", "apple mango milk water book newspaper vegetables"),
-]}
-GIVE = V("give", "give gives gave giving", "दे", "दिया दी दिए दीं", "देगा देगी देंगे देंगी", True,
-         "दे", "देणे", "देईल", "देऊ", "दिल", "book letter mango apple ball pen laddoo milk water banana")
-INTRANSITIVE = {v.key: v for v in [
-    V("go", "go goes went going", "जा", "गया गई गए गईं", "जाएगा जाएगी जाएँगे जाएँगी", False,
-      "जा", "जाणे", "जाईल", "जाऊ", "गेल"),
-    V("come", "come comes came coming", "आ", "आया आई आए आईं", "आएगा आएगी आएँगे आएँगी", False,
-      "ये", "येणे", "येईल", "येऊ", "आल"),
-    V("sleep", "sleep sleeps slept sleeping", "सो", "सोया सोई सोए सोईं", "सोएगा सोएगी सोएँगे सोएँगी", False,
-      "झोप", "झोपणे", "झोपेल", "झोपू", "झोपल"),
-    V("play", "play plays played playing", "खेल", "खेला खेली खेले खेलीं", "खेलेगा खेलेगी खेलेंगे खेलेंगी", False,
-      "खेळ", "खेळणे", "खेळेल", "खेळू", "खेळल"),
-    V("run", "run runs ran running", "दौड़", "दौड़ा दौड़ी दौड़े दौड़ीं", "दौड़ेगा दौड़ेगी दौड़ेंगे दौड़ेंगी", False,
-      "धाव", "धावणे", "धावेल", "धावू", "धावल"),
-    V("sit", "sit sits sat sitting", "बैठ", "बैठा बैठी बैठे बैठीं", "बैठेगा बैठेगी बैठेंगे बैठेंगी", False,
-      "बस", "बसणे", "बसेल", "बसू", "बसल"),
-    V("walk", "walk walks walked walking", "चल", "चला चली चले चलीं", "चलेगा चलेगी चलेंगे चलेंगी", False,
-      "चाल", "चालणे", "चालेल", "चालू", "चालल"),
-    V("swim", "swim swims swam swimming", "तैर", "तैरा तैरी तैरे तैरीं", "तैरेगा तैरेगी तैरेंगे तैरेंगी", False,
-      "पोह", "पोहणे", "पोहेल", "पोहू", "पोहल"),
-]}
+TRANSITIVE = {
+    v.key: v
+    for v in [
+        V(
+            "eat",
+            "eat eats ate eating",
+            "खा",
+            "खाया खाई खाए खाईं",
+            "खाएगा खाएगी खाएँगे खाएँगी",
+            True,
+            "खा",
+            "खाणे",
+            "खाईल",
+            "खाऊ",
+            "खाल्ल",
+            "apple mango banana bread rice egg laddoo orange fish",
+        ),
+        V(
+            "drink",
+            "drink drinks drank drinking",
+            "पी",
+            "पिया पी पिए पीं",
+            "पिएगा पिएगी पिएँगे पिएँगी",
+            True,
+            "पि",
+            "पिणे",
+            "पिईल",
+            "पिऊ",
+            "प्यायल",
+            "milk water tea",
+        ),
+        V(
+            "cook",
+            "cook cooks cooked cooking",
+            "पका",
+            "पकाया पकाई पकाए पकाईं",
+            "पकाएगा पकाएगी पकाएँगे पकाएँगी",
+            True,
+            "शिजव",
+            "शिजवणे",
+            "शिजवेल",
+            "शिजवू",
+            "शिजवल",
+            "rice vegetables fish",
+        ),
+        V(
+            "make",
+            "make makes made making",
+            "बना",
+            "बनाया बनाई बनाए बनाईं",
+            "बनाएगा बनाएगी बनाएँगे बनाएँगी",
+            True,
+            "बनव",
+            "बनवणे",
+            "बनवेल",
+            "बनवू",
+            "बनवल",
+            "tea bread laddoo",
+        ),
+        V(
+            "read",
+            "read reads read reading",
+            "पढ़",
+            "पढ़ा पढ़ी पढ़े पढ़ीं",
+            "पढ़ेगा पढ़ेगी पढ़ेंगे पढ़ेंगी",
+            True,
+            "वाच",
+            "वाचणे",
+            "वाचेल",
+            "वाचू",
+            "वाचल",
+            "book letter newspaper story",
+        ),
+        V(
+            "write",
+            "write writes wrote writing",
+            "लिख",
+            "लिखा लिखी लिखे लिखीं",
+            "लिखेगा लिखेगी लिखेंगे लिखेंगी",
+            True,
+            "लिहि",
+            "लिहिणे",
+            "लिहील",
+            "लिहू",
+            "लिहिल",
+            "letter story",
+        ),
+        V(
+            "wash",
+            "wash washes washed washing",
+            "धो",
+            "धोया धोई धोए धोईं",
+            "धोएगा धोएगी धोएँगे धोएँगी",
+            True,
+            "धु",
+            "धुणे",
+            "धुईल",
+            "धुऊ",
+            "धुतल",
+            "clothes plate",
+        ),
+        V(
+            "open",
+            "open opens opened opening",
+            "खोल",
+            "खोला खोली खोले खोलीं",
+            "खोलेगा खोलेगी खोलेंगे खोलेंगी",
+            True,
+            "उघड",
+            "उघडणे",
+            "उघडेल",
+            "उघडू",
+            "उघडल",
+            "door window box",
+        ),
+        V(
+            "sell",
+            "sell sells sold selling",
+            "बेच",
+            "बेचा बेची बेचे बेचीं",
+            "बेचेगा बेचेगी बेचेंगे बेचेंगी",
+            True,
+            "विक",
+            "विकणे",
+            "विकेल",
+            "विकू",
+            "विकल",
+            "mango banana vegetables fish milk orange",
+        ),
+        V(
+            "bring",
+            "bring brings brought bringing",
+            "ला",
+            "लाया लाई लाए लाईं",
+            "लाएगा लाएगी लाएँगे लाएँगी",
+            False,
+            "आण",
+            "आणणे",
+            "आणेल",
+            "आणू",
+            "आणल",
+            "apple mango milk water book newspaper vegetables",
+        ),
+    ]
+}
+GIVE = V(
+    "give",
+    "give gives gave giving",
+    "दे",
+    "दिया दी दिए दीं",
+    "देगा देगी देंगे देंगी",
+    True,
+    "दे",
+    "देणे",
+    "देईल",
+    "देऊ",
+    "दिल",
+    "book letter mango apple ball pen laddoo milk water banana",
+)
+INTRANSITIVE = {
+    v.key: v
+    for v in [
+        V(
+            "go",
+            "go goes went going",
+            "जा",
+            "गया गई गए गईं",
+            "जाएगा जाएगी जाएँगे जाएँगी",
+            False,
+            "जा",
+            "जाणे",
+            "जाईल",
+            "जाऊ",
+            "गेल",
+        ),
+        V(
+            "come",
+            "come comes came coming",
+            "आ",
+            "आया आई आए आईं",
+            "आएगा आएगी आएँगे आएँगी",
+            False,
+            "ये",
+            "येणे",
+            "येईल",
+            "येऊ",
+            "आल",
+        ),
+        V(
+            "sleep",
+            "sleep sleeps slept sleeping",
+            "सो",
+            "सोया सोई सोए सोईं",
+            "सोएगा सोएगी सोएँगे सोएँगी",
+            False,
+            "झोप",
+            "झोपणे",
+            "झोपेल",
+            "झोपू",
+            "झोपल",
+        ),
+        V(
+            "play",
+            "play plays played playing",
+            "खेल",
+            "खेला खेली खेले खेलीं",
+            "खेलेगा खेलेगी खेलेंगे खेलेंगी",
+            False,
+            "खेळ",
+            "खेळणे",
+            "खेळेल",
+            "खेळू",
+            "खेळल",
+        ),
+        V(
+            "run",
+            "run runs ran running",
+            "दौड़",
+            "दौड़ा दौड़ी दौड़े दौड़ीं",
+            "दौड़ेगा दौड़ेगी दौड़ेंगे दौड़ेंगी",
+            False,
+            "धाव",
+            "धावणे",
+            "धावेल",
+            "धावू",
+            "धावल",
+        ),
+        V(
+            "sit",
+            "sit sits sat sitting",
+            "बैठ",
+            "बैठा बैठी बैठे बैठीं",
+            "बैठेगा बैठेगी बैठेंगे बैठेंगी",
+            False,
+            "बस",
+            "बसणे",
+            "बसेल",
+            "बसू",
+            "बसल",
+        ),
+        V(
+            "walk",
+            "walk walks walked walking",
+            "चल",
+            "चला चली चले चलीं",
+            "चलेगा चलेगी चलेंगे चलेंगी",
+            False,
+            "चाल",
+            "चालणे",
+            "चालेल",
+            "चालू",
+            "चालल",
+        ),
+        V(
+            "swim",
+            "swim swims swam swimming",
+            "तैर",
+            "तैरा तैरी तैरे तैरीं",
+            "तैरेगा तैरेगी तैरेंगे तैरेंगी",
+            False,
+            "पोह",
+            "पोहणे",
+            "पोहेल",
+            "पोहू",
+            "पोहल",
+        ),
+    ]
+}
 # where intransitive activities happen
 ACTIVITY_PLACES = {
     "play": ["garden", "house", "school", "field"],
@@ -490,18 +992,78 @@ class Ent:
 
 
 PRONOUNS = {
-    "he": dict(en="he", en_obj="him", en_gen="his", en_3sg=True, hi_key="ms", hi="वह", hi_lemma="वह", hi_erg="उसने",
-               hi_poss=["उसके", "पास"], hi_gen="उसका", mr_key="ms", mr="तो", mr_lemma="तो", mr_erg="त्याने",
-               mr_poss="त्याच्याकडे", mr_gen="त्याचा"),
-    "she": dict(en="she", en_obj="her", en_gen="her", en_3sg=True, hi_key="fs", hi="वह", hi_lemma="वह", hi_erg="उसने",
-                hi_poss=["उसके", "पास"], hi_gen="उसका", mr_key="fs", mr="ती", mr_lemma="तो", mr_erg="तिने",
-                mr_poss="तिच्याकडे", mr_gen="तिचा"),
-    "we": dict(en="we", en_obj="us", en_gen="our", en_3sg=False, hi_key="mp", hi="हम", hi_lemma="हम", hi_erg="हमने",
-               hi_poss=["हमारे", "पास"], hi_gen="हमारा", mr_key="1p", mr="आम्ही", mr_lemma="आम्ही", mr_erg="आम्ही",
-               mr_poss="आमच्याकडे", mr_gen="आमचा"),
-    "they": dict(en="they", en_obj="them", en_gen="their", en_3sg=False, hi_key="mp", hi="वे", hi_lemma="वह",
-                 hi_erg="उन्होंने", hi_poss=["उनके", "पास"], hi_gen="उनका", mr_key="mp", mr="ते", mr_lemma="तो",
-                 mr_erg="त्यांनी", mr_poss="त्यांच्याकडे", mr_gen="त्यांचा"),
+    "he": dict(
+        en="he",
+        en_obj="him",
+        en_gen="his",
+        en_3sg=True,
+        hi_key="ms",
+        hi="वह",
+        hi_lemma="वह",
+        hi_erg="उसने",
+        hi_poss=["उसके", "पास"],
+        hi_gen="उसका",
+        mr_key="ms",
+        mr="तो",
+        mr_lemma="तो",
+        mr_erg="त्याने",
+        mr_poss="त्याच्याकडे",
+        mr_gen="त्याचा",
+    ),
+    "she": dict(
+        en="she",
+        en_obj="her",
+        en_gen="her",
+        en_3sg=True,
+        hi_key="fs",
+        hi="वह",
+        hi_lemma="वह",
+        hi_erg="उसने",
+        hi_poss=["उसके", "पास"],
+        hi_gen="उसका",
+        mr_key="fs",
+        mr="ती",
+        mr_lemma="तो",
+        mr_erg="तिने",
+        mr_poss="तिच्याकडे",
+        mr_gen="तिचा",
+    ),
+    "we": dict(
+        en="we",
+        en_obj="us",
+        en_gen="our",
+        en_3sg=False,
+        hi_key="mp",
+        hi="हम",
+        hi_lemma="हम",
+        hi_erg="हमने",
+        hi_poss=["हमारे", "पास"],
+        hi_gen="हमारा",
+        mr_key="1p",
+        mr="आम्ही",
+        mr_lemma="आम्ही",
+        mr_erg="आम्ही",
+        mr_poss="आमच्याकडे",
+        mr_gen="आमचा",
+    ),
+    "they": dict(
+        en="they",
+        en_obj="them",
+        en_gen="their",
+        en_3sg=False,
+        hi_key="mp",
+        hi="वे",
+        hi_lemma="वह",
+        hi_erg="उन्होंने",
+        hi_poss=["उनके", "पास"],
+        hi_gen="उनका",
+        mr_key="mp",
+        mr="ते",
+        mr_lemma="तो",
+        mr_erg="त्यांनी",
+        mr_poss="त्यांच्याकडे",
+        mr_gen="त्यांचा",
+    ),
 }
 
 
@@ -509,8 +1071,23 @@ def ent_noun(n: Noun, plural: bool = False) -> Ent:
     hg, hsg, hobl, hpl, hoblpl = n.hi[:5]
     mg, msg, mobl, mpl, moblpl, mplg = n.mr[:6]
     if plural:
-        return Ent(n.key + "s", ["the", n.en_pl], False, hg + "p", hpl, hoblpl, mplg + "p", mpl, moblpl,
-                   hsg, msg, n.en, "NOUN", n, True)
+        return Ent(
+            n.key + "s",
+            ["the", n.en_pl],
+            False,
+            hg + "p",
+            hpl,
+            hoblpl,
+            mplg + "p",
+            mpl,
+            moblpl,
+            hsg,
+            msg,
+            n.en,
+            "NOUN",
+            n,
+            True,
+        )
     if n.kind == "name":
         return Ent(n.key, [n.en], True, hg + "s", hsg, hobl, mg + "s", msg, mobl, hsg, msg, n.en, "PROPN", n)
     return Ent(n.key, ["the", n.en], True, hg + "s", hsg, hobl, mg + "s", msg, mobl, hsg, msg, n.en, "NOUN", n)
@@ -518,9 +1095,25 @@ def ent_noun(n: Noun, plural: bool = False) -> Ent:
 
 def ent_pron(key: str) -> Ent:
     p = PRONOUNS[key]
-    return Ent(key, [p["en"]], p["en_3sg"], p["hi_key"], p["hi"], None, p["mr_key"], p["mr"], None,
-               p["hi_lemma"], p["mr_lemma"], p["en"], "PRON", None, key in ("we", "they"),
-               key == "we", pron=p)
+    return Ent(
+        key,
+        [p["en"]],
+        p["en_3sg"],
+        p["hi_key"],
+        p["hi"],
+        None,
+        p["mr_key"],
+        p["mr"],
+        None,
+        p["hi_lemma"],
+        p["mr_lemma"],
+        p["en"],
+        "PRON",
+        None,
+        key in ("we", "they"),
+        key == "we",
+        pron=p,
+    )
 
 
 def en_np(e: Ent, adj: Adj | None = None) -> Phrase:
@@ -727,22 +1320,44 @@ def t_habitual(e: Ent, v: Verb, n: Noun, adv: str | None, adj: Adj | None):
     en += [(one(en_pres(v, e), v.en[0], "VERB"), "root"), (en_obj_np(n, generic=adj is None, adj=adj), "obj")]
     if a and adv == "every day":
         en.append((adv_en(a), "obl:tmod"))
-    hi = [(hi_np(e), "nsubj")] + ([(one_adv_hi(a), "advmod")] if a else []) + [
-        (hi_obj_np(n, adj, generic=adj is None), "obj"), (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"),
-        (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux")]
-    mr = [(mr_np(e), "nsubj")] + ([(one_adv_mr(a), "advmod")] if a else []) + [
-        (mr_obj_np(n, adj, generic=adj is None), "obj"), (one(mr_hab(v, e.mr_key), v.mr[1], "VERB"), "root")]
+    hi = (
+        [(hi_np(e), "nsubj")]
+        + ([(one_adv_hi(a), "advmod")] if a else [])
+        + [
+            (hi_obj_np(n, adj, generic=adj is None), "obj"),
+            (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"),
+            (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux"),
+        ]
+    )
+    mr = (
+        [(mr_np(e), "nsubj")]
+        + ([(one_adv_mr(a), "advmod")] if a else [])
+        + [(mr_obj_np(n, adj, generic=adj is None), "obj"), (one(mr_hab(v, e.mr_key), v.mr[1], "VERB"), "root")]
+    )
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
 
 # --- 2. present negated: "The boy does not drink tea." ----------------------------------------------------
 def t_negative(e: Ent, v: Verb, n: Noun):
-    en = [(en_np(e), "nsubj"), (one(en_do(e), "do", "AUX"), "aux"), (one("not", "not", "PART"), "advmod"),
-          (one(v.en[0], v.en[0], "VERB"), "root"), (en_obj_np(n, generic=True), "obj")]
-    hi = [(hi_np(e), "nsubj"), (hi_obj_np(n, generic=True), "obj"), (one("नहीं", "नहीं", "PART"), "advmod"),
-          (one(hi_hab(v, e.hi_key, neg=True), v.hi[0], "VERB"), "root")]
-    mr = [(mr_np(e), "nsubj"), (mr_obj_np(n, generic=True), "obj"), (one(v.mr[0] + "त", v.mr[1], "VERB"), "root"),
-          (one(mr_be(e.mr_key, neg=True), "नाही", "AUX"), "aux")]
+    en = [
+        (en_np(e), "nsubj"),
+        (one(en_do(e), "do", "AUX"), "aux"),
+        (one("not", "not", "PART"), "advmod"),
+        (one(v.en[0], v.en[0], "VERB"), "root"),
+        (en_obj_np(n, generic=True), "obj"),
+    ]
+    hi = [
+        (hi_np(e), "nsubj"),
+        (hi_obj_np(n, generic=True), "obj"),
+        (one("नहीं", "नहीं", "PART"), "advmod"),
+        (one(hi_hab(v, e.hi_key, neg=True), v.hi[0], "VERB"), "root"),
+    ]
+    mr = [
+        (mr_np(e), "nsubj"),
+        (mr_obj_np(n, generic=True), "obj"),
+        (one(v.mr[0] + "त", v.mr[1], "VERB"), "root"),
+        (one(mr_be(e.mr_key, neg=True), "नाही", "AUX"), "aux"),
+    ]
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
 
@@ -758,57 +1373,111 @@ def t_past(e: Ent, v: Verb, n: Noun, adv: str | None):
     else:  # लाना: no ने, verb agrees with the subject
         hi_subj = (hi_np(e), "nsubj")
         hverb = v.hi[1][HI_IDX[e.hi_key]]
-    hi = [hi_subj] + ([(one_adv_hi(a), "advmod")] if a else []) + [
-        (hi_obj_np(n), "obj"), (one(hverb, v.hi[0], "VERB"), "root")]
-    mr = [(mr_erg(e), "nsubj")] + ([(one_adv_mr(a), "advmod")] if a else []) + [
-        (mr_obj_np(n), "obj"), (one(mr_past(v, obj_key_mr(n)), v.mr[1], "VERB"), "root")]
+    hi = (
+        [hi_subj]
+        + ([(one_adv_hi(a), "advmod")] if a else [])
+        + [(hi_obj_np(n), "obj"), (one(hverb, v.hi[0], "VERB"), "root")]
+    )
+    mr = (
+        [(mr_erg(e), "nsubj")]
+        + ([(one_adv_mr(a), "advmod")] if a else [])
+        + [(mr_obj_np(n), "obj"), (one(mr_past(v, obj_key_mr(n)), v.mr[1], "VERB"), "root")]
+    )
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
 
 # --- 4. future: "The girl will read a book tomorrow." -----------------------------------------------------
 def t_future(e: Ent, v: Verb, n: Noun, with_tomorrow: bool):
     a = ADV["tomorrow"] if with_tomorrow else None
-    en = [(en_np(e), "nsubj"), (one("will", "will", "AUX"), "aux"), (one(v.en[0], v.en[0], "VERB"), "root"),
-          (en_obj_np(n, generic=False), "obj")] + ([(adv_en(a), "advmod")] if a else [])
-    hi = [(hi_np(e), "nsubj")] + ([(one_adv_hi(a), "advmod")] if a else []) + [
-        (hi_obj_np(n), "obj"), (one(v.hi[2][HI_IDX[e.hi_key]], v.hi[0], "VERB"), "root")]
-    mr = [(mr_np(e), "nsubj")] + ([(one_adv_mr(a), "advmod")] if a else []) + [
-        (mr_obj_np(n), "obj"), (one(mr_fut(v, e.mr_key), v.mr[1], "VERB"), "root")]
+    en = [
+        (en_np(e), "nsubj"),
+        (one("will", "will", "AUX"), "aux"),
+        (one(v.en[0], v.en[0], "VERB"), "root"),
+        (en_obj_np(n, generic=False), "obj"),
+    ] + ([(adv_en(a), "advmod")] if a else [])
+    hi = (
+        [(hi_np(e), "nsubj")]
+        + ([(one_adv_hi(a), "advmod")] if a else [])
+        + [(hi_obj_np(n), "obj"), (one(v.hi[2][HI_IDX[e.hi_key]], v.hi[0], "VERB"), "root")]
+    )
+    mr = (
+        [(mr_np(e), "nsubj")]
+        + ([(one_adv_mr(a), "advmod")] if a else [])
+        + [(mr_obj_np(n), "obj"), (one(mr_fut(v, e.mr_key), v.mr[1], "VERB"), "root")]
+    )
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
 
 # --- 5. progressive: "The mother is cooking rice (now)." --------------------------------------------------
 def t_progressive(e: Ent, v: Verb, n: Noun, now: bool):
     a = ADV["now"] if now else None
-    en = [(en_np(e), "nsubj"), (one(en_be(e), AUX_BE_EN, "AUX"), "aux"), (one(v.en[3], v.en[0], "VERB"), "root"),
-          (en_obj_np(n, generic=False), "obj")] + ([(adv_en(a), "advmod")] if a else [])
+    en = [
+        (en_np(e), "nsubj"),
+        (one(en_be(e), AUX_BE_EN, "AUX"), "aux"),
+        (one(v.en[3], v.en[0], "VERB"), "root"),
+        (en_obj_np(n, generic=False), "obj"),
+    ] + ([(adv_en(a), "advmod")] if a else [])
     rah = {"ms": "रहा", "fs": "रही", "mp": "रहे", "fp": "रही"}[e.hi_key]
-    hi = [(hi_np(e), "nsubj")] + ([(one_adv_hi(a), "advmod")] if a else []) + [
-        (hi_obj_np(n), "obj"), (one(v.hi[0], v.hi[0], "VERB"), "root"), (one(rah, "रह", "AUX"), "aux"),
-        (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux")]
-    mr = [(mr_np(e), "nsubj")] + ([(one_adv_mr(a), "advmod")] if a else []) + [
-        (mr_obj_np(n), "obj"), (one(v.mr[0] + "त", v.mr[1], "VERB"), "root"),
-        (one(mr_be(e.mr_key), AUX_BE_MR, "AUX"), "aux")]
+    hi = (
+        [(hi_np(e), "nsubj")]
+        + ([(one_adv_hi(a), "advmod")] if a else [])
+        + [
+            (hi_obj_np(n), "obj"),
+            (one(v.hi[0], v.hi[0], "VERB"), "root"),
+            (one(rah, "रह", "AUX"), "aux"),
+            (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux"),
+        ]
+    )
+    mr = (
+        [(mr_np(e), "nsubj")]
+        + ([(one_adv_mr(a), "advmod")] if a else [])
+        + [
+            (mr_obj_np(n), "obj"),
+            (one(v.mr[0] + "त", v.mr[1], "VERB"), "root"),
+            (one(mr_be(e.mr_key), AUX_BE_MR, "AUX"), "aux"),
+        ]
+    )
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
 
 # --- 6. yes/no question: "Does the boy eat apples?" -------------------------------------------------------
 def t_yesno(e: Ent, v: Verb, n: Noun):
-    en = [(one(en_do(e), "do", "AUX"), "aux"), (en_np(e), "nsubj"), (one(v.en[0], v.en[0], "VERB"), "root"),
-          (en_obj_np(n, generic=True), "obj")]
-    hi = [(one("क्या", "क्या", "PART"), "discourse"), (hi_np(e), "nsubj"), (hi_obj_np(n, generic=True), "obj"),
-          (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"), (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux")]
-    mr = [(mr_np(e), "nsubj"), (mr_obj_np(n, generic=True), "obj"), (one(mr_hab(v, e.mr_key), v.mr[1], "VERB"), "root"),
-          (one("का", "का", "PART"), "discourse")]
+    en = [
+        (one(en_do(e), "do", "AUX"), "aux"),
+        (en_np(e), "nsubj"),
+        (one(v.en[0], v.en[0], "VERB"), "root"),
+        (en_obj_np(n, generic=True), "obj"),
+    ]
+    hi = [
+        (one("क्या", "क्या", "PART"), "discourse"),
+        (hi_np(e), "nsubj"),
+        (hi_obj_np(n, generic=True), "obj"),
+        (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"),
+        (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux"),
+    ]
+    mr = [
+        (mr_np(e), "nsubj"),
+        (mr_obj_np(n, generic=True), "obj"),
+        (one(mr_hab(v, e.mr_key), v.mr[1], "VERB"), "root"),
+        (one("का", "का", "PART"), "discourse"),
+    ]
     return clause(en, "?"), clause(hi, "?"), clause(mr, "?")
 
 
 # --- 7. wh-question: "What does the girl read?" -----------------------------------------------------------
 def t_what(e: Ent, v: Verb):
-    en = [(one("what", "what", "PRON"), "obj"), (one(en_do(e), "do", "AUX"), "aux"), (en_np(e), "nsubj"),
-          (one(v.en[0], v.en[0], "VERB"), "root")]
-    hi = [(hi_np(e), "nsubj"), (one("क्या", "क्या", "PRON"), "obj"),
-          (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"), (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux")]
+    en = [
+        (one("what", "what", "PRON"), "obj"),
+        (one(en_do(e), "do", "AUX"), "aux"),
+        (en_np(e), "nsubj"),
+        (one(v.en[0], v.en[0], "VERB"), "root"),
+    ]
+    hi = [
+        (hi_np(e), "nsubj"),
+        (one("क्या", "क्या", "PRON"), "obj"),
+        (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"),
+        (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux"),
+    ]
     mr = [(mr_np(e), "nsubj"), (one("काय", "काय", "PRON"), "obj"), (one(mr_hab(v, e.mr_key), v.mr[1], "VERB"), "root")]
     return clause(en, "?"), clause(hi, "?"), clause(mr, "?")
 
@@ -818,19 +1487,41 @@ def t_give(giver: Ent, to: Ent, n: Noun, past: bool):
     v = GIVE
     to_en = en_np(to)
     to_en = [w("to", "to", "ADP", "case", 1)] + [
-        w(t.form, t.lemma, t.upos, t.rel, t.head + 1 if t.head != -1 else -1) for t in to_en]
-    en = [(en_np(giver), "nsubj"), (one(v.en[2] if past else en_pres(v, giver), "give", "VERB"), "root"),
-          (en_obj_np(n, generic=False), "obj"), (to_en, "obl")]
+        w(t.form, t.lemma, t.upos, t.rel, t.head + 1 if t.head != -1 else -1) for t in to_en
+    ]
+    en = [
+        (en_np(giver), "nsubj"),
+        (one(v.en[2] if past else en_pres(v, giver), "give", "VERB"), "root"),
+        (en_obj_np(n, generic=False), "obj"),
+        (to_en, "obl"),
+    ]
     if past:
-        hi = [(hi_erg(giver), "nsubj"), (hi_dat(to), "iobj"), (hi_obj_np(n), "obj"),
-              (one(v.hi[1][HI_IDX[obj_key_hi(n)]], "दे", "VERB"), "root")]
-        mr = [(mr_erg(giver), "nsubj"), (mr_dat(to), "iobj"), (mr_obj_np(n), "obj"),
-              (one(mr_past(v, obj_key_mr(n)), "देणे", "VERB"), "root")]
+        hi = [
+            (hi_erg(giver), "nsubj"),
+            (hi_dat(to), "iobj"),
+            (hi_obj_np(n), "obj"),
+            (one(v.hi[1][HI_IDX[obj_key_hi(n)]], "दे", "VERB"), "root"),
+        ]
+        mr = [
+            (mr_erg(giver), "nsubj"),
+            (mr_dat(to), "iobj"),
+            (mr_obj_np(n), "obj"),
+            (one(mr_past(v, obj_key_mr(n)), "देणे", "VERB"), "root"),
+        ]
     else:
-        hi = [(hi_np(giver), "nsubj"), (hi_dat(to), "iobj"), (hi_obj_np(n), "obj"),
-              (one(hi_hab(v, giver.hi_key), "दे", "VERB"), "root"), (one(hi_be(giver.hi_key), AUX_BE_HI, "AUX"), "aux")]
-        mr = [(mr_np(giver), "nsubj"), (mr_dat(to), "iobj"), (mr_obj_np(n), "obj"),
-              (one(mr_hab(v, giver.mr_key), "देणे", "VERB"), "root")]
+        hi = [
+            (hi_np(giver), "nsubj"),
+            (hi_dat(to), "iobj"),
+            (hi_obj_np(n), "obj"),
+            (one(hi_hab(v, giver.hi_key), "दे", "VERB"), "root"),
+            (one(hi_be(giver.hi_key), AUX_BE_HI, "AUX"), "aux"),
+        ]
+        mr = [
+            (mr_np(giver), "nsubj"),
+            (mr_dat(to), "iobj"),
+            (mr_obj_np(n), "obj"),
+            (one(mr_hab(v, giver.mr_key), "देणे", "VERB"), "root"),
+        ]
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
 
@@ -888,8 +1579,22 @@ def t_adjective(e: Ent, adj: Adj, this: bool, very: bool):
 def t_thing_adjective(n: Noun, adj: Adj, this: bool, very: bool):
     """Predicative adjective about a thing or food: "The milk is hot.", "This book is new." """
     hk, mk = obj_key_hi(n), obj_key_mr(n)
-    e = Ent(n.key, ["the", n.en], n.key not in PLURAL_ONLY, hk, n.hi[1], None, mk, n.mr[1], None,
-            "कपड़ा" if n.key == "clothes" else n.hi[1], "कपडा" if n.key == "clothes" else n.mr[1], n.en, "NOUN", n)
+    e = Ent(
+        n.key,
+        ["the", n.en],
+        n.key not in PLURAL_ONLY,
+        hk,
+        n.hi[1],
+        None,
+        mk,
+        n.mr[1],
+        None,
+        "कपड़ा" if n.key == "clothes" else n.hi[1],
+        "कपडा" if n.key == "clothes" else n.mr[1],
+        n.en,
+        "NOUN",
+        n,
+    )
     if this and n.key in PLURAL_ONLY:
         return None
     return t_adjective(e, adj, this, very)
@@ -898,8 +1603,12 @@ def t_thing_adjective(n: Noun, adj: Adj, this: bool, very: bool):
 # --- 11. attributive adjective + intransitive verb + place: "The small dog sleeps in the house." ----------
 def t_activity(e: Ent, adj: Adj | None, v: Verb, p: Place):
     en = [(en_np(e, adj), "nsubj"), (one(en_pres(v, e), v.en[0], "VERB"), "root"), (en_pp(p), "obl")]
-    hi = [(hi_np(e, adj), "nsubj"), (hi_pp(p), "obl"), (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"),
-          (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux")]
+    hi = [
+        (hi_np(e, adj), "nsubj"),
+        (hi_pp(p), "obl"),
+        (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"),
+        (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux"),
+    ]
     mr = [(mr_np(e, adj), "nsubj"), (mr_pp(p), "obl"), (one(mr_hab(v, e.mr_key), v.mr[1], "VERB"), "root")]
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
@@ -939,8 +1648,13 @@ def t_motion(e: Ent, v: Verb, d: str, tense: str, adv: str | None):
         mr_v = [(one(mr_fut(v, e.mr_key), v.mr[1], "VERB"), "root")]
     dest_rel = "advmod" if d == "home" else "obl"
     early = a is not None and adv in ("always", "often")
-    en = [(en_np(e), "nsubj")] + ([(adv_en(a), "advmod")] if early else []) + en_v + [(en_dest(d), dest_rel)] + (
-        [(adv_en(a), adv_rel_en(a))] if a and not early else [])
+    en = (
+        [(en_np(e), "nsubj")]
+        + ([(adv_en(a), "advmod")] if early else [])
+        + en_v
+        + [(en_dest(d), dest_rel)]
+        + ([(adv_en(a), adv_rel_en(a))] if a and not early else [])
+    )
     hi = [(hi_np(e), "nsubj")] + ([(one_adv_hi(a), "advmod")] if a else []) + [(one(hf, hl, "NOUN"), "obl")] + hi_v
     mr = [(mr_np(e), "nsubj")] + ([(one_adv_mr(a), "advmod")] if a else []) + [(one(mf, ml, "NOUN"), "obl")] + mr_v
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
@@ -1026,12 +1740,21 @@ def t_genitive(owner: Ent, n: Noun, adj: Adj):
         if t.rel == "nmod:poss":
             t.head = len(en_np_) - 1
     en_np_[0].form = en_np_[0].form
-    en = [(en_np_, "nsubj"), (one("are" if n.key == "clothes" else "is", AUX_BE_EN, "AUX"), "cop"),
-          ([w(adj.en, adj.en, "ADJ")], "root")]
-    hi = [(hi_np_, "nsubj"), ([w(hi_adj(adj.hi, hk, adj.hi_inf, fem=adj.hi_fem), adj.hi, "ADJ")], "root"),
-          (one(hi_be(hk), AUX_BE_HI, "AUX"), "cop")]
-    mr = [(mr_np_, "nsubj"), ([w(mr_adj(adj.mr, mk, adj.mr_inf, adj.mr_fp), adj.mr, "ADJ")], "root"),
-          (one(mr_be(mk), AUX_BE_MR, "AUX"), "cop")]
+    en = [
+        (en_np_, "nsubj"),
+        (one("are" if n.key == "clothes" else "is", AUX_BE_EN, "AUX"), "cop"),
+        ([w(adj.en, adj.en, "ADJ")], "root"),
+    ]
+    hi = [
+        (hi_np_, "nsubj"),
+        ([w(hi_adj(adj.hi, hk, adj.hi_inf, fem=adj.hi_fem), adj.hi, "ADJ")], "root"),
+        (one(hi_be(hk), AUX_BE_HI, "AUX"), "cop"),
+    ]
+    mr = [
+        (mr_np_, "nsubj"),
+        ([w(mr_adj(adj.mr, mk, adj.mr_inf, adj.mr_fp), adj.mr, "ADJ")], "root"),
+        (one(mr_be(mk), AUX_BE_MR, "AUX"), "cop"),
+    ]
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
 
@@ -1043,18 +1766,35 @@ def t_coord(a: Ent, b: Ent, v: Verb, p: Place):
         out.append(w(cc[0], cc[1], "CCONJ", "cc", off))  # cc attaches to the second conjunct's head
         hb = [i for i, t in enumerate(np_b) if t.head == -1][0]
         for t in np_b:
-            out.append(w(t.form, t.lemma, t.upos, t.rel if t.head != -1 else "conj",
-                         t.head + off if t.head != -1 else [i for i, x in enumerate(np_a) if x.head == -1][0]))
+            out.append(
+                w(
+                    t.form,
+                    t.lemma,
+                    t.upos,
+                    t.rel if t.head != -1 else "conj",
+                    t.head + off if t.head != -1 else [i for i, x in enumerate(np_a) if x.head == -1][0],
+                )
+            )
         out[off - 1].head = off + hb
         return out
 
     hi_key = "fp" if a.hi_key[0] == "f" and b.hi_key[0] == "f" else "mp"
-    en = [(conj(en_np(a), en_np(b), ("and", "and")), "nsubj"), (one(v.en[0], v.en[0], "VERB"), "root"),
-          (en_pp(p), "obl")]
-    hi = [(conj(hi_np(a), hi_np(b), ("और", "और")), "nsubj"), (hi_pp(p), "obl"),
-          (one(hi_hab(v, hi_key), v.hi[0], "VERB"), "root"), (one("हैं", AUX_BE_HI, "AUX"), "aux")]
-    mr = [(conj(mr_np(a), mr_np(b), ("आणि", "आणि")), "nsubj"), (mr_pp(p), "obl"),
-          (one(v.mr[0] + "तात", v.mr[1], "VERB"), "root")]
+    en = [
+        (conj(en_np(a), en_np(b), ("and", "and")), "nsubj"),
+        (one(v.en[0], v.en[0], "VERB"), "root"),
+        (en_pp(p), "obl"),
+    ]
+    hi = [
+        (conj(hi_np(a), hi_np(b), ("और", "और")), "nsubj"),
+        (hi_pp(p), "obl"),
+        (one(hi_hab(v, hi_key), v.hi[0], "VERB"), "root"),
+        (one("हैं", AUX_BE_HI, "AUX"), "aux"),
+    ]
+    mr = [
+        (conj(mr_np(a), mr_np(b), ("आणि", "आणि")), "nsubj"),
+        (mr_pp(p), "obl"),
+        (one(v.mr[0] + "तात", v.mr[1], "VERB"), "root"),
+    ]
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
 
@@ -1070,8 +1810,12 @@ def t_where(e: Ent):
 def t_manner(e: Ent, v: Verb, adv: str):
     a = ADV[adv]
     en = [(en_np(e), "nsubj"), (one(en_pres(v, e), v.en[0], "VERB"), "root"), (adv_en(a), "advmod")]
-    hi = [(hi_np(e), "nsubj"), (one_adv_hi(a), "advmod"), (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"),
-          (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux")]
+    hi = [
+        (hi_np(e), "nsubj"),
+        (one_adv_hi(a), "advmod"),
+        (one(hi_hab(v, e.hi_key), v.hi[0], "VERB"), "root"),
+        (one(hi_be(e.hi_key), AUX_BE_HI, "AUX"), "aux"),
+    ]
     mr = [(mr_np(e), "nsubj"), (one_adv_mr(a), "advmod"), (one(mr_hab(v, e.mr_key), v.mr[1], "VERB"), "root")]
     return clause(en, "."), clause(hi, "।"), clause(mr, ".")
 
@@ -1118,28 +1862,61 @@ def candidates() -> dict[str, list]:
     def human_objects(v):
         return [NOUNS[k] for k in v.objects]
 
-    c["habitual"] = [(t_habitual, (e, v, n, adv, None)) for e in humans for v in trans for n in human_objects(v)
-                     for adv in (None, "always", "every day", "often")]
-    c["habitual"] += [(t_habitual, (ent_noun(NOUNS[a]), TRANSITIVE[vk], NOUNS[f], adv, None))
-                      for a, d in ANIMAL_FOOD.items() for vk, fs in d.items() for f in fs for adv in (None, "always")]
-    c["object_adjective"] = [(t_habitual, (e, v, n, None, ADJ[adj])) for e in humans for v in trans
-                             for n in human_objects(v) for adj in n.adjs
-                             if not (v.key == "wash" and adj == "clean") and not (v.key == "write" and adj == "old")]
+    c["habitual"] = [
+        (t_habitual, (e, v, n, adv, None))
+        for e in humans
+        for v in trans
+        for n in human_objects(v)
+        for adv in (None, "always", "every day", "often")
+    ]
+    c["habitual"] += [
+        (t_habitual, (ent_noun(NOUNS[a]), TRANSITIVE[vk], NOUNS[f], adv, None))
+        for a, d in ANIMAL_FOOD.items()
+        for vk, fs in d.items()
+        for f in fs
+        for adv in (None, "always")
+    ]
+    c["object_adjective"] = [
+        (t_habitual, (e, v, n, None, ADJ[adj]))
+        for e in humans
+        for v in trans
+        for n in human_objects(v)
+        for adj in n.adjs
+        if not (v.key == "wash" and adj == "clean") and not (v.key == "write" and adj == "old")
+    ]
     c["negative"] = [(t_negative, (e, v, n)) for e in humans for v in trans for n in human_objects(v)]
-    c["past"] = [(t_past, (e, v, n, adv)) for e in humans for v in trans for n in human_objects(v)
-                 if n.key != "rice" for adv in (None, "yesterday", "today")]
-    c["future"] = [(t_future, (e, v, n, tm)) for e in humans for v in trans for n in human_objects(v)
-                   for tm in (True, False)]
-    c["progressive"] = [(t_progressive, (e, v, n, now)) for e in humans for v in trans for n in human_objects(v)
-                        for now in (False, True)]
-    c["yesno"] = [(t_yesno, (e, v, n)) for e in people_sg() + people_pl() + [ent_pron("he"), ent_pron("she"), ent_pron("they")]
-                  for v in trans for n in human_objects(v)]
+    c["past"] = [
+        (t_past, (e, v, n, adv))
+        for e in humans
+        for v in trans
+        for n in human_objects(v)
+        if n.key != "rice"
+        for adv in (None, "yesterday", "today")
+    ]
+    c["future"] = [
+        (t_future, (e, v, n, tm)) for e in humans for v in trans for n in human_objects(v) for tm in (True, False)
+    ]
+    c["progressive"] = [
+        (t_progressive, (e, v, n, now))
+        for e in humans
+        for v in trans
+        for n in human_objects(v)
+        for now in (False, True)
+    ]
+    c["yesno"] = [
+        (t_yesno, (e, v, n))
+        for e in people_sg() + people_pl() + [ent_pron("he"), ent_pron("she"), ent_pron("they")]
+        for v in trans
+        for n in human_objects(v)
+    ]
     c["what"] = [(t_what, (e, v)) for e in humans for v in trans if v.key not in ("open", "wash", "bring")]
     singles = [ent_noun(n) for n in PEOPLE + NAMES]
-    c["give_present"] = [(t_give, (a, b, NOUNS[o], False)) for a in singles for b in singles if a.key != b.key
-                         for o in GIVE.objects]
-    c["give_past"] = [(t_give, (a, b, NOUNS[o], True)) for a in singles for b in singles if a.key != b.key
-                      for o in GIVE.objects]
+    c["give_present"] = [
+        (t_give, (a, b, NOUNS[o], False)) for a in singles for b in singles if a.key != b.key for o in GIVE.objects
+    ]
+    c["give_past"] = [
+        (t_give, (a, b, NOUNS[o], True)) for a in singles for b in singles if a.key != b.key for o in GIVE.objects
+    ]
     loc = []
     for e in humans:
         places = WHERE["farmer"] if e.key.startswith("farmer") else WHERE["person"]
@@ -1148,8 +1925,22 @@ def candidates() -> dict[str, list]:
         loc += [(t_location, (ent_noun(n), PLACES[p])) for p in WHERE[n.key]]
     for k in ("book", "ball", "pen", "letter", "plate", "milk", "bag"):
         n = NOUNS[k]
-        e = Ent(k, ["the", n.en], True, obj_key_hi(n), n.hi[1], None, obj_key_mr(n), n.mr[1], None,
-                n.hi[1], n.mr[1], n.en, "NOUN", n)
+        e = Ent(
+            k,
+            ["the", n.en],
+            True,
+            obj_key_hi(n),
+            n.hi[1],
+            None,
+            obj_key_mr(n),
+            n.mr[1],
+            None,
+            n.hi[1],
+            n.mr[1],
+            n.en,
+            "NOUN",
+            n,
+        )
         loc += [(t_location, (e, PLACES[p])) for p in WHERE[k] if p != k]
     c["location"] = loc
     adj_pred = []
@@ -1188,15 +1979,34 @@ def candidates() -> dict[str, list]:
                 for p in places:
                     act.append((t_activity, (e, a, INTRANSITIVE[vk], PLACES[p])))
     c["activity"] = act
-    c["past_activity"] = [(t_past_activity, (e, INTRANSITIVE[vk], PLACES[p])) for e in humans
-                          for vk, places in ACTIVITY_PLACES.items() for p in places]
+    c["past_activity"] = [
+        (t_past_activity, (e, INTRANSITIVE[vk], PLACES[p]))
+        for e in humans
+        for vk, places in ACTIVITY_PLACES.items()
+        for p in places
+    ]
     motion_dests = {"go": list(DESTS), "come": ["home", "school", "village", "city"]}
-    c["motion_present"] = [(t_motion, (e, INTRANSITIVE[vk], d, "pres", adv)) for e in humans
-                           for vk, ds in motion_dests.items() for d in ds for adv in (None, "every day", "often")]
-    c["motion_past"] = [(t_motion, (e, INTRANSITIVE[vk], d, "past", adv)) for e in humans
-                        for vk, ds in motion_dests.items() for d in ds for adv in (None, "yesterday", "today")]
-    c["motion_future"] = [(t_motion, (e, INTRANSITIVE[vk], d, "fut", adv)) for e in humans
-                          for vk, ds in motion_dests.items() for d in ds for adv in (None, "tomorrow")]
+    c["motion_present"] = [
+        (t_motion, (e, INTRANSITIVE[vk], d, "pres", adv))
+        for e in humans
+        for vk, ds in motion_dests.items()
+        for d in ds
+        for adv in (None, "every day", "often")
+    ]
+    c["motion_past"] = [
+        (t_motion, (e, INTRANSITIVE[vk], d, "past", adv))
+        for e in humans
+        for vk, ds in motion_dests.items()
+        for d in ds
+        for adv in (None, "yesterday", "today")
+    ]
+    c["motion_future"] = [
+        (t_motion, (e, INTRANSITIVE[vk], d, "fut", adv))
+        for e in humans
+        for vk, ds in motion_dests.items()
+        for d in ds
+        for adv in (None, "tomorrow")
+    ]
     poss = []
     for e in people_sg() + people_pl() + pronouns():
         for k in ("dog", "cat", "cow", "horse", "goat", "book", "ball", "bag", "pen", "box"):
@@ -1216,24 +2026,72 @@ def candidates() -> dict[str, list]:
                     continue
                 gen.append((t_genitive, (e, n, ADJ[a])))
     c["genitive"] = gen
-    young = [ent_noun(NOUNS[k]) for k in ("boy", "girl", "brother", "sister", "friend", "Ravi", "Amit", "Priya", "Meena")]
+    young = [
+        ent_noun(NOUNS[k]) for k in ("boy", "girl", "brother", "sister", "friend", "Ravi", "Amit", "Priya", "Meena")
+    ]
     pairs = [(a, b) for a in young for b in young if a.key != b.key]
-    c["coordination"] = [(t_coord, (a, b, INTRANSITIVE[vk], PLACES[p])) for a, b in pairs
-                         for vk in ("play", "sit") for p in ACTIVITY_PLACES[vk]]
+    c["coordination"] = [
+        (t_coord, (a, b, INTRANSITIVE[vk], PLACES[p]))
+        for a, b in pairs
+        for vk in ("play", "sit")
+        for p in ACTIVITY_PLACES[vk]
+    ]
     c["where"] = [(t_where, (e,)) for e in people_sg() + people_pl() + animals_sg()] + [
-        (t_where, (Ent(k, ["the", NOUNS[k].en], True, obj_key_hi(NOUNS[k]), NOUNS[k].hi[1], None, obj_key_mr(NOUNS[k]),
-                       NOUNS[k].mr[1], None, NOUNS[k].hi[1], NOUNS[k].mr[1], NOUNS[k].en, "NOUN", NOUNS[k]),))
-        for k in ("book", "ball", "pen", "bag", "box", "letter", "newspaper", "plate")]
-    c["manner"] = [(t_manner, (e, INTRANSITIVE[vk] if vk in INTRANSITIVE else TRANSITIVE[vk], adv))
-                   for e in humans for vk, advs in MANNER.items() for adv in advs]
+        (
+            t_where,
+            (
+                Ent(
+                    k,
+                    ["the", NOUNS[k].en],
+                    True,
+                    obj_key_hi(NOUNS[k]),
+                    NOUNS[k].hi[1],
+                    None,
+                    obj_key_mr(NOUNS[k]),
+                    NOUNS[k].mr[1],
+                    None,
+                    NOUNS[k].hi[1],
+                    NOUNS[k].mr[1],
+                    NOUNS[k].en,
+                    "NOUN",
+                    NOUNS[k],
+                ),
+            ),
+        )
+        for k in ("book", "ball", "pen", "bag", "box", "letter", "newspaper", "plate")
+    ]
+    c["manner"] = [
+        (t_manner, (e, INTRANSITIVE[vk] if vk in INTRANSITIVE else TRANSITIVE[vk], adv))
+        for e in humans
+        for vk, advs in MANNER.items()
+        for adv in advs
+    ]
     return c
 
 
 QUOTA = {
-    "habitual": 45, "object_adjective": 25, "negative": 35, "past": 50, "future": 30, "progressive": 35,
-    "yesno": 30, "what": 20, "give_present": 20, "give_past": 25, "location": 40, "adjective": 45,
-    "activity": 30, "past_activity": 20, "motion_present": 25, "motion_past": 30, "motion_future": 20,
-    "possession": 35, "genitive": 30, "coordination": 15, "where": 15, "manner": 15,
+    "habitual": 45,
+    "object_adjective": 25,
+    "negative": 35,
+    "past": 50,
+    "future": 30,
+    "progressive": 35,
+    "yesno": 30,
+    "what": 20,
+    "give_present": 20,
+    "give_past": 25,
+    "location": 40,
+    "adjective": 45,
+    "activity": 30,
+    "past_activity": 20,
+    "motion_present": 25,
+    "motion_past": 30,
+    "motion_future": 20,
+    "possession": 35,
+    "genitive": 30,
+    "coordination": 15,
+    "where": 15,
+    "manner": 15,
 }
 
 
@@ -1311,23 +2169,50 @@ def build_gloss(lang_i: int) -> tuple[dict, dict]:
             forms = [p["hi"], p["hi_erg"], p["hi_poss"][0]] + [hi_adj(p["hi_gen"], k, True) for k in ("ms", "fs", "mp")]
             ens = [p["en"], p["en"], p["en_obj"], p["en_gen"], p["en_gen"], p["en_gen"]]
         else:
-            forms = [p["mr"], p["mr_erg"], p["mr_poss"]] + [mr_adj(p["mr_gen"], k, True) for k in ("ms", "fs", "ns", "fp", "np")]
+            forms = [p["mr"], p["mr_erg"], p["mr_poss"]] + [
+                mr_adj(p["mr_gen"], k, True) for k in ("ms", "fs", "ns", "fp", "np")
+            ]
             ens = [p["en"], p["en"], p["en_obj"]] + [p["en_gen"]] * 5
         for f, e in zip(forms, ens):
             add(by_form, f, e, "PRON")
-    for n, (en, hnum, mnum) in NUMBERS.items():
+    for _n, (en, hnum, mnum) in NUMBERS.items():
         add(by_form, hnum if hi else mnum, en, "NUM")
     add(by_form, "एक", "one", "NUM")
-    function_words = [
-        ("है", "is", "AUX"), ("हैं", "are", "AUX"), ("रहा", "is", "AUX"), ("रही", "is", "AUX"), ("रहे", "are", "AUX"),
-        ("ने", "by", "ADP"), ("को", "to", "ADP"), ("में", "in", "ADP"), ("पर", "on", "ADP"), ("का", "of", "ADP"),
-        ("की", "of", "ADP"), ("के", "of", "ADP"), ("नीचे", "under", "ADP"), ("पास", "near", "ADP"),
-        ("नहीं", "not", "PART"), ("क्या", "what", "PRON"), ("और", "and", "CCONJ"), ("यह", "this", "DET"),
-    ] if hi else [
-        ("आहे", "is", "AUX"), ("आहेत", "are", "AUX"), ("आहोत", "are", "AUX"), ("नाही", "not", "AUX"),
-        ("नाहीत", "not", "AUX"), ("काय", "what", "PRON"), ("आणि", "and", "CCONJ"), ("हा", "this", "DET"),
-        ("ही", "this", "DET"), ("हे", "this", "DET"),
-    ]
+    function_words = (
+        [
+            ("है", "is", "AUX"),
+            ("हैं", "are", "AUX"),
+            ("रहा", "is", "AUX"),
+            ("रही", "is", "AUX"),
+            ("रहे", "are", "AUX"),
+            ("ने", "by", "ADP"),
+            ("को", "to", "ADP"),
+            ("में", "in", "ADP"),
+            ("पर", "on", "ADP"),
+            ("का", "of", "ADP"),
+            ("की", "of", "ADP"),
+            ("के", "of", "ADP"),
+            ("नीचे", "under", "ADP"),
+            ("पास", "near", "ADP"),
+            ("नहीं", "not", "PART"),
+            ("क्या", "what", "PRON"),
+            ("और", "and", "CCONJ"),
+            ("यह", "this", "DET"),
+        ]
+        if hi
+        else [
+            ("आहे", "is", "AUX"),
+            ("आहेत", "are", "AUX"),
+            ("आहोत", "are", "AUX"),
+            ("नाही", "not", "AUX"),
+            ("नाहीत", "not", "AUX"),
+            ("काय", "what", "PRON"),
+            ("आणि", "and", "CCONJ"),
+            ("हा", "this", "DET"),
+            ("ही", "this", "DET"),
+            ("हे", "this", "DET"),
+        ]
+    )
     for f, e, u in function_words:
         add(by_form, f, e, u)
     return by_form, by_lemma

@@ -59,10 +59,20 @@ def corpus(tmp_path_factory) -> dict:
         r = random.Random(seed)
         out[name] = write_text(d / f"{name}.parquet", [sentence(r) for _ in range(n)])
     summary = distill(
-        [out["big"]], d / "teacher",
-        config=DistillConfig(student_config="llama:layers=2,hidden=64,heads=4,positions=64", tokenizer=out["tok"],
-                             max_steps=300, batch_size=16, lr=3e-3, block_size=32, log_every=50, device="cpu",
-                             seed=0, eval_data=(out["held"],)),
+        [out["big"]],
+        d / "teacher",
+        config=DistillConfig(
+            student_config="llama:layers=2,hidden=64,heads=4,positions=64",
+            tokenizer=out["tok"],
+            max_steps=300,
+            batch_size=16,
+            lr=3e-3,
+            block_size=32,
+            log_every=50,
+            device="cpu",
+            seed=0,
+            eval_data=(out["held"],),
+        ),
     )
     out["teacher"] = str(d / "teacher")
     out["teacher_eval"] = summary["eval_loss"]
@@ -70,9 +80,18 @@ def corpus(tmp_path_factory) -> dict:
 
 
 def _student(corpus: dict, out: Path, **kw) -> dict:
-    options = dict(student_config="llama:layers=1,hidden=32,heads=4,positions=64", tokenizer=corpus["tok"],
-                   max_steps=150, batch_size=8, lr=3e-3, block_size=32, log_every=50, device="cpu", seed=0,
-                   eval_data=(corpus["held"],))
+    options = dict(
+        student_config="llama:layers=1,hidden=32,heads=4,positions=64",
+        tokenizer=corpus["tok"],
+        max_steps=150,
+        batch_size=8,
+        lr=3e-3,
+        block_size=32,
+        log_every=50,
+        device="cpu",
+        seed=0,
+        eval_data=(corpus["held"],),
+    )
     options.update(kw)
     return distill([corpus["small"]], out, config=DistillConfig(**options))
 
@@ -81,8 +100,14 @@ def test_plain_lm_training_output_folder(corpus):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     teacher = Path(corpus["teacher"])
-    assert {"config.json", "model.safetensors", "tokenizer.json", "cstool.json", "train_metrics.parquet",
-            "done.json"} <= {p.name for p in teacher.iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "cstool.json",
+        "train_metrics.parquet",
+        "done.json",
+    } <= {p.name for p in teacher.iterdir()}
     assert not (teacher / "checkpoints").exists()
     metrics = pq.read_table(teacher / "train_metrics.parquet")
     assert metrics.column_names == ["step", "loss", "ce", "kd", "lr", "tokens_per_s"]
@@ -116,8 +141,15 @@ def test_other_divergences_train(corpus, tmp_path, kind):
 
 def test_student_from_teacher_layers_starts_close_to_teacher(corpus, tmp_path):
     fresh = _student(corpus, tmp_path / "fresh", teacher=corpus["teacher"], max_steps=10, log_every=10)
-    init = _student(corpus, tmp_path / "init", student_config=None, teacher=corpus["teacher"],
-                    init_from_teacher_layers=(0,), max_steps=10, log_every=10)
+    init = _student(
+        corpus,
+        tmp_path / "init",
+        student_config=None,
+        teacher=corpus["teacher"],
+        init_from_teacher_layers=(0,),
+        max_steps=10,
+        log_every=10,
+    )
     assert init["eval_loss"] < fresh["eval_loss"] - 0.3
     from transformers import AutoModelForCausalLM
 
@@ -144,14 +176,19 @@ def test_resume_reaches_the_same_final_loss(corpus, tmp_path):
     opts = dict(teacher=corpus["teacher"], alpha=0.5, max_steps=12, save_steps=4, log_every=1)
     full = distill([corpus["small"]], tmp_path / "full", config=DistillConfig(**{**_student_opts(corpus), **opts}))
     with pytest.raises(KeyboardInterrupt):
-        distill([corpus["small"]], tmp_path / "cut", config=DistillConfig(**{**_student_opts(corpus), **opts}),
-                callbacks=[_Kill(7)])
+        distill(
+            [corpus["small"]],
+            tmp_path / "cut",
+            config=DistillConfig(**{**_student_opts(corpus), **opts}),
+            callbacks=[_Kill(7)],
+        )
     assert not (tmp_path / "cut" / "done.json").exists()
     assert (tmp_path / "cut" / "checkpoints" / "checkpoint-4").is_dir()
     with pytest.raises(CstoolError, match="--resume"):
         distill([corpus["small"]], tmp_path / "cut", config=DistillConfig(**{**_student_opts(corpus), **opts}))
-    resumed = distill([corpus["small"]], tmp_path / "cut",
-                      config=DistillConfig(**{**_student_opts(corpus), **opts, "resume": True}))
+    resumed = distill(
+        [corpus["small"]], tmp_path / "cut", config=DistillConfig(**{**_student_opts(corpus), **opts, "resume": True})
+    )
     a = pq.read_table(tmp_path / "full" / "train_metrics.parquet")
     b = pq.read_table(tmp_path / "cut" / "train_metrics.parquet")
     assert b.column("step").to_pylist() == list(range(1, 13))
@@ -160,14 +197,24 @@ def test_resume_reaches_the_same_final_loss(corpus, tmp_path):
 
 
 def _student_opts(corpus: dict) -> dict:
-    return dict(student_config="llama:layers=1,hidden=32,heads=4,positions=64", tokenizer=corpus["tok"],
-                batch_size=8, lr=3e-3, block_size=32, device="cpu", seed=0)
+    return dict(
+        student_config="llama:layers=1,hidden=32,heads=4,positions=64",
+        tokenizer=corpus["tok"],
+        batch_size=8,
+        lr=3e-3,
+        block_size=32,
+        device="cpu",
+        seed=0,
+    )
 
 
 def test_vocab_mismatch_names_sizes_and_tokens(corpus, tiny_lm, tmp_path):
     with pytest.raises(CstoolError) as e:
-        distill([corpus["small"]], tmp_path / "o",
-                config=DistillConfig(student=str(tiny_lm), teacher=corpus["teacher"], block_size=32))
+        distill(
+            [corpus["small"]],
+            tmp_path / "o",
+            config=DistillConfig(student=str(tiny_lm), teacher=corpus["teacher"], block_size=32),
+        )
     msg = e.value.message
     assert "teacher has 47 tokens" in msg and f"student {len(_vocab(tiny_lm))}" in msg
     assert "id 3: '<unk>' vs" in msg
@@ -192,37 +239,79 @@ def test_nan_loss_stops_with_step_and_hint(corpus, tmp_path):
     (bad / "tokenizer.json").write_bytes((Path(corpus["teacher"]) / "tokenizer.json").read_bytes())
     (bad / "tokenizer_config.json").write_bytes((Path(corpus["teacher"]) / "tokenizer_config.json").read_bytes())
     out = tmp_path / "o"
-    result = runner.invoke(app, ["distill", corpus["small"], "--student", str(bad), "-o", str(out),
-                                 "--block-size", "32", "--max-steps", "5", "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "distill",
+            corpus["small"],
+            "--student",
+            str(bad),
+            "-o",
+            str(out),
+            "--block-size",
+            "32",
+            "--max-steps",
+            "5",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert "diverged at step 1" in result.output and "lower --lr" in result.output
     assert not out.exists()
 
 
 def _cli(corpus, out, *extra):
-    return runner.invoke(app, ["distill", corpus["small"], "-o", str(out), "--block-size", "32", "--max-steps", "2",
-                               "--device", "cpu", *extra])
+    return runner.invoke(
+        app,
+        [
+            "distill",
+            corpus["small"],
+            "-o",
+            str(out),
+            "--block-size",
+            "32",
+            "--max-steps",
+            "2",
+            "--device",
+            "cpu",
+            *extra,
+        ],
+    )
 
 
 @pytest.mark.parametrize(
     "args, expected",
     [
         (["--student", "/nonexistent/stu"], "student model not found at /nonexistent/stu"),
-        (["--student-config", "llama:layers=1", "--teacher", "/nonexistent/t"], "teacher model not found at /nonexistent/t"),
-        (["--student-config", "llama:layers=1,hidden=32,heads=4", "--teacher", "TEACHER", "--alpha", "1.5"],
-         "--alpha must be in [0, 1], got 1.5"),
+        (
+            ["--student-config", "llama:layers=1", "--teacher", "/nonexistent/t"],
+            "teacher model not found at /nonexistent/t",
+        ),
+        (
+            ["--student-config", "llama:layers=1,hidden=32,heads=4", "--teacher", "TEACHER", "--alpha", "1.5"],
+            "--alpha must be in [0, 1], got 1.5",
+        ),
         (["--student-config", "llama:layers=1", "--alpha", "0.5", "--tokenizer", "TOK"], "needs a teacher"),
-        (["--student-config", "llama:layers=1,hidden=32,heads=4,positions=16", "--tokenizer", "TOK"],
-         "--block-size 32 is larger than the student's 16 positions"),
-        (["--student-config", "llama:layers=1,hidden=32,heads=4", "--tokenizer", "TOK", "--text-column", "text_cs"],
-         "has no column 'text_cs'"),
-        (["--student-config", "llama:layers=1", "--teacher-cache", "/nonexistent.parquet", "--teacher", "TEACHER"],
-         "not both"),
+        (
+            ["--student-config", "llama:layers=1,hidden=32,heads=4,positions=16", "--tokenizer", "TOK"],
+            "--block-size 32 is larger than the student's 16 positions",
+        ),
+        (
+            ["--student-config", "llama:layers=1,hidden=32,heads=4", "--tokenizer", "TOK", "--text-column", "text_cs"],
+            "has no column 'text_cs'",
+        ),
+        (
+            ["--student-config", "llama:layers=1", "--teacher-cache", "/nonexistent.parquet", "--teacher", "TEACHER"],
+            "not both",
+        ),
         (["--student-config", "llama:depth=1", "--tokenizer", "TOK"], "llama configs have no attribute(s) depth"),
         (["--teacher", "TEACHER", "--init-from-teacher-layers", "0,5"], "the teacher has layers 0..1"),
         (["--teacher", "TEACHER", "--init-from-teacher-layers", "a,b"], "comma-separated integers"),
-        (["--student-config", "llama:layers=1", "--teacher", "TEACHER", "--loss", "kl", "--temperature", "0"],
-         "--temperature must be positive, got 0.0; --loss must be one of fkl, rkl, jsd, got 'kl'"),
+        (
+            ["--student-config", "llama:layers=1", "--teacher", "TEACHER", "--loss", "kl", "--temperature", "0"],
+            "--temperature must be positive, got 0.0; --loss must be one of fkl, rkl, jsd, got 'kl'",
+        ),
     ],
 )
 def test_bad_inputs_exit_2_and_write_nothing(corpus, tmp_path, args, expected):
@@ -237,15 +326,28 @@ def test_bad_inputs_exit_2_and_write_nothing(corpus, tmp_path, args, expected):
 def test_empty_dataset(corpus, tmp_path):
     empty = write_text(tmp_path / "empty.parquet", ["", "  "])
     out = tmp_path / "o"
-    result = runner.invoke(app, ["distill", empty, "-o", str(out), "--student-config", "llama:layers=1",
-                                 "--tokenizer", corpus["tok"]])
+    result = runner.invoke(
+        app, ["distill", empty, "-o", str(out), "--student-config", "llama:layers=1", "--tokenizer", corpus["tok"]]
+    )
     assert result.exit_code == 2 and "no text to train on" in result.output and not out.exists()
 
 
 def test_cli_end_to_end_kd(corpus, tmp_path):
     out = tmp_path / "cli"
-    result = _cli(corpus, out, "--teacher", corpus["teacher"], "--init-from-teacher-layers", "1", "--log-every", "1",
-                  "--loss", "jsd", "--temperature", "1.5")
+    result = _cli(
+        corpus,
+        out,
+        "--teacher",
+        corpus["teacher"],
+        "--init-from-teacher-layers",
+        "1",
+        "--log-every",
+        "1",
+        "--loss",
+        "jsd",
+        "--temperature",
+        "1.5",
+    )
     assert result.exit_code == 0, result.output
     assert (out / "done.json").is_file() and "step 2/2" in result.output
     prov = json.loads((out / "cstool.json").read_text())
@@ -276,15 +378,30 @@ def test_real_smollm2_teacher_into_4_layer_student(tmp_path):
 
     from cstool.lm.training import heldout_loss, pack_texts
 
-    ids, lengths = pack_texts(pq.read_table(data).column("text").to_pylist(), AutoTokenizer.from_pretrained(teacher), 64)
+    ids, lengths = pack_texts(
+        pq.read_table(data).column("text").to_pylist(), AutoTokenizer.from_pretrained(teacher), 64
+    )
     teacher_loss = heldout_loss(AutoModelForCausalLM.from_pretrained(teacher), ids, lengths)
     assert teacher_loss < 6.0  # the real checkpoint knows English: far below uniform (ln 49152 = 10.8)
     losses = {}
     for steps in (1, 12):
         out = tmp_path / f"student-{steps}"
-        summary = distill([data], out, config=DistillConfig(
-            teacher=str(teacher), init_from_teacher_layers=(0, 10, 20, 29), alpha=0.5, max_steps=steps,
-            batch_size=2, block_size=64, log_every=1, lr=5e-4, device="cpu", eval_data=(data,)))
+        summary = distill(
+            [data],
+            out,
+            config=DistillConfig(
+                teacher=str(teacher),
+                init_from_teacher_layers=(0, 10, 20, 29),
+                alpha=0.5,
+                max_steps=steps,
+                batch_size=2,
+                block_size=64,
+                log_every=1,
+                lr=5e-4,
+                device="cpu",
+                eval_data=(data,),
+            ),
+        )
         metrics = pq.read_table(out / "train_metrics.parquet")
         assert summary["steps"] == steps and all(v > 0 for v in metrics.column("kd").to_pylist())
         losses[steps] = summary["eval_loss"]

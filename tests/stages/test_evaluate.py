@@ -45,7 +45,7 @@ def test_perplexity_is_exp_of_direct_mean_nll(lm):
     model, tok = lm
     score = score_lm(model, tok, TEXTS, batch_size=3, max_tokens=64)
     direct = [direct_nll(model, tok, t) for t in TEXTS]
-    for got, (want, n) in zip(score.nll, direct, strict=True):
+    for got, (want, _n) in zip(score.nll, direct, strict=True):
         assert got == pytest.approx(want, rel=1e-5)
     assert score.tokens == [n for _, n in direct]
     mean = sum(d for d, _ in direct) / sum(n for _, n in direct)
@@ -127,12 +127,42 @@ def test_cli_eval_writes_scores(tiny_lm, lm, tmp_path):
     hi = write_set(tmp_path / "hi.parquet", TEXTS[2:4])
     en = write_set(tmp_path / "en.parquet", TEXTS[:2], column="sentence")
     out = tmp_path / "scores.parquet"
-    result = CliRunner().invoke(app, ["eval", "--model", str(tiny_lm), "--data", f"hi={hi}", "--data", f"en={en}",
-                                      "--text-column", "text", "-o", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            str(tiny_lm),
+            "--data",
+            f"hi={hi}",
+            "--data",
+            f"en={en}",
+            "--text-column",
+            "text",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 2 and "no column 'text'" in result.output and not out.exists()
     en = write_set(tmp_path / "en.parquet", TEXTS[:2])
-    result = CliRunner().invoke(app, ["eval", "--model", str(tiny_lm), "--data", f"hi={hi}", "--data", f"en={en}",
-                                      "--run", "r1", "--after-task", "hi", "-o", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            str(tiny_lm),
+            "--data",
+            f"hi={hi}",
+            "--data",
+            f"en={en}",
+            "--run",
+            "r1",
+            "--after-task",
+            "hi",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = pq.read_table(out)
     assert table.schema.remove_metadata().equals(artifacts.SCORES)
@@ -154,14 +184,30 @@ def test_cli_model_tokenizer_mismatch(tiny_lm, tmp_path):
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=900, special_tokens=["<s>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=900,
+        special_tokens=["<s>"],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator([f"word{i} token{i * 7} thing{i * 13}" for i in range(2000)], trainer=trainer)
     PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>").save_pretrained(tmp_path / "big_tok")
     data = write_set(tmp_path / "en.parquet", TEXTS)
     out = tmp_path / "scores.parquet"
-    result = CliRunner().invoke(app, ["eval", "--model", str(tiny_lm), "--tokenizer", str(tmp_path / "big_tok"),
-                                      "--data", f"en={data}", "-o", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            str(tiny_lm),
+            "--tokenizer",
+            str(tmp_path / "big_tok"),
+            "--data",
+            f"en={data}",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 2
     assert "do not belong together" in result.output and "hint" in result.output
     assert not out.exists() and not list(tmp_path.glob(".scores*"))
@@ -180,8 +226,20 @@ def test_cli_lm_needs_a_model(tiny_lm, tmp_path):
     data = write_set(tmp_path / "en.parquet", TEXTS)
     result = CliRunner().invoke(app, ["eval", "--data", f"en={data}", "-o", str(tmp_path / "s.parquet")])
     assert result.exit_code == 2 and "--task lm needs --model" in result.output
-    result = CliRunner().invoke(app, ["eval", "--model", str(tiny_lm), "--data", f"en={data}", "-o",
-                                      str(tmp_path / "s.parquet"), "--predictions", str(tmp_path / "p.parquet")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            str(tiny_lm),
+            "--data",
+            f"en={data}",
+            "-o",
+            str(tmp_path / "s.parquet"),
+            "--predictions",
+            str(tmp_path / "p.parquet"),
+        ],
+    )
     assert result.exit_code == 2 and "--predictions is for --task vqa" in result.output
     assert not list(tmp_path.glob("*s.parquet")) and not (tmp_path / "p.parquet").exists()
 
@@ -193,8 +251,9 @@ def test_adapter_changes_scores_like_the_peft_model(tiny_lm, lm, tmp_path):
     from cstool.models import load_causal_lm
 
     torch.manual_seed(1)
-    peft_model = get_peft_model(load_causal_lm(tiny_lm), LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
-                                                                   init_lora_weights=False))
+    peft_model = get_peft_model(
+        load_causal_lm(tiny_lm), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     peft_model.save_pretrained(tmp_path / "adapter")
     _, tok = lm
     want = score_lm(peft_model, tok, TEXTS)
@@ -202,8 +261,20 @@ def test_adapter_changes_scores_like_the_peft_model(tiny_lm, lm, tmp_path):
     assert abs(want.bpb - base.bpb) > 1e-3
     data = write_set(tmp_path / "en.parquet", TEXTS)
     out = tmp_path / "scores.parquet"
-    result = CliRunner().invoke(app, ["eval", "--model", str(tiny_lm), "--adapter", str(tmp_path / "adapter"),
-                                      "--data", f"en={data}", "-o", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            str(tiny_lm),
+            "--adapter",
+            str(tmp_path / "adapter"),
+            "--data",
+            f"en={data}",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     got = {r["metric"]: r["value"] for r in pq.read_table(out).to_pylist()}
     assert got["bpb"] == pytest.approx(want.bpb, rel=1e-5)

@@ -25,12 +25,21 @@ from cstool.stages.replay_train import ReplayConfig, replay_train
 
 runner = CliRunner()
 WORDS = {
-    "en": (["the cat", "a dog", "my friend", "the teacher", "a bird"], ["eats", "sees", "likes", "finds"],
-           ["an apple", "the ball", "a book", "the tree"]),
-    "hi": (["बिल्ली", "कुत्ता", "मेरा दोस्त", "शिक्षक", "चिड़िया"], ["खाता है", "देखता है", "पसंद करता है", "ढूँढता है"],
-           ["सेब", "गेंद", "किताब", "पेड़"]),
-    "mr": (["मांजर", "कुत्रा", "माझा मित्र", "शिक्षक", "पक्षी"], ["खातो", "पाहतो", "आवडतो", "शोधतो"],
-           ["सफरचंद", "चेंडू", "पुस्तक", "झाड"]),
+    "en": (
+        ["the cat", "a dog", "my friend", "the teacher", "a bird"],
+        ["eats", "sees", "likes", "finds"],
+        ["an apple", "the ball", "a book", "the tree"],
+    ),
+    "hi": (
+        ["बिल्ली", "कुत्ता", "मेरा दोस्त", "शिक्षक", "चिड़िया"],
+        ["खाता है", "देखता है", "पसंद करता है", "ढूँढता है"],
+        ["सेब", "गेंद", "किताब", "पेड़"],
+    ),
+    "mr": (
+        ["मांजर", "कुत्रा", "माझा मित्र", "शिक्षक", "पक्षी"],
+        ["खातो", "पाहतो", "आवडतो", "शोधतो"],
+        ["सफरचंद", "चेंडू", "पुस्तक", "झाड"],
+    ),
 }
 FAST = dict(train_first=True, steps_per_task=30, batch_size=8, lr=1e-2, train_embeddings=True, buffer_per_task=40)
 
@@ -46,24 +55,46 @@ def seq(tmp_path_factory) -> dict:
     all_text = []
     for lang, (subj, verb, obj) in WORDS.items():
         for split, n in (("train", 200), ("dev", 30)):
-            rows = [f"{rng.choice(subj)} {rng.choice(verb)} {rng.choice(obj)} ." if lang == "en"
-                    else f"{rng.choice(subj)} {rng.choice(obj)} {rng.choice(verb)} ।" for _ in range(n)]
+            rows = [
+                f"{rng.choice(subj)} {rng.choice(verb)} {rng.choice(obj)} ."
+                if lang == "en"
+                else f"{rng.choice(subj)} {rng.choice(obj)} {rng.choice(verb)} ।"
+                for _ in range(n)
+            ]
             all_text += rows
-            pq.write_table(pa.table({"id": [f"{lang}{i}" for i in range(n)], "text": rows}), d / f"{lang}.{split}.parquet")
+            pq.write_table(
+                pa.table({"id": [f"{lang}{i}" for i in range(n)], "text": rows}), d / f"{lang}.{split}.parquet"
+            )
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(all_text, trainer=trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False))
+    tok.train_from_iterator(
+        all_text,
+        trainer=trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<pad>", "<s>", "</s>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
     base = d / "base"
     hf.save_pretrained(base)
     torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(hf), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=4, max_position_embeddings=128, bos_token_id=hf.bos_token_id, eos_token_id=hf.eos_token_id,
-        pad_token_id=hf.pad_token_id)).save_pretrained(base)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(hf),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=128,
+            bos_token_id=hf.bos_token_id,
+            eos_token_id=hf.eos_token_id,
+            pad_token_id=hf.pad_token_id,
+        )
+    ).save_pretrained(base)
     tasks = [(lang, str(d / f"{lang}.train.parquet")) for lang in WORDS]
     devs = [(lang, str(d / f"{lang}.dev.parquet")) for lang in WORDS]
     return {"dir": d, "base": str(base), "tasks": tasks, "devs": devs}
@@ -83,7 +114,10 @@ def _matrix(out: Path, metric: str = "bpb") -> dict[tuple[str, str], float]:
 @pytest.fixture(scope="module")
 def runs(seq, tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("runs")
-    return {s: (_run(seq, d / s, strategy=s, replay_ratio=0.25), d / s) for s in ("naive", "replay", "replay-adapter", "joint")}
+    return {
+        s: (_run(seq, d / s, strategy=s, replay_ratio=0.25), d / s)
+        for s in ("naive", "replay", "replay-adapter", "joint")
+    }
 
 
 def test_naive_forgets_and_replay_forgets_less(runs):
@@ -155,11 +189,18 @@ def test_replay_adapter_final_model_is_base_plus_last_task_adapter_plus_replay(s
 
     out = runs["replay-adapter"][1]
     assert sorted(p.name for p in (out / "adapters").iterdir()) == [
-        "en", "hi", "mr", "replay", "replay-after-hi", "replay-after-mr"]
+        "en",
+        "hi",
+        "mr",
+        "replay",
+        "replay-after-hi",
+        "replay-after-mr",
+    ]
     tok = AutoTokenizer.from_pretrained(seq["base"])
     dev_hi = pq.read_table(seq["devs"][1][1]).column("text").to_pylist()
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(seq["base"]), str(out / "adapters" / "mr"),
-                                      adapter_name="task")
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(seq["base"]), str(out / "adapters" / "mr"), adapter_name="task"
+    )
     model.load_adapter(str(out / "adapters" / "replay"), adapter_name="replay")
     model.base_model.set_adapter(["task", "replay"])
     expected = runs["replay-adapter"][0][("mr", "hi")]
@@ -170,9 +211,33 @@ def test_replay_adapter_final_model_is_base_plus_last_task_adapter_plus_replay(s
 
 def test_resume_after_sigkill_gives_the_same_metrics(seq, tmp_path, runs):
     out = tmp_path / "killed"
-    args = [sys.executable, "-m", "cstool", "-q", "replay-train", "--base", seq["base"], "-o", str(out),
-            "--strategy", "replay", "--replay-ratio", "0.25", "--train-first", "--steps-per-task", "30",
-            "--batch-size", "8", "--lr", "0.01", "--train-embeddings", "--buffer-per-task", "40", "--run-name", "replay"]
+    args = [
+        sys.executable,
+        "-m",
+        "cstool",
+        "-q",
+        "replay-train",
+        "--base",
+        seq["base"],
+        "-o",
+        str(out),
+        "--strategy",
+        "replay",
+        "--replay-ratio",
+        "0.25",
+        "--train-first",
+        "--steps-per-task",
+        "30",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.01",
+        "--train-embeddings",
+        "--buffer-per-task",
+        "40",
+        "--run-name",
+        "replay",
+    ]
     for name, path in seq["tasks"]:
         args += ["--task", f"{name}={path}"]
     for name, path in seq["devs"]:
@@ -197,8 +262,9 @@ def test_resume_after_sigkill_gives_the_same_metrics(seq, tmp_path, runs):
 def test_code_switched_tasks_use_text_cs_and_must_match_cs(seq, tmp_path):
     hi = pq.read_table(seq["tasks"][1][1])
     texts = hi.column("text").to_pylist()
-    switched = hi.append_column("text_cs", pa.array([t.replace("सेब", "apple") for t in texts])) \
-                 .append_column("strategy", pa.array(["pos"] * len(texts)))
+    switched = hi.append_column("text_cs", pa.array([t.replace("सेब", "apple") for t in texts])).append_column(
+        "strategy", pa.array(["pos"] * len(texts))
+    )
     pq.write_table(switched, tmp_path / "hi.cs.parquet")
     tasks = [seq["tasks"][0], ("hi", str(tmp_path / "hi.cs.parquet"))]
     cs_fast = {**FAST, "train_first": False, "steps_per_task": 4}  # the anchor is read as plain text
@@ -286,8 +352,20 @@ def test_target_modules_error_lists_what_exists(seq, tmp_path):
 
 
 def test_missing_base_and_unwritable_run_dir(seq, tmp_path):
-    r = runner.invoke(app, ["replay-train", "--base", str(tmp_path / "nope"), "-o", str(tmp_path / "o"),
-                            "--task", f"en={seq['tasks'][0][1]}", "--task", f"hi={seq['tasks'][1][1]}"])
+    r = runner.invoke(
+        app,
+        [
+            "replay-train",
+            "--base",
+            str(tmp_path / "nope"),
+            "-o",
+            str(tmp_path / "o"),
+            "--task",
+            f"en={seq['tasks'][0][1]}",
+            "--task",
+            f"hi={seq['tasks'][1][1]}",
+        ],
+    )
     assert r.exit_code == 2 and "not found at" in r.output
     (tmp_path / "file").write_text("x")
     r = _cli(seq, tmp_path / "file" / "run")
@@ -304,8 +382,12 @@ def test_config_collects_every_problem():
 def _resume_args(seq, out):
     from cstool.stages.replay_train import parse_named
 
-    return dict(base=seq["base"], tasks=parse_named([f"{n}={p}" for n, p in seq["tasks"]], "--task"),
-                devs=parse_named([f"{n}={p}" for n, p in seq["devs"]], "--dev"), output_dir=out)
+    return dict(
+        base=seq["base"],
+        tasks=parse_named([f"{n}={p}" for n, p in seq["tasks"]], "--task"),
+        devs=parse_named([f"{n}={p}" for n, p in seq["devs"]], "--dev"),
+        output_dir=out,
+    )
 
 
 def test_resume_after_the_last_task_composes_the_same_final_model(seq, tmp_path):
@@ -319,8 +401,12 @@ def test_resume_after_the_last_task_composes_the_same_final_model(seq, tmp_path)
     import shutil
 
     shutil.rmtree(out / "final")  # killed after the last task was recorded, before the final model
-    replay_train(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, "strategy": "replay-adapter",
-                                                                  "steps_per_task": 6, "run_name": "ra", "resume": True}))
+    replay_train(
+        **_resume_args(seq, out),
+        config=ReplayConfig(
+            **{**FAST, "strategy": "replay-adapter", "steps_per_task": 6, "run_name": "ra", "resume": True}
+        ),
+    )
     again = load_file(out / "final" / "model.safetensors")
     assert weights.keys() == again.keys() and all(torch.equal(weights[k], again[k]) for k in weights)
     redone = json.loads((out / "done.json").read_text())
@@ -335,8 +421,10 @@ def test_resume_between_metrics_and_state_writes_keeps_one_row_per_entry(seq, tm
     state["done"] = state["done"][:2]  # metrics of mr were written, its state was not
     (out / "state.json").write_text(json.dumps(state))
     (out / "done.json").unlink()
-    replay_train(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, "strategy": "replay", "steps_per_task": 6,
-                                                                  "run_name": "r", "resume": True}))
+    replay_train(
+        **_resume_args(seq, out),
+        config=ReplayConfig(**{**FAST, "strategy": "replay", "steps_per_task": 6, "run_name": "r", "resume": True}),
+    )
     rows = pq.read_table(out / "metrics.parquet").to_pylist()
     assert len(rows) == 27
     assert _matrix(out) == first
@@ -354,8 +442,20 @@ def test_resume_with_other_inputs_is_refused(seq, tmp_path):
 
 @pytest.mark.parametrize("name", ["en.ewt", "a/b", "replay", "replay-after-hi"])
 def test_task_names_must_be_usable_as_adapter_folders(seq, tmp_path, name):
-    r = runner.invoke(app, ["replay-train", "--base", seq["base"], "-o", str(tmp_path / "o"),
-                            "--task", f"{name}={seq['tasks'][0][1]}", "--task", f"hi={seq['tasks'][1][1]}"])
+    r = runner.invoke(
+        app,
+        [
+            "replay-train",
+            "--base",
+            seq["base"],
+            "-o",
+            str(tmp_path / "o"),
+            "--task",
+            f"{name}={seq['tasks'][0][1]}",
+            "--task",
+            f"hi={seq['tasks'][1][1]}",
+        ],
+    )
     assert r.exit_code == 2 and "is not usable" in r.output and "Traceback" not in r.output
 
 
@@ -368,8 +468,20 @@ def test_task_adapter_init_previous_retains_more_than_fresh(seq, tmp_path):
 def test_a_bad_task_file_leaves_no_run_folder(seq, tmp_path):
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"id": ["1"], "body": ["x"]}), bad)
-    r = runner.invoke(app, ["replay-train", "--base", seq["base"], "-o", str(tmp_path / "run"),
-                            "--task", f"en={seq['tasks'][0][1]}", "--task", f"hi={bad}"])
+    r = runner.invoke(
+        app,
+        [
+            "replay-train",
+            "--base",
+            seq["base"],
+            "-o",
+            str(tmp_path / "run"),
+            "--task",
+            f"en={seq['tasks'][0][1]}",
+            "--task",
+            f"hi={bad}",
+        ],
+    )
     assert r.exit_code == 2 and "has no column 'text'" in r.output
     assert not (tmp_path / "run").exists()
 

@@ -34,16 +34,28 @@ def write_run(run_dir, name, strategy, cs, seed, R, tasks=TASKS, metric="bpb", s
         for j, ev in enumerate(tasks):
             if R[i][j] is None:
                 continue
-            for k, v in (("run", name), ("strategy", strategy), ("cs", cs), ("seed", seed), ("after_task", after),
-                         ("eval_task", ev), ("metric", metric), ("value", R[i][j])):
+            for k, v in (
+                ("run", name),
+                ("strategy", strategy),
+                ("cs", cs),
+                ("seed", seed),
+                ("after_task", after),
+                ("eval_task", ev),
+                ("metric", metric),
+                ("value", R[i][j]),
+            ):
                 rows[k].append(v)
             rows["run"].append(name), rows["strategy"].append(strategy), rows["cs"].append(cs)
             rows["seed"].append(seed), rows["after_task"].append(after), rows["eval_task"].append(ev)
             rows["metric"].append("tokens"), rows["value"].append(1000.0)  # counts are not scores
     table = pa.table(rows, schema=schema or artifacts.METRICS)
     run_dir.mkdir(parents=True, exist_ok=True)
-    artifacts.write_table(run_dir / "metrics.parquet", table, kind="metrics",
-                          provenance=artifacts.make_provenance("replay-train", options={}))
+    artifacts.write_table(
+        run_dir / "metrics.parquet",
+        table,
+        kind="metrics",
+        provenance=artifacts.make_provenance("replay-train", options={}),
+    )
     return run_dir
 
 
@@ -146,8 +158,12 @@ def test_cli_report_refuses_another_schema_version(tmp_path):
     assert "seed is string" in result.output and not out.exists()
     legacy = tmp_path / "legacy"
     legacy.mkdir()
-    pq.write_table(pa.table({"run": ["a"], "model": ["m"], "after_task": ["en"], "eval_task": ["en"],
-                             "metric": ["bpb"], "value": [1.0]}), legacy / "metrics.parquet")
+    pq.write_table(
+        pa.table(
+            {"run": ["a"], "model": ["m"], "after_task": ["en"], "eval_task": ["en"], "metric": ["bpb"], "value": [1.0]}
+        ),
+        legacy / "metrics.parquet",
+    )
     result = CliRunner().invoke(app, ["report", str(legacy), "-o", str(out)])
     assert result.exit_code == 2 and "strategy" in result.output and not out.exists()
 
@@ -171,11 +187,19 @@ def test_report_as_a_subprocess(runs, tmp_path):
 
     cstool = Path(sys.executable).with_name("cstool")
     out = tmp_path / "rep"
-    done = subprocess.run([str(cstool), "report", *map(str, runs), "-o", str(out), "--markdown"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(cstool), "report", *map(str, runs), "-o", str(out), "--markdown"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == (out / "summary.md").read_text()  # stdout holds only the Markdown table
     assert "Forgetting" in done.stderr  # the rich table goes to stderr
-    bad = subprocess.run([str(cstool), "report", str(tmp_path / "nope"), "-o", str(tmp_path / "r2")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [str(cstool), "report", str(tmp_path / "nope"), "-o", str(tmp_path / "r2")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "hint:" in bad.stderr and not bad.stdout

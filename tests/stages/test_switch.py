@@ -37,8 +37,17 @@ ROWS = [  # id, tokens, upos, lemmas
 
 
 def tagged(rows=ROWS) -> pa.Table:
-    return pa.table({"id": [r[0] for r in rows], "text": [" ".join(r[1]) for r in rows], "tokens": [r[1] for r in rows],
-                     "upos": [r[2] for r in rows], "lemmas": [r[3] for r in rows], "lang": ["hi"] * len(rows)}, schema=TAGGED)
+    return pa.table(
+        {
+            "id": [r[0] for r in rows],
+            "text": [" ".join(r[1]) for r in rows],
+            "tokens": [r[1] for r in rows],
+            "upos": [r[2] for r in rows],
+            "lemmas": [r[3] for r in rows],
+            "lang": ["hi"] * len(rows),
+        },
+        schema=TAGGED,
+    )
 
 
 def synthetic(n: int, seed: int = 0) -> pa.Table:
@@ -58,13 +67,19 @@ def lex():
 
 
 def run(lex, table=None, **options) -> list[dict]:
-    return switch_table(table if table is not None else tagged(), lexicon=lex, config=SwitchConfig(**options)).to_pylist()
+    return switch_table(
+        table if table is not None else tagged(), lexicon=lex, config=SwitchConfig(**options)
+    ).to_pylist()
 
 
 def test_ratio_one_switches_every_eligible_unit(lex):
     out = run(lex, ratio=1.0, pos="NOUN,ADJ,VERB,ADV,PROPN")
     s1, s2, s3, s4 = out
-    assert s1["tokens_cs"][0] == "मैं" and s1["tokens_cs"][1] in ("house", "home") and s1["tokens_cs"][2:] == ["goes", "हूँ", "।"]
+    assert (
+        s1["tokens_cs"][0] == "मैं"
+        and s1["tokens_cs"][1] in ("house", "home")
+        and s1["tokens_cs"][2:] == ["goes", "हूँ", "।"]
+    )
     assert s1["switched"] == [False, True, True, False, False] and s1["n_switched"] == 2 and s1["n_eligible"] == 2
     # A phrase source replaces two tokens with one entry; the record keeps the phrase.
     assert s2["tokens_cs"] == ["Red", "Fort", "big", "है"]
@@ -91,9 +106,12 @@ def test_exact_output_for_a_fixed_seed(lex):
 
 # Reviewed by hand: only NOUN/ADJ/VERB/ADV units with lexicon entries switch, both senses of घर occur.
 EXPECTED_SEED7 = [
-    ("r0", [0, 8, 10], ["home", "house", "big"]), ("r1", [1, 5], ["goes", "goes"]),
-    ("r2", [0, 1, 2, 3, 12], ["train car", "big", "big", "walk", "walk"]), ("r3", [1], ["book"]),
-    ("r4", [3], ["well"]), ("r5", [], []),
+    ("r0", [0, 8, 10], ["home", "house", "big"]),
+    ("r1", [1, 5], ["goes", "goes"]),
+    ("r2", [0, 1, 2, 3, 12], ["train car", "big", "big", "walk", "walk"]),
+    ("r3", [1], ["book"]),
+    ("r4", [3], ["well"]),
+    ("r5", [], []),
 ]
 
 
@@ -147,11 +165,17 @@ def test_deterministic_across_batch_sizes_shards_and_order(lex):
     config = SwitchConfig(ratio=0.4, strategy="random", sentence_rate=0.7, seed=11)
     full = switch_table(table, lexicon=lex, config=config)
     for size in (1, 7, 64):
-        out = pa.Table.from_batches(list(switch_batches(iter(table.to_batches(max_chunksize=size)), lexicon=lex, config=config)))
+        out = pa.Table.from_batches(
+            list(switch_batches(iter(table.to_batches(max_chunksize=size)), lexicon=lex, config=config))
+        )
         assert out.equals(full)
     by_id = {r["id"]: r for r in full.to_pylist()}
     for k in range(3):
-        shard = switch_table(table, lexicon=lex, config=SwitchConfig(ratio=0.4, strategy="random", sentence_rate=0.7, seed=11, shard=f"{k}/3"))
+        shard = switch_table(
+            table,
+            lexicon=lex,
+            config=SwitchConfig(ratio=0.4, strategy="random", sentence_rate=0.7, seed=11, shard=f"{k}/3"),
+        )
         assert shard.num_rows == len(range(k, 200, 3))
         assert all(r == by_id[r["id"]] for r in shard.to_pylist())
     reversed_ = switch_table(table.take(pa.array(range(199, -1, -1))), lexicon=lex, config=config)
@@ -166,7 +190,11 @@ def test_curriculum_emits_one_variant_per_epoch(lex):
     assert [(r["cs_epoch"], r["cs_ratio"]) for r in out[:3]] == [(0, 0.5), (1, 0.25), (2, 0.0)]
     assert [r["id"] for r in out[:6]] == ["r0"] * 3 + ["r1"] * 3
     assert all(r["n_switched"] == 0 for r in out if r["cs_epoch"] == 2)
-    assert sum(r["n_switched"] for r in out if r["cs_epoch"] == 0) > sum(r["n_switched"] for r in out if r["cs_epoch"] == 1) > 0
+    assert (
+        sum(r["n_switched"] for r in out if r["cs_epoch"] == 0)
+        > sum(r["n_switched"] for r in out if r["cs_epoch"] == 1)
+        > 0
+    )
 
 
 def test_config_collects_every_problem():
@@ -185,11 +213,17 @@ def test_js_divergence_and_profile_fit(tmp_path):
     assert js_divergence([1, 2, 0], [2, 4, 0]) == pytest.approx(0.0)
     assert js_divergence([1, 0], [0, 1]) == pytest.approx(1.0)
     conllu = tmp_path / "cs.conllu"
-    sents = [[("NOUN", "en"), ("ADP", "hi"), ("VERB", "hi"), ("PUNCT", "univ")],
-             [("NOUN", "hi"), ("ADJ", "en"), ("VERB", "hi"), ("AUX", "hi")],
-             [("NOUN", "en"), ("VERB", "en"), ("ADJ", "en"), ("ADP", "hi")]]  # English-matrix: not used
-    conllu.write_text("\n".join("".join(f"{i}\t_\t_\t{u}\t_\t_\t0\troot\t_\t{lang}\n" for i, (u, lang) in enumerate(s, 1))
-                                for s in sents) + "\n")
+    sents = [
+        [("NOUN", "en"), ("ADP", "hi"), ("VERB", "hi"), ("PUNCT", "univ")],
+        [("NOUN", "hi"), ("ADJ", "en"), ("VERB", "hi"), ("AUX", "hi")],
+        [("NOUN", "en"), ("VERB", "en"), ("ADJ", "en"), ("ADP", "hi")],
+    ]  # English-matrix: not used
+    conllu.write_text(
+        "\n".join(
+            "".join(f"{i}\t_\t_\t{u}\t_\t_\t0\troot\t_\t{lang}\n" for i, (u, lang) in enumerate(s, 1)) for s in sents
+        )
+        + "\n"
+    )
     prof = fit_profile(conllu, target_lang="en", pos=("NOUN", "ADJ", "VERB"))
     assert prof.source_lang == "hi" and prof.sentences == 2
     assert prof.rates["NOUN"] == 0.5 and prof.rates["ADJ"] == 1.0 and prof.rates["VERB"] == 0.0
@@ -214,7 +248,9 @@ def _cli(*args):
 
 def test_cli_writes_output_stats_and_provenance(tagged_file, tmp_path):
     out, stats = tmp_path / "out.parquet", tmp_path / "stats.parquet"
-    code, text = _cli("switch", tagged_file, "--lexicon", LEX, "-o", out, "--ratio", "1", "--stats", stats, "--seed", "3")
+    code, text = _cli(
+        "switch", tagged_file, "--lexicon", LEX, "-o", out, "--ratio", "1", "--stats", stats, "--seed", "3"
+    )
     assert code == 0, text
     table = pq.read_table(out)
     assert table.schema.remove_metadata().equals(SWITCHED)
@@ -222,7 +258,11 @@ def test_cli_writes_output_stats_and_provenance(tagged_file, tmp_path):
     assert prov["stage"] == "switch" and prov["seed"] == 3 and prov["options"]["lexicon"]["entries"] == 14
     st = pq.read_table(stats).to_pylist()
     total = next(r for r in st if r["upos"] == "ALL")
-    assert total["switched"] == sum(table.column("n_switched").to_pylist()) == sum(r["switched"] for r in st if r["upos"] != "ALL")
+    assert (
+        total["switched"]
+        == sum(table.column("n_switched").to_pylist())
+        == sum(r["switched"] for r in st if r["upos"] != "ALL")
+    )
     assert "switch: per UPOS" in text
 
 
@@ -242,8 +282,12 @@ def test_cli_bad_inputs_exit_2_without_output(tagged_file, tmp_path, args, messa
     (tmp_path / "empty.tsv").write_text("source\ttarget\n")
     (tmp_path / "latin.tsv").write_text("house\tmaison\n")
     pq.write_table(pa.table({"id": ["1"], "text": ["घर"]}), tmp_path / "untagged.parquet")
-    subst = {"{tiny}": str(DATA / "tiny_en.conllu"), "{empty}": str(tmp_path / "empty.tsv"),
-             "{latin}": str(tmp_path / "latin.tsv"), "{untagged}": str(tmp_path / "untagged.parquet")}
+    subst = {
+        "{tiny}": str(DATA / "tiny_en.conllu"),
+        "{empty}": str(tmp_path / "empty.tsv"),
+        "{latin}": str(tmp_path / "latin.tsv"),
+        "{untagged}": str(tmp_path / "untagged.parquet"),
+    }
     args = [subst.get(a, a) for a in args]
     source = args[1] if args[0] == "--input" else tagged_file
     options = {"--lexicon": str(LEX)}
@@ -260,25 +304,54 @@ def test_cli_bad_inputs_exit_2_without_output(tagged_file, tmp_path, args, messa
 
 def test_cli_allow_empty_writes_with_zero_coverage(tagged_file, tmp_path):
     (tmp_path / "latin.tsv").write_text("house\tmaison\n")
-    code, text = _cli("switch", tagged_file, "--lexicon", tmp_path / "latin.tsv", "-o", tmp_path / "o.parquet", "--allow-empty")
+    code, text = _cli(
+        "switch", tagged_file, "--lexicon", tmp_path / "latin.tsv", "-o", tmp_path / "o.parquet", "--allow-empty"
+    )
     assert code == 0 and "coverage is 0 %" in text and pq.read_table(tmp_path / "o.parquet").num_rows == 4
 
 
 def test_pipe_tag_to_switch_through_stdin_stdout(tmp_path):
     conllu = tmp_path / "hi.conllu"
-    conllu.write_text("".join(
-        f"# sent_id = {r[0]}\n" + "".join(f"{i}\t{t}\t{lem or t}\t{u}\t_\t_\t0\troot\t_\t_\n"
-                                          for i, (t, u, lem) in enumerate(zip(r[1], r[2], r[3] or [None] * 9), 1)) + "\n"
-        for r in ROWS))
+    conllu.write_text(
+        "".join(
+            f"# sent_id = {r[0]}\n"
+            + "".join(
+                f"{i}\t{t}\t{lem or t}\t{u}\t_\t_\t0\troot\t_\t_\n"
+                for i, (t, u, lem) in enumerate(zip(r[1], r[2], r[3] or [None] * 9), 1)
+            )
+            + "\n"
+            for r in ROWS
+        )
+    )
     tag = subprocess.Popen([CSTOOL, "tag", str(conllu), "--lang", "hi", "-o", "-"], stdout=subprocess.PIPE)
-    sw = subprocess.run([CSTOOL, "-q", "switch", "-", "--lexicon", str(LEX), "--ratio", "1", "-o", "-"],
-                        stdin=tag.stdout, capture_output=True, check=True)
+    sw = subprocess.run(
+        [CSTOOL, "-q", "switch", "-", "--lexicon", str(LEX), "--ratio", "1", "-o", "-"],
+        stdin=tag.stdout,
+        capture_output=True,
+        check=True,
+    )
     tag.stdout.close()
     assert tag.wait() == 0
     piped = ipc.open_stream(io.BytesIO(sw.stdout)).read_all()
-    subprocess.run([CSTOOL, "tag", str(conllu), "--lang", "hi", "-o", str(tmp_path / "t.parquet")], check=True, capture_output=True)
-    subprocess.run([CSTOOL, "-q", "switch", str(tmp_path / "t.parquet"), "--lexicon", str(LEX), "--ratio", "1",
-                    "-o", str(tmp_path / "s.parquet")], check=True, capture_output=True)
+    subprocess.run(
+        [CSTOOL, "tag", str(conllu), "--lang", "hi", "-o", str(tmp_path / "t.parquet")], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            CSTOOL,
+            "-q",
+            "switch",
+            str(tmp_path / "t.parquet"),
+            "--lexicon",
+            str(LEX),
+            "--ratio",
+            "1",
+            "-o",
+            str(tmp_path / "s.parquet"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     from_files = pq.read_table(tmp_path / "s.parquet")
     assert piped.num_rows == 4
     for col in ("tokens_cs", "switched", "switch_src", "switch_tgt", "cmi"):
@@ -331,8 +404,23 @@ def test_profile_fitted_from_hiencs_is_closer_than_random(pud, tmp_path):
     js, counts = {}, {}
     for strategy in ("pos", "random"):
         stats = tmp_path / f"{strategy}.stats.parquet"
-        code, text = _cli("-q", "switch", src, "--lexicon", lexicon, "--profile", profile, "--strategy", strategy,
-                          "--ratio", "0.5", "-o", tmp_path / f"{strategy}.parquet", "--stats", stats)
+        code, text = _cli(
+            "-q",
+            "switch",
+            src,
+            "--lexicon",
+            lexicon,
+            "--profile",
+            profile,
+            "--strategy",
+            strategy,
+            "--ratio",
+            "0.5",
+            "-o",
+            tmp_path / f"{strategy}.parquet",
+            "--stats",
+            stats,
+        )
         assert code == 0, text
         total = next(r for r in pq.read_table(stats).to_pylist() if r["upos"] == "ALL")
         js[strategy], counts[strategy] = total["js_divergence"], total["switched"]

@@ -49,7 +49,19 @@ def _run(*args):
 
 def test_tokenize_peels_punctuation_and_keeps_combining_marks():
     assert tokenize("मैं घर जाता हूँ।") == ["मैं", "घर", "जाता", "हूँ", "।"]
-    assert tokenize('"Don\'t stop," she said (twice).') == ['"', "Don't", "stop", ",", '"', "she", "said", "(", "twice", ")", "."]
+    assert tokenize('"Don\'t stop," she said (twice).') == [
+        '"',
+        "Don't",
+        "stop",
+        ",",
+        '"',
+        "she",
+        "said",
+        "(",
+        "twice",
+        ")",
+        ".",
+    ]
     assert tokenize("3.5 km, e-mail!") == ["3.5", "km", ",", "e-mail", "!"]
 
 
@@ -67,7 +79,9 @@ def test_trained_tagger_is_accurate_and_explains_itself(tagger):
 
 def test_train_tagger_cli_without_dev_holds_out_sentences(tmp_path):
     out = tmp_path / "t.pt"
-    r = _run("train-tagger", "--train", TINY_CONLLU, "--lang", "en", "-o", out, "--max-steps", "60", "--eval-interval", "30")
+    r = _run(
+        "train-tagger", "--train", TINY_CONLLU, "--lang", "en", "-o", out, "--max-steps", "60", "--eval-interval", "30"
+    )
     assert r.exit_code == 0, r.output
     assert "dev UPOS accuracy" in r.output
     acc = upos_accuracy(out, TINY_CONLLU, lang="en")
@@ -99,8 +113,23 @@ def test_tag_txt_with_trained_tagger(txt, tmp_path, tagger):
     assert [r["tokens"] for r in rows] == [tokenize(" ".join(g)) for g in gold]
     assert all(len(r["tokens"]) == len(r["upos"]) for r in rows)
     assert {u for r in rows for u in r["upos"]} <= {
-        "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
-        "SCONJ", "SYM", "VERB", "X",
+        "ADJ",
+        "ADP",
+        "ADV",
+        "AUX",
+        "CCONJ",
+        "DET",
+        "INTJ",
+        "NOUN",
+        "NUM",
+        "PART",
+        "PRON",
+        "PROPN",
+        "PUNCT",
+        "SCONJ",
+        "SYM",
+        "VERB",
+        "X",
     }
     assert rows[0]["lang"] == tagger["lang"] and rows[0]["lemmas"] is None
     prov = artifacts.read_provenance(out)
@@ -122,7 +151,11 @@ def test_batch_size_and_shards_do_not_change_tags(txt, tmp_path, tagger):
     parts = []
     for i in range(3):
         p = tmp_path / f"part{i}.parquet"
-        tag_file(str(txt), str(p), config=TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), batch_size=5, shard=f"{i}/3"))
+        tag_file(
+            str(txt),
+            str(p),
+            config=TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), batch_size=5, shard=f"{i}/3"),
+        )
         parts.extend(pq.read_table(p).to_pylist())
     expected = {r["id"]: r for r in pq.read_table(whole).to_pylist()}
     assert len(parts) == len(expected)
@@ -133,11 +166,16 @@ def test_tag_jsonl_carries_columns(tmp_path, tagger):
     sents = _sentences(tagger)[:5]
     path = tmp_path / "in.jsonl"
     path.write_text(
-        "\n".join(json.dumps({"sentence": " ".join(s), "source": "news", "n": i}, ensure_ascii=False) for i, s in enumerate(sents)),
+        "\n".join(
+            json.dumps({"sentence": " ".join(s), "source": "news", "n": i}, ensure_ascii=False)
+            for i, s in enumerate(sents)
+        ),
         encoding="utf-8",
     )
     out = tmp_path / "o.parquet"
-    r = _run("tag", path, "--lang", tagger["lang"], "--pos-model", tagger["path"], "--text-column", "sentence", "-o", out)
+    r = _run(
+        "tag", path, "--lang", tagger["lang"], "--pos-model", tagger["path"], "--text-column", "sentence", "-o", out
+    )
     assert r.exit_code == 0, r.output
     t = pq.read_table(out)
     assert t.schema.names == artifacts.TAGGED.names + ["n", "source"]
@@ -148,9 +186,23 @@ def test_tag_jsonl_carries_columns(tmp_path, tagger):
 def test_tag_parquet_input_and_pretokenized(tmp_path, tagger):
     sents = _sentences(tagger)[:6]
     inp = tmp_path / "in.parquet"
-    pq.write_table(pa.table({"id": [f"d{i}" for i in range(6)], "body": [" ".join(s) for s in sents], "w": [1.5] * 6}), inp)
+    pq.write_table(
+        pa.table({"id": [f"d{i}" for i in range(6)], "body": [" ".join(s) for s in sents], "w": [1.5] * 6}), inp
+    )
     out = tmp_path / "o.parquet"
-    r = _run("tag", inp, "--lang", tagger["lang"], "--pos-model", tagger["path"], "--text-column", "body", "--pretokenized", "-o", out)
+    r = _run(
+        "tag",
+        inp,
+        "--lang",
+        tagger["lang"],
+        "--pos-model",
+        tagger["path"],
+        "--text-column",
+        "body",
+        "--pretokenized",
+        "-o",
+        out,
+    )
     assert r.exit_code == 0, r.output
     t = pq.read_table(out)
     assert t.column("id").to_pylist() == [f"d{i}" for i in range(6)]
@@ -198,10 +250,15 @@ def test_tag_docs_mode_splits_sentences_and_keeps_one_row_per_line(tmp_path, tag
 
 def test_pipe_through_stdout_and_stdin(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.run(CSTOOL + ["tag", str(TINY_CONLLU), "--lang", "en", "-o", "-"], capture_output=True, env=env, check=True)
+    first = subprocess.run(
+        CSTOOL + ["tag", str(TINY_CONLLU), "--lang", "en", "-o", "-"], capture_output=True, env=env, check=True
+    )
     out = tmp_path / "o.parquet"
     second = subprocess.run(
-        CSTOOL + ["tag", "-", "--lang", "en", "--pretokenized", "-o", str(out)], input=first.stdout, capture_output=True, env=env
+        CSTOOL + ["tag", "-", "--lang", "en", "--pretokenized", "-o", str(out)],
+        input=first.stdout,
+        capture_output=True,
+        env=env,
     )
     assert second.returncode == 0, second.stderr.decode()
     t = pq.read_table(out)
@@ -239,7 +296,9 @@ def test_non_utf8_reports_file_and_line(tmp_path, tagger):
     f = tmp_path / "latin.txt"
     f.write_bytes(b"fine line\nna\xefve\n")
     out = tmp_path / "o.parquet"
-    _assert_fails(_run("tag", f, "--lang", "en", "--pos-model", tagger["path"], "-o", out), "latin.txt:2: not valid UTF-8", out)
+    _assert_fails(
+        _run("tag", f, "--lang", "en", "--pos-model", tagger["path"], "-o", out), "latin.txt:2: not valid UTF-8", out
+    )
 
 
 def test_missing_text_column_lists_columns(tmp_path, tagger):
@@ -303,7 +362,8 @@ def test_ctrl_c_during_tagging_leaves_no_output(tmp_path, tagger):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
         CSTOOL + ["tag", str(big), "--lang", tagger["lang"], "--pos-model", str(tagger["path"]), "-o", str(out)],
-        stderr=subprocess.PIPE, env=env,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".o.parquet.tmp") for p in tmp_path.iterdir()):

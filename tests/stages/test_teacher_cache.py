@@ -52,8 +52,15 @@ def test_round_trip_matches_teacher(tiny_lm, data, tmp_path):
     assert info["blocks"] == len(ids) and info["tokens"] == int(lengths.sum())
     assert info["bytes_per_token"] == pytest.approx(os.path.getsize(out) / lengths.sum())
     assert artifacts.describe(out)["kind"] == "teacher_cache"
-    cache = load_teacher_cache(str(out), ids=ids, fingerprint=tokenizer_fingerprint(tok), block_size=BLOCK,
-                               temperature=2.0, data_sources=sources, text_column="text")
+    cache = load_teacher_cache(
+        str(out),
+        ids=ids,
+        fingerprint=tokenizer_fingerprint(tok),
+        block_size=BLOCK,
+        temperature=2.0,
+        data_sources=sources,
+        text_column="text",
+    )
     teacher = AutoModelForCausalLM.from_pretrained(tiny_lm).eval()
     x = torch.from_numpy(ids)
     attn = (torch.arange(BLOCK)[None] < torch.from_numpy(lengths)[:, None]).long()
@@ -70,8 +77,17 @@ def test_training_from_full_cache_equals_on_the_fly_kd(tiny_lm, data, tmp_path):
     """With k = V the cache holds the whole teacher distribution: same losses as running the teacher."""
     cache = tmp_path / "full.parquet"
     _cache(tiny_lm, data, cache, top_k=10_000)
-    common = dict(student_config="llama:layers=1,hidden=32,heads=4,positions=64", alpha=0.3, temperature=2.0,
-                  block_size=BLOCK, max_steps=6, batch_size=4, log_every=1, device="cpu", seed=3)
+    common = dict(
+        student_config="llama:layers=1,hidden=32,heads=4,positions=64",
+        alpha=0.3,
+        temperature=2.0,
+        block_size=BLOCK,
+        max_steps=6,
+        batch_size=4,
+        log_every=1,
+        device="cpu",
+        seed=3,
+    )
     live = distill([data], tmp_path / "live", config=DistillConfig(teacher=str(tiny_lm), **common))
     cached = distill([data], tmp_path / "cached", config=DistillConfig(teacher_cache=str(cache), **common))
     a = pq.read_table(tmp_path / "live" / "train_metrics.parquet")
@@ -86,9 +102,18 @@ def test_training_from_full_cache_equals_on_the_fly_kd(tiny_lm, data, tmp_path):
 def test_small_k_trains(tiny_lm, data, tmp_path):
     cache = tmp_path / "k4.arrow"
     _cache(tiny_lm, data, cache, top_k=4)
-    r = distill([data], tmp_path / "s", config=DistillConfig(
-        student_config="llama:layers=1,hidden=32,heads=4,positions=64", teacher_cache=str(cache), block_size=BLOCK,
-        max_steps=4, log_every=2, device="cpu"))
+    r = distill(
+        [data],
+        tmp_path / "s",
+        config=DistillConfig(
+            student_config="llama:layers=1,hidden=32,heads=4,positions=64",
+            teacher_cache=str(cache),
+            block_size=BLOCK,
+            max_steps=4,
+            log_every=2,
+            device="cpu",
+        ),
+    )
     kd = pq.read_table(tmp_path / "s" / "train_metrics.parquet").column("kd").to_pylist()
     assert r["steps"] == 4 and all(v > 0 for v in kd)
 
@@ -104,8 +129,17 @@ def other_student(tmp_path_factory) -> Path:
     tok = Tokenizer(models.WordLevel({"<unk>": 0, **{w: i + 1 for i, w in enumerate(words)}}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(d)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(words) + 1, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                 num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)).save_pretrained(d)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(words) + 1,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(d)
     return d
 
 
@@ -129,14 +163,33 @@ def test_foreign_cache_is_refused(tiny_lm, data, other_student, tmp_path):
 
 def test_cli(tiny_lm, data, tmp_path):
     out = tmp_path / "cli.parquet"
-    result = runner.invoke(app, ["teacher-cache", data, "--teacher", str(tiny_lm), "-o", str(out), "--top-k", "4",
-                                 "--block-size", str(BLOCK), "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "teacher-cache",
+            data,
+            "--teacher",
+            str(tiny_lm),
+            "-o",
+            str(out),
+            "--top-k",
+            "4",
+            "--block-size",
+            str(BLOCK),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "bytes/token" in result.output and out.is_file()
-    result = runner.invoke(app, ["teacher-cache", data, "--teacher", "/nonexistent/t", "-o", str(tmp_path / "x.parquet")])
+    result = runner.invoke(
+        app, ["teacher-cache", data, "--teacher", "/nonexistent/t", "-o", str(tmp_path / "x.parquet")]
+    )
     assert result.exit_code == 2 and "teacher model not found at /nonexistent/t" in result.output
     assert not (tmp_path / "x.parquet").exists()
-    result = runner.invoke(app, ["teacher-cache", data, "--teacher", str(tiny_lm), "-o", str(tmp_path / "y.parquet"),
-                                 "--block-size", "512"])
+    result = runner.invoke(
+        app,
+        ["teacher-cache", data, "--teacher", str(tiny_lm), "-o", str(tmp_path / "y.parquet"), "--block-size", "512"],
+    )
     assert result.exit_code == 2 and "larger than the teacher's 128 positions" in result.output
     assert not (tmp_path / "y.parquet").exists()

@@ -73,8 +73,9 @@ def test_embedded_text_and_provenance(tmp_path):
     data = tmp_path / "t.parquet"
     pq.write_table(pa.table({"text_cs": TINY_CORPUS + EXTRA, "other": list(range(len(TINY_CORPUS) + 5))}), data)
     out = tmp_path / "tok"
-    result = runner.invoke(app, ["train-tokenizer", str(data), "--vocab-size", "330", "--text-column", "text_cs",
-                                 "-o", str(out)])
+    result = runner.invoke(
+        app, ["train-tokenizer", str(data), "--vocab-size", "330", "--text-column", "text_cs", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     _check_against_sentencepiece(out, sorted(set(TINY_CORPUS)) + EXTRA)
     prov = read_provenance(out)
@@ -103,6 +104,8 @@ def test_deterministic(tmp_path, vocab):
     data = tmp_path / "t.parquet"
     pq.write_table(pa.table({"text": TINY_CORPUS + EXTRA}), data)
     for name in ("a", "b"):
-        result = runner.invoke(app, ["train-tokenizer", str(data), "--vocab-size", str(vocab), "-o", str(tmp_path / name)])
+        result = runner.invoke(
+            app, ["train-tokenizer", str(data), "--vocab-size", str(vocab), "-o", str(tmp_path / name)]
+        )
         assert result.exit_code == 0, result.output
     assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()

@@ -14,8 +14,11 @@ def easy(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("easy")
     counts = build_easy_vqa(out, config=EasyVqaConfig(train_images=250, dev_images=40, seed=7))
-    return {"dir": out, "counts": counts, **{f"{lang}.{s}": out / f"{lang}.{s}.parquet"
-                                               for lang in ("en", "hi", "mr") for s in ("train", "dev")}}
+    return {
+        "dir": out,
+        "counts": counts,
+        **{f"{lang}.{s}": out / f"{lang}.{s}.parquet" for lang in ("en", "hi", "mr") for s in ("train", "dev")},
+    }
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +35,23 @@ def naive_run(easy, vlm, tmp_path_factory):
     from cstool.stages.replay_train import ReplayConfig, replay_train
 
     out = tmp_path_factory.mktemp("runs") / "naive"
-    config = ReplayConfig(task_type="vqa", strategy="naive", train_first=True, steps_per_task=STEPS, batch_size=16,
-                          lr=5e-3, train_embeddings=True, buffer_per_task=50, max_new_tokens=3, eval_batch_size=64)
-    replay_train(base=str(vlm), tasks=[(lang, str(easy[f"{lang}.train"])) for lang in ("en", "hi", "mr")],
-                 devs=[(lang, str(easy[f"{lang}.dev"])) for lang in ("en", "hi", "mr")], output_dir=out, config=config)
+    config = ReplayConfig(
+        task_type="vqa",
+        strategy="naive",
+        train_first=True,
+        steps_per_task=STEPS,
+        batch_size=16,
+        lr=5e-3,
+        train_embeddings=True,
+        buffer_per_task=50,
+        max_new_tokens=3,
+        eval_batch_size=64,
+    )
+    replay_train(
+        base=str(vlm),
+        tasks=[(lang, str(easy[f"{lang}.train"])) for lang in ("en", "hi", "mr")],
+        devs=[(lang, str(easy[f"{lang}.dev"])) for lang in ("en", "hi", "mr")],
+        output_dir=out,
+        config=config,
+    )
     return out

@@ -21,8 +21,11 @@ runner = CliRunner()
 
 
 def _matrix(run, metric="accuracy"):
-    return {(r["after_task"], r["eval_task"]): r["value"]
-            for r in pq.read_table(run / "metrics.parquet").to_pylist() if r["metric"] == metric}
+    return {
+        (r["after_task"], r["eval_task"]): r["value"]
+        for r in pq.read_table(run / "metrics.parquet").to_pylist()
+        if r["metric"] == metric
+    }
 
 
 def _majority(path) -> float:
@@ -54,9 +57,26 @@ def test_naive_continual_training_forgets_english(naive_run, easy):
 
 def test_eval_of_the_final_model_matches_the_run_and_a_hand_computation(naive_run, easy, tmp_path):
     scores, preds = tmp_path / "s.parquet", tmp_path / "p.parquet"
-    result = runner.invoke(app, ["eval", "--task", "vqa", "--model", str(naive_run / "final"), "--data",
-                                 f"mr={easy['mr.dev']}", "--max-new-tokens", "3", "--batch-size", "64", "-o", str(scores),
-                                 "--predictions", str(preds)])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--task",
+            "vqa",
+            "--model",
+            str(naive_run / "final"),
+            "--data",
+            f"mr={easy['mr.dev']}",
+            "--max-new-tokens",
+            "3",
+            "--batch-size",
+            "64",
+            "-o",
+            str(scores),
+            "--predictions",
+            str(preds),
+        ],
+    )
     assert result.exit_code == 0, result.output
     accuracy = {r["metric"]: r["value"] for r in pq.read_table(scores).to_pylist()}["accuracy"]
     rows = pq.read_table(preds).to_pylist()
@@ -76,7 +96,7 @@ def test_loss_covers_answer_tokens_only_and_the_resize_is_reported_once(vlm, eas
     assert err.count("resizes them to 32×32") == 1 and "64×64" in err
     for item, ex in zip(encoded, examples):
         answer = [t for t, l in zip(item["input_ids"], item["labels"]) if l != -100]
-        assert answer == item["input_ids"][-len(answer):]
+        assert answer == item["input_ids"][-len(answer) :]
         assert processor.tokenizer.decode(answer, skip_special_tokens=True).strip() == ex.answers[0]
         assert answer[-1] == processor.tokenizer.eos_token_id
     batch = codec.collate([{**e, "is_replay": False} for e in encoded])
@@ -94,8 +114,12 @@ def test_lora_reaches_the_language_model_only(vlm, easy, tmp_path):
 
     model, _ = models.load_vlm(vlm)
     targets = adapters.resolve_target_modules(model, "auto")
-    peft_model = get_peft_model(model, adapters.lora_config(r=4, alpha=8, dropout=0.0, targets=text_only_targets(targets),
-                                                            modules_to_save=projector_modules(model)))
+    peft_model = get_peft_model(
+        model,
+        adapters.lora_config(
+            r=4, alpha=8, dropout=0.0, targets=text_only_targets(targets), modules_to_save=projector_modules(model)
+        ),
+    )
     trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
     assert any("language_model" in n and "lora_" in n for n in trainable)
     assert not any("vision_tower" in n for n in trainable)
@@ -111,8 +135,20 @@ def test_bad_input_is_refused(tiny_lm, vlm, easy, tmp_path):
     import pyarrow as pa
 
     pq.write_table(pa.table({"id": ["a"], "text": ["hello"]}), lm_text)
-    result = runner.invoke(app, [*cmd, "--task", f"en={lm_text}", "--task", f"hi={easy['hi.dev']}",
-                                 "--base", str(vlm), "-o", str(tmp_path / "b")])
+    result = runner.invoke(
+        app,
+        [
+            *cmd,
+            "--task",
+            f"en={lm_text}",
+            "--task",
+            f"hi={easy['hi.dev']}",
+            "--base",
+            str(vlm),
+            "-o",
+            str(tmp_path / "b"),
+        ],
+    )
     assert result.exit_code == 2 and "'question'" in result.output and "vqa-import" in result.output
     rows = pq.read_table(easy["hi.dev"]).slice(0, 4).to_pylist()
     rows[2]["question"] = " "
@@ -126,8 +162,9 @@ def test_bad_input_is_refused(tiny_lm, vlm, easy, tmp_path):
     rows = pq.read_table(easy["hi.dev"]).slice(0, 2).to_pylist()
     rows[1]["image"] = b"garbage"
     pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(easy["hi.dev"])), bad)
-    result = runner.invoke(app, [*base[:-2], "--task", f"hi={bad}", "--base", str(vlm), "-o", str(tmp_path / "e"),
-                                 "--train-first"])
+    result = runner.invoke(
+        app, [*base[:-2], "--task", f"hi={bad}", "--base", str(vlm), "-o", str(tmp_path / "e"), "--train-first"]
+    )
     # found before the English task trains; no traceback and no run folder left behind
     assert result.exit_code == 2 and "images are missing or unreadable" in result.output
     assert rows[1]["id"] in result.output and "Traceback" not in result.output

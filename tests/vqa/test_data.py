@@ -39,10 +39,22 @@ def images(tmp_path):
 def test_jsonl_with_paths_and_base64_round_trips(tmp_path, images):
     rows = [
         {"id": "q1", "question": "what color?", "answers": ["red"] * 7 + ["pink"] * 3, "image_path": "img/a.png"},
-        {"id": "q2", "question": "रंग क्या है?", "answers": "नीला", "lang": "hi",
-         "image": base64.b64encode(images["b.png"]).decode()},
-        {"id": "q3", "question": "is it blue?", "answers": [{"answer": "yes"}], "image_path": "img/b.png",
-         "tokens": ["is", "it", "blue", "?"], "upos": ["AUX", "PRON", "ADJ", "PUNCT"], "qtype": "yes/no"},
+        {
+            "id": "q2",
+            "question": "रंग क्या है?",
+            "answers": "नीला",
+            "lang": "hi",
+            "image": base64.b64encode(images["b.png"]).decode(),
+        },
+        {
+            "id": "q3",
+            "question": "is it blue?",
+            "answers": [{"answer": "yes"}],
+            "image_path": "img/b.png",
+            "tokens": ["is", "it", "blue", "?"],
+            "upos": ["AUX", "PRON", "ADJ", "PUNCT"],
+            "qtype": "yes/no",
+        },
     ]
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
@@ -53,9 +65,15 @@ def test_jsonl_with_paths_and_base64_round_trips(tmp_path, images):
     assert table.schema.remove_metadata().equals(VQA)
     got = table.to_pylist()
     assert [r["id"] for r in got] == ["q1", "q2", "q3"]
-    assert got[0]["answers"] == ["red"] * 7 + ["pink"] * 3 and got[1]["answers"] == ["नीला"] and got[2]["answers"] == ["yes"]
+    assert (
+        got[0]["answers"] == ["red"] * 7 + ["pink"] * 3
+        and got[1]["answers"] == ["नीला"]
+        and got[2]["answers"] == ["yes"]
+    )
     assert [r["lang"] for r in got] == ["en", "hi", "en"]
-    assert got[0]["image"] == images["a.png"] and got[1]["image"] == images["b.png"] and got[2]["image"] == images["b.png"]
+    assert (
+        got[0]["image"] == images["a.png"] and got[1]["image"] == images["b.png"] and got[2]["image"] == images["b.png"]
+    )
     assert got[2]["tokens"] == ["is", "it", "blue", "?"] and got[2]["qtype"] == "yes/no" and got[0]["tokens"] is None
     assert artifacts.read_provenance(out)["stage"] == "vqa-import"
 
@@ -70,8 +88,12 @@ def test_csv_and_parquet_inputs(tmp_path, images):
     assert row["answers"] == ["circle", "round"] and row["image"] is None
     assert (out.parent / row["image_path"]).resolve() == (tmp_path / "img" / "a.png").resolve()
     pq_in = tmp_path / "in.parquet"
-    pq.write_table(pa.table({"id": ["p1"], "question": ["q?"], "answers": [["x", "y"]], "image": [images["b.png"]],
-                             "lang": ["mr"]}), pq_in)
+    pq.write_table(
+        pa.table(
+            {"id": ["p1"], "question": ["q?"], "answers": [["x", "y"]], "image": [images["b.png"]], "lang": ["mr"]}
+        ),
+        pq_in,
+    )
     out2 = tmp_path / "p.parquet"
     import_vqa(pq_in, out2, config=VqaImportConfig())
     row = pq.read_table(out2).to_pylist()[0]
@@ -85,9 +107,11 @@ def _jsonl(path, rows):
 
 def test_bad_images_name_the_file_or_are_counted_skips(tmp_path, images):
     (tmp_path / "img" / "broken.png").write_bytes(b"\x89PNG not really")
-    rows = [{"id": "ok", "question": "q?", "answers": ["a"], "image_path": "img/a.png"},
-            {"id": "gone", "question": "q?", "answers": ["a"], "image_path": "img/missing.png"},
-            {"id": "bad", "question": "q?", "answers": ["a"], "image_path": "img/broken.png"}]
+    rows = [
+        {"id": "ok", "question": "q?", "answers": ["a"], "image_path": "img/a.png"},
+        {"id": "gone", "question": "q?", "answers": ["a"], "image_path": "img/missing.png"},
+        {"id": "bad", "question": "q?", "answers": ["a"], "image_path": "img/broken.png"},
+    ]
     src = _jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "o.parquet"
     result = runner.invoke(app, ["vqa-import", str(src), "--lang", "en", "-o", str(out)])
@@ -104,9 +128,11 @@ def test_bad_images_name_the_file_or_are_counted_skips(tmp_path, images):
 def test_empty_question_or_answers_are_errors(tmp_path, images):
     out = tmp_path / "o.parquet"
     ok = {"id": "ok", "question": "q?", "answers": ["a"], "image_path": "img/a.png"}
-    for bad, message in (({"id": "e", "question": "  ", "answers": ["a"], "image_path": "img/a.png"}, "question is empty"),
-                         ({"id": "e", "question": "q?", "answers": [], "image_path": "img/a.png"}, "no answers"),
-                         ({"id": "e", "question": "q?", "answers": ["a"]}, "has no image")):
+    for bad, message in (
+        ({"id": "e", "question": "  ", "answers": ["a"], "image_path": "img/a.png"}, "question is empty"),
+        ({"id": "e", "question": "q?", "answers": [], "image_path": "img/a.png"}, "no answers"),
+        ({"id": "e", "question": "q?", "answers": ["a"]}, "has no image"),
+    ):
         src = _jsonl(tmp_path / "in.jsonl", [ok, bad])
         result = runner.invoke(app, ["vqa-import", str(src), "--lang", "en", "-o", str(out)])
         assert result.exit_code == 2 and message in result.output and "id e" in result.output, result.output

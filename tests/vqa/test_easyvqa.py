@@ -14,8 +14,25 @@ from cstool.artifacts import VQA
 from cstool.cli import app
 from cstool.vqa import easyvqa
 
-UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
-        "SCONJ", "SYM", "VERB", "X"}
+UPOS = {
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+}
 
 
 def _devanagari(text: str) -> bool:
@@ -42,7 +59,7 @@ def test_every_question_of_the_package_matches_a_template_and_every_answer_is_tr
 def test_rendered_questions_have_gold_tokens_and_upos(lang):
     texts = set()
     for template in easyvqa.TEMPLATES:
-        values = (easyvqa.COLORS if "{color}" in template else easyvqa.SHAPES if "{shape}" in template else [None])
+        values = easyvqa.COLORS if "{color}" in template else easyvqa.SHAPES if "{shape}" in template else [None]
         for value in values:
             text, tokens, upos, lemmas = easyvqa.render(template, lang, value)
             assert len(tokens) == len(upos) == len(lemmas) and tokens[-1] == "?" and upos[-1] == "PUNCT"
@@ -80,7 +97,7 @@ def test_artifacts_have_the_schema_and_disjoint_image_splits(easy):
             assert len(seen[f"{lang}.{split}"]) == (250 if split == "train" else 40)
     keys = list(seen)
     for i, a in enumerate(keys):
-        for b in keys[i + 1:]:
+        for b in keys[i + 1 :]:
             assert not seen[a] & seen[b], (a, b)
 
 
@@ -93,8 +110,21 @@ def test_same_image_same_answers_across_languages_of_a_question(easy):
 
 def test_switch_code_switches_hindi_questions_without_a_tagger(easy, tmp_path):
     out = tmp_path / "hi.cs.parquet"
-    result = CliRunner().invoke(app, ["switch", str(easy["hi.train"]), "--lexicon", str(easy["dir"] / "lexicon.hi-en.tsv"),
-                                      "--ratio", "1.0", "--target-lang", "en", "-o", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "switch",
+            str(easy["hi.train"]),
+            "--lexicon",
+            str(easy["dir"] / "lexicon.hi-en.tsv"),
+            "--ratio",
+            "1.0",
+            "--target-lang",
+            "en",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = pq.read_table(out).to_pylist()
     assert all(r["image"] for r in rows) and all(r["answers"] for r in rows)  # VQA columns pass through
@@ -105,11 +135,18 @@ def test_switch_code_switches_hindi_questions_without_a_tagger(easy, tmp_path):
 
 
 def test_cli_writes_every_language(tmp_path):
-    result = CliRunner().invoke(app, ["vqa-easy", "-o", str(tmp_path), "--langs", "hi,mr", "--train-images", "5",
-                                      "--dev-images", "2"])
+    result = CliRunner().invoke(
+        app, ["vqa-easy", "-o", str(tmp_path), "--langs", "hi,mr", "--train-images", "5", "--dev-images", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "hi.dev.parquet", "hi.train.parquet", "lexicon.hi-en.tsv", "lexicon.mr-en.tsv", "mr.dev.parquet", "mr.train.parquet"]
+        "hi.dev.parquet",
+        "hi.train.parquet",
+        "lexicon.hi-en.tsv",
+        "lexicon.mr-en.tsv",
+        "mr.dev.parquet",
+        "mr.train.parquet",
+    ]
     result = CliRunner().invoke(app, ["vqa-easy", "-o", str(tmp_path), "--langs", "fr", "--train-images", "0"])
     assert result.exit_code == 2 and "--langs" in result.output and "--train-images" in result.output
 
@@ -119,8 +156,19 @@ def test_marathi_switches_keep_case_suffixes(tmp_path):
 
     build_easy_vqa(tmp_path, config=EasyVqaConfig(langs=("mr",), train_images=20, dev_images=2, seed=3))
     out = tmp_path / "mr.cs.parquet"
-    result = CliRunner().invoke(app, ["switch", str(tmp_path / "mr.train.parquet"), "--lexicon",
-                                      str(tmp_path / "lexicon.mr-en.tsv"), "--ratio", "1.0", "-o", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "switch",
+            str(tmp_path / "mr.train.parquet"),
+            "--lexicon",
+            str(tmp_path / "lexicon.mr-en.tsv"),
+            "--ratio",
+            "1.0",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = pq.read_table(out).to_pylist()
     switched = " ".join(r["text_cs"] for r in rows)
