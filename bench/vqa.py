@@ -70,7 +70,7 @@ def main() -> None:
     from cstool import models
     from cstool.console import set_quiet
     from cstool.continual import adapters
-    from cstool.stages.build_vlm import build_vlm_from_data
+    from cstool.stages.build_vlm import BuildVlmConfig, build_vlm_from_data
     from cstool.stages.vqa_easy import EasyVqaConfig, build_easy_vqa
     from cstool.vqa.codec import VqaCodec
     from cstool.vqa.data import read_examples
@@ -82,7 +82,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         build_easy_vqa(d / "data", config=EasyVqaConfig(langs=("en",), train_images=200, dev_images=60))
-        build_vlm_from_data([str(d / "data" / "en.train.parquet")], d / "vlm", seed=1)
+        build_vlm_from_data([str(d / "data" / "en.train.parquet")], d / "vlm", config=BuildVlmConfig(seed=1))
         train = read_examples("en", str(d / "data" / "en.train.parquet"))[0]
         dev = read_examples("en", str(d / "data" / "en.dev.parquet"))[0][: a.questions]
         base, processor = models.load_vlm(d / "vlm", device=a.device)

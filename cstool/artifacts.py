@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from cstool import __version__
+from cstool import __version__, atomic
 from cstool.errors import InputError, SchemaError
 from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one import stages need)
     METRICS,
@@ -123,11 +123,7 @@ def sidecar_path(path: str | os.PathLike) -> Path:
 
 
 def write_sidecar(path: str | os.PathLike, provenance: dict) -> Path:
-    target = sidecar_path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(provenance, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, target)
-    return target
+    return atomic.write_json(sidecar_path(path), provenance, sort_keys=True, indent=2, ensure_ascii=False)
 
 
 def read_provenance(path: str | os.PathLike) -> dict | None:
@@ -135,7 +131,7 @@ def read_provenance(path: str | os.PathLike) -> dict | None:
     p = Path(path)
     side = sidecar_path(p)
     if side.is_file():
-        return json.loads(side.read_text())
+        return json.loads(side.read_text(encoding="utf-8"))
     if p.is_file():
         try:
             return schema_provenance(_read_file_schema(p))
@@ -330,7 +326,7 @@ class ArtifactWriter:
         target = Path(self.path)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+            self._tmp = atomic.temp_path(target)
             if _is_ipc(target):
                 self._sink = pa.OSFile(str(self._tmp), "wb")
                 self._writer = ipc.new_file(self._sink, self.schema)
@@ -364,7 +360,7 @@ class ArtifactWriter:
         if self._sink is not None:
             self._sink.close()
         if self._tmp is not None:
-            os.replace(self._tmp, self.path)
+            atomic.commit(self._tmp, self.path)
             self._tmp = None
 
     def abort(self) -> None:
@@ -384,8 +380,8 @@ class ArtifactWriter:
     def _cleanup(self) -> None:
         if self._sink is not None:
             self._sink.close()
-        if self._tmp is not None and self._tmp.exists():
-            self._tmp.unlink()
+        if self._tmp is not None:
+            atomic.discard(self._tmp)
         self._tmp = None
 
     def __enter__(self) -> ArtifactWriter:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
+from cstool.specs import parse_key_values
 
 
 def set_threads(n: int | None) -> int:
@@ -31,6 +33,34 @@ def set_threads(n: int | None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def device_problem(spec: str, flag: str = "--device") -> str | None:
+    """Why ``spec`` is not a device cstool runs on (auto, cpu, cuda, cuda:N, mps), or None when it is."""
+    if spec in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", spec or ""):
+        return None
+    return f"{flag} must be auto, cpu, cuda, cuda:N or mps, got {spec!r}"
+
+
+def resolve_device(spec: str, flag: str = "--device") -> str:
+    """The torch device for a checked ``spec``: 'auto' is cuda when torch sees a GPU, else cpu.
+
+    A ``cuda:N`` also becomes torch's current CUDA device, so that code which places work on 'cuda' (the
+    Hugging Face Trainer, for one) uses that GPU; a GPU that is not there is an error.
+    """
+    import torch
+
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda:"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if int(spec[5:]) >= count:
+            raise ConfigError(
+                f"{flag} {spec}: torch sees {count} CUDA device(s)",
+                "choose a GPU that is there (cuda:0 is the first), or --device cpu",
+            )
+        torch.cuda.set_device(spec)
+    return spec
 
 
 def _resolve(path_or_id: str | os.PathLike, what: str, allow_download: bool) -> tuple[str, bool]:
@@ -131,10 +161,11 @@ def load_stanza_pipeline(
 
     import stanza
 
-    use_gpu = device.startswith("cuda")
+    device = resolve_device(device)
     common = dict(
         lang=lang,
-        use_gpu=use_gpu,
+        use_gpu=device != "cpu",
+        device=None if device in ("cpu", "cuda") else device,  # None: Stanza's own choice (falls back to CPU)
         pos_batch_size=batch_size,
         logging_level="ERROR",
         tokenize_pretokenized=pretokenized,
@@ -235,12 +266,9 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
             f"model spec {spec!r} has no model type",
             "write it as TYPE:key=value,... e.g. llama:layers=4,hidden=128,heads=4",
         )
-    values: dict[str, Any] = {}
-    for item in filter(None, (s.strip() for s in body.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not value:
-            raise CstoolError(f"model spec item {item!r} is not key=value", "e.g. llama:layers=4,hidden=128,heads=4")
-        values[_SPEC_KEYS.get(key.strip(), key.strip())] = _spec_value(value.strip())
+    values = parse_key_values(
+        body, _SPEC_KEYS, "model spec", other_keys=True, value=_spec_value, example="llama:layers=4,hidden=128,heads=4"
+    )
     return family, values
 
 

@@ -1,11 +1,12 @@
 """Parsing of the small value languages the command line uses, each in one place: ``NAME=PATH`` lists
-(``--task``, ``--dev``, ``--data``), ``i/n`` shards and ``kind:key=value,...`` model specs."""
+(``--task``, ``--dev``, ``--data``), ``i/n`` shards and the ``key=value,...`` bodies of model specs."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from cstool.errors import ConfigError
 
@@ -48,6 +49,36 @@ def parse_shard(spec: str) -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
-def in_shard(ordinal: int, shard: tuple[int, int]) -> bool:
-    """Whether the row with this 0-based ordinal belongs to shard (i, n)."""
+def in_shard(ordinal: Any, shard: tuple[int, int]) -> Any:
+    """Whether the row with this 0-based ordinal belongs to shard (i, n); elementwise for a numpy array."""
     return ordinal % shard[1] == shard[0]
+
+
+def parse_key_values(
+    text: str,
+    keys: Mapping[str, str],
+    flag: str,
+    *,
+    other_keys: bool = False,
+    value: Callable[[str], Any] = str,
+    expected: str = "key=value",
+    example: str,
+) -> dict[str, Any]:
+    """``"layers=2, hidden=64"`` → ``{keys["layers"]: value("2"), keys["hidden"]: value("64")}``.
+
+    ``keys`` maps the short keys to the names they stand for; with ``other_keys`` any other key is kept as it
+    is, else it is a problem. ``value`` converts a value (a ValueError makes it a problem). Every problem
+    reads ``{flag} item 'ITEM' is not {expected}``; all of them are raised at once, with ``e.g. {example}``.
+    """
+    out: dict[str, Any] = {}
+    problems = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, eq, raw = (part.strip() for part in item.partition("="))
+        try:
+            if not (eq and key and raw) or not (key in keys or other_keys):
+                raise ValueError(item)
+            out[keys.get(key, key)] = value(raw)
+        except ValueError:
+            problems.append(f"{flag} item {item!r} is not {expected}")
+    ConfigError.collect(problems, f"e.g. {example}")
+    return out

@@ -71,7 +71,7 @@ def test_batches_stream_in_requested_sizes(tmp_path):
     assert sum(sizes) == 500 and max(sizes) <= 64
 
 
-def test_stdin_stdout_stream(monkeypatch, tmp_path):
+def test_stdin_stdout_stream(monkeypatch):
     buf = io.BytesIO()
 
     class FakeStd:

@@ -97,13 +97,39 @@ def count_trainable(model: Any) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def copy_weights(peft_model: Any, source: str, target: str) -> None:
-    """Copy adapter ``source``'s weights into adapter ``target`` (same config), e.g. to start a task
-    adapter from the previous task's."""
+def copy_weights(peft_model: Any, source: str, target: str, *, part: str = "all") -> None:
+    """Copy adapter ``source``'s weights into adapter ``target``, e.g. to start a task adapter from the
+    previous task's. ``part``: ``all``, ``lora`` (the LoRA matrices only) or ``saved`` (only the
+    ``modules_to_save`` copies: the trained embeddings and LM head)."""
     import torch
 
     params = dict(peft_model.named_parameters())
     with torch.no_grad():
         for name, p in params.items():
-            if f".{source}." in name:
+            saved = "modules_to_save" in name
+            if f".{source}." in name and (part == "all" or (part == "saved") == saved):
                 params[name.replace(f".{source}.", f".{target}.")].copy_(p)
+
+
+def parameters_of(peft_model: Any, name: str) -> list:
+    """The parameters of adapter ``name`` (its LoRA matrices and modules_to_save copies)."""
+    return [p for n, p in peft_model.named_parameters() if f".{name}." in n]
+
+
+def merge_into_base(peft_model: Any, name: str, *, keep: str | None = None) -> tuple[Any, Any]:
+    """Merge adapter ``name`` into the base weights; return (base model, frozen; the model to train on).
+    Unloading removes every LoRA layer, so adapter ``keep`` is saved first and added back, with the same
+    weights, as the first adapter of a new peft model (then the second value is that peft model)."""
+    from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+
+    kept = None
+    if keep is not None:
+        kept = (peft_model.peft_config[keep], get_peft_model_state_dict(peft_model, adapter_name=keep))
+    peft_model.base_model.set_adapter([name])  # the modules_to_save copy of ``name`` is the one merged
+    base = peft_model.merge_and_unload(adapter_names=[name])
+    base.requires_grad_(False)
+    if kept is None:
+        return base, base
+    model = get_peft_model(base, kept[0], adapter_name=keep)
+    set_peft_model_state_dict(model, kept[1], adapter_name=keep)
+    return base, model

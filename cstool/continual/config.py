@@ -6,14 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cstool import artifacts
+from cstool import artifacts, models
 from cstool.errors import ConfigError, at_least
+from cstool.options import option
 
 STRATEGIES = ("naive", "replay", "replay-adapter", "joint")
 TASK_TYPES = ("lm", "vqa")
 CS_MODES = ("none", "pos", "random")
 MAIN = "main"  # the single adapter of naive / replay / joint
 REPLAY = "replay"  # the replay adapter of replay-adapter
+FULL = "full"  # adapters/full-after-<task>: the whole model, with --full-finetune
 COMPOSITIONS = ("drop", "keep", "merge")
 SCHEDULES = ("consolidate", "concurrent")
 STATE, DONE, BUFFER, METRICS_FILE = "state.json", "done.json", "buffer.parquet", "metrics.parquet"
@@ -21,36 +23,47 @@ STATE, DONE, BUFFER, METRICS_FILE = "state.json", "done.json", "buffer.parquet",
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    strategy: str = "replay-adapter"
-    cs: str = "none"
-    replay_ratio: float = 0.25
-    buffer_per_task: int = 500
-    consolidation_new: float = 0.25
-    task_adapter_init: str = "fresh"  # replay-adapter: "fresh" (METHOD.md) or "previous" (start from A_{t-1})
-    composition: str = "drop"  # replay-adapter: what becomes of A_{t-1} when A_t starts: drop, keep (frozen), merge
-    replay_schedule: str = "consolidate"  # replay-adapter: R after A_t (consolidate) or with it (concurrent)
-    full_finetune: bool = False  # naive/replay/joint without LoRA: every weight of the base trains
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    target_modules: str = "auto"
-    train_embeddings: bool = False
-    steps_per_task: int = 200
-    batch_size: int = 8
-    max_length: int = 128
-    lr: float = 1e-3
-    kd_teacher: str | None = None
-    kd_alpha: float = 0.5
-    kd_temperature: float = 2.0
-    train_first: bool = False
-    text_column: str | None = None  # default: text_cs with --cs, else text
-    eval_batch_size: int = 16
-    seed: int = 1234
-    resume: bool = False
-    run_name: str | None = None
-    device: str = "auto"
-    task_type: str = "lm"  # lm: text; vqa: image + question → answer (cstool.vqa)
-    max_new_tokens: int = 10  # vqa: greedy answer length limit on dev sets
+    strategy: str = option("replay-adapter", "naive, replay, replay-adapter or joint.")
+    cs: str = option("none", "none, pos or random: train on code-switched text_cs (from cstool switch).")
+    replay_ratio: float = option(
+        0.25,
+        "Share of each batch from the replay buffer (replay); share of steps for the replay adapter (replay-adapter).",
+    )
+    buffer_per_task: int = option(500, "Examples kept per earlier task (seeded reservoir).")
+    consolidation_new: float = option(0.25, "Share of the replay adapter's batches from the new task.")
+    task_adapter_init: str = option(
+        "fresh", "replay-adapter: each task adapter starts fresh (docs/method.md) or from the previous one, A_(t-1)."
+    )
+    composition: str = option(
+        "drop", "replay-adapter: what becomes of A_(t-1) when A_t starts: drop it, keep it (frozen) or merge it in."
+    )
+    replay_schedule: str = option(
+        "consolidate", "replay-adapter: train the replay adapter after A_t (consolidate) or with it (concurrent)."
+    )
+    full_finetune: bool = option(False, "naive, replay and joint without LoRA: every weight of the base trains.")
+    lora_r: int = option(8, "LoRA rank.")
+    lora_alpha: int = option(16, "LoRA alpha.")
+    lora_dropout: float = option(0.0, "LoRA dropout.")
+    target_modules: str = option("auto", "auto, or comma-separated module names.")
+    train_embeddings: bool = option(False, "Also train embeddings and LM head (peft modules_to_save).")
+    steps_per_task: int = option(200, "Optimizer steps per task (every strategy).")
+    batch_size: int = option(8, "Examples per step.")
+    max_length: int = option(128, "Tokens per example (longer ones are cut).")
+    lr: float = option(1e-3, "Learning rate (constant).")
+    kd_teacher: str | None = option(None, "Teacher for a KD term on replayed examples.")
+    kd_alpha: float = option(0.5, "Weight of CE against the KD term.")
+    kd_temperature: float = option(2.0, "Temperature τ of the KD term.")
+    train_first: bool = option(False, "Train on the first task too (it is otherwise the known anchor).")
+    text_column: str | None = option(
+        None, "Training text column [default: text_cs with --cs, else text (question for vqa)]."
+    )
+    eval_batch_size: int = option(16, "Examples per batch when scoring dev sets.")
+    seed: int = option(1234, "Random seed.")
+    resume: bool = option(False, "Continue a killed run in the same folder.")
+    run_name: str | None = option(None, "Name of the run in metrics [default: the folder name].")
+    device: str = option("auto", "auto, cpu or cuda.")
+    task_type: str = option("lm", "lm (text) or vqa (image + question → answer; dev metric accuracy).")
+    max_new_tokens: int = option(10, "vqa: greedy answer length limit on dev sets.")
 
     def __post_init__(self) -> None:
         problems = []
@@ -78,8 +91,10 @@ class ReplayConfig:
                 "--composition, --replay-schedule and --task-adapter-init shape the replay adapter: "
                 f"use them with --strategy replay-adapter, not {self.strategy}"
             )
-        if self.composition == "keep" and self.task_adapter_init == "previous":
-            problems.append("--composition keep with --task-adapter-init previous would count A_(t-1) twice")
+        if self.composition != "drop" and self.task_adapter_init == "previous":
+            problems.append(
+                f"--composition {self.composition} with --task-adapter-init previous would count A_(t-1) twice"
+            )
         if self.full_finetune and self.strategy not in ("naive", "replay", "joint"):
             problems.append(f"--full-finetune is a reference for naive, replay and joint, not {self.strategy}")
         if self.full_finetune and self.kd_teacher:
@@ -100,7 +115,21 @@ class ReplayConfig:
         )
         if self.lr <= 0:
             problems.append(f"--lr must be positive, got {self.lr}")
+        if problem := models.device_problem(self.device):
+            problems.append(problem)
         ConfigError.collect(problems, "see cstool replay-train --help")
+
+    @property
+    def label(self) -> str:
+        """The strategy with its variant, as metrics and reports name it: ``replay-adapter`` is the design of
+        docs/method.md (drop A_(t-1), fresh A_t, R consolidated after A_t); a variant appends what differs
+        (``replay-adapter/merge+concurrent``, ``naive/full``)."""
+        parts = ["full"] if self.full_finetune else []
+        if self.strategy == "replay-adapter":
+            parts += [self.composition] if self.composition != "drop" else []
+            parts += ["previous"] if self.task_adapter_init == "previous" else []
+            parts += ["concurrent"] if self.replay_schedule == "concurrent" else []
+        return self.strategy + ("/" + "+".join(parts) if parts else "")
 
     @property
     def column(self) -> str:

@@ -1,4 +1,4 @@
-"""Continual-learning metrics over an R matrix (METHOD.md, section eval). Plain Python, no CLI.
+"""Continual-learning metrics over an R matrix (docs/method.md, section eval). Plain Python, no CLI.
 
 ``R[i][j]`` is the score on task ``j`` after training through task ``i`` of the sequence
 ``task 0 (the anchor), task 1, …, task N``; row 0 is the model before continual training. Scores are
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 Matrix = Sequence[Sequence[float | None]]
 
-METRICS = ("Last", "Avg", "BWT", "FWT", "Forgetting")
+CL_METRICS = ("Last", "Avg", "BWT", "FWT", "Forgetting")
 
 # How each raw metric becomes a higher-is-better score, and the score's name.
 _ORIENTATION = {"accuracy": (1.0, "accuracy"), "nll": (-1.0, "-nll"), "bpb": (-1.0, "-bpb"), "ppl": (-1.0, "-ppl")}
@@ -101,7 +101,7 @@ def forgetting(R: Matrix) -> float | None:
 
 
 def all_metrics(R: Matrix) -> dict[str, float | None]:
-    """Every metric of METRICS for one R matrix."""
+    """Every metric of CL_METRICS for one R matrix."""
     return {"Last": last(R), "Avg": average(R), "BWT": bwt(R), "FWT": fwt(R), "Forgetting": forgetting(R)}
 
 

@@ -8,7 +8,6 @@ planned one. replay-train runs in one process (CPU or one GPU); its run folder i
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import warnings
@@ -17,11 +16,11 @@ from typing import Any
 
 import torch
 
-from cstool import artifacts, models
+from cstool import artifacts, atomic, models
 from cstool.console import log
 from cstool.continual import adapters
 from cstool.continual.buffer import mixed_schedule, reservoir_sample
-from cstool.continual.config import BUFFER, MAIN, REPLAY, ReplayConfig, Task
+from cstool.continual.config import BUFFER, FULL, MAIN, REPLAY, ReplayConfig, Task
 from cstool.continual.tasks import TaskKind, task_kind
 from cstool.errors import ConfigError
 
@@ -42,11 +41,7 @@ class Learner:
     ):
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
         self.base_path = base
-        self.device = (
-            "cuda"
-            if config.device == "auto" and torch.cuda.is_available()
-            else ("cpu" if config.device == "auto" else config.device)
-        )
+        self.device = models.resolve_device(config.device)
         self.kind: TaskKind = kind or task_kind(config)
         self.base = self.kind.load(base, self.device)
         self.tokenizer = self.kind.tokenizer
@@ -67,6 +62,7 @@ class Learner:
         self.examples: dict[str, dict[str, int]] = {}  # per task: new and replayed examples trained on
         self._done: list[str] | None = None
         self._task_adapter: str | None = None
+        self._kept: list[str] = []  # earlier task adapters kept frozen and active (composition keep)
 
     # ---- data -----------------------------------------------------------------------------------------
 
@@ -113,38 +109,90 @@ class Learner:
         c, task = self.config, self.tasks[i]
         S, rho = c.steps_per_task, c.replay_ratio
         buffer = self._buffer_texts()
-        if c.strategy in ("naive", "replay", "joint"):
+        if c.strategy == "replay-adapter":
+            return self._learn_replay_adapter(i, buffer)
+        if c.full_finetune:
+            self._unfreeze_base()
+        else:
             if not self._has(MAIN):
                 self._add_adapter(MAIN)
             adapters.activate(self.model, [MAIN], [MAIN])
-            if c.strategy == "joint":
-                union = [
-                    t
-                    for k in range(i + 1)
-                    for t in (self.tasks[k].train[0] if k or c.train_first else [r[2] for r in self.tasks[k].replay])
-                ]
-                self._train(task.name, "joint", S, [union], [], 0.0)
-            else:
-                self._train(task.name, c.strategy, S, task.train, buffer, rho if c.strategy == "replay" else 0.0)
+        if c.strategy == "joint":
+            union = [
+                t
+                for k in range(i + 1)
+                for t in (self.tasks[k].train[0] if k or c.train_first else [r[2] for r in self.tasks[k].replay])
+            ]
+            self._train(task.name, "joint", S, [union], [], 0.0)
         else:
-            previous, name = self._task_adapter, f"task-{task.name}"
-            self._add_adapter(name)
-            if c.task_adapter_init == "previous" and previous and self._has(previous):
-                adapters.copy_weights(self.model, previous, name)
-            adapters.activate(self.model, [name], [name])
-            if previous and self._has(previous):  # A_{t-1} is on disk; the model after t is base + A_t + R
-                self.model.delete_adapter(previous)
-            self._task_adapter = name
+            self._train(task.name, c.strategy, S, task.train, buffer, rho if c.strategy == "replay" else 0.0)
+
+    def _learn_replay_adapter(self, i: int, buffer: list) -> None:
+        """A_t learns T_t; R learns the buffer after it (consolidate) or in the same steps (concurrent). What
+        becomes of A_(t-1) is the composition: dropped, kept frozen and active, or merged into the weights."""
+        c, task = self.config, self.tasks[i]
+        S, rho = c.steps_per_task, c.replay_ratio
+        previous, name = self._task_adapter, f"task-{task.name}"
+        if previous and c.composition == "merge":
+            self._merge(previous)
+            previous = None
+        self._add_adapter(name)
+        if previous and c.task_adapter_init == "previous":
+            adapters.copy_weights(self.model, previous, name)
+        elif previous and c.composition == "keep" and self.save_modules:
+            adapters.copy_weights(self.model, previous, name, part="saved")  # the embeddings continue
+        self.model.base_model.set_adapter([name])  # so deleting A_(t-1) leaves one well-defined active adapter
+        if previous and c.composition == "keep":
+            self._keep(previous)
+        elif previous:  # A_{t-1} is on disk; the model after t is base + A_t + R
+            self.model.delete_adapter(previous)
+        self._task_adapter = name
+        if c.replay_schedule == "concurrent" and buffer:
+            if not self._has(REPLAY):
+                self._add_adapter(REPLAY, with_embeddings=False)
+            adapters.activate(self.model, self._active(), [name, REPLAY])
+            route = (adapters.parameters_of(self.model, name), adapters.parameters_of(self.model, REPLAY))
+            self._train(task.name, "concurrent", S, task.train, buffer, rho, route=route)
+        else:
             s_task = round((1.0 - rho) * S) if buffer else S  # nothing to consolidate yet: all steps to A_t
+            adapters.activate(self.model, self._active(with_replay=False), [name])
             self._train(task.name, "task-adapter", s_task, task.train, [], 0.0)
             if S - s_task > 0:
                 if not self._has(REPLAY):
                     self._add_adapter(REPLAY, with_embeddings=False)
-                adapters.activate(self.model, [name, REPLAY], [REPLAY])
+                adapters.activate(self.model, self._active(), [REPLAY])
                 self._train(task.name, "replay-adapter", S - s_task, task.train, buffer, 1.0 - c.consolidation_new)
-            adapters.activate(self.model, [name] + ([REPLAY] if self._has(REPLAY) else []), [])
+        adapters.activate(self.model, self._active(), [])
 
-    def _train(self, task: str, phase: str, steps: int, new: list[list[str]], replay: list[str], ratio: float) -> None:
+    def _active(self, with_replay: bool = True) -> list[str]:
+        """Adapters in the forward pass: A_t first (its embedding copy is the one in use), kept ones, then R."""
+        names = [self._task_adapter, *reversed(self._kept)] if self._task_adapter else list(self._kept)
+        return names + ([REPLAY] if with_replay and self._has(REPLAY) else [])
+
+    def _keep(self, name: str) -> None:
+        """Keep task adapter ``name`` frozen and active: its LoRA matrices move to ``kept-…``, an adapter without
+        embedding copies (peft runs one modules_to_save copy at a time: A_t's, which continues from A_(t-1)'s)."""
+        kept = name.replace("task-", "kept-", 1)
+        self._add_adapter(kept, with_embeddings=False)
+        adapters.copy_weights(self.model, name, kept, part="lora")
+        if name in self.model.active_adapters:
+            self.model.base_model.set_adapter([kept])
+        self.model.delete_adapter(name)
+        self._kept.append(kept)
+
+    def _merge(self, name: str) -> None:
+        """Merge adapter ``name`` into the base weights (frozen); R, if present, stays a separate adapter."""
+        self.base, self.model = adapters.merge_into_base(self.model, name, keep=REPLAY if self._has(REPLAY) else None)
+        self._task_adapter = None
+
+    def _unfreeze_base(self) -> None:
+        """Full fine-tuning: every weight of the language model trains (a VLM's vision tower stays frozen)."""
+        for n, p in self.base.named_parameters():
+            p.requires_grad_("vision_tower" not in n)
+
+    def _train(
+        self, task: str, phase: str, steps: int, new: list[list], replay: list, ratio: float, route: Any = None
+    ) -> None:
         from transformers import PrinterCallback, ProgressCallback, TrainingArguments
 
         if steps <= 0:
@@ -196,7 +244,7 @@ class Learner:
         )
         with warnings.catch_warnings():  # transformers' own deprecation notices about peft models
             warnings.filterwarnings("ignore", category=FutureWarning)
-            trainer = self.kind.trainer(model=self.model, args=args, items=items, teacher=self.teacher)
+            trainer = self.kind.trainer(model=self.model, args=args, items=items, teacher=self.teacher, route=route)
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
             started = time.perf_counter()
@@ -221,19 +269,29 @@ class Learner:
     # ---- saving and restoring -------------------------------------------------------------------------
 
     def _save_adapter(self, name: str, dest: Path) -> None:
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_pretrained(str(tmp), selected_adapters=[name])
-        src = tmp / name if (tmp / name).is_dir() else tmp
-        artifacts.write_sidecar(src, {**self.provenance, "adapter": name})
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(src, dest)
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic.atomic_dir(dest, subdir=name) as tmp:  # peft saves a named adapter in tmp/NAME/
+            self.model.save_pretrained(str(tmp), selected_adapters=[name])
+            src = tmp / name if (tmp / name).is_dir() else tmp
+            artifacts.write_sidecar(src, {**self.provenance, "adapter": name})
+
+    def _save_full(self, adir: Path, task: str) -> None:
+        """Full fine-tuning: the whole model's weights after ``task``, as ``full-after-<task>``; snapshots
+        older than the previous task's are removed (a resume needs at most the last two)."""
+        dest = adir / f"{FULL}-after-{task}"
+        names = [t.name for t in self.tasks]
+        for old in adir.glob(f"{FULL}-after-*"):
+            if old.name.removeprefix(f"{FULL}-after-") in names[: max(0, names.index(task) - 1)]:
+                shutil.rmtree(old, ignore_errors=True)
+        with atomic.atomic_dir(dest) as tmp:
+            self.base.save_pretrained(str(tmp))
+            artifacts.write_sidecar(tmp, self.provenance)
 
     def save_after(self, i: int) -> None:
         """After task i is scored: snapshot its adapters, add it to the buffer, write buffer.parquet."""
         task = self.tasks[i].name
         adir = self.out / "adapters"
+        if self.config.full_finetune and (i > 0 or self.config.train_first):
+            self._save_full(adir, task)
         if self._has(MAIN):
             self._save_adapter(MAIN, adir / task)
         if self._task_adapter and self._has(self._task_adapter):
@@ -258,31 +316,40 @@ class Learner:
             self._add_to_buffer(i)
         trained = [t.name for i, t in enumerate(self.tasks[:k]) if i > 0 or self.config.train_first]
         adir = self.out / "adapters"
-        if trained and self.config.strategy != "replay-adapter":
+        if trained and self.config.full_finetune:
+            from safetensors.torch import load_file
+
+            self.base.load_state_dict(
+                load_file(str(adir / f"{FULL}-after-{trained[-1]}" / "model.safetensors")), strict=False
+            )
+        elif trained and self.config.strategy != "replay-adapter":
             self._load(MAIN, adir / trained[-1])
         elif trained:
-            self._task_adapter = f"task-{trained[-1]}"
+            names = [f"task-{t}" for t in trained]
+            for t, n in zip(trained[:-1], names[:-1]):  # earlier task adapters, as the composition left them
+                if self.config.composition == "drop":
+                    break
+                self._load(n, adir / t)
+                self._merge(n) if self.config.composition == "merge" else self._keep(n)
+            self._task_adapter = names[-1]
             self._load(self._task_adapter, adir / trained[-1])
             if (adir / f"{REPLAY}-after-{trained[-1]}").is_dir():
                 self._load(REPLAY, adir / f"{REPLAY}-after-{trained[-1]}")
-            adapters.activate(self.model, [self._task_adapter] + ([REPLAY] if self._has(REPLAY) else []), [])
+            adapters.activate(self.model, self._active(), [])
         self._done = list(done)
         log(f"resumed after task {done[-1]}")
 
     def save_final(self, dest: Path) -> None:
         """The composed model (base + active adapters, merged) as a plain save_pretrained folder."""
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
         if self.model is self.base:
             merged = self.base
         else:
             active = self.model.active_adapters
             merged = self.model.merge_and_unload(adapter_names=list(active))
-        merged.save_pretrained(str(tmp))
-        self.kind.save_tokenizer(str(tmp))
-        artifacts.write_sidecar(tmp, self.provenance)
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(tmp, dest)
+        with atomic.atomic_dir(dest) as tmp:
+            merged.save_pretrained(str(tmp))
+            self.kind.save_tokenizer(str(tmp))
+            artifacts.write_sidecar(tmp, self.provenance)
 
     def _load_teacher(self):
         teacher_tok = models.load_tokenizer(self.config.kd_teacher)

@@ -7,15 +7,15 @@ folder and renamed, like every cstool output.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from cstool import atomic
+from cstool.continual.forgetting import orient
+
 if TYPE_CHECKING:
     from cstool.continual.rmatrix import Run
-
-_LOWER_IS_BETTER = {"bpb", "nll", "ppl"}
 
 
 def _pyplot():
@@ -28,14 +28,8 @@ def _pyplot():
 
 
 def _save(fig, path: str | os.PathLike) -> None:
-    target = Path(path)
-    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}.png")
-    try:
+    with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png", metadata={"Software": None})
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def plot_rmatrix(run: Run, metric: str, path: str | os.PathLike) -> None:
@@ -45,8 +39,9 @@ def plot_rmatrix(run: Run, metric: str, path: str | os.PathLike) -> None:
     plt = _pyplot()
     values = np.array([[np.nan if v is None else v for v in row] for row in run.matrices[metric]], dtype=float)
     n = len(run.tasks)
+    lower_is_better = orient(metric)[0] < 0
     fig, ax = plt.subplots(figsize=(1.2 * n + 2.5, 1.0 * n + 1.8))
-    cmap = plt.get_cmap("viridis_r" if metric in _LOWER_IS_BETTER else "viridis").with_extremes(bad="lightgrey")
+    cmap = plt.get_cmap("viridis_r" if lower_is_better else "viridis").with_extremes(bad="lightgrey")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
     ax.set_xticks(range(n), run.tasks)
     ax.set_yticks(range(n), run.tasks)
@@ -58,9 +53,9 @@ def plot_rmatrix(run: Run, metric: str, path: str | os.PathLike) -> None:
         for j in range(n):
             v = values[i, j]
             text = "—" if np.isnan(v) else f"{v:.3g}"
-            dark = not np.isnan(v) and ((v > middle) == (metric in _LOWER_IS_BETTER))
+            dark = not np.isnan(v) and ((v > middle) == lower_is_better)
             ax.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
-    better = "lower" if metric in _LOWER_IS_BETTER else "higher"
+    better = "lower" if lower_is_better else "higher"
     ax.set_title(
         f"{run.name}: {metric} ({better} is better)\n{run.strategy}, cs={run.cs}, seed={run.seed}", fontsize=10
     )

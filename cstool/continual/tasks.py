@@ -50,7 +50,9 @@ class TaskKind(Protocol):
     def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source]: ...
     def encode(self, examples: list) -> list[dict]: ...
     def collate(self, items: list[dict]) -> dict[str, torch.Tensor]: ...
-    def trainer(self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any) -> ScheduledTrainer: ...
+    def trainer(
+        self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any, route: Any = None
+    ) -> ScheduledTrainer: ...
     def score(self, model: Any, examples: list) -> dict[str, float]: ...
     def save_tokenizer(self, path: str) -> None: ...
 
@@ -71,11 +73,11 @@ class ReplayTrainer(ScheduledTrainer):
         super().__init__(*args, **kwargs)
         self.kd_teacher, self.kd_alpha, self.kd_temperature = kd_teacher, kd_alpha, kd_temperature
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def batch_loss(self, model, inputs, return_outputs=False):
         """``α·CE + (1−α)·τ²·KL`` on every batch when there is a teacher; the KL term (per token of the
         replayed examples) is 0 in batches without replayed examples, so CE always has weight α."""
         replay = self.pop_replay_flags(model, inputs)
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
+        loss, outputs = super().batch_loss(model, inputs, return_outputs=True)
         if self.kd_teacher is not None and self.kd_alpha < 1.0:
             kd = torch.zeros((), device=loss.device)
             if bool(replay.any()):
@@ -170,13 +172,16 @@ class LmKind:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         return pad_examples(items, pad)
 
-    def trainer(self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any) -> ScheduledTrainer:
+    def trainer(
+        self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any, route: Any = None
+    ) -> ScheduledTrainer:
         c = self.config
         return ReplayTrainer(
             model=model,
             args=args,
             train_dataset=Examples(items),
             data_collator=self.collate,
+            route=route,
             kd_teacher=teacher,
             kd_alpha=c.kd_alpha,
             kd_temperature=c.kd_temperature,
@@ -255,10 +260,14 @@ class VqaKind:
     def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
         return self.codec.collate(items)
 
-    def trainer(self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any) -> ScheduledTrainer:
+    def trainer(
+        self, *, model: Any, args: Any, items: list[tuple[dict, bool]], teacher: Any, route: Any = None
+    ) -> ScheduledTrainer:
         from cstool.vqa.codec import VqaTrainer
 
-        return VqaTrainer(model=model, args=args, train_dataset=Examples(items), data_collator=self.collate)
+        return VqaTrainer(
+            model=model, args=args, train_dataset=Examples(items), data_collator=self.collate, route=route
+        )
 
     def score(self, model: Any, examples: list) -> dict[str, float]:
         c = self.config

@@ -1,4 +1,4 @@
-"""Language-model scoring: mean token NLL, perplexity and bits per byte (METHOD.md, section eval).
+"""Language-model scoring: mean token NLL, perplexity and bits per byte (docs/method.md, section eval).
 
 Each text is tokenised without special tokens and conditioned on BOS (the tokenizer's BOS, else its EOS,
 as GPT-2 does), so every token of the text is predicted, none of BOS's. For a set:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cstool.errors import ConfigError, CstoolError
+from cstool.options import option
 
 SPECIALS = {"unk": (0, "<unk>"), "bos": (1, "<s>"), "eos": (2, "</s>"), "pad": (3, "<pad>")}
 
@@ -26,11 +27,15 @@ SPECIALS = {"unk": (0, "<unk>"), "bos": (1, "<s>"), "eos": (2, "</s>"), "pad": (
 class SentencePieceOptions:
     """What sentencepiece is trained with (the options of train-tokenizer that shape the vocabulary)."""
 
-    vocab_size: int = 4000
-    character_coverage: float = 0.9995
-    byte_fallback: bool = True
-    max_sentences: int = 2_000_000
-    seed: int = 1234
+    vocab_size: int = option(4000, "Pieces in the vocabulary.")
+    character_coverage: float = option(0.9995, "Share of characters covered by pieces; rest via bytes.")
+    byte_fallback: bool = option(
+        True, "Spell characters outside the vocabulary as UTF-8 byte pieces (256 of them), not <unk>."
+    )
+    max_sentences: int = option(
+        2_000_000, "Most texts sentencepiece trains on (a random sample of them when there are more)."
+    )
+    seed: int = option(1234, "Random seed.")
 
     def __post_init__(self) -> None:
         problems = []

@@ -221,12 +221,42 @@ class ScheduledTrainer(KDTrainer):
     :func:`cstool.continual.buffer.mixed_schedule`) and counts the new and replayed examples it trained on
     (``is_replay`` flags in the batch)."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, route: tuple[list, list] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fed = {"new": 0, "replay": 0}
+        self.route = route  # (parameters new examples update, parameters replayed examples update)
 
     def _get_train_sampler(self, train_dataset=None):
         return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
+    def batch_loss(self, model, inputs, return_outputs=False):
+        """The loss of one (sub-)batch; subclasses define it."""
+        return KDTrainer.compute_loss(self, model, inputs, return_outputs=return_outputs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """:meth:`batch_loss`, or with ``route`` gradients routed per example: the new examples of the batch
+        are a sub-batch whose forward pass has only ``route[0]`` trainable, the replayed ones a sub-batch with
+        only ``route[1]`` trainable, so each update reaches only its own parameters. The batch loss is the
+        mean of the two sub-batch losses weighted by their numbers of examples."""
+        if self.route is None or not model.training:
+            return self.batch_loss(model, inputs, return_outputs=return_outputs)
+        replay = inputs["is_replay"]
+        total = None
+        for is_replay, trainable, frozen in ((False, *self.route), (True, *reversed(self.route))):
+            chosen = replay == is_replay
+            n = int(chosen.sum())
+            if n == 0:
+                continue
+            sub = {k: v[chosen] if torch.is_tensor(v) and v.shape[:1] == replay.shape else v for k, v in inputs.items()}
+            for p in frozen:
+                p.requires_grad_(False)
+            for p in trainable:
+                p.requires_grad_(True)
+            loss = self.batch_loss(model, sub) * (n / len(replay))
+            total = loss if total is None else total + loss
+        for p in (*self.route[0], *self.route[1]):
+            p.requires_grad_(True)
+        return total
 
     def pop_replay_flags(self, model: Any, inputs: dict) -> torch.Tensor | None:
         """Remove the ``is_replay`` flags from ``inputs`` and count them while training."""

@@ -3,17 +3,35 @@ questions and answers of VQA artifacts, for tests, the demo and benchmarks."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cstool import artifacts
 from cstool.errors import InputError
+from cstool.options import option
 from cstool.vqa.model import build_tiny_vlm
 
 
-def build_vlm_from_data(data: Sequence[str], output_dir: str | os.PathLike, **options: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BuildVlmConfig:
+    vision: str = option(
+        "layers=2,hidden=64,heads=4,image=32,patch=8",
+        "CLIP vision tower: layers, hidden, heads, intermediate, image, patch.",
+    )
+    text: str = option(
+        "layers=2,hidden=64,heads=4", "Llama language model: layers, hidden, heads, intermediate, positions."
+    )
+    vocab_size: int | None = option(None, "Tokenizer pieces [default: up to 1000, as the text allows].")
+    seed: int = option(1234, "Random seed.")
+
+
+def build_vlm_from_data(
+    data: Sequence[str], output_dir: str | os.PathLike, *, config: BuildVlmConfig
+) -> dict[str, Any]:
     """:func:`build_tiny_vlm` with its tokenizer trained on the questions and answers of VQA artifacts."""
     out = Path(output_dir)
     if out.exists() and any(out.iterdir()):
@@ -31,5 +49,6 @@ def build_vlm_from_data(data: Sequence[str], output_dir: str | os.PathLike, **op
         texts += rows.column("question").to_pylist()
         texts += [a for answers in rows.column("answers").to_pylist() for a in answers or []]
         sources.append(src)
-    prov = artifacts.make_provenance("build-vlm", options=options, seed=options.get("seed"), inputs=sources)
+    options = dataclasses.asdict(config)
+    prov = artifacts.make_provenance("build-vlm", options=options, seed=config.seed, inputs=sources)
     return build_tiny_vlm(out, texts=texts, provenance=prov, **options)

@@ -17,7 +17,6 @@ Trainer (:class:`cstool.lm.training.KDTrainer`), so ``accelerate launch -m cstoo
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -29,7 +28,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from cstool import artifacts, models
+from cstool import artifacts, atomic, models
 from cstool.console import log
 from cstool.errors import (
     ConfigError,
@@ -38,39 +37,49 @@ from cstool.errors import (
     at_least,
 )
 from cstool.lm.kd import KINDS
+from cstool.options import option
 
 DONE = "done.json"
-METRICS = "train_metrics.parquet"
+TRAIN_METRICS_FILE = "train_metrics.parquet"
 
 
 @dataclass(frozen=True)
 class DistillConfig:
-    student: str | None = None
-    student_config: str | None = None
-    init_from_teacher_layers: tuple[int, ...] | None = None
-    teacher: str | None = None
-    teacher_cache: str | None = None
-    tokenizer: str | None = None
-    text_column: str = "text"
-    alpha: float | None = None  # default: 0.5 with a teacher or cache, 1.0 without
-    temperature: float = 2.0
-    loss: str = "fkl"
-    max_steps: int | None = None
-    epochs: float = 1.0
-    batch_size: int = 8
-    grad_accum: int = 1
-    block_size: int = 256
-    lr: float = 5e-4
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    seed: int = 1234
-    resume: bool = False
-    save_steps: int = 200
-    log_every: int = 10
-    eval_data: tuple[str, ...] = ()
-    keep_checkpoints: bool = False
-    device: str = "auto"
-    allow_download: bool = False
+    student: str | None = option(None, "Student model folder (save_pretrained).")
+    student_config: str | None = option(None, "Build the student, e.g. llama:layers=4,hidden=128,heads=4.")
+    init_from_teacher_layers: tuple[int, ...] | None = option(
+        None,
+        "Student = teacher's embeddings + these layers, e.g. 0,2,4.",
+        type=str,
+        parse=lambda text: parse_layers(text),  # defined below
+    )
+    teacher: str | None = option(None, "Teacher model folder; without it (and a cache): plain LM training.")
+    teacher_cache: str | None = option(None, "Top-k cache from cstool teacher-cache (no teacher in memory).")
+    tokenizer: str | None = option(None, "Tokenizer folder for --student-config without a teacher.")
+    text_column: str = option("text", "Text column of DATA.")
+    alpha: float | None = option(
+        None, "Weight of CE; 1−alpha weights KD (default 0.5 with a teacher or cache, 1 without)."
+    )
+    temperature: float = option(2.0, "KD temperature τ.")
+    loss: str = option("fkl", "KD divergence: fkl, rkl or jsd.")
+    max_steps: int | None = option(None, "Optimizer steps (overrides --epochs).")
+    epochs: float = option(1.0, "Passes over DATA.")
+    batch_size: int = option(8, "Blocks per device per step.")
+    grad_accum: int = option(1, "Gradient accumulation steps.")
+    block_size: int = option(256, "Tokens per packed block.")
+    lr: float = option(5e-4, "Peak learning rate (linear decay).")
+    warmup_steps: int = option(0, "Linear warm-up steps.")
+    weight_decay: float = option(0.0, "AdamW weight decay.")
+    seed: int = option(1234, "Random seed.")
+    resume: bool = option(False, "Continue from the newest checkpoint in OUT/checkpoints.")
+    save_steps: int = option(200, "Checkpoint every N steps.")
+    log_every: int = option(10, "Log (and record in train_metrics) every N steps.")
+    eval_data: tuple[str, ...] = option((), "Held-out text artifact(s): report CE at the end.")
+    keep_checkpoints: bool = option(False, "Keep OUT/checkpoints after a finished run (else they are deleted).")
+    device: str = option("auto", "auto, cpu or cuda.")
+    allow_download: bool = option(
+        False, "Fetch models and tokenizers from the Hugging Face Hub when they are not local folders."
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -101,8 +110,8 @@ class DistillConfig:
         problems += at_least(self, 2, "block_size")
         if not self.lr > 0:
             problems.append(f"--lr must be positive, got {self.lr}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            problems.append(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if problem := models.device_problem(self.device):
+            problems.append(problem)
         ConfigError.collect(problems, "see cstool distill --help")
 
     @property
@@ -194,6 +203,7 @@ def distill(
 
     hf_logging.disable_progress_bar()
     out = Path(out_dir)
+    device = models.resolve_device(config.device)
     existed = _check_output(out, config.resume)
     for path, role in ((config.teacher, "teacher"), (config.student, "student"), (config.tokenizer, "tokenizer")):
         models.require_model_dir(path, role)
@@ -255,11 +265,11 @@ def distill(
         report_to=[],
         seed=config.seed,
         data_seed=config.seed,
-        use_cpu=config.device == "cpu",
+        use_cpu=device == "cpu",
         remove_unused_columns=False,
         disable_tqdm=True,
         dataloader_num_workers=0,
-        dataloader_pin_memory=config.device != "cpu" and torch.cuda.is_available(),
+        dataloader_pin_memory=device != "cpu" and torch.cuda.is_available(),
     )
     trainer = KDTrainer(
         model=student,
@@ -309,12 +319,10 @@ def distill(
         )
         student_tok.save_pretrained(out)
         artifacts.write_sidecar(out, prov)
-        artifacts.write_table(out / METRICS, table, kind="train_metrics", provenance=prov)
+        artifacts.write_table(out / TRAIN_METRICS_FILE, table, kind="train_metrics", provenance=prov)
         if not config.keep_checkpoints:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
-        tmp = out / f".{DONE}.tmp"
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        os.replace(tmp, out / DONE)
+        atomic.write_json(out / DONE, summary, indent=2)
     return summary
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, specs
+from cstool import artifacts, models, specs
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.scoring import LMScore, score_lm
+from cstool.options import option
 
 __all__ = ["EvalConfig", "LMScore", "evaluate", "parse_data_specs", "score_lm"]
 
@@ -28,24 +29,24 @@ TASKS = ("lm", "vqa")
 
 @dataclass(frozen=True)
 class EvalConfig:
-    task: str = "lm"
-    batch_size: int = 16
-    max_tokens: int = 16384
-    text_column: str = "text"
-    run: str | None = None
-    after_task: str | None = None
-    max_new_tokens: int = 10
-    device: str = "cpu"
-    dtype: str | None = None
-    has_model: bool = field(default=True, compare=False)
+    task: str = option("lm", "lm (nll, ppl, bits per byte) or vqa (accuracy).")
+    batch_size: int = option(16, "Most sequences per batch.")
+    max_tokens: int = option(16384, "Most padded tokens per batch (LM).")
+    text_column: str = option("text", "Text column of the LM sets.")
+    run: str | None = option(None, "Run name in the output (default: the model folder name).")
+    after_task: str | None = option(None, "Task the model was last trained on (R-matrix row).")
+    max_new_tokens: int = option(10, "VQA: longest generated answer, in tokens.")
+    device: str = option("cpu", "cpu or cuda.")
+    dtype: str | None = option(None, "float32, bfloat16 or float16 (default: as saved).")
+    has_model: bool = option(True, "Whether a model is scored (set from --model).", cli=False, compare=False)
 
     def __post_init__(self) -> None:
         problems = []
         if self.task not in TASKS:
             problems.append(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
         problems += at_least(self, 1, "batch_size", "max_new_tokens") + at_least(self, 2, "max_tokens")
-        if self.device not in ("cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
-            problems.append(f"--device must be cpu, cuda or cuda:N, got {self.device!r}")
+        if problem := models.device_problem(self.device):
+            problems.append(problem)
         if self.dtype not in (None, "float32", "bfloat16", "float16"):
             problems.append(f"--dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
         if self.task == "lm" and not self.has_model:
@@ -69,27 +70,26 @@ def parse_data_specs(values: Sequence[str]) -> dict[str, str]:
 def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tokenizer_path: str | None = None):
     """(model, tokenizer or processor) from local folders: causal LM for ``lm``, VLM for ``vqa``; adapters
     are stacked (every one active)."""
-    from cstool import models
-
+    device = models.resolve_device(config.device)
     dtype = None
     if config.dtype is not None:
         import torch
 
         dtype = getattr(torch, config.dtype)
     if config.task == "vqa":
-        model, tok = models.load_vlm(model_path, dtype=dtype, device=config.device)
+        model, tok = models.load_vlm(model_path, dtype=dtype, device=device)
         if tokenizer_path is not None:
             raise ConfigError("--tokenizer is for --task lm; a VLM uses the processor saved with it")
     else:
         tok = models.load_tokenizer(tokenizer_path or model_path)
-        model = models.load_causal_lm(model_path, dtype=dtype, device=config.device)
+        model = models.load_causal_lm(model_path, dtype=dtype, device=device)
     names = []
     for i, path in enumerate(adapters):
         names.append(f"adapter{i}")
         model = models.load_adapter(model, path, adapter_name=names[-1])
     if len(names) > 1:
         model.base_model.set_adapter(names)
-    return model.to(config.device), tok
+    return model.to(device), tok
 
 
 def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artifacts.Source]:

@@ -1,5 +1,5 @@
 """replay-train: continual learning over a task sequence T0 → T1 → … with LoRA, a replay buffer and a
-replay adapter (METHOD.md, "replay-train").
+replay adapter (docs/method.md, "replay-train").
 
 Strategies, all with the same optimizer steps S and examples S·B per task (replayed examples take places in
 a batch, they are not extra):
@@ -29,9 +29,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, specs
+from cstool import artifacts, atomic, specs
 from cstool.console import log, warn
-from cstool.continual.config import DONE, METRICS_FILE, REPLAY, STATE, ReplayConfig
+from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
 from cstool.continual.tasks import task_kind
 from cstool.errors import ConfigError, InputError
 
@@ -40,7 +40,7 @@ __all__ = ["ReplayConfig", "parse_named", "replay_train"]
 
 def parse_named(values: list[str], flag: str) -> list[tuple[str, str]]:
     """``--task``/``--dev`` values → (name, path); names become adapter folders, so 'replay' is reserved."""
-    return specs.parse_named(values, flag, reserved=(REPLAY,))
+    return specs.parse_named(values, flag, reserved=(REPLAY, FULL))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def replay_train(
                 metrics.append(
                     {
                         "run": run,
-                        "strategy": config.strategy,
+                        "strategy": config.label,
                         "cs": config.cs,
                         "seed": config.seed,
                         "after_task": task.name,
@@ -149,7 +149,7 @@ def replay_train(
     summary = {
         "run": run,
         "tasks": names,
-        "strategy": config.strategy,
+        "strategy": config.label,
         "cs": config.cs,
         "steps_per_task": config.steps_per_task,
         "steps": learner.steps,
@@ -190,6 +190,4 @@ def _load_metrics(out: Path) -> list[dict]:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic.write_json(path, value, indent=2, sort_keys=True)

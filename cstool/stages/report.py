@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts
+from cstool import artifacts, atomic
 from cstool.continual import forgetting
 from cstool.continual.rmatrix import Run, load_runs, summarize
 from cstool.errors import ConfigError, InputError
+from cstool.options import option
 
 __all__ = ["ReportConfig", "load_runs", "report"]
 
@@ -32,8 +33,10 @@ PLOT_PREFERENCE = ("accuracy", "bpb", "nll", "ppl")
 
 @dataclass(frozen=True)
 class ReportConfig:
-    metric: str | None = None  # raw metric to plot (default: accuracy, else bpb, else nll)
-    markdown: bool = False
+    metric: str | None = option(
+        None, "Metric to plot: accuracy, bpb, nll or ppl (default: the first present, in that order)."
+    )
+    markdown: bool = option(False, "Also print the table as Markdown on stdout.")
 
     def __post_init__(self) -> None:
         problems = []
@@ -57,8 +60,8 @@ def summary_rows(summary: pa.Table) -> tuple[list[str], list[list[str]]]:
         key = (d["strategy"], d["cs"], d["score"])
         keys.setdefault(key, {})[d["metric"]] = _fmt(d["mean"], d["ci95"])
         ns[key] = max(ns.get(key, 0), d["n"])
-    header = ["strategy", "cs", "score", *forgetting.METRICS, "seeds"]
-    return header, [[*k, *(v.get(m, "—") for m in forgetting.METRICS), str(ns[k])] for k, v in keys.items()]
+    header = ["strategy", "cs", "score", *forgetting.CL_METRICS, "seeds"]
+    return header, [[*k, *(v.get(m, "—") for m in forgetting.CL_METRICS), str(ns[k])] for k, v in keys.items()]
 
 
 def console_tables(summary: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -69,7 +72,7 @@ def console_tables(summary: pa.Table) -> list[tuple[str, list[str], list[list[st
     return [
         (
             f"{tasks} · score {score} (higher is better) · mean ± 95 % CI over n seeds",
-            ["strategy", "cs", "n", *forgetting.METRICS],
+            ["strategy", "cs", "n", *forgetting.CL_METRICS],
             [[r[0], r[1], r[-1], *(v.replace(" ± ", "\n±") for v in r[3:-1])] for r in rows if r[2] == score],
         )
         for score in scores
@@ -125,16 +128,10 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
         names = {r.name: f"{safe_name(r.name)}_{k}" for k, r in enumerate(loaded)}
     files = [out / "summary.parquet", out / "summary.md", out / "forgetting.png"]
     artifacts.write_table(files[0], summary, kind="summary", provenance=prov)
-    _write_text(files[1], md)
+    atomic.write_text(files[1], md)
     plot_forgetting(summary, forgetting.orient(metric)[1], files[2])
     for r in loaded:
         path = out / f"rmatrix_{names[r.name]}.png"
         plot_rmatrix(r, metric, path)
         files.append(path)
     return {"summary": summary, "markdown": md, "files": files, "metric": metric}
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

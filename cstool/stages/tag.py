@@ -21,10 +21,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts
+from cstool import artifacts, models, specs
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
-from cstool.specs import parse_shard
+from cstool.options import option
 from cstool.text.tokenize import split_sentences, tokenize
 
 TEXT_SUFFIXES = (".txt",)
@@ -36,17 +36,17 @@ _GOLD = artifacts.TAGGED.remove(artifacts.TAGGED.get_field_index("lang"))
 
 @dataclass(frozen=True)
 class TagConfig:
-    lang: str
-    text_column: str = "text"
-    docs: bool = False
-    retag: bool = False
-    pretokenized: bool = False
-    batch_size: int = 256
-    device: str = "cpu"
-    shard: str = "0/1"
-    pos_model: str | None = None
-    stanza_dir: str | None = None
-    allow_download: bool = False
+    lang: str = option(help="Language code of the text (e.g. hi, mr, en).")
+    text_column: str = option("text", "Text column of .jsonl/.parquet inputs.")
+    docs: bool = option(False, "Each line/row is a document of several sentences.")
+    retag: bool = option(False, "Tag the gold tokens of a .conllu input with Stanza.")
+    pretokenized: bool = option(False, "Text is already tokenized: split on whitespace only.")
+    batch_size: int = option(256, "Rows per Stanza call.")
+    device: str = option("cpu", "cpu or cuda.")
+    shard: str = option("0/1", "i/n: process rows whose ordinal is i modulo n (0-based i).")
+    pos_model: str | None = option(None, "A Stanza POS model file (see cstool train-tagger).")
+    stanza_dir: str | None = option(None, "Stanza resources folder with models for --lang.")
+    allow_download: bool = option(False, "Let Stanza download missing models (needs internet).")
     shard_index: int = field(init=False, repr=False, compare=False)
     shard_count: int = field(init=False, repr=False, compare=False)
 
@@ -55,9 +55,9 @@ class TagConfig:
         if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]+)*", self.lang or ""):
             problems.append(f"--lang must be a language code such as hi or mr, got {self.lang!r}")
         problems += at_least(self, 1, "batch_size")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            problems.append(f"--device must be cpu or cuda, got {self.device!r}")
-        shard = parse_shard(self.shard)
+        if problem := models.device_problem(self.device):
+            problems.append(problem)
+        shard = specs.parse_shard(self.shard)
         if shard is None:
             problems.append(f"--shard must be i/n with 0 <= i < n, got {self.shard!r}")
         else:
@@ -66,8 +66,8 @@ class TagConfig:
         ConfigError.collect(problems, "see cstool tag --help")
 
     def in_shard(self, ordinal: int) -> bool:
-        """Shard i of n holds the rows whose 0-based ordinal in the input is i modulo n."""
-        return ordinal % self.shard_count == self.shard_index
+        """Whether the row with this 0-based ordinal in the input is in ``shard`` (:func:`cstool.specs.in_shard`)."""
+        return specs.in_shard(ordinal, (self.shard_index, self.shard_count))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def read_input(path: str, cfg: TagConfig) -> tuple[Iterator[pa.RecordBatch], lis
 # Tagging
 
 
-def _stanza_words(pipeline: Any, batch_texts: list[str], pretok: list[list[str]] | None, docs: bool) -> list[tuple]:
+def _stanza_words(pipeline: Any, batch_texts: list[str], pretok: list[list[str]] | None) -> list[tuple]:
     """Run Stanza once for a batch; return (tokens, upos, lemmas) per row."""
     from stanza import Document
 
@@ -298,7 +298,7 @@ def tag_batches(
                 pretok = [[tok for s in split_sentences(t) for tok in tokenize(s)] for t in texts]
             else:
                 pretok = [tokenize(t) for t in texts]
-            results = _stanza_words(pipeline, texts, pretok, config.docs)
+            results = _stanza_words(pipeline, texts, pretok)
             tokens = [r[0] for r in results]
             upos = [r[1] for r in results]
             lemmas = [None if all(x is None for x in r[2]) else r[2] for r in results]
@@ -318,8 +318,6 @@ def tag_batches(
 
 def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None) -> int:
     """Tag ``input_path`` into ``output_path`` (atomic, with provenance). Returns the number of rows."""
-    from cstool import models
-
     artifacts.check_writable(output_path)
     batches, inputs = read_input(input_path, config)
     first = next(batches, None)

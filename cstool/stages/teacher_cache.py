@@ -12,44 +12,38 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from cstool import artifacts
+from cstool import artifacts, models
 from cstool.errors import ConfigError, at_least
 from cstool.lm.topk_cache import cache_batch, load_teacher_cache
+from cstool.options import option
 
 __all__ = ["TeacherCacheConfig", "build_teacher_cache", "load_teacher_cache"]
 
 
 @dataclass(frozen=True)
 class TeacherCacheConfig:
-    teacher: str
-    top_k: int = 32
-    temperature: float = 2.0
-    block_size: int = 256
-    text_column: str = "text"
-    batch_size: int = 8
-    device: str = "auto"
-    allow_download: bool = False
+    teacher: str = option(help="Teacher model folder.")
+    top_k: int = option(32, "Teacher log-probs kept per token.")
+    temperature: float = option(2.0, "τ the cache is made for (distill must use the same).")
+    block_size: int = option(256, "Tokens per block (distill must use the same).")
+    text_column: str = option("text", "Text column of DATA.")
+    batch_size: int = option(8, "Blocks per teacher forward pass.")
+    device: str = option("auto", "auto, cpu or cuda.")
+    allow_download: bool = option(False, "Fetch the teacher from the Hugging Face Hub when it is not a local folder.")
 
     def __post_init__(self) -> None:
         problems = at_least(self, 1, "top_k", "batch_size") + at_least(self, 2, "block_size")
         if not self.temperature > 0:
             problems.append(f"--temperature must be positive, got {self.temperature}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            problems.append(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if problem := models.device_problem(self.device):
+            problems.append(problem)
         ConfigError.collect(problems, "see cstool teacher-cache --help")
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
 
 def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheConfig) -> dict[str, Any]:
     """Write the cache artifact to ``output`` (atomic). Returns blocks, tokens, bytes and bytes/token."""
     import torch
 
-    from cstool import models
     from cstool.lm.kd import teacher_topk
     from cstool.lm.training import pack_texts, read_texts
 
@@ -57,7 +51,7 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
     artifacts.check_writable(output)
     texts, sources = read_texts(data, config.text_column)
     tokenizer = models.load_tokenizer(config.teacher, allow_download=config.allow_download)
-    device = resolve_device(config.device)
+    device = models.resolve_device(config.device)
     teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download, device=device).eval()
     models.check_positions(teacher, config.block_size, "teacher")
     ids, lengths = pack_texts(texts, tokenizer, config.block_size)

@@ -16,9 +16,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cstool import artifacts
+from cstool import artifacts, atomic, models
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
+from cstool.options import option
 
 SMALL_SIZES = {
     "hidden_dim": 128,
@@ -33,16 +34,18 @@ SMALL_SIZES = {
 
 @dataclass(frozen=True)
 class TrainTaggerConfig:
-    lang: str
-    max_steps: int = 1000
-    batch_size: int = 32
-    eval_interval: int = 100
-    full_size: bool = False
-    seed: int = 1234
-    device: str = "cpu"
+    lang: str = option(help="Language code.")
+    max_steps: int = option(1000, "Training steps.")
+    batch_size: int = option(32, "Sentences per step.")
+    eval_interval: int = option(100, "Evaluate on dev (and keep the best) every N steps.")
+    full_size: bool = option(False, "Stanza's default sizes instead of small CPU ones.")
+    seed: int = option(1234, "Random seed.")
+    device: str = option("cpu", "cpu or cuda.")
 
     def __post_init__(self) -> None:
         problems = at_least(self, 1, "max_steps", "batch_size", "eval_interval")
+        if problem := models.device_problem(self.device):
+            problems.append(problem)
         ConfigError.collect(problems, "see cstool train-tagger --help")
 
 
@@ -73,8 +76,6 @@ def _hold_out(train: Path, workdir: Path) -> tuple[Path, Path]:
 
 def upos_accuracy(tagger_path: str | Path, gold: str | Path, *, lang: str, device: str = "cpu") -> float:
     """Share of words of ``gold`` whose UPOS the tagger predicts from the gold tokens."""
-    from cstool import models
-
     sents = list(read_conllu(gold))
     nlp = models.load_stanza_pipeline(lang, pos_model=tagger_path, pretokenized=True, device=device)
     doc = nlp([s.forms for s in sents])
@@ -95,6 +96,7 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
     if dev is not None:
         _check_treebank(Path(dev), "dev")
     artifacts.check_writable(output)
+    device = models.resolve_device(config.device)
     with tempfile.TemporaryDirectory(prefix=".train-tagger-", dir=output.parent) as tmp:
         work = Path(tmp)
         train_file, dev_file = (train, Path(dev)) if dev is not None else _hold_out(train, work)
@@ -123,7 +125,8 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
             str(work),
             "--save_name",
             "tagger.pt",
-            "--cpu" if config.device == "cpu" else "--cuda",
+            "--device",
+            device,
         ]
         if not config.full_size:
             for k, v in SMALL_SIZES.items():
@@ -148,9 +151,9 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
             raise InputError(
                 "Stanza's trainer wrote no model", "check that the treebank has UPOS tags and enough sentences"
             )
-        accuracy = upos_accuracy(model_file, dev_file, lang=config.lang, device=config.device)
-        shutil.move(str(model_file), str(output.with_name(f".{output.name}.tmp")))
-        os.replace(output.with_name(f".{output.name}.tmp"), output)
+        accuracy = upos_accuracy(model_file, dev_file, lang=config.lang, device=device)
+        with atomic.atomic_path(output) as tmp:
+            shutil.move(str(model_file), str(tmp))
     result = {
         "dev_upos_accuracy": accuracy,
         "train_sentences": n_train,

@@ -13,24 +13,24 @@ Special tokens: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``<pad>`` 3; ``<s>`` is prep
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts
+from cstool import artifacts, atomic
 from cstool.errors import InputError
 from cstool.lm.tokenizer import (
     SentencePieceOptions,
     fast_tokenizer_from_sentencepiece,
     train_sentencepiece,
 )
+from cstool.options import option
 
 
 @dataclass(frozen=True)
 class TrainTokenizerConfig(SentencePieceOptions):
-    text_column: str = "text"
+    text_column: str = option("text", "Text column of DATA.")
 
 
 def _texts(sources: Sequence[artifacts.Source], column: str) -> Iterator[str]:
@@ -61,7 +61,6 @@ def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: 
             yield t
 
     artifacts.check_writable(out / "tokenizer.json")
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         texts = counted()
         first = next(texts, None)
@@ -71,16 +70,12 @@ def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: 
             )
         model_bytes = train_sentencepiece(_chain(first, texts), config)
         tokenizer = fast_tokenizer_from_sentencepiece(model_bytes)
-        tmp.mkdir(parents=True, exist_ok=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "spm.model").write_bytes(model_bytes)
-        prov = artifacts.make_provenance("train-tokenizer", options=config, seed=config.seed, inputs=sources)
-        artifacts.write_sidecar(tmp, prov)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
+        with atomic.atomic_dir(out) as tmp:  # replaces the empty folder check_writable made
+            tokenizer.save_pretrained(tmp)
+            (tmp / "spm.model").write_bytes(model_bytes)
+            prov = artifacts.make_provenance("train-tokenizer", options=config, seed=config.seed, inputs=sources)
+            artifacts.write_sidecar(tmp, prov)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         if out.exists() and not any(out.iterdir()):
             out.rmdir()
         raise

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from cstool import artifacts
 from cstool.errors import ConfigError, InputError
+from cstool.options import comma_list, option
 from cstool.text.keyed_random import keyed_rng
 from cstool.vqa.easyvqa import (
     ANSWERS,
@@ -25,10 +26,10 @@ from cstool.vqa.easyvqa import (
 
 @dataclass(frozen=True)
 class EasyVqaConfig:
-    langs: tuple[str, ...] = LANGS
-    train_images: int = 1000  # per language task (the package has 4000 training images)
-    dev_images: int = 250  # per language task (from its 1000 test images)
-    seed: int = 1234
+    langs: tuple[str, ...] = option(LANGS, "Comma-separated languages among en, hi, mr.", type=str, parse=comma_list)
+    train_images: int = option(1000, "Training images per language (disjoint across languages; easy-vqa has 4000).")
+    dev_images: int = option(250, "Held-out images per language (from easy-vqa's 1000 test images).")
+    seed: int = option(1234, "Random seed of the image splits.")
 
     def __post_init__(self) -> None:
         problems = []

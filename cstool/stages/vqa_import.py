@@ -28,6 +28,7 @@ import pyarrow as pa
 from cstool import artifacts
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
+from cstool.options import option
 
 _str_list = pa.list_(pa.string())
 
@@ -37,17 +38,17 @@ FORMATS = ("auto", "jsonl", "csv", "parquet")
 
 @dataclass(frozen=True)
 class VqaImportConfig:
-    lang: str | None = None  # default for rows without a lang column
-    format: str = "auto"
-    id_column: str = "id"
-    question_column: str = "question"
-    answers_column: str = "answers"
-    image_column: str = "image"
-    image_path_column: str = "image_path"
-    answer_separator: str = "|"  # CSV cells (and plain strings) holding several answers
-    image_root: str | None = None  # base of relative image paths [default: the input's folder]
-    embed_images: bool = True
-    skip_bad_images: bool = False
+    lang: str | None = option(None, "Language of rows without a lang column.")
+    format: str = option("auto", "auto (by suffix), jsonl, csv or parquet.")
+    id_column: str = option("id", "Row id column.")
+    question_column: str = option("question", "Question column.")
+    answers_column: str = option("answers", "Answers: a list, a JSON list, or separated strings.")
+    image_column: str = option("image", "Image bytes (base64 in JSONL/CSV).")
+    image_path_column: str = option("image_path", "Image file path (relative to --image-root).")
+    answer_separator: str = option("|", "Separator of several answers in one string (a CSV cell or a plain string).")
+    image_root: str | None = option(None, "Folder of relative image paths [default: the input's folder].")
+    embed_images: bool = option(True, "Store image bytes in the artifact (else keep paths).")
+    skip_bad_images: bool = option(False, "Count and skip rows whose image is missing or unreadable.")
 
     def __post_init__(self) -> None:
         problems = []

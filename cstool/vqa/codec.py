@@ -109,7 +109,7 @@ class VqaCodec:
     # ---- evaluation ---------------------------------------------------------------------------------
 
     def accuracy(self, model, examples: list[VqaExample], *, batch_size: int = 16, max_new_tokens: int = 10) -> float:
-        """Mean VQA accuracy (METHOD.md) of greedy answers on ``examples``."""
+        """Mean VQA accuracy (docs/method.md) of greedy answers on ``examples``."""
         from cstool.vqa.generate import answer_token_budget, generate_answers
         from cstool.vqa.metrics import vqa_scores
 
@@ -131,7 +131,7 @@ class VqaCodec:
 class VqaTrainer(ScheduledTrainer):
     """Cross-entropy on the answer tokens (labels −100 elsewhere) of image + question inputs."""
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def batch_loss(self, model, inputs, return_outputs=False):
         self.pop_replay_flags(model, inputs)
         labels = inputs.pop("labels")
         pixel_values = inputs["pixel_values"].to(next(model.parameters()).dtype)

@@ -19,9 +19,8 @@ tasks, and no dev image is trained on.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from cstool import artifacts
+from cstool import artifacts, atomic
 
 VQA = artifacts.VQA
 
@@ -296,7 +295,5 @@ def lexicon_rows(source: str, target: str = "en") -> list[tuple[str, str, str]]:
 def write_lexicon(path: str | os.PathLike, source: str, target: str = "en") -> int:
     """Write :func:`lexicon_rows` as a TSV lexicon (source, target, upos) atomically; return the entries."""
     rows = lexicon_rows(source, target)
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    tmp.write_text("source\ttarget\tupos\n" + "".join(f"{s}\t{t}\t{u}\n" for s, t, u in rows), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_text(path, "source\ttarget\tupos\n" + "".join(f"{s}\t{t}\t{u}\n" for s, t, u in rows))
     return len(rows)

@@ -1,4 +1,4 @@
-"""VQA answer normalisation and accuracy (METHOD.md, section eval).
+"""VQA answer normalisation and accuracy (docs/method.md, section eval).
 
 Accuracy of one prediction against its reference answers:
 

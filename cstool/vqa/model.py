@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
+from cstool.specs import parse_key_values
 
 IMAGE_TOKEN = "<image>"
 VISION_KEYS = {
@@ -41,16 +42,21 @@ TEXT_KEYS = {
 
 
 def parse_spec(spec: str, keys: dict[str, str], flag: str) -> dict[str, int]:
-    """``"layers=2,hidden=64"`` → ``{"num_hidden_layers": 2, "hidden_size": 64}`` (integers only)."""
-    out, problems = {}, []
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or key.strip() not in keys or not value.strip().isdigit() or int(value) < 1:
-            problems.append(f"{flag} item {item!r} is not KEY=POSITIVE_INT with KEY in {', '.join(keys)}")
-            continue
-        out[keys[key.strip()]] = int(value)
-    ConfigError.collect(problems, f"e.g. {flag} layers=2,hidden=64,heads=4")
-    return out
+    """``"layers=2,hidden=64"`` → ``{"num_hidden_layers": 2, "hidden_size": 64}`` (positive integers only)."""
+    return parse_key_values(
+        spec,
+        keys,
+        flag,
+        value=_positive_int,
+        expected=f"KEY=POSITIVE_INT with KEY in {', '.join(keys)}",
+        example=f"{flag} layers=2,hidden=64,heads=4",
+    )
+
+
+def _positive_int(text: str) -> int:
+    if not (text.isdigit() and int(text) >= 1):
+        raise ValueError(text)
+    return int(text)
 
 
 def build_tiny_vlm(

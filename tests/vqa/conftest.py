@@ -23,10 +23,10 @@ def easy(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vlm(easy, tmp_path_factory):
-    from cstool.stages.build_vlm import build_vlm_from_data
+    from cstool.stages.build_vlm import BuildVlmConfig, build_vlm_from_data
 
     out = tmp_path_factory.mktemp("vlm") / "model"
-    build_vlm_from_data([str(easy[f"{lang}.train"]) for lang in ("en", "hi", "mr")], out, seed=1)
+    build_vlm_from_data([str(easy[f"{lang}.train"]) for lang in ("en", "hi", "mr")], out, config=BuildVlmConfig(seed=1))
     return out
 
 

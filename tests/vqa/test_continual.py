@@ -106,7 +106,7 @@ def test_loss_covers_answer_tokens_only_and_the_resize_is_reported_once(vlm, eas
     assert (fresh.collate(encoded)["pixel_values"] == batch["pixel_values"]).all() and not fresh.pixels
 
 
-def test_lora_reaches_the_language_model_only(vlm, easy, tmp_path):
+def test_lora_reaches_the_language_model_only(vlm):
     from peft import get_peft_model
 
     from cstool.continual import adapters

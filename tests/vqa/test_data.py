@@ -105,7 +105,8 @@ def _jsonl(path, rows):
     return path
 
 
-def test_bad_images_name_the_file_or_are_counted_skips(tmp_path, images):
+@pytest.mark.usefixtures("images")  # writes img/a.png and img/b.png
+def test_bad_images_name_the_file_or_are_counted_skips(tmp_path):
     (tmp_path / "img" / "broken.png").write_bytes(b"\x89PNG not really")
     rows = [
         {"id": "ok", "question": "q?", "answers": ["a"], "image_path": "img/a.png"},
@@ -125,7 +126,8 @@ def test_bad_images_name_the_file_or_are_counted_skips(tmp_path, images):
     assert pq.read_table(out).column("id").to_pylist() == ["ok"]
 
 
-def test_empty_question_or_answers_are_errors(tmp_path, images):
+@pytest.mark.usefixtures("images")  # writes img/a.png and img/b.png
+def test_empty_question_or_answers_are_errors(tmp_path):
     out = tmp_path / "o.parquet"
     ok = {"id": "ok", "question": "q?", "answers": ["a"], "image_path": "img/a.png"}
     for bad, message in (

@@ -1,0 +1,232 @@
+"""The typer app: global options, the error-printing :func:`stage` wrapper, and the commands.
+
+A command is a :class:`CommandSpec`: its name, the stage's config dataclass (``"module.Class"``), the
+parameters that are not config fields (inputs, outputs), and a body ``body(config, **params)`` that reads,
+calls the stage function and reports. The click command is generated from the spec when it is first needed
+(parsing its options or printing its help), so ``cstool --help`` imports no stage and ``cstool switch`` only
+its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import inspect
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+from typer.main import get_command_from_info
+from typer.models import CommandInfo
+
+from cstool import __version__
+from cstool.cli.options import (
+    CONFIG_FILE,
+    Param,
+    build_config,
+    config_file_param,
+    field_params,
+    generate,
+    is_default,
+    param,
+    read_config_file,
+)
+from cstool.console import console, set_quiet
+from cstool.errors import CstoolError
+
+_state: dict[str, Any] = {"debug": False, "threads": None}
+GLOBAL_PANEL = "Global options (also accepted before the command)"
+# Accepted before the command (cstool -q tag …) and after it (cstool tag … -q).
+GLOBALS = (
+    param("debug", bool, "Show tracebacks for errors.", "--debug", default=False),
+    param("quiet", bool, "No progress bars or summary tables.", "--quiet", "-q", default=False),
+    param("threads", Optional[int], "CPU threads for torch (default: $OMP_NUM_THREADS, else 1).", default=None),
+)
+
+
+def _fail(message: str, hint: str | None, code: int) -> None:
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
+    if hint:
+        console.print(f"[dim]hint:[/dim] {escape(hint)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def stage(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command body; user errors become one red line + hint on stderr and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CstoolError as e:
+            if _state["debug"]:
+                raise
+            _fail(e.message, e.hint, e.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; no output was written", None, 130)
+
+    return wrapper
+
+
+def torch_threads() -> int:
+    """Apply --threads to torch (default: $OMP_NUM_THREADS, else 1)."""
+    from cstool.models import set_threads
+
+    return set_threads(_state["threads"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Commands
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    body: Callable[..., Any]
+    config: str | None = None  # "module.Class": the stage's config dataclass, whose fields are options
+    params: tuple[Param, ...] = ()  # arguments and options that are not config fields, passed to body
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # config fields set from those params
+    panel: str | None = None
+
+    @property
+    def help(self) -> str | None:
+        return inspect.getdoc(self.body)
+
+    def config_class(self) -> type | None:
+        if self.config is None:
+            return None
+        module, _, name = self.config.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+
+def command(
+    name: str,
+    *,
+    config: str | None = None,
+    params: Sequence[Param] = (),
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Callable[[Callable[..., Any]], CommandSpec]:
+    """Declare a command: ``body(config, **params)`` (``body(**params)`` without a config)."""
+    return lambda body: CommandSpec(name, body, config, tuple(params), derive)
+
+
+COMMANDS: dict[str, CommandSpec] = {}
+
+
+def register(*specs: CommandSpec, panel: str | None = None) -> None:
+    """Add commands to ``cstool`` (in this order, under ``panel`` in ``cstool --help``)."""
+    for spec in specs:
+        COMMANDS[spec.name] = dataclasses.replace(spec, panel=panel)
+
+
+def _apply_globals(values: dict[str, Any]) -> None:
+    """Global options given after the command add to those given before it."""
+    debug, quiet, threads = values.pop("debug"), values.pop("quiet"), values.pop("threads")
+    if quiet:
+        set_quiet(True)
+    if debug:
+        _state["debug"] = True
+    if threads is not None:
+        _state["threads"] = threads
+
+
+def _load_config_file(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
+    if value is not None:
+        try:
+            defaults = read_config_file(value, ctx.command)
+        except CstoolError as e:
+            if _state["debug"]:
+                raise
+            _fail(e.message, e.hint, e.exit_code)
+        ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def make_callback(spec: CommandSpec) -> Callable[..., Any]:
+    """The function typer reads: ``spec.params``, the config fields, --config and the global options."""
+    cls = spec.config_class()
+    params = [*spec.params]
+    if cls is not None:
+        params += [*field_params(cls), config_file_param(_load_config_file)]
+    params += [dataclasses.replace(g, panel=GLOBAL_PANEL) for g in GLOBALS]
+    own = [p.name for p in spec.params]
+
+    @stage
+    def run(ctx: typer.Context, values: dict[str, Any]) -> Any:
+        _apply_globals(values)
+        values.pop(CONFIG_FILE, None)
+        extras = {name: values.pop(name) for name in own}
+        if cls is None:
+            return spec.body(**extras)
+        given = {name: v for name, v in values.items() if not is_default(ctx, name)}
+        config = build_config(cls, given, spec.derive(extras) if spec.derive else None)
+        return spec.body(config, **extras)
+
+    return generate(spec.name, params, run)
+
+
+class LazyCommand(TyperCommand):
+    """A command whose parameters are generated (importing its config dataclass) when first needed."""
+
+    def __init__(self, spec: CommandSpec, **kwargs: Any):
+        super().__init__(spec.name, help=spec.help, rich_help_panel=spec.panel, **kwargs)
+        self.spec = spec
+        self._loaded = False
+
+    def load(self) -> LazyCommand:
+        if not self._loaded:
+            info = CommandInfo(name=self.spec.name, callback=make_callback(self.spec))
+            built = get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode)
+            self.params, self.callback = built.params, built.callback
+            self._loaded = True
+        return self
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        self.load()
+        return super().make_context(*args, **kwargs)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        self.load()
+        return super().get_params(ctx)
+
+
+class LazyGroup(TyperGroup):
+    """``cstool``: the registered commands, each a :class:`LazyCommand`."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        for spec in COMMANDS.values():
+            self.add_command(LazyCommand(spec, rich_markup_mode=self.rich_markup_mode))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The app
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cstool {__version__}")
+        raise typer.Exit()
+
+
+def _main(ctx: typer.Context, values: dict[str, Any]) -> None:
+    _state["debug"] = values["debug"]
+    _state["threads"] = values["threads"]
+    set_quiet(values["quiet"])
+
+
+app = typer.Typer(
+    name="cstool",
+    help="POS-based code-switching and replay-adapter continual learning for low-resource language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=LazyGroup,
+)
+_VERSION = param("version", bool, "Print the version.", "--version", default=False, callback=_version, is_eager=True)
+app.callback()(generate("cstool", [_VERSION, *GLOBALS], _main))

@@ -1,0 +1,113 @@
+"""Continual-learning commands: replay-train, eval, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from cstool.cli.app import command, torch_threads
+from cstool.cli.options import argument, param
+from cstool.console import log, print_table
+
+if TYPE_CHECKING:
+    from cstool.continual.config import ReplayConfig
+    from cstool.stages.evaluate import EvalConfig
+    from cstool.stages.report import ReportConfig
+
+
+@command(
+    "replay-train",
+    config="cstool.continual.config.ReplayConfig",
+    params=[
+        param("base", str, "Base model folder (frozen; adapters are trained on it)."),
+        param("task", list[str], "NAME=PATH, in training order; the first is the anchor."),
+        param("output", Path, "Run folder.", "--output", "-o"),
+        param("dev", Optional[list[str]], "NAME=PATH dev set scored after every task.", default=None),
+    ],
+)
+def replay_train(config: ReplayConfig, base: str, task: list[str], output: Path, dev: list[str] | None) -> None:
+    """Continual learning over a task sequence with LoRA adapters, a replay buffer and a replay adapter."""
+    from cstool.stages.replay_train import parse_named
+    from cstool.stages.replay_train import replay_train as train_task_sequence
+
+    torch_threads()
+    tasks, devs = parse_named(task, "--task"), parse_named(dev or [], "--dev")
+    summary = train_task_sequence(base=base, tasks=tasks, devs=devs, output_dir=output, config=config)
+    log(f"replay-train {summary['strategy']} (cs={summary['cs']}) done → {output}")
+
+
+@command(
+    "eval",
+    config="cstool.stages.evaluate.EvalConfig",
+    params=[
+        param("data", list[str], "An eval set as NAME=PATH (artifact with a text column); repeatable."),
+        param("output", str, "Scores artifact (.parquet, .arrow, or - for stdout).", "--output", "-o"),
+        param(
+            "model",
+            Optional[str],
+            "Model folder (save_pretrained). VQA without it scores a prediction column.",
+            default=None,
+        ),
+        param("adapter", Optional[list[str]], "peft adapter folder to stack on the model; repeatable.", default=None),
+        param("tokenizer", Optional[str], "Tokenizer folder (default: the model folder).", default=None),
+        param("predictions", Optional[str], "VQA: also write per-example predictions here.", default=None),
+    ],
+    derive=lambda p: {"has_model": p["model"] is not None},
+)
+def eval_(
+    config: EvalConfig,
+    data: list[str],
+    output: str,
+    model: str | None,
+    adapter: list[str] | None,
+    tokenizer: str | None,
+    predictions: str | None,
+) -> None:
+    """Score a model on named sets: LM mean token NLL, perplexity and bits per byte, or VQA accuracy."""
+    from cstool.console import progress
+    from cstool.stages.evaluate import evaluate, parse_data_specs
+
+    sets = parse_data_specs(data)
+    torch_threads()
+    with progress("eval") as bar:
+        scores = evaluate(
+            model_path=model,
+            adapters=adapter or [],
+            tokenizer_path=tokenizer,
+            data=sets,
+            output=output,
+            config=config,
+            predictions_output=predictions,
+            on_progress=lambda n: bar.advance(bar.task_ids[0], n),
+        )
+    wide: dict[str, dict[str, float]] = {}
+    for row in scores.to_pylist():
+        wide.setdefault(row["eval_task"], {})[row["metric"]] = row["value"]
+    metrics = ["nll", "ppl", "bpb", "tokens"] if config.task == "lm" else ["accuracy", "examples"]
+    print_table("eval", ["set", *metrics], [[name, *(v[m] for m in metrics)] for name, v in wide.items()])
+
+
+@command(
+    "report",
+    config="cstool.stages.report.ReportConfig",
+    params=[
+        argument("runs", list[str], "RUN_DIRs of replay-train (or their metrics.parquet files)."),
+        param("output", Path, "Report folder.", "--output", "-o"),
+    ],
+)
+def report(config: ReportConfig, runs: list[str], output: Path) -> None:
+    """Compare runs: Last, Avg, BWT, FWT and Forgetting (mean ± 95 % CI over seeds), R-matrix heatmaps, plots."""
+    from cstool.stages.report import console_tables
+    from cstool.stages.report import report as write_report
+
+    result = write_report(runs=runs, output_dir=output, config=config)
+    for title, header, rows in console_tables(result["summary"]):
+        print_table(title, header, rows)
+    if config.markdown:
+        typer.echo(result["markdown"], nl=False)
+    log(f"wrote {len(result['files'])} files to {output}")
+
+
+COMMANDS = (replay_train, eval_, report)

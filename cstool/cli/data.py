@@ -1,0 +1,94 @@
+"""Commands over text data: info, tag, train-tagger, switch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from cstool.cli.app import command, torch_threads
+from cstool.cli.options import argument, param
+from cstool.console import log, print_table
+
+if TYPE_CHECKING:
+    from cstool.stages.switch import SwitchConfig
+    from cstool.stages.tag import TagConfig
+    from cstool.stages.train_tagger import TrainTaggerConfig
+
+# The output of every row-transforming stage (tag, switch): a file, or '-' for an IPC stream on stdout.
+ARTIFACT_OUTPUT = param("output", str, "Output artifact (.parquet, .arrow, or - for stdout).", "--output", "-o")
+
+
+@command("info", params=[argument("path", str, "An artifact, tagger file or model folder made by cstool.")])
+def info(path: str) -> None:
+    """Show an artifact's kind, rows, columns and how it was made (the provenance chain), as JSON on stdout."""
+    from cstool.artifacts import describe
+
+    typer.echo(json.dumps(describe(path), indent=2, ensure_ascii=False))
+
+
+@command(
+    "tag",
+    config="cstool.stages.tag.TagConfig",
+    params=[
+        argument("input", str, "Input: .txt, .jsonl, .conllu, Parquet/Arrow artifact, or - (stdin)."),
+        ARTIFACT_OUTPUT,
+    ],
+)
+def tag(config: TagConfig, input: str, output: str) -> None:
+    """Tokenise and tag text with Universal POS tags (Stanza), or read gold tags from CoNLL-U."""
+    from cstool.console import progress
+    from cstool.stages.tag import tag_file
+
+    torch_threads()
+    with progress("tag") as bar:
+        rows = tag_file(input, output, config=config, on_rows=lambda n: bar.advance(bar.task_ids[0], n))
+    log(f"tagged {rows} rows → {output}")
+
+
+@command(
+    "train-tagger",
+    config="cstool.stages.train_tagger.TrainTaggerConfig",
+    params=[
+        param("train", Path, "Training treebank (CoNLL-U with UPOS)."),
+        param("output", Path, "Where to write the tagger (.pt).", "--output", "-o"),
+        param("dev", Optional[Path], "Dev treebank (default: every 10th training sentence).", default=None),
+    ],
+)
+def train_tagger(config: TrainTaggerConfig, train: Path, output: Path, dev: Path | None) -> None:
+    """Train a Stanza POS tagger from a UD treebank (offline, no pretrained vectors) and report dev accuracy."""
+    from cstool.stages.train_tagger import train_tagger as train_stanza_tagger
+
+    torch_threads()
+    log(f"training a {config.lang} tagger on {train} for {config.max_steps} steps")
+    result = train_stanza_tagger(train, dev, output, config=config)
+    print_table(
+        "train-tagger",
+        ["tagger", "dev UPOS accuracy", "train sentences"],
+        [[str(output), f"{100 * result['dev_upos_accuracy']:.2f} %", result["train_sentences"]]],
+    )
+
+
+@command(
+    "switch",
+    config="cstool.stages.switch.SwitchConfig",
+    params=[
+        argument("input", str, "Tagged artifact from cstool tag (.parquet, .arrow, or - for stdin)."),
+        param("lexicon", str, "Lexicon: TSV with header source,target[,upos] or MUSE 'source target'."),
+        ARTIFACT_OUTPUT,
+        param("stats", Optional[str], "Also write the statistics artifact here.", default=None),
+    ],
+)
+def switch(config: SwitchConfig, input: str, lexicon: str, output: str, stats: str | None) -> None:
+    """Code-switch tagged sentences word by word into TARGET_LANG, by part of speech (or at random)."""
+    from cstool.stages.switch import summary_tables, switch_file
+
+    result = switch_file(input, output, lexicon_path=lexicon, config=config, stats_path=stats)
+    for title, columns, rows in summary_tables(result):
+        print_table(title, columns, rows)
+    log(f"switched {result.rows_in} rows → {result.rows_out} rows in {output}")
+
+
+COMMANDS = (info, tag, train_tagger, switch)

@@ -1,0 +1,72 @@
+"""Language-model commands: train-tokenizer, teacher-cache, distill."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cstool.cli.app import command, torch_threads
+from cstool.cli.options import argument, param
+from cstool.console import log, print_table
+
+if TYPE_CHECKING:
+    from cstool.stages.distill import DistillConfig
+    from cstool.stages.teacher_cache import TeacherCacheConfig
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig
+
+
+@command(
+    "train-tokenizer",
+    config="cstool.stages.train_tokenizer.TrainTokenizerConfig",
+    params=[
+        argument("data", list[str], "Text artifacts (Parquet/Arrow)."),
+        param("output", Path, "Tokenizer folder (AutoTokenizer-loadable).", "--output", "-o"),
+    ],
+)
+def train_tokenizer(config: TrainTokenizerConfig, data: list[str], output: Path) -> None:
+    """Train a sentencepiece unigram tokenizer and save it as a fast tokenizer for AutoTokenizer."""
+    from cstool.stages.train_tokenizer import train_tokenizer as train_sentencepiece_tokenizer
+
+    r = train_sentencepiece_tokenizer(data, output, config=config)
+    log(f"trained a {r['vocab_size']}-piece tokenizer on {r['sentences']} texts → {output}")
+
+
+@command(
+    "teacher-cache",
+    config="cstool.stages.teacher_cache.TeacherCacheConfig",
+    params=[
+        argument("data", list[str], "Text artifacts, as given to cstool distill."),
+        param("output", str, "Cache artifact (.parquet or .arrow).", "--output", "-o"),
+    ],
+)
+def teacher_cache(config: TeacherCacheConfig, data: list[str], output: str) -> None:
+    """Run a teacher once and store its top-k log-probs (+ tail mass) per token, for distill --teacher-cache."""
+    from cstool.stages.teacher_cache import build_teacher_cache
+
+    torch_threads()
+    r = build_teacher_cache(data, output, config=config)
+    print_table(
+        "teacher-cache",
+        ["blocks", "tokens", "top-k", "bytes", "bytes/token"],
+        [[r["blocks"], r["tokens"], r["top_k"], r["bytes"], r["bytes_per_token"]]],
+    )
+
+
+@command(
+    "distill",
+    config="cstool.stages.distill.DistillConfig",
+    params=[
+        argument("data", list[str], "Text artifacts (Parquet/Arrow) to train on."),
+        param("output", Path, "Output model folder.", "--output", "-o"),
+    ],
+)
+def distill(config: DistillConfig, data: list[str], output: Path) -> None:
+    """Distil a teacher into a student (α·CE + (1−α)·τ²·D), or train a causal LM when there is no teacher."""
+    from cstool.stages.distill import distill as distill_student
+
+    torch_threads()
+    summary = distill_student(data, output, config=config)
+    print_table("distill", list(summary), [list(summary.values())])
+
+
+COMMANDS = (train_tokenizer, teacher_cache, distill)

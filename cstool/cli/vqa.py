@@ -1,0 +1,68 @@
+"""VQA commands: vqa-import, vqa-easy, build-vlm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cstool.cli.app import command, torch_threads
+from cstool.cli.options import argument, param
+from cstool.console import log, print_table
+
+if TYPE_CHECKING:
+    from cstool.stages.build_vlm import BuildVlmConfig
+    from cstool.stages.vqa_easy import EasyVqaConfig
+    from cstool.stages.vqa_import import VqaImportConfig
+
+
+@command(
+    "vqa-import",
+    config="cstool.stages.vqa_import.VqaImportConfig",
+    params=[
+        argument("input", Path, "JSONL, CSV/TSV or Parquet/Arrow with a question, answers and an image per row."),
+        param("output", str, "VQA artifact (.parquet or .arrow).", "--output", "-o"),
+    ],
+)
+def vqa_import(config: VqaImportConfig, input: Path, output: str) -> None:
+    """Import a VQA set (VQAv2, xGQA, MaXM, …) into a checked VQA artifact."""
+    from cstool.stages.vqa_import import import_vqa
+
+    r = import_vqa(input, output, config=config)
+    log(f"imported {r['rows']} questions ({r['skipped']} skipped) → {output}")
+
+
+@command(
+    "vqa-easy",
+    config="cstool.stages.vqa_easy.EasyVqaConfig",
+    params=[param("output", Path, "Folder for LANG.train/dev.parquet and lexicons.", "--output", "-o")],
+)
+def vqa_easy(config: EasyVqaConfig, output: Path) -> None:
+    """The easy-VQA benchmark in English, Hindi and Marathi (gold tokens + UPOS for cstool switch)."""
+    from cstool.stages.vqa_easy import build_easy_vqa
+
+    counts = build_easy_vqa(output, config=config)
+    print_table(
+        "vqa-easy",
+        ["lang", "train questions", "dev questions"],
+        [[lang, c["train"], c["dev"]] for lang, c in counts.items()],
+    )
+
+
+@command(
+    "build-vlm",
+    config="cstool.stages.build_vlm.BuildVlmConfig",
+    params=[
+        argument("data", list[str], "VQA artifacts whose questions and answers train the tokenizer."),
+        param("output", Path, "Model folder (save_pretrained + processor).", "--output", "-o"),
+    ],
+)
+def build_vlm(config: BuildVlmConfig, data: list[str], output: Path) -> None:
+    """A tiny random Llava (CLIP vision + Llama text, sentencepiece tokenizer with <image>) for tests and demos."""
+    from cstool.stages.build_vlm import build_vlm_from_data
+
+    torch_threads()
+    r = build_vlm_from_data(data, output, config=config)
+    log(f"built a {r['parameters']:,}-parameter VLM ({r['vocab_size']} tokens, {r['image_size']}px images) → {output}")
+
+
+COMMANDS = (vqa_import, vqa_easy, build_vlm)
