@@ -1,4 +1,4 @@
-"""Per-step training time of replay and replay-adapter against plain LoRA fine-tuning (naive).
+"""Per-step training time of replay, replay-adapter and its variants against plain LoRA fine-tuning (naive).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/replay.py [--steps 80] [--repeats 2]
 
@@ -20,6 +20,17 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "examples" / "demo" / "data"
+VARIANTS = {  # label → ReplayConfig options
+    "naive": dict(strategy="naive"),
+    "replay": dict(strategy="replay"),
+    "replay-adapter": dict(strategy="replay-adapter"),
+    "replay-adapter/merge": dict(strategy="replay-adapter", composition="merge"),
+    "replay-adapter/keep": dict(strategy="replay-adapter", composition="keep"),
+    "replay-adapter/concurrent": dict(strategy="replay-adapter", replay_schedule="concurrent"),
+    "replay-adapter/merge+concurrent": dict(
+        strategy="replay-adapter", composition="merge", replay_schedule="concurrent"
+    ),
+}
 
 
 def main() -> None:
@@ -68,10 +79,10 @@ def main() -> None:
     ).save_pretrained(base)
     best: dict[str, float] = {}
     for r in range(args.repeats):
-        for strategy in ("naive", "replay", "replay-adapter"):
-            out = work / f"{strategy}-{r}"
+        for name, options in VARIANTS.items():
+            out = work / f"{name}-{r}"
             config = ReplayConfig(
-                strategy=strategy,
+                **options,
                 train_first=True,
                 steps_per_task=args.steps,
                 batch_size=args.batch_size,
@@ -82,13 +93,13 @@ def main() -> None:
             replay_train(base=str(base), tasks=tasks, devs=[], output_dir=out, config=config)
             done = json.loads((out / "done.json").read_text())
             per_step = done["train_seconds"] / sum(done["steps"].values())
-            best[strategy] = min(best.get(strategy, float("inf")), per_step)
+            best[name] = min(best.get(name, float("inf")), per_step)
     print(
         f"Llama {args.layers}x{args.hidden}, batch {args.batch_size}, {args.steps} steps per task × 3 tasks, "
         f"best of {args.repeats}"
     )
-    for strategy, t in best.items():
-        print(f"{strategy:15s} {1000 * t:7.1f} ms/step   ratio to naive {t / best['naive']:.3f}")
+    for name, t in best.items():
+        print(f"{name:28s} {1000 * t:7.1f} ms/step   ratio to naive {t / best['naive']:.3f}")
     print("goal: replay and replay-adapter <= 1.05x naive")
 
 

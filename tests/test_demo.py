@@ -54,9 +54,16 @@ def test_every_artifact_has_its_declared_schema_and_provenance(demo_out):
         assert artifacts.schema_provenance(schema)["cstool_version"]
         kinds.setdefault(kind, []).append(path.relative_to(demo_out))
     assert {"tagged", "switched", "switch_stats", "metrics", "replay_buffer", "train_metrics", "summary"} <= set(kinds)
-    assert len(kinds["metrics"]) == 12  # LM: 3 strategies × 3 CS modes + joint; VQA: naive, replay-adapter
+    assert len(kinds["metrics"]) == 13  # LM: 3 strategies × 3 CS modes + joint; VQA: naive, replay-adapter (± POS CS)
     vqa = [p for p in kinds["metrics"] if p.parts[0] == "vqa"]
-    assert len(vqa) == 2
+    assert len(vqa) == 3
+    cs_run = pq.read_table(demo_out / "vqa" / "runs" / "replay-adapter-pos" / "metrics.parquet").to_pylist()
+    assert {r["cs"] for r in cs_run} == {"pos"}
+    switched = pq.read_table(demo_out / "vqa" / "data" / "hi.pos.parquet").to_pylist()
+    assert sum(r["n_switched"] for r in switched) > 0
+    original = {r["id"]: r for r in pq.read_table(demo_out / "vqa" / "data" / "hi.train.parquet").to_pylist()}
+    assert all(r["answers"] == original[r["id"]]["answers"] for r in switched)  # answers are kept
+    assert any(r["text_cs"] != original[r["id"]]["question"] for r in switched)  # questions are switched
     metrics = {r["metric"] for r in pq.read_table(demo_out / vqa[0]).to_pylist()}
     assert metrics == {"accuracy"}
 

@@ -122,13 +122,14 @@ class ReplayConfig:
     @property
     def label(self) -> str:
         """The strategy with its variant, as metrics and reports name it: ``replay-adapter`` is the design of
-        docs/method.md (drop A_(t-1), fresh A_t, R consolidated after A_t); a variant appends what differs
-        (``replay-adapter/merge+concurrent``, ``naive/full``)."""
+        docs/method.md (drop A_(t-1), fresh A_t, R consolidated after A_t on batches 25 % new); a variant appends
+        what differs (``replay-adapter/merge+concurrent``, ``replay-adapter/merge+new0.75``, ``naive/full``)."""
         parts = ["full"] if self.full_finetune else []
         if self.strategy == "replay-adapter":
             parts += [self.composition] if self.composition != "drop" else []
             parts += ["previous"] if self.task_adapter_init == "previous" else []
             parts += ["concurrent"] if self.replay_schedule == "concurrent" else []
+            parts += [f"new{self.consolidation_new:g}"] if self.consolidation_new != 0.25 else []
         return self.strategy + ("/" + "+".join(parts) if parts else "")
 
     @property
