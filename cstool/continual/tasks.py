@@ -274,7 +274,11 @@ class VqaKind:
         c = self.config
         return {
             "accuracy": self.codec.accuracy(
-                model, examples, batch_size=c.eval_batch_size, max_new_tokens=c.max_new_tokens
+                model,
+                examples,
+                batch_size=c.eval_batch_size,
+                max_new_tokens=c.max_new_tokens,
+                normalization=c.vqa_normalization,
             )
         }
 
