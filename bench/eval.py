@@ -5,7 +5,8 @@
 Both sides score the same texts with the same randomly initialised Llama (``--hidden``/``--layers``; a
 byte-level BPE tokenizer trained here on the texts). The bare side gets pre-tokenised, pre-padded tensors
 of exactly the batches cstool plans (``lm_batches``: length-sorted, ≤ --batch-size rows, ≤ --max-tokens padded
-tokens), already on the device, and only runs ``model(input_ids, attention_mask).logits``; cstool's side is
+tokens), already on the device, and only runs ``model(input_ids[:, :-1], attention_mask[:, :-1]).logits`` (each
+window's input, as cstool reads it); cstool's side is
 the whole ``score_lm`` call: tokenising, planning, padding, copying to the device, the forward pass and the
 per-token NLL. Timings alternate between the two,
 best of --repeats each. Throughput is scored tokens per second; the target is a ratio ≥ 0.9.
@@ -98,8 +99,8 @@ def main() -> None:
     texts = make_texts(args.texts)
     model, tok = build(texts, args.hidden, args.layers, args.vocab, args.device, args.dtype, args.model_vocab)
     plan = [
-        seqs
-        for seqs, _ in lm_batches(
+        [w.ids for w in wins]
+        for wins, _ in lm_batches(
             tok, texts, batch_size=args.batch_size, max_tokens=args.max_tokens, max_len=context_length(model)
         )
     ]
@@ -119,7 +120,7 @@ def main() -> None:
     def bare() -> None:
         with torch.inference_mode():
             for ids, mask in batches:
-                _ = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+                _ = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], use_cache=False).logits
         sync()
 
     def bare_nll() -> None:  # the bare loop plus cstool's per-token NLL: what the scoring itself costs

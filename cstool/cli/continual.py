@@ -105,6 +105,8 @@ def report(config: ReportConfig, runs: list[str], output: Path) -> None:
     result = write_report(runs=runs, output_dir=output, config=config)
     for title, header, rows in console_tables(result["summary"]):
         print_table(title, header, rows)
+    if result["vqa_normalization"] is not None:
+        log(f"VQA accuracy with answer normalisation: {result['vqa_normalization']}")
     if config.markdown:
         typer.echo(result["markdown"], nl=False)
     log(f"wrote {len(result['files'])} files to {output}")

@@ -9,6 +9,7 @@ from typing import Any
 from cstool import artifacts, models
 from cstool.errors import ConfigError, at_least
 from cstool.options import option
+from cstool.vqa.metrics import check_normalization
 
 STRATEGIES = ("naive", "replay", "replay-adapter", "joint")
 TASK_TYPES = ("lm", "vqa")
@@ -64,6 +65,11 @@ class ReplayConfig:
     device: str = option("auto", "auto, cpu or cuda.")
     task_type: str = option("lm", "lm (text) or vqa (image + question → answer; dev metric accuracy).")
     max_new_tokens: int = option(10, "vqa: greedy answer length limit on dev sets.")
+    vqa_normalization: str = option(
+        "multilingual",
+        "vqa: answer normalisation of dev accuracy, multilingual (language-aware) or official (the official VQA "
+        "evaluation script's, for English).",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -113,6 +119,8 @@ class ReplayConfig:
             "eval_batch_size",
             "max_new_tokens",
         )
+        if problem := check_normalization(self.vqa_normalization):
+            problems.append(problem)
         if self.lr <= 0:
             problems.append(f"--lr must be positive, got {self.lr}")
         if problem := models.device_problem(self.device):

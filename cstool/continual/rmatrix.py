@@ -4,6 +4,7 @@ metric) and summarising runs per (strategy, cs) as mean ± 95 % CI over seeds of
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -15,6 +16,8 @@ import pyarrow as pa
 from cstool import artifacts
 from cstool.continual import forgetting
 from cstool.errors import InputError, SchemaError
+
+NOT_RECORDED = "not recorded"  # a run written before replay-train recorded --vqa-normalization
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Run:
     tasks: tuple[str, ...]
     matrices: dict[str, list[list[float | None]]]
     source: str
+    vqa_normalization: str | None = None  # how its VQA accuracy normalised answers (from the run's provenance)
 
     def scores(self, metric: str) -> list[list[float | None]]:
         """The R matrix of ``metric`` oriented so that higher is better."""
@@ -129,7 +133,13 @@ def load_runs(specs: Sequence[str | os.PathLike]) -> tuple[list[Run], list[artif
     sources = []
     for spec in specs:
         table, src = read_metrics(spec)
-        runs += build_runs(table, str(metrics_path(spec)))
+        options = (src.provenance or {}).get("options") or {}
+        runs += [
+            dataclasses.replace(r, vqa_normalization=options.get("vqa_normalization", NOT_RECORDED))
+            if "accuracy" in r.matrices
+            else r
+            for r in build_runs(table, str(metrics_path(spec)))
+        ]
         sources.append(src)
     seen: dict[object, Run] = {}
     for r in runs:
@@ -144,6 +154,16 @@ def load_runs(specs: Sequence[str | os.PathLike]) -> tuple[list[Run], list[artif
                     "give each run once; seeds of one configuration must differ",
                 )
             seen[key] = r
+    normalizations: dict[str, list[str]] = {}
+    for r in runs:
+        if r.vqa_normalization is not None:
+            normalizations.setdefault(r.vqa_normalization, []).append(r.name)
+    if len(normalizations) > 1:
+        groups = "; ".join(f"{n}: {', '.join(names)}" for n, names in normalizations.items())
+        raise InputError(
+            f"the runs' VQA accuracies normalise answers differently ({groups})",
+            "report runs scored with one --vqa-normalization together; re-run the others with it",
+        )
     sequences: dict[tuple[str, ...], list[str]] = {}
     for r in runs:
         sequences.setdefault(r.tasks, []).append(r.name)

@@ -153,8 +153,9 @@ class LmKind:
                 f"dev set {name}: {path} has no column 'text'; columns there: [{', '.join(src.schema.names)}]",
                 "dev sets are scored on their plain text; produce them with cstool tag",
             )
-        texts = [t for t in src.read_all().column("text").to_pylist() if t and t.strip()]
-        if not texts:
+        # Whitespace-only texts stay: their bytes count in bits per byte, as in lm-evaluation-harness.
+        texts = [t for t in src.read_all().column("text").to_pylist() if t]
+        if not any(t.strip() for t in texts):
             raise InputError(f"dev set {name}: {path} has no text", "give a non-empty dev artifact")
         return texts, src
 
@@ -273,7 +274,11 @@ class VqaKind:
         c = self.config
         return {
             "accuracy": self.codec.accuracy(
-                model, examples, batch_size=c.eval_batch_size, max_new_tokens=c.max_new_tokens
+                model,
+                examples,
+                batch_size=c.eval_batch_size,
+                max_new_tokens=c.max_new_tokens,
+                normalization=c.vqa_normalization,
             )
         }
 

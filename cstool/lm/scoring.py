@@ -7,10 +7,16 @@ as GPT-2 does), so every token of the text is predicted, none of BOS's. For a se
 * ``ppl``  = exp(nll)
 * ``bpb``  = Σ token NLL / ln 2 / Σ UTF-8 bytes of the texts   (bits per byte: compares across tokenizers)
 
+These are lm-evaluation-harness's ``loglikelihood_rolling`` and ``bits_per_byte`` (BOS prefixed once,
+``add_bos_token=False``): a text that tokenises to nothing (whitespace only) counts its bytes with zero
+log-likelihood, and a text longer than the model's context L is scored in the harness's rolling windows
+(:func:`rolling_windows`): the first predicts tokens 1..L given BOS, each next one the following L − K + 1
+tokens given the tokens before them (K = ``min_context``, 1 by default as in the harness), and the last one is
+rolled back to a full context. Every token is predicted exactly once.
+
 Texts are sorted by length and cut into batches of at most ``batch_size`` rows and ``max_tokens`` padded
 tokens, so padding is a few tokens per batch; the next texts are tokenised in a background thread while the
-model runs (:func:`lm_batches`). A text longer than the model's context is scored in consecutive windows,
-each starting with the previous window's last token (every token predicted once).
+model runs (:func:`lm_batches`).
 
 ``score_lm`` is the one entry point (``cstool eval`` and replay-train's after-task evaluation use it);
 the pieces it is made of (planning, padding, the batch NLL) are public so benchmarks can reuse them.
@@ -23,16 +29,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cstool.errors import InputError, ModelNotFoundError
+from cstool.errors import ConfigError, InputError, ModelNotFoundError
 
 
 @dataclass(frozen=True)
 class LMScore:
     """Per-text sums; the set-level metrics are ratios of their totals."""
 
-    nll: list[float]  # summed token NLL in nats, per text
+    nll: list[float]  # summed token NLL in nats, per text (0 for a text without tokens)
     tokens: list[int]  # predicted tokens per text
-    bytes: list[int]  # UTF-8 bytes per text
+    bytes: list[int]  # UTF-8 bytes per text (whitespace-only texts included)
     padding: float = 0.0  # fraction of padded positions in the forward passes
 
     @property
@@ -87,15 +93,47 @@ def context_length(model) -> int | None:
     return int(n) if n else None
 
 
-def windows(seq: list[int], max_len: int | None) -> list[list[int]]:
-    """Cut ``seq`` (BOS + text tokens) into windows of at most ``max_len``; consecutive windows share one
-    token, so each text token is predicted exactly once."""
-    if max_len is None or len(seq) <= max_len:
-        return [seq]
-    out, start = [], 0
-    while start < len(seq) - 1:
-        out.append(seq[start : start + max_len])
-        start += max_len - 1
+@dataclass(frozen=True)
+class Window:
+    """One forward pass: the model reads ``ids[:-1]`` and the last ``predict`` tokens of ``ids`` are scored."""
+
+    ids: list[int]
+    predict: int
+
+
+def rolling_windows(tokens: Sequence[int], prefix: int, max_len: int | None, min_context: int = 1) -> list[Window]:
+    """lm-evaluation-harness's rolling windows over a text's ``tokens`` (``get_rolling_token_windows`` then
+    ``make_disjoint_window``), for a model that reads at most ``max_len`` tokens.
+
+    With n = len(tokens), L = max_len and K = min_context (1 ≤ K ≤ L):
+
+    * n ≤ L (or no limit): one window, [prefix, t₁ … t_n], predicting all n tokens;
+    * otherwise the first window [prefix, t₁ … t_L] predicts t₁ … t_L; each next one predicts the next
+      s = L − K + 1 tokens (the stride; fewer in the last window) from the L tokens right before its last one,
+      so the first token it predicts sees K tokens of context and the last window is rolled back to a full
+      context. K = 1 is the harness's ``loglikelihood_rolling``; a larger K spends more forward passes for
+      more context.
+
+    Each token is predicted exactly once; an empty text gives no window.
+    """
+    if min_context < 1 or (max_len is not None and min_context > max_len):
+        raise ConfigError(
+            f"--min-context {min_context} must lie between 1 and the model's context of {max_len} tokens",
+            "use a smaller --min-context (1 = lm-evaluation-harness's rolling windows)",
+        )
+    n = len(tokens)
+    if n == 0:
+        return []
+    if max_len is None or n <= max_len:
+        return [Window([prefix, *tokens], n)]
+    stride = max_len - min_context + 1
+    out = [Window([prefix, *tokens[:max_len]], max_len)]
+    done = max_len
+    while done < n:
+        k = min(n - done, stride)
+        end = done + k
+        out.append(Window(list(tokens[end - max_len - 1 : end]), k))
+        done = end
     return out
 
 
@@ -116,33 +154,41 @@ def plan_batches(lengths: Sequence[int], *, batch_size: int, max_tokens: int) ->
     return batches
 
 
-def pad_batch(seqs: Sequence[Sequence[int]], device: Any = "cpu", pad_id: int = 0):
-    """Right-padded ``input_ids`` and ``attention_mask`` for ``seqs`` on ``device``.
+def to_device(values, device: Any):
+    """A long tensor of ``values`` on ``device``; on a GPU through pinned memory with a non-blocking copy, so
+    the host never waits for the GPU to finish earlier batches (a blocking copy would serialise the two)."""
+    import torch
 
-    On a GPU the ids go through pinned memory with a non-blocking copy, so the host never waits for the
-    GPU to finish earlier batches (a blocking copy would serialise host work and GPU work).
-    """
+    t = torch.tensor(values, dtype=torch.long)
+    return t.pin_memory().to(device, non_blocking=True) if torch.device(device).type == "cuda" else t
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], device: Any = "cpu", pad_id: int = 0):
+    """Right-padded ``input_ids`` and ``attention_mask`` for ``seqs`` on ``device``."""
     import torch
 
     width = max(len(s) for s in seqs)
-    ids = torch.tensor([[*s, *([pad_id] * (width - len(s)))] for s in seqs], dtype=torch.long)
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    if torch.device(device).type == "cuda":
-        ids = ids.pin_memory().to(device, non_blocking=True)
-        lengths = lengths.pin_memory().to(device, non_blocking=True)
+    ids = to_device([[*s, *([pad_id] * (width - len(s)))] for s in seqs], device)
+    lengths = to_device([len(s) for s in seqs], device)
     mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
     return ids, mask
 
 
 def lm_batches(
-    tokenizer, texts: Sequence[str], *, batch_size: int, max_tokens: int, max_len: int | None
-) -> Iterator[tuple[list[list[int]], list[int]]]:
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int,
+    max_tokens: int,
+    max_len: int | None,
+    min_context: int = 1,
+) -> Iterator[tuple[list[Window], list[int]]]:
     """Batches of (windows, index of the text each window belongs to), ready to pad and score.
 
     Texts are taken longest first (by characters) in chunks that grow from a few batches to 4096 texts;
     the next chunk is tokenised in a background thread while the current one is scored (fast tokenizers
-    release the GIL), and each chunk's windows are planned by exact token length (:func:`plan_batches`).
-    Empty texts give no windows.
+    release the GIL), and each chunk's windows (:func:`rolling_windows`) are planned by exact token length
+    (:func:`plan_batches`). A text without tokens gives no windows.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -162,71 +208,91 @@ def lm_batches(
             encoded = pending.result()
             if k + 1 < len(chunks):
                 pending = pool.submit(encode, chunks[k + 1])
-            seqs: list[list[int]] = []
+            wins: list[Window] = []
             owner: list[int] = []
             for i, ids in zip(idx, encoded, strict=True):
-                if ids:
-                    for w in windows([bos, *ids], max_len):
-                        seqs.append(w)
-                        owner.append(i)
-            for b in plan_batches([len(s) for s in seqs], batch_size=batch_size, max_tokens=max_tokens):
-                yield [seqs[j] for j in b], [owner[j] for j in b]
+                for w in rolling_windows(ids, bos, max_len, min_context):
+                    wins.append(w)
+                    owner.append(i)
+            for b in plan_batches([len(w.ids) for w in wins], batch_size=batch_size, max_tokens=max_tokens):
+                yield [wins[j] for j in b], [owner[j] for j in b]
 
 
-def batch_nll(model, ids, mask):
-    """Summed NLL (nats, float32) of each row of a right-padded batch: tokens 1.. given the ones before.
+def batch_nll(model, ids, mask, predict=None):
+    """Summed NLL (nats, float32) of each row of a right-padded batch: token t given tokens 0 … t − 1.
 
-    ids, mask: (B, L) long tensors on the model's device → (B,) tensor, left on the device.
+    ids, mask: (B, W) long tensors on the model's device; the model reads ``ids[:, :-1]`` (so a window of
+    W = L + 1 tokens fits a context of L). ``predict`` ((B,) long tensor, optional): score only each row's
+    last ``predict`` tokens (a rolled-back window); by default every token after the first. → (B,) tensor,
+    left on the device.
     """
     import torch
 
-    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1]
+    logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], use_cache=False).logits
     # One fused pass in float32 whatever the model's dtype (bf16 NLLs would lose digits).
     logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)
     token_nll = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1)
-    return (token_nll * mask[:, 1:]).sum(dim=1)
+    keep = mask[:, 1:]
+    if predict is not None:  # target position j (token j + 1) counts when j + 1 ≥ length − predict
+        first = mask.sum(dim=1) - predict - 1
+        keep = keep * (torch.arange(keep.shape[1], device=keep.device)[None, :] >= first[:, None])
+    return (token_nll * keep).sum(dim=1)
 
 
 def score_lm(
     model,
     tokenizer,
-    texts: Sequence[str],
+    texts: Sequence[str | None],
     *,
     batch_size: int = 16,
     max_tokens: int = 16384,
+    min_context: int = 1,
     on_batch: Callable[[int], None] | None = None,
 ) -> LMScore:
-    """Summed NLL, predicted tokens and UTF-8 bytes of each text under ``model`` (see the module docstring).
+    """Summed NLL, predicted tokens and UTF-8 bytes of each text under ``model`` (see the module docstring),
+    one entry per text in the order given (``None`` reads as ""; a text without tokens has NLL 0 and 0 tokens).
 
     ``model`` is any causal LM (or peft model) returning ``.logits``; it is put in eval mode and run
-    without gradients. ``on_batch(n)`` is called with the number of windows done after each batch.
-    Per-window sums stay on the device until the end, so the host never waits for the GPU mid-run.
+    without gradients. ``min_context`` is K of :func:`rolling_windows`. ``on_batch(n)`` is called with the
+    number of windows done after each batch. Per-window sums stay on the device until the end, so the host
+    never waits for the GPU mid-run.
     """
     import torch
 
     check_model_tokenizer(model, tokenizer)
     texts = ["" if t is None else str(t) for t in texts]
     device = next(model.parameters()).device
+    max_len = context_length(model)
     was_training = model.training
     model.eval()
     row_sums = []
     owners: list[int] = []
     counts: list[int] = []
-    padded = 0
+    read = padded = 0
     try:
         with torch.inference_mode():
-            for seqs, owner in lm_batches(
-                tokenizer, texts, batch_size=batch_size, max_tokens=max_tokens, max_len=context_length(model)
+            for wins, owner in lm_batches(
+                tokenizer,
+                texts,
+                batch_size=batch_size,
+                max_tokens=max_tokens,
+                max_len=max_len,
+                min_context=min_context,
             ):
-                ids, mask = pad_batch(seqs, device)
-                row_sums.append(batch_nll(model, ids, mask))
+                ids, mask = pad_batch([w.ids for w in wins], device)
+                predict = [w.predict for w in wins]
+                rolled = any(w.predict < len(w.ids) - 1 for w in wins)
+                row_sums.append(batch_nll(model, ids, mask, to_device(predict, device) if rolled else None))
                 owners += owner
-                counts += [len(s) - 1 for s in seqs]
-                padded += ids.numel()
+                counts += predict
+                read += sum(len(w.ids) - 1 for w in wins)
+                padded += ids.shape[0] * (ids.shape[1] - 1)
                 if on_batch:
-                    on_batch(len(seqs))
+                    on_batch(len(wins))
             if not row_sums:
-                raise InputError("nothing to score: every text is empty", "give at least one non-empty text")
+                raise InputError(
+                    "nothing to score: no text has a token (all empty or whitespace)", "give at least one text"
+                )
             sums = torch.cat(row_sums).double().tolist()
     finally:
         model.train(was_training)
@@ -235,10 +301,9 @@ def score_lm(
     for value, count, i in zip(sums, counts, owners, strict=True):
         nll[i] += value
         tokens[i] += count
-    keep = [i for i, t in enumerate(tokens) if t > 0]
     return LMScore(
-        nll=[nll[i] for i in keep],
-        tokens=[tokens[i] for i in keep],
-        bytes=[len(texts[i].encode("utf-8")) for i in keep],
-        padding=1.0 - (sum(counts) + len(counts)) / padded,
+        nll=nll,
+        tokens=tokens,
+        bytes=[len(t.encode("utf-8")) for t in texts],
+        padding=1.0 - read / padded,
     )

@@ -5,6 +5,9 @@ after_task, eval_task, metric, value)``) of one or more runs, builds each run's 
 computes Last, Avg, BWT, FWT and Forgetting (:mod:`cstool.continual.forgetting`, scores oriented higher-is-better:
 accuracy, −nll, −bpb), and summarises them per (strategy, cs) as mean ± 95 % CI over seeds.
 
+With VQA accuracy, the answer normalisation the runs used (``--vqa-normalization``, from their provenance; runs
+that differ are refused) is written below the Markdown table and into the report's provenance.
+
 Writes to REPORT_DIR: ``summary.parquet`` (the ``summary`` artifact), ``summary.md`` (a Markdown table),
 ``rmatrix_<run>.png`` (a heatmap of each run's R matrix for the plotted metric) and ``forgetting.png``
 (Forgetting per strategy and cs, with 95 % CI whiskers). Every file is written atomically.
@@ -79,11 +82,19 @@ def console_tables(summary: pa.Table) -> list[tuple[str, list[str], list[list[st
     ]
 
 
-def markdown_table(summary: pa.Table) -> str:
+def markdown_table(summary: pa.Table, vqa_normalization: str | None = None) -> str:
+    """The comparison table; with VQA accuracy, a line below it says how answers were normalised."""
     header, rows = summary_rows(summary)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if vqa_normalization is not None:
+        lines += ["", f"VQA accuracy with answer normalisation: {vqa_normalization} (--vqa-normalization)."]
     return "\n".join(lines) + "\n"
+
+
+def vqa_normalization(runs: Sequence[Run]) -> str | None:
+    """How the runs' VQA accuracies normalised answers (load_runs refuses runs that differ); None without VQA."""
+    return next((r.vqa_normalization for r in runs if r.vqa_normalization is not None), None)
 
 
 def plot_metric(runs: Sequence[Run], wanted: str | None) -> str:
@@ -106,7 +117,8 @@ def safe_name(name: str) -> str:
 
 
 def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, config: ReportConfig) -> dict:
-    """Read the runs, write the report files into ``output_dir``; return {"summary", "markdown", "files"}.
+    """Read the runs, write the report files into ``output_dir``; return {"summary", "markdown", "files", "metric",
+    "vqa_normalization"}.
 
     Every input is read and checked before anything is written, so a bad input leaves no output.
     """
@@ -115,13 +127,16 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
     loaded, sources = load_runs(runs)
     metric = plot_metric(loaded, config.metric)
     summary = summarize(loaded)
-    md = markdown_table(summary)
+    normalization = vqa_normalization(loaded)
+    md = markdown_table(summary, normalization)
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"cannot write the report to {out}: it is a file", "give a folder for -o")
     artifacts.check_writable(out / "summary.parquet")
     prov = artifacts.make_provenance(
-        "report", options={**artifacts.jsonable(config), "plot_metric": metric}, inputs=sources
+        "report",
+        options={**artifacts.jsonable(config), "plot_metric": metric, "vqa_normalization": normalization},
+        inputs=sources,
     )
     names = {r.name: safe_name(r.name) for r in loaded}
     if len(set(names.values())) < len(names):
@@ -134,4 +149,4 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
         path = out / f"rmatrix_{names[r.name]}.png"
         plot_rmatrix(r, metric, path)
         files.append(path)
-    return {"summary": summary, "markdown": md, "files": files, "metric": metric}
+    return {"summary": summary, "markdown": md, "files": files, "metric": metric, "vqa_normalization": normalization}

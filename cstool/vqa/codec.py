@@ -108,8 +108,17 @@ class VqaCodec:
 
     # ---- evaluation ---------------------------------------------------------------------------------
 
-    def accuracy(self, model, examples: list[VqaExample], *, batch_size: int = 16, max_new_tokens: int = 10) -> float:
-        """Mean VQA accuracy (docs/method.md) of greedy answers on ``examples``."""
+    def accuracy(
+        self,
+        model,
+        examples: list[VqaExample],
+        *,
+        batch_size: int = 16,
+        max_new_tokens: int = 10,
+        normalization: str = "multilingual",
+    ) -> float:
+        """Mean VQA accuracy (docs/method.md; answers normalised per ``normalization``) of greedy answers on
+        ``examples``."""
         from cstool.vqa.generate import answer_token_budget, generate_answers
         from cstool.vqa.metrics import vqa_scores
 
@@ -123,7 +132,11 @@ class VqaCodec:
             max_new_tokens=budget,
         )
         scores = vqa_scores(
-            preds, [list(ex.answers) for ex in examples], [ex.lang for ex in examples], ids=[ex.id for ex in examples]
+            preds,
+            [list(ex.answers) for ex in examples],
+            [ex.lang for ex in examples],
+            ids=[ex.id for ex in examples],
+            normalization=normalization,
         )
         return sum(scores) / len(scores)
 

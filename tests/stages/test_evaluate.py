@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cstool import artifacts
 from cstool.cli import app
 from cstool.errors import CstoolError
-from cstool.lm.scoring import plan_batches, score_lm, windows
+from cstool.lm.scoring import plan_batches, score_lm
 from cstool.stages.evaluate import EvalConfig
 
 TEXTS = ["the cat sits on the mat .", "a dog", "मैं घर जाता हूँ ।", "ती पुस्तक वाचते .", "x"]
@@ -86,14 +86,6 @@ def test_plan_batches_respects_limits_and_sorts():
     assert flat == sorted(lengths, reverse=True)
 
 
-def test_windows_predict_every_token_once():
-    seq = list(range(10))
-    ws = windows(seq, 4)
-    assert ws == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]]
-    assert sum(len(w) - 1 for w in ws) == len(seq) - 1
-    assert windows(seq, None) == [seq]
-
-
 def test_long_text_is_scored_in_windows(lm):
     model, tok = lm
     text = " ".join(["the cat sits on the mat ."] * 40)
@@ -109,13 +101,15 @@ def test_empty_texts(lm):
     with pytest.raises(CstoolError, match="empty"):
         score_lm(model, tok, ["", None])
     score = score_lm(model, tok, ["", "a dog"])
-    assert len(score.nll) == 1
+    assert score.tokens[0] == 0 and score.nll[0] == 0.0 and score.bytes == [0, 5]  # one entry per text
+    assert score.bpb == pytest.approx(direct_nll(model, tok, "a dog")[0] / math.log(2) / 5, rel=1e-5)
 
 
 def test_config_collects_every_problem():
     with pytest.raises(CstoolError) as e:
-        EvalConfig(task="mt", batch_size=0, max_tokens=1)
+        EvalConfig(task="mt", batch_size=0, max_tokens=1, min_context=0)
     assert "--task" in e.value.message and "--batch-size" in e.value.message and "--max-tokens" in e.value.message
+    assert "--min-context" in e.value.message
 
 
 # ---------------------------------------------------------------------------------------------------------

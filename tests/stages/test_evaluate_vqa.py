@@ -141,6 +141,38 @@ def test_scores_a_prediction_column_without_a_model(tmp_path):
     assert per.column("accuracy").to_pylist() == pytest.approx([0.9, 1.0, 1.0, 0.0])
 
 
+def test_official_normalization_is_an_option_and_recorded(tmp_path):
+    data = tmp_path / "preds.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "id": ["a", "b", "c", "d"],
+                "prediction": ["Yes", "two", "`yes`", "dont"],
+                "answers": [["yes"] * 10, ["2"] * 9 + ["3"], ["yes"] * 9 + ["no"], ["don't"] * 10],
+                "lang": ["en"] * 4,
+            }
+        ),
+        data,
+    )
+    got = {}
+    for mode in ("multilingual", "official"):
+        out = tmp_path / f"{mode}.parquet"
+        result = CliRunner().invoke(
+            app, ["eval", "--task", "vqa", "--data", f"en={data}", "-o", str(out), "--vqa-normalization", mode]
+        )
+        assert result.exit_code == 0, result.output
+        got[mode] = {r["metric"]: r["value"] for r in pq.read_table(out).to_pylist()}["accuracy"]
+        assert artifacts.read_provenance(out)["options"]["vqa_normalization"] == mode
+    # multilingual: every one matches ("dont" = "don't" without apostrophes);
+    # official: "Yes" and "dont" meet ten identical references, which the script leaves as they are.
+    assert got == pytest.approx({"multilingual": 1.0, "official": 0.5})
+    result = CliRunner().invoke(
+        app, ["eval", "--task", "vqa", "--data", f"en={data}", "-o", str(tmp_path / "x.parquet"),
+              "--vqa-normalization", "exact"]
+    )  # fmt: skip
+    assert result.exit_code == 2 and "--vqa-normalization must be one of multilingual, official" in result.output
+
+
 def test_predictions_without_references_are_refused(tmp_path):
     out = tmp_path / "scores.parquet"
     data = tmp_path / "preds.parquet"

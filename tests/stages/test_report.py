@@ -28,7 +28,7 @@ def bpb_matrix(drop: float, learn: float = 1.0) -> list[list[float]]:
     return R
 
 
-def write_run(run_dir, name, strategy, cs, seed, R, tasks=TASKS, metric="bpb", schema=None):
+def write_run(run_dir, name, strategy, cs, seed, R, tasks=TASKS, metric="bpb", schema=None, options=None):
     rows = {k: [] for k in artifacts.METRICS.names}
     for i, after in enumerate(tasks):
         for j, ev in enumerate(tasks):
@@ -54,7 +54,7 @@ def write_run(run_dir, name, strategy, cs, seed, R, tasks=TASKS, metric="bpb", s
         run_dir / "metrics.parquet",
         table,
         kind="metrics",
-        provenance=artifacts.make_provenance("replay-train", options={}),
+        provenance=artifacts.make_provenance("replay-train", options=options or {}),
     )
     return run_dir
 
@@ -126,6 +126,25 @@ def test_one_task_run_and_missing_entries(tmp_path):
     rows = {r["metric"]: r["mean"] for r in result["summary"].to_pylist()}
     assert rows["BWT"] == pytest.approx(0.5 - 0.9) and rows["Forgetting"] == pytest.approx(0.4)
     assert rows == pytest.approx(forgetting.all_metrics(R))
+
+
+def test_report_records_the_vqa_normalization(runs, tmp_path):
+    R = [[0.9, 0.1, 0.2], [0.6, 0.8, 0.3], [0.5, 0.4, 0.9]]
+    official = {"task_type": "vqa", "vqa_normalization": "official"}
+    a = write_run(tmp_path / "a", "a", "naive", "none", 1, R, metric="accuracy", options=official)
+    b = write_run(tmp_path / "b", "b", "naive", "none", 2, R, metric="accuracy", options=official)
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(app, ["report", str(a), str(b), "-o", str(out), "--markdown"])
+    assert result.exit_code == 0, result.output
+    md = (out / "summary.md").read_text()
+    assert md.endswith("\nVQA accuracy with answer normalisation: official (--vqa-normalization).\n")
+    assert artifacts.read_provenance(out / "summary.parquet")["options"]["vqa_normalization"] == "official"
+    # LM runs say nothing about it; runs scored with different normalisations are refused.
+    assert "normalisation" not in report(runs=runs, output_dir=tmp_path / "lm", config=ReportConfig())["markdown"]
+    c = write_run(tmp_path / "c", "c", "naive", "none", 3, R, metric="accuracy", options={"task_type": "vqa"})
+    result = CliRunner().invoke(app, ["report", str(a), str(c), "-o", str(tmp_path / "mixed")])
+    assert result.exit_code == 2 and "official: a" in result.output and "not recorded: c" in result.output
+    assert not (tmp_path / "mixed").exists()
 
 
 def test_cli_report_and_markdown(runs, tmp_path):

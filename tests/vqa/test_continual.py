@@ -86,6 +86,29 @@ def test_eval_of_the_final_model_matches_the_run_and_a_hand_computation(naive_ru
     assert accuracy == pytest.approx(_matrix(naive_run)[("mr", "mr")], abs=0.03)  # merged LoRA ≈ the adapter model
 
 
+def test_dev_accuracy_uses_the_runs_vqa_normalization(naive_run, easy):
+    """replay-train scores dev sets with ReplayConfig.vqa_normalization: against ten identical references
+    with a full stop (and a capital, where the script has one) the official script's rules (no normalisation)
+    match nothing, multilingual's match as the plain references do. Marathi, the task learned last."""
+    from dataclasses import replace
+
+    from cstool.continual.config import ReplayConfig
+    from cstool.continual.tasks import task_kind
+
+    kinds = {
+        mode: task_kind(ReplayConfig(task_type="vqa", vqa_normalization=mode, max_new_tokens=3, eval_batch_size=64))
+        for mode in ("multilingual", "official")
+    }
+    model = kinds["official"].load(str(naive_run / "final"), "cpu")
+    kinds["multilingual"].load(str(naive_run / "final"), "cpu")
+    examples = kinds["official"].read_dev("mr", str(easy["mr.dev"]))[0][:64]
+    shouted = [replace(ex, answers=(ex.answers[0].capitalize() + ".",) * 10) for ex in examples]
+    plain = kinds["official"].score(model, examples)["accuracy"]
+    assert plain > 0.3
+    assert kinds["multilingual"].score(model, shouted)["accuracy"] == pytest.approx(plain)
+    assert kinds["official"].score(model, shouted)["accuracy"] == 0.0
+
+
 def test_loss_covers_answer_tokens_only_and_the_resize_is_reported_once(vlm, easy, capsys):
     model, processor = models.load_vlm(vlm)
     codec = VqaCodec(processor)
