@@ -275,24 +275,6 @@ def open_source(spec: str | os.PathLike) -> Source:
 # Writing
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Fail early, before any expensive work, when ``path`` cannot be written."""
-    if str(path) == "-":
-        return
-    target = Path(path)
-    probe = target.with_name(f".{target.name}.probe-{os.getpid()}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        raise InputError(
-            f"cannot write {path}: {e.strerror or e}", "choose an output path in a writable folder"
-        ) from None
-    if target.is_dir():
-        raise InputError(f"cannot write {path}: it is a directory", "give a file name such as out.parquet")
-
-
 # An IPC continuation marker announcing 64 bytes of message metadata that never come.
 TRUNCATED_STREAM = b"\xff\xff\xff\xff\x40\x00\x00\x00"
 

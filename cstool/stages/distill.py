@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from cstool import artifacts, atomic, models
+from cstool import artifacts, atomic, models, paths
 from cstool.console import log
 from cstool.errors import (
     ConfigError,
@@ -174,10 +174,6 @@ def _check_output(out: Path, resume: bool) -> bool:
         raise InputError(
             f"{out} exists and is not empty", "pass --resume to continue an interrupted run, or choose another -o"
         )
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun/accelerate, one process probes
-        artifacts.check_writable(out / DONE)
-        if not existed:
-            out.rmdir()
     return existed
 
 
@@ -204,6 +200,18 @@ def distill(
     hf_logging.disable_progress_bar()
     out = Path(out_dir)
     device = models.resolve_device(config.device)
+    paths.check_outputs(
+        {"-o": out},
+        {
+            "DATA": list(data),
+            "--eval-data": list(config.eval_data),
+            "--student": config.student,
+            "--teacher": config.teacher,
+            "--teacher-cache": config.teacher_cache,
+            "--tokenizer": config.tokenizer,
+        },
+        folders=["-o"],
+    )
     existed = _check_output(out, config.resume)
     for path, role in ((config.teacher, "teacher"), (config.student, "student"), (config.tokenizer, "tokenizer")):
         models.require_model_dir(path, role)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, models, specs
+from cstool import artifacts, models, paths, specs
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.scoring import LMScore, score_lm
 from cstool.options import option
@@ -164,9 +164,11 @@ def evaluate(
     """
     from cstool.vqa import metrics as vqa_metrics
 
-    for path in (output, predictions_output):
-        if path is not None:
-            artifacts.check_writable(path)
+    paths.check_outputs(
+        {"-o": output, "--predictions": predictions_output},
+        [*((f"--data {name}", path) for name, path in data.items()), ("--model", model_path)]
+        + [("--adapter", list(adapters)), ("--tokenizer", tokenizer_path)],
+    )
     if predictions_output is not None and config.task != "vqa":
         raise ConfigError("--predictions is for --task vqa", "drop --predictions, or use --task vqa")
     config = dataclasses.replace(config, has_model=model_path is not None)  # validates again

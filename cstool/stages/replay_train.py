@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, specs
+from cstool import artifacts, atomic, paths, specs
 from cstool.console import log, warn
 from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
 from cstool.continual.tasks import task_kind
@@ -78,6 +78,13 @@ def replay_train(
     for n in names:
         if n not in dict(devs):
             warn(f"task {n} has no --dev set: its column of the R matrix stays empty")
+    paths.check_outputs(
+        {"-o": out},
+        [("--base", base), ("--kd-teacher", config.kd_teacher)]
+        + [(f"--task {n}", p) for n, p in tasks]
+        + [(f"--dev {n}", p) for n, p in devs],
+        folders=["-o"],
+    )
     identity = {"base": str(base), "tasks": [list(t) for t in tasks], "devs": [list(d) for d in devs]}
     existed = out.exists()
     state = _prepare_dir(out, config, identity)
@@ -106,6 +113,7 @@ def replay_train(
         if not existed:
             shutil.rmtree(out, ignore_errors=True)
         raise
+    out.mkdir(parents=True, exist_ok=True)  # every check passed: the run folder starts here
     _write_json(out / STATE, state)
     learner.steps, learner.examples = state.setdefault("steps", {}), state.setdefault("examples", {})
     learner.train_seconds = state.get("train_seconds", 0.0)
@@ -177,8 +185,7 @@ def _prepare_dir(out: Path, config: ReplayConfig, identity: dict) -> dict:
                 "resume with the options of the first call",
             )
         return state
-    artifacts.check_writable(out / METRICS_FILE)
-    free = shutil.disk_usage(out).free
+    free = shutil.disk_usage(paths.nearest_existing(out)).free
     if free < 50 * 2**20:
         raise InputError(f"only {free // 2**20} MiB free under {out}", "free some disk space or choose another -o")
     return {"config": artifacts.jsonable(config), "identity": identity, "done": []}

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic
+from cstool import artifacts, atomic, paths
 from cstool.continual import forgetting
 from cstool.continual.rmatrix import Run, load_runs, summarize
-from cstool.errors import ConfigError, InputError
+from cstool.errors import ConfigError
 from cstool.options import option
 
 __all__ = ["ReportConfig", "load_runs", "report"]
@@ -112,14 +112,12 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
     """
     from cstool.continual.plots import plot_forgetting, plot_rmatrix
 
+    paths.check_outputs({"-o": output_dir}, {"RUNS": list(runs)}, folders=["-o"])
     loaded, sources = load_runs(runs)
     metric = plot_metric(loaded, config.metric)
     summary = summarize(loaded)
     md = markdown_table(summary)
     out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"cannot write the report to {out}: it is a file", "give a folder for -o")
-    artifacts.check_writable(out / "summary.parquet")
     prov = artifacts.make_provenance(
         "report", options={**artifacts.jsonable(config), "plot_metric": metric}, inputs=sources
     )

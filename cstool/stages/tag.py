@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, models, specs
+from cstool import artifacts, models, paths, specs
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import option
@@ -318,7 +318,10 @@ def tag_batches(
 
 def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None) -> int:
     """Tag ``input_path`` into ``output_path`` (atomic, with provenance). Returns the number of rows."""
-    artifacts.check_writable(output_path)
+    paths.check_outputs(
+        {"-o": output_path},
+        {"INPUT": input_path, "--pos-model": config.pos_model, "--stanza-dir": config.stanza_dir},
+    )
     batches, inputs = read_input(input_path, config)
     first = next(batches, None)
     if first is None:

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cstool import artifacts, atomic, models
+from cstool import artifacts, atomic, models, paths
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import option
@@ -92,10 +92,12 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
     from stanza.models import tagger as stanza_tagger
 
     train, output = Path(train), Path(output)
+    paths.check_outputs(
+        {"-o": output, "-o (its provenance)": artifacts.sidecar_path(output)}, {"--train": train, "--dev": dev}
+    )
     n_train = _check_treebank(train, "training")
     if dev is not None:
         _check_treebank(Path(dev), "dev")
-    artifacts.check_writable(output)
     device = models.resolve_device(config.device)
     with tempfile.TemporaryDirectory(prefix=".train-tagger-", dir=output.parent) as tmp:
         work = Path(tmp)

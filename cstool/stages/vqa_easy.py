@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts
+from cstool import artifacts, paths
 from cstool.errors import ConfigError, InputError
 from cstool.options import comma_list, option
 from cstool.text.keyed_random import keyed_rng
@@ -57,8 +57,9 @@ def _package():
 def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> dict[str, dict[str, int]]:
     """Write ``{lang}.train.parquet`` and ``{lang}.dev.parquet`` for every language, and a switch lexicon
     ``lexicon.{lang}-en.tsv`` for every language but English. Returns row counts."""
-    ev = _package()
     out = Path(output_dir)
+    paths.check_outputs({"-o": out}, folders=["-o"])
+    ev = _package()
     out.mkdir(parents=True, exist_ok=True)
     parse = template_parser()
     counts: dict[str, dict[str, int]] = {}

@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts
+from cstool import artifacts, paths
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
 from cstool.options import option
@@ -143,7 +143,7 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
     path = Path(input)
     if not path.exists():
         raise InputError(f"input {path} does not exist", "check the path")
-    artifacts.check_writable(output)
+    paths.check_outputs({"-o": output}, {"INPUT": path})
     root = Path(config.image_root) if config.image_root else path.parent
     out_root = Path(output).resolve().parent
     cols: dict[str, list] = {f.name: [] for f in VQA}
