@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import glob as globmod
 import hashlib
+import io
 import json
 import os
 import sys
@@ -165,10 +166,17 @@ def _read_file_schema(path: Path) -> pa.Schema:
 class Source:
     """One logical input artifact: a file, a set of Parquet shards, or stdin. Read it once, in batches."""
 
-    def __init__(self, spec: str, files: list[Path], stream: ipc.RecordBatchStreamReader | None = None):
+    def __init__(
+        self,
+        spec: str,
+        files: list[Path],
+        stream: ipc.RecordBatchStreamReader | None = None,
+        tap: StreamTap | None = None,
+    ):
         self.spec = spec
         self.files = files
         self._stream = stream
+        self._tap = tap
         self.is_stream = stream is not None
         if stream is not None:
             self.schema = stream.schema
@@ -205,14 +213,7 @@ class Source:
             stream, self._stream = self._stream, None
             if stream is None:
                 raise InputError("stdin was already read", "read '-' only once")
-            try:
-                for batch in stream:
-                    yield from _rechunk(batch, batch_size)
-            except (pa.ArrowInvalid, OSError) as e:
-                raise InputError(
-                    f"the Arrow stream on stdin is truncated ({str(e).splitlines()[0]})",
-                    "the command writing it failed; see its error above",
-                ) from None
+            yield from _whole_stream(stream, self._tap, "the Arrow stream on stdin", batch_size)
             return
         for f in self.files:
             if _is_ipc(f):
@@ -221,15 +222,66 @@ class Source:
                     for i in range(reader.num_record_batches):
                         yield from _rechunk(reader.get_batch(i), batch_size)
                 else:
-                    with pa.OSFile(str(f)) as fh:
-                        for batch in ipc.open_stream(fh):
-                            yield from _rechunk(batch, batch_size)
+                    with open(f, "rb") as fh:
+                        tap = StreamTap(fh)
+                        yield from _whole_stream(ipc.open_stream(tap), tap, f"the Arrow stream {f}", batch_size)
             else:
                 yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
 
     def read_all(self) -> pa.Table:
         batches = list(self.iter_batches())
         return pa.Table.from_batches(batches, schema=self.schema)
+
+
+# The end-of-stream marker of the Arrow IPC stream format: a continuation token and a zero length.
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+class StreamTap(io.RawIOBase):
+    """A readable file that remembers how it ended: whether the last read got all it asked for, and the last
+    bytes read. The IPC reader stops at the end-of-stream marker, or at the end of the input when a writer
+    died between two messages; only the first is a whole stream (:meth:`ended_with_marker`)."""
+
+    def __init__(self, raw: Any):
+        super().__init__()
+        self.raw = raw
+        self.tail = b""
+        self.short = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.short = size is not None and size >= 0 and len(data) < size
+        self.tail = (self.tail + data[-len(END_OF_STREAM) :])[-len(END_OF_STREAM) :]
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def ended_with_marker(self) -> bool:
+        return not self.short and self.tail == END_OF_STREAM
+
+
+def _whole_stream(
+    stream: ipc.RecordBatchStreamReader, tap: StreamTap | None, what: str, batch_size: int
+) -> Iterator[pa.RecordBatch]:
+    """The batches of an IPC stream; an InputError, after the last batch that arrived, when the stream was
+    cut off (in a message, or between messages: no end-of-stream marker). Its rows are then not whole, so
+    a stage reading it fails and writes nothing."""
+    rows = 0
+    hint = "the command writing it stopped early (killed, or failed: see its error above); run it again"
+    try:
+        for batch in stream:
+            rows += batch.num_rows
+            yield from _rechunk(batch, batch_size)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputError(f"{what} is truncated after {rows} rows ({str(e).splitlines()[0]})", hint) from None
+    if tap is not None and not tap.ended_with_marker():
+        raise InputError(f"{what} ended without its end-of-stream marker after {rows} rows", hint)
 
 
 def _rechunk(batch: pa.RecordBatch, size: int) -> Iterator[pa.RecordBatch]:
@@ -241,14 +293,15 @@ def open_source(spec: str | os.PathLike) -> Source:
     """Open an input artifact: ``-``, a file, a directory of ``*.parquet`` shards, or a glob."""
     spec = str(spec)
     if spec == "-":
+        tap = StreamTap(sys.stdin.buffer)
         try:
-            stream = ipc.open_stream(sys.stdin.buffer)
+            stream = ipc.open_stream(tap)
         except (pa.ArrowInvalid, OSError) as e:
             raise InputError(
                 f"stdin is not an Arrow IPC stream ({e})",
                 "pipe the output of a cstool command written with -o -",
             ) from None
-        return Source(spec, [], stream)
+        return Source(spec, [], stream, tap)
     path = Path(spec)
     if path.is_file():
         files = [path]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cstool import artifacts, atomic, paths
-from cstool.errors import InputError
+from cstool.errors import CstoolError, InputError
 from cstool.lm.tokenizer import (
     SentencePieceOptions,
     fast_tokenizer_from_sentencepiece,
@@ -55,17 +55,28 @@ def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: 
                 "choose the text column with --text-column NAME",
             )
     counter = {"n": 0}
+    failed: list[CstoolError] = []
 
     def counted() -> Iterator[str]:
-        for t in _texts(sources, config.text_column):
-            counter["n"] += 1
-            yield t
+        # sentencepiece consumes this inside its trainer and would turn a read error into its own; keep it
+        try:
+            for t in _texts(sources, config.text_column):
+                counter["n"] += 1
+                yield t
+        except CstoolError as e:
+            failed.append(e)
 
     texts = counted()
     first = next(texts, None)
+    if failed:
+        raise failed[0]
     if first is None:
         raise InputError(f"no text in column {config.text_column!r} of {', '.join(data)}", "give artifacts with text")
-    model_bytes = train_sentencepiece(_chain(first, texts), config)
+    try:
+        model_bytes = train_sentencepiece(_chain(first, texts), config)
+    finally:
+        if failed:
+            raise failed[0]
     tokenizer = fast_tokenizer_from_sentencepiece(model_bytes)
     with atomic.atomic_dir(out) as tmp:  # replaces an empty folder at OUT_DIR, if there is one
         tokenizer.save_pretrained(tmp)
