@@ -44,8 +44,12 @@ from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one i
     VQA,
     VQA_PREDICTIONS,
     extend_schema,
+    first_null_element,
+    is_text,
     register_schema,
     require_columns,
+    require_list_elements,
+    require_text_column,
 )
 
 PROVENANCE_KEY = b"cstool.provenance"

@@ -129,10 +129,22 @@ def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default
             f"no peft adapter at {p} (adapter_config.json missing)",
             "give a folder written by cstool replay-train (RUN_DIR/adapters/<task>/) or by peft's save_pretrained",
         )
-    if isinstance(model, PeftModel):
-        model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable)
-        return model
-    return PeftModel.from_pretrained(model, str(p), adapter_name=adapter_name, is_trainable=trainable)
+    try:
+        if isinstance(model, PeftModel):
+            model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable)
+            return model
+        return PeftModel.from_pretrained(model, str(p), adapter_name=adapter_name, is_trainable=trainable)
+    except (RuntimeError, ValueError, KeyError, AttributeError) as e:
+        try:
+            trained_on = json.loads((p / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        except (OSError, ValueError):
+            trained_on = None
+        detail = next((ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln), str(e).splitlines()[0])
+        raise ConfigError(
+            f"the adapter {p} does not fit the model: {detail}",
+            "give an adapter trained on this base model"
+            + (f" (its adapter_config.json says it was trained on {trained_on})" if trained_on else ""),
+        ) from None
 
 
 def default_stanza_dir() -> Path:
@@ -272,6 +284,26 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return family, values
 
 
+def shape_problems(values: dict[str, Any], label: str) -> list[str]:
+    """What makes a transformer shape unbuildable: sizes that are not positive integers, a hidden size that is
+    not a multiple of the heads, heads that are not a multiple of the key-value heads."""
+    short = {v: k for k, v in _SPEC_KEYS.items()}
+    problems = [
+        f"{label} {short[k]} must be a positive integer, got {v!r}"
+        for k, v in values.items()
+        if k in short and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+    ]
+    if problems:
+        return problems
+    hidden, heads = values.get("hidden_size"), values.get("num_attention_heads")
+    kv = values.get("num_key_value_heads")
+    if hidden and heads and hidden % heads:
+        problems.append(f"{label} hidden ({hidden}) must be a multiple of heads ({heads})")
+    if heads and kv and heads % kv:
+        problems.append(f"{label} heads ({heads}) must be a multiple of kv_heads ({kv})")
+    return problems
+
+
 def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | None], seed: int = 0):
     """A randomly initialised causal LM from a spec (see :func:`parse_model_spec`), seeded."""
     import torch
@@ -295,10 +327,20 @@ def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | 
         values["intermediate_size"] = 4 * hidden
     if "num_attention_heads" in values and hasattr(base, "num_key_value_heads") and "num_key_value_heads" not in values:
         values["num_key_value_heads"] = values["num_attention_heads"]
+    shape = {k: getattr(base, k, None) for k in _SPEC_KEYS.values() if getattr(base, k, None) is not None}
+    ConfigError.collect(
+        shape_problems({**shape, **values}, "--student-config"), "e.g. llama:layers=4,hidden=128,heads=4"
+    )
     ids = {k: v for k, v in special_ids.items() if v is not None}
-    config = AutoConfig.for_model(family, vocab_size=vocab_size, **ids, **values)
     torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(config)
+    try:
+        config = AutoConfig.for_model(family, vocab_size=vocab_size, **ids, **values)
+        return AutoModelForCausalLM.from_config(config)
+    except (ValueError, TypeError, AttributeError, KeyError, RuntimeError) as e:
+        raise ConfigError(
+            f"cannot build a model from {spec!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            f"check the spec's values (short keys: {', '.join(_SPEC_KEYS)}; others are {family} config attributes)",
+        ) from None
 
 
 def student_from_teacher_layers(teacher, layers: list[int]):
@@ -408,6 +450,30 @@ def require_model_dir(path: str | None, role: str) -> None:
         raise ModelNotFoundError(
             f"{role} model not found at {path}",
             f"give the {role} as a folder written by save_pretrained (e.g. an earlier cstool distill OUT_DIR)",
+        )
+
+
+def check_own_tokenizer(tokenizer: Any, model: Any, *, model_path: str | os.PathLike, tokenizer_path: str) -> None:
+    """Refuse a ``tokenizer_path`` that is not the model's own tokenizer: not the one saved with the model, or
+    (the model folder has none) not of the size of its vocabulary."""
+    if Path(tokenizer_path).resolve() == Path(model_path).resolve():
+        return
+    n = len(tokenizer)
+    try:
+        own = load_tokenizer(model_path)
+    except ModelNotFoundError:
+        own = None
+    size = own and len(own)
+    if own is None:
+        embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+        size = getattr(embeddings, "num_embeddings", None) or getattr(model.config, "vocab_size", None)
+    if own is not None and tokenizer_fingerprint(own) != tokenizer_fingerprint(tokenizer) or own is None and n != size:
+        whose = f"the tokenizer saved with {model_path} has {size}" if own is not None else f"the model has {size}"
+        raise ConfigError(
+            f"--tokenizer {tokenizer_path} and the model {model_path} do not belong together: it has {n} tokens, "
+            f"{whose}" + (" (with other ids)" if n == size else ""),
+            "drop --tokenizer when the model folder has its own, or give the tokenizer the model was trained with "
+            "(saved into the model folder, it is found without --tokenizer)",
         )
 
 

@@ -19,7 +19,7 @@ import torch
 from transformers import Trainer
 
 from cstool import artifacts
-from cstool.errors import CstoolError, InputError, SchemaError
+from cstool.errors import CstoolError, InputError
 from cstool.lm.kd import KINDS, causal_ce, kd_loss, topk_kd_loss
 
 
@@ -37,11 +37,12 @@ def read_texts(specs: Sequence[str], text_column: str) -> tuple[list[str], list[
     sources = []
     for spec in specs:
         src = artifacts.open_source(spec)
-        if text_column not in src.schema.names:
-            raise SchemaError(
-                f"{spec} has no column {text_column!r}; columns there: [{', '.join(src.schema.names)}]",
-                "choose the text column with --text-column NAME (e.g. text, or text_cs after cstool switch)",
-            )
+        artifacts.require_text_column(
+            src.schema,
+            text_column,
+            where=spec,
+            hint="choose the text column with --text-column NAME (e.g. text, or text_cs after cstool switch)",
+        )
         for batch in src.iter_batches():
             texts.extend(t for t in batch.column(text_column).to_pylist() if t and t.strip())
         sources.append(src)

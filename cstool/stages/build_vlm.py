@@ -46,6 +46,7 @@ def build_vlm_from_data(
                 f"{spec} has no column {', '.join(map(repr, missing))}",
                 "give VQA artifacts from cstool vqa-import or cstool vqa-easy",
             )
+        artifacts.require_text_column(src.schema, "question", where=spec, hint="give VQA artifacts")
         rows = src.read_all()
         texts += rows.column("question").to_pylist()
         texts += [a for answers in rows.column("answers").to_pylist() for a in answers or []]

@@ -83,6 +83,8 @@ def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tok
     else:
         tok = models.load_tokenizer(tokenizer_path or model_path)
         model = models.load_causal_lm(model_path, dtype=dtype, device=device)
+        if tokenizer_path is not None:
+            models.check_own_tokenizer(tok, model, model_path=model_path, tokenizer_path=tokenizer_path)
     names = []
     for i, path in enumerate(adapters):
         names.append(f"adapter{i}")
@@ -110,6 +112,8 @@ def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artif
             f"columns there: [{', '.join(names)}]",
             hint,
         )
+    if config.task == "lm":
+        artifacts.require_text_column(src.schema, config.text_column, where=f"eval set {name} ({path})")
     table = src.read_all()
     if table.num_rows == 0:
         raise InputError(f"eval set {name} ({path}) is empty", "give a set with at least one row")

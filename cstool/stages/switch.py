@@ -190,6 +190,9 @@ def switch_batches(
             batch = batch.filter(pa.array(keep))
         if batch.num_rows == 0:
             continue
+        artifacts.require_list_elements(
+            batch, {"tokens": "token", "upos": "UPOS tag"}, batch.column("id").to_pylist(), where=""
+        )
         yield from switch_batch(batch, lexicon, config, schema, wvec, epochs)
 
 

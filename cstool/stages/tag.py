@@ -24,6 +24,7 @@ import pyarrow as pa
 from cstool import artifacts, models, paths, specs
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
+from cstool.lines import utf8_lines
 from cstool.options import option
 from cstool.text.tokenize import split_sentences, tokenize
 
@@ -32,6 +33,7 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CONLLU_SUFFIXES = (".conllu", ".conll")
 # Raw batches of already tagged input (CoNLL-U, or an artifact with tokens/upos) carry these columns.
 _GOLD = artifacts.TAGGED.remove(artifacts.TAGGED.get_field_index("lang"))
+_JSON_TYPES = {list: "list", dict: "object", int: "number", float: "number", bool: "boolean"}
 
 
 @dataclass(frozen=True)
@@ -74,22 +76,10 @@ class TagConfig:
 # Readers: each yields raw batches with columns id, text [, tokens, upos, lemmas] and carried columns.
 
 
-def _decode_lines(path: Path) -> Iterator[tuple[int, str]]:
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                yield lineno, raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as e:
-                raise InputError(
-                    f"{path}:{lineno}: not valid UTF-8 (byte {e.start} of the line)",
-                    "convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8",
-                ) from None
-
-
 def _read_txt(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
     ids: list[str] = []
     texts: list[str] = []
-    for lineno, line in _decode_lines(path):
+    for lineno, line in utf8_lines(path):
         if not cfg.in_shard(lineno - 1) or not line.strip():
             continue
         ids.append(str(lineno))
@@ -139,7 +129,7 @@ def _read_jsonl(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
         return pa.record_batch(arrays, names=names)
 
     ordinal = -1
-    for lineno, line in _decode_lines(path):
+    for lineno, line in utf8_lines(path):
         if not line.strip():
             continue
         try:
@@ -159,6 +149,12 @@ def _read_jsonl(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
         if not cfg.in_shard(ordinal):
             continue
         text = obj[cfg.text_column]
+        if text is not None and not isinstance(text, str):
+            raise InputError(
+                f"{path}:{lineno}: {cfg.text_column!r} is a {_JSON_TYPES.get(type(text), type(text).__name__)}, "
+                "not text",
+                "give the text as a JSON string, or choose the text column with --text-column NAME",
+            )
         obj = dict(obj)
         obj["text"] = "" if text is None else str(text)
         obj["id"] = obj.get("id", lineno)
@@ -174,11 +170,7 @@ def _read_jsonl(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
 
 def _read_table(src: artifacts.Source, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
     path = src.spec
-    if cfg.text_column not in src.schema.names:
-        raise InputError(
-            f"{path} has no column {cfg.text_column!r}; columns there: [{', '.join(src.schema.names)}]",
-            "choose the text column with --text-column NAME",
-        )
+    artifacts.require_text_column(src.schema, cfg.text_column, where=path)
     carried = [n for n in src.schema.names if n not in artifacts.TAGGED.names and n != cfg.text_column]
     gold = "tokens" in src.schema.names and "upos" in src.schema.names
     if gold:
@@ -195,6 +187,9 @@ def _read_table(src: artifacts.Source, cfg: TagConfig) -> Iterator[pa.RecordBatc
         if not idx:
             continue
         sub = batch.take(pa.array(idx))
+        if gold:  # tokens (and, kept as they are, tags) must be strings
+            elements = {"tokens": "token"} if cfg.retag else {"tokens": "token", "upos": "UPOS tag"}
+            artifacts.require_list_elements(sub, elements, [ids[i] for i in idx], where=f"{path}: ")
         texts = ["" if t is None else str(t) for t in sub.column(cfg.text_column).to_pylist()]
         cols = {"id": pa.array([ids[i] for i in idx], pa.string()), "text": pa.array(texts, pa.string())}
         if gold:  # an already tagged artifact: keep its tokens/UPOS (retag re-tags its tokens)

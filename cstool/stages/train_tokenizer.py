@@ -49,11 +49,7 @@ def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: 
         raise InputError(f"{out} exists and is not empty", "choose another -o or delete the folder")
     sources = [artifacts.open_source(spec) for spec in data]
     for spec, src in zip(data, sources):
-        if config.text_column not in src.schema.names:
-            raise InputError(
-                f"{spec} has no column {config.text_column!r}; columns there: [{', '.join(src.schema.names)}]",
-                "choose the text column with --text-column NAME",
-            )
+        artifacts.require_text_column(src.schema, config.text_column, where=spec)
     counter = {"n": 0}
     failed: list[CstoolError] = []
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 from cstool import artifacts, paths
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
+from cstool.lines import utf8_lines
 from cstool.options import option
 
 _str_list = pa.list_(pa.string())
@@ -76,18 +77,17 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
             suffix, "parquet"
         )
     if fmt == "jsonl":
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield f"{path.name} line {n}", json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise InputError(f"{path} line {n} is not JSON: {e.msg}", "one JSON object per line") from None
+        for n, line in utf8_lines(path):
+            if line.strip():
+                try:
+                    yield f"{path.name} line {n}", json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path} line {n} is not JSON: {e.msg}", "one JSON object per line") from None
     elif fmt == "csv":
-        with open(path, encoding="utf-8", newline="") as f:
-            dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-            for n, row in enumerate(csv.DictReader(f, dialect=dialect), 2):
-                yield f"{path.name} line {n}", row
+        dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+        lines = (line for _, line in utf8_lines(path, keepends=True))
+        for n, row in enumerate(csv.DictReader(lines, dialect=dialect), 2):
+            yield f"{path.name} line {n}", row
     else:
         src = artifacts.open_source(path)
         n = 0
