@@ -129,11 +129,18 @@ def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default
             f"no peft adapter at {p} (adapter_config.json missing)",
             "give a folder written by cstool replay-train (RUN_DIR/adapters/<task>/) or by peft's save_pretrained",
         )
+    from safetensors import SafetensorError
+
     try:
         if isinstance(model, PeftModel):
             model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable)
             return model
         return PeftModel.from_pretrained(model, str(p), adapter_name=adapter_name, is_trainable=trainable)
+    except (SafetensorError, OSError) as e:
+        raise ModelNotFoundError(
+            f"cannot read the adapter {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            "its files are damaged (cut off or edited): restore them, or train the adapter again",
+        ) from None
     except (RuntimeError, ValueError, KeyError, AttributeError) as e:
         try:
             trained_on = json.loads((p / "adapter_config.json").read_text()).get("base_model_name_or_path")

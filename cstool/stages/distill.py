@@ -17,6 +17,7 @@ Trainer (:class:`cstool.lm.training.KDTrainer`), so ``accelerate launch -m cstoo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -28,8 +29,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from cstool import artifacts, atomic, models, paths
-from cstool.console import log
+from cstool import artifacts, atomic, models, paths, runstate
+from cstool.console import log, warn
 from cstool.errors import (
     ConfigError,
     CstoolError,
@@ -41,6 +42,7 @@ from cstool.options import option
 
 DONE = "done.json"
 TRAIN_METRICS_FILE = "train_metrics.parquet"
+RUN_FILE = "cstool-run.json"  # in OUT/checkpoints: the options and inputs of the run the checkpoints belong to
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,22 @@ class DistillConfig:
     warmup_steps: int = option(0, "Linear warm-up steps.")
     weight_decay: float = option(0.0, "AdamW weight decay.")
     seed: int = option(1234, "Random seed.")
-    resume: bool = option(False, "Continue from the newest checkpoint in OUT/checkpoints.")
-    save_steps: int = option(200, "Checkpoint every N steps.")
-    log_every: int = option(10, "Log (and record in train_metrics) every N steps.")
-    eval_data: tuple[str, ...] = option((), "Held-out text artifact(s): report CE at the end.")
-    keep_checkpoints: bool = option(False, "Keep OUT/checkpoints after a finished run (else they are deleted).")
+    resume: bool = option(
+        False,
+        "Continue from the newest complete checkpoint in OUT/checkpoints (same options and inputs).",
+        changes_result=False,
+    )
+    save_steps: int = option(200, "Checkpoint every N steps.", changes_result=False)
+    log_every: int = option(10, "Log (and record in train_metrics) every N steps.", changes_result=False)
+    eval_data: tuple[str, ...] = option((), "Held-out text artifact(s): report CE at the end.", changes_result=False)
+    keep_checkpoints: bool = option(
+        False, "Keep OUT/checkpoints after a finished run (else they are deleted).", changes_result=False
+    )
     device: str = option("auto", "auto, cpu or cuda.")
     allow_download: bool = option(
-        False, "Fetch models and tokenizers from the Hugging Face Hub when they are not local folders."
+        False,
+        "Fetch models and tokenizers from the Hugging Face Hub when they are not local folders.",
+        changes_result=False,
     )
 
     def __post_init__(self) -> None:
@@ -217,6 +227,24 @@ def distill(
         models.require_model_dir(path, role)
     texts, sources = read_texts(list(data), config.text_column)
     eval_texts = read_texts(list(config.eval_data), config.text_column)[0] if config.eval_data else None
+    ckpt_dir = out / "checkpoints"
+    record = runstate.run_record(
+        config,
+        {
+            "DATA": runstate.texts_fingerprint(texts),
+            **{
+                flag: _content(path)
+                for flag, path in (
+                    ("--student", config.student),
+                    ("--teacher", config.teacher),
+                    ("--teacher-cache", config.teacher_cache),
+                    ("--tokenizer", config.tokenizer),
+                )
+                if path
+            },
+        },
+    )
+    resume_from = _resume_point(ckpt_dir, record, out) if config.resume else None
 
     teacher = teacher_tok = None
     if config.teacher:
@@ -255,8 +283,9 @@ def distill(
             text_column=config.text_column,
         )
         vocab = len(student_tok)
-    ckpt_dir = out / "checkpoints"
-    resume_from = _last_checkpoint(ckpt_dir) if config.resume else None
+    if resume_from is None and int(os.environ.get("RANK", "0")) == 0:  # a new run: record what it is
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(ckpt_dir / RUN_FILE, record, indent=2, sort_keys=True)
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
         per_device_train_batch_size=config.batch_size,
@@ -334,12 +363,43 @@ def distill(
     return summary
 
 
-def _last_checkpoint(ckpt_dir: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def _content(path: str) -> str:
+    """Fingerprint of a local file or folder; a hub id (with --allow-download) stands for itself."""
+    return runstate.fingerprint(path) if Path(path).exists() else f"hub:{path}"
 
-    return (
-        Path(get_last_checkpoint(str(ckpt_dir))) if ckpt_dir.is_dir() and get_last_checkpoint(str(ckpt_dir)) else None
+
+def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest ``checkpoint-N`` whose save finished (its trainer_state.json, written last, is whole).
+    Newer ones that a kill cut off while saving are removed, so training continues from the complete one."""
+    found = sorted(
+        (int(p.name.removeprefix("checkpoint-")), p)
+        for p in (ckpt_dir.glob("checkpoint-*") if ckpt_dir.is_dir() else [])
+        if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()
     )
+    for _, path in reversed(found):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            return path
+        except (OSError, ValueError):
+            warn(f"removing {path}: its save was cut off (no complete trainer_state.json)")
+            atomic.discard(path)
+    return None
+
+
+def _resume_point(ckpt_dir: Path, record: dict, out: Path) -> Path | None:
+    """The checkpoint a resume continues from, after checking it belongs to a run with these options and
+    inputs; None when there is none (the run starts from step 0)."""
+    last = last_complete_checkpoint(ckpt_dir)
+    if last is None:
+        return None
+    if not (ckpt_dir / RUN_FILE).is_file():
+        raise InputError(
+            f"{ckpt_dir} holds checkpoints but no {RUN_FILE}: cannot tell which options and inputs made them",
+            "start a new run with another -o",
+        )
+    runstate.check_same_run(runstate.read_json(ckpt_dir / RUN_FILE, "run record"), record, where=out)
+    log(f"resuming from {last}")
+    return last
 
 
 def _cache_teacher(cache_path: str | None) -> str:
