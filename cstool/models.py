@@ -484,10 +484,15 @@ def check_own_tokenizer(tokenizer: Any, model: Any, *, model_path: str | os.Path
         )
 
 
-def check_positions(model: Any, block_size: int, role: str) -> None:
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if limit is not None and block_size > limit:
+def check_positions(model: Any, length: int, role: str, flag: str = "--block-size") -> None:
+    """Refuse sequences of ``length`` tokens (``flag``) longer than the model's positions (a VLM's: its
+    language model's), before any compute."""
+    config = model.config
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is None:
+        limit = getattr(getattr(config, "text_config", None), "max_position_embeddings", None)
+    if limit is not None and length > limit:
         raise ConfigError(
-            f"--block-size {block_size} is larger than the {role}'s {limit} positions",
-            f"use --block-size {limit} or less",
+            f"{flag} {length} is larger than the {role}'s {limit} positions",
+            f"use {flag} {limit} or less",
         )

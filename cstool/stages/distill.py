@@ -197,6 +197,7 @@ def distill(
     from transformers import PrinterCallback, ProgressCallback, TrainingArguments
     from transformers.utils import logging as hf_logging
 
+    from cstool.lm.scoring import check_model_tokenizer
     from cstool.lm.topk_cache import load_teacher_cache
     from cstool.lm.training import (
         BlockDataset,
@@ -268,7 +269,9 @@ def distill(
     if teacher is not None:
         vocab = check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
         models.check_positions(teacher, config.block_size, "teacher")
+        check_model_tokenizer(teacher, teacher_tok)
     models.check_positions(student, config.block_size, "student")
+    check_model_tokenizer(student, student_tok)
 
     ids, lengths = pack_texts(texts, student_tok, config.block_size)
     cache = None

@@ -45,6 +45,7 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
     import torch
 
     from cstool.lm.kd import teacher_topk
+    from cstool.lm.scoring import check_model_tokenizer
     from cstool.lm.training import pack_texts, read_texts
 
     paths.check_outputs({"-o": output}, {"DATA": data, "--teacher": config.teacher})
@@ -54,6 +55,7 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
     device = models.resolve_device(config.device)
     teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download, device=device).eval()
     models.check_positions(teacher, config.block_size, "teacher")
+    check_model_tokenizer(teacher, tokenizer)
     ids, lengths = pack_texts(texts, tokenizer, config.block_size)
     vocab = len(tokenizer)
     k = min(config.top_k, vocab)
