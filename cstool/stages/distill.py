@@ -35,6 +35,7 @@ from cstool.errors import (
     ConfigError,
     CstoolError,
     InputError,
+    Interrupted,
     at_least,
 )
 from cstool.lm.kd import KINDS
@@ -336,6 +337,17 @@ def distill(
         if not existed:
             shutil.rmtree(out, ignore_errors=True)
         raise
+    except KeyboardInterrupt:
+        kept = last_complete_checkpoint(ckpt_dir)
+        if kept is None and not existed:
+            shutil.rmtree(out, ignore_errors=True)
+            raise Interrupted("interrupted before the first checkpoint; no output was written") from None
+        if kept is None:
+            raise Interrupted(f"interrupted before the first checkpoint of this run; {out} is as it was") from None
+        raise Interrupted(
+            f"interrupted; kept {kept} (step {kept.name.removeprefix('checkpoint-')}) in {out}",
+            "continue from it with the same command and --resume",
+        ) from None
     seconds = time.perf_counter() - started
     summary: dict[str, Any] = {
         "steps": trainer.state.global_step,

@@ -32,7 +32,7 @@ from cstool import artifacts, atomic, paths, runstate, specs
 from cstool.console import log, warn
 from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
 from cstool.continual.tasks import task_kind
-from cstool.errors import ConfigError, InputError
+from cstool.errors import ConfigError, InputError, Interrupted
 from cstool.runstate import DAMAGED_HINT
 
 FILES = "--task/--dev files (content)"
@@ -125,41 +125,48 @@ def replay_train(
     learner.train_seconds = state.get("train_seconds", 0.0)
     # rows of a task whose state was not recorded are measured again, not kept twice
     metrics = [m for m in _load_metrics(out) if m["after_task"] in state["done"]]
-    for i, task in enumerate(data):
-        if task.name in state["done"]:
-            continue
-        learner.restore(state["done"])
-        if i > 0 or config.train_first:
-            log(f"task {i}: {task.name} ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
-            learner.learn(i)
-        scores = learner.evaluate({n: texts for n, (texts, _) in dev_sets.items()})
-        for eval_task, values in scores.items():
-            for metric, value in values.items():
-                metrics.append(
-                    {
-                        "run": run,
-                        "strategy": config.label,
-                        "cs": config.cs,
-                        "seed": config.seed,
-                        "after_task": task.name,
-                        "eval_task": eval_task,
-                        "metric": metric,
-                        "value": value,
-                    }
-                )
-        learner.save_after(i)
-        artifacts.write_table(
-            out / METRICS_FILE,
-            pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
-            kind="metrics",
-            provenance=prov,
-        )
-        state["done"].append(task.name)
-        state["train_seconds"] = learner.train_seconds
-        _write_json(out / STATE, state)
-    learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
-    learner.save_final(out / "final")
-    shutil.rmtree(out / "work", ignore_errors=True)
+    try:
+        for i, task in enumerate(data):
+            if task.name in state["done"]:
+                continue
+            learner.restore(state["done"])
+            if i > 0 or config.train_first:
+                log(f"task {i}: {task.name} ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
+                learner.learn(i)
+            scores = learner.evaluate({n: texts for n, (texts, _) in dev_sets.items()})
+            for eval_task, values in scores.items():
+                for metric, value in values.items():
+                    metrics.append(
+                        {
+                            "run": run,
+                            "strategy": config.label,
+                            "cs": config.cs,
+                            "seed": config.seed,
+                            "after_task": task.name,
+                            "eval_task": eval_task,
+                            "metric": metric,
+                            "value": value,
+                        }
+                    )
+            learner.save_after(i)
+            artifacts.write_table(
+                out / METRICS_FILE,
+                pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
+                kind="metrics",
+                provenance=prov,
+            )
+            state["done"].append(task.name)
+            state["train_seconds"] = learner.train_seconds
+            _write_json(out / STATE, state)
+        learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
+        learner.save_final(out / "final")
+        shutil.rmtree(out / "work", ignore_errors=True)
+    except KeyboardInterrupt:
+        done = ", ".join(state["done"]) or "none yet"
+        raise Interrupted(
+            f"interrupted; kept {out} (tasks completed: {done})",
+            "continue with the same command and --resume",
+        ) from None
     summary = {
         "run": run,
         "tasks": names,

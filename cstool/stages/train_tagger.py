@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,8 +126,7 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
         _check_treebank(Path(dev), "dev")
     _check_trees(Path(dev) if dev is not None else train, "dev" if dev is not None else "training")
     device = models.resolve_device(config.device)
-    with tempfile.TemporaryDirectory(prefix=".train-tagger-", dir=output.parent) as tmp:
-        work = Path(tmp)
+    with atomic.scratch_dir(output) as work:
         train_file, dev_file = (train, Path(dev)) if dev is not None else _hold_out(train, work)
         args = [
             "--mode",

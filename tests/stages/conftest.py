@@ -45,17 +45,17 @@ def vqa_jsonl(path: Path, n: int = 6) -> Path:
     return path
 
 
-def metrics_run(run_dir: Path) -> Path:
+def metrics_run(run_dir: Path, name: str = "r", seed: int = 1) -> Path:
     """A replay-train run folder holding only a small metrics artifact (what cstool report reads)."""
     rows = []
     for i, after in enumerate(("en", "hi")):
         for ev in ("en", "hi"):
             rows.append(
                 {
-                    "run": "r",
+                    "run": name,
                     "strategy": "naive",
                     "cs": "none",
-                    "seed": 1,
+                    "seed": seed,
                     "after_task": after,
                     "eval_task": ev,
                     "metric": "bpb",
