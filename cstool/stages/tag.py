@@ -33,6 +33,14 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CONLLU_SUFFIXES = (".conllu", ".conll")
 # Raw batches of already tagged input (CoNLL-U, or an artifact with tokens/upos) carry these columns.
 _GOLD = artifacts.TAGGED.remove(artifacts.TAGGED.get_field_index("lang"))
+# Long lines are tagged in pieces (documented in the README, "What cstool guarantees"), so that memory stays
+# bounded: a row's tokens go to Stanza MAX_PIECE_TOKENS at a time as separate sentences, and to Stanza's
+# own tokenizer MAX_PIECE_CHARS characters at a time, cut at whitespace; one Stanza call gets at most
+# WORDS_PER_CALL tokens (CHARS_PER_CALL characters). Rows within the limits are tagged whole, as before.
+MAX_PIECE_TOKENS = 1000
+MAX_PIECE_CHARS = 10_000
+WORDS_PER_CALL = 20_000
+CHARS_PER_CALL = 100_000
 _JSON_TYPES = {list: "list", dict: "object", int: "number", float: "number", bool: "boolean"}
 
 
@@ -238,33 +246,73 @@ def read_input(path: str, cfg: TagConfig) -> tuple[Iterator[pa.RecordBatch], lis
 # Tagging
 
 
+def token_pieces(tokens: list[str], size: int = MAX_PIECE_TOKENS) -> list[list[str]]:
+    """``tokens`` cut into consecutive pieces of at most ``size`` tokens (none for no tokens)."""
+    return [tokens[i : i + size] for i in range(0, len(tokens), size)]
+
+
+_LAST_SPACE = re.compile(r"\s(?=\S*$)")
+
+
+def text_pieces(text: str, size: int = MAX_PIECE_CHARS) -> list[str]:
+    """``text`` cut into consecutive pieces of at most ``size`` characters, at the last whitespace before the
+    limit (inside a word only when a word is longer than ``size``); joined, the pieces are ``text``."""
+    out, start = [], 0
+    while len(text) - start > size:
+        m = _LAST_SPACE.search(text, start, start + size)
+        end = m.start() + 1 if m and m.start() > start else start + size
+        out.append(text[start:end])
+        start = end
+    if start < len(text):
+        out.append(text[start:])
+    return out
+
+
+def _calls(units: list[tuple[int, Any]], limit: int) -> Iterator[list[tuple[int, Any]]]:
+    """``units`` (row, piece) in consecutive groups of at most ``limit`` tokens or characters (at least one)."""
+    group: list[tuple[int, Any]] = []
+    size = 0
+    for unit in units:
+        if group and size + len(unit[1]) > limit:
+            yield group
+            group, size = [], 0
+        group.append(unit)
+        size += len(unit[1])
+    if group:
+        yield group
+
+
 def _stanza_words(pipeline: Any, batch_texts: list[str], pretok: list[list[str]] | None) -> list[tuple]:
-    """Run Stanza once for a batch; return (tokens, upos, lemmas) per row."""
+    """Run Stanza over a batch; return (tokens, upos, lemmas) per row.
+
+    A row is tagged in pieces of at most MAX_PIECE_TOKENS tokens (MAX_PIECE_CHARS characters for Stanza's own
+    tokenizer), and Stanza gets at most WORDS_PER_CALL tokens (CHARS_PER_CALL characters) at a time, so memory
+    stays bounded whatever the length of a line; the pieces' words are joined back into their row.
+    """
     from stanza import Document
 
+    results: list[tuple[list, list, list]] = [([], [], []) for _ in batch_texts]
+
+    def add(row: int, words: Iterator[Any]) -> None:
+        tokens, upos, lemmas = results[row]
+        for w in words:
+            tokens.append(w.text)
+            upos.append(w.upos)
+            lemmas.append(w.lemma)
+
     if pretok is not None:
-        sentences: list[list[str]] = []
-        owner: list[int] = []
-        for row, toks in enumerate(pretok):
-            if toks:
-                sentences.append(toks)
-                owner.append(row)
-        results: list[tuple[list, list, list]] = [([], [], []) for _ in pretok]
-        if sentences:
-            doc = pipeline(sentences)
-            for row, sent in zip(owner, doc.sentences, strict=True):
-                tokens, upos, lemmas = results[row]
-                for w in sent.words:
-                    tokens.append(w.text)
-                    upos.append(w.upos)
-                    lemmas.append(w.lemma)
+        units = [(row, piece) for row, toks in enumerate(pretok) for piece in token_pieces(toks)]
+        for group in _calls(units, WORDS_PER_CALL):
+            doc = pipeline([piece for _, piece in group])
+            for (row, _), sent in zip(group, doc.sentences, strict=True):
+                add(row, sent.words)
         return results
-    docs_in = [Document([], text=t) for t in batch_texts]
-    out = []
-    for d in pipeline.bulk_process(docs_in):
-        words = [w for s in d.sentences for w in s.words]
-        out.append(([w.text for w in words], [w.upos for w in words], [w.lemma for w in words]))
-    return out
+    units = [(row, piece) for row, text in enumerate(batch_texts) for piece in text_pieces(text)]
+    for group in _calls(units, CHARS_PER_CALL):
+        docs = pipeline.bulk_process([Document([], text=piece) for _, piece in group])
+        for (row, _), d in zip(group, docs, strict=True):
+            add(row, (w for s in d.sentences for w in s.words))
+    return results
 
 
 def tag_batches(

@@ -57,11 +57,13 @@ _MAX_REPORTED = 3
 
 @dataclass
 class _Groups:
-    """Keys of one lookup table, each pointing at a contiguous run of candidate targets."""
+    """Keys of one lookup table, each pointing at a contiguous run of candidate targets (in first-seen order;
+    a set per key keeps adding a sense constant-time, so loading is linear in senses per word)."""
 
     keys: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
     targets: list[list[str]] = field(default_factory=list)
+    seen: list[set[str]] = field(default_factory=list)
 
     def add(self, key: str, target: str) -> None:
         i = self.index.get(key)
@@ -69,8 +71,10 @@ class _Groups:
             self.index[key] = len(self.keys)
             self.keys.append(key)
             self.targets.append([target])
-        elif target not in self.targets[i]:
+            self.seen.append({target})
+        elif target not in self.seen[i]:
             self.targets[i].append(target)
+            self.seen[i].add(target)
 
 
 class Lexicon:
