@@ -220,17 +220,28 @@ class Source:
             yield from _whole_stream(stream, self._tap, "the Arrow stream on stdin", batch_size)
             return
         for f in self.files:
-            if _is_ipc(f):
-                if _ipc_is_file_format(f):
-                    reader = ipc.open_file(f)
-                    for i in range(reader.num_record_batches):
-                        yield from _rechunk(reader.get_batch(i), batch_size)
-                else:
-                    with open(f, "rb") as fh:
-                        tap = StreamTap(fh)
-                        yield from _whole_stream(ipc.open_stream(tap), tap, f"the Arrow stream {f}", batch_size)
-            else:
-                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
+            rows = 0
+            try:
+                for batch in self._file_batches(f, batch_size):
+                    rows += batch.num_rows
+                    yield batch
+            except (pa.ArrowInvalid, OSError) as e:  # a damaged file: its footer read, its data not
+                raise InputError(
+                    f"{f} is damaged after {rows} rows ({str(e).splitlines()[0]})",
+                    "write it again with the command that made it",
+                ) from None
+
+    def _file_batches(self, f: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
+        if not _is_ipc(f):
+            yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
+        elif _ipc_is_file_format(f):
+            reader = ipc.open_file(f)
+            for i in range(reader.num_record_batches):
+                yield from _rechunk(reader.get_batch(i), batch_size)
+        else:
+            with open(f, "rb") as fh:
+                tap = StreamTap(fh)
+                yield from _whole_stream(ipc.open_stream(tap), tap, f"the Arrow stream {f}", batch_size)
 
     def read_all(self) -> pa.Table:
         batches = list(self.iter_batches())

@@ -77,6 +77,13 @@ def _resolve(path_or_id: str | os.PathLike, what: str, allow_download: bool) -> 
     )
 
 
+def _safetensor_error() -> type[Exception]:
+    """The error safetensors raises for a damaged weights file (a cut-off download or save)."""
+    from safetensors import SafetensorError
+
+    return SafetensorError
+
+
 def load_tokenizer(path: str | os.PathLike, *, allow_download: bool = False):
     from transformers import AutoTokenizer
 
@@ -111,7 +118,7 @@ def load_causal_lm(
         kwargs["gguf_file"] = gguf_file
     try:
         model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, _safetensor_error()) as e:
         raise ModelNotFoundError(
             f"cannot load a causal LM from {name}: {str(e).splitlines()[0]}",
             "the folder needs config.json and weights written by save_pretrained",
@@ -129,14 +136,12 @@ def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default
             f"no peft adapter at {p} (adapter_config.json missing)",
             "give a folder written by cstool replay-train (RUN_DIR/adapters/<task>/) or by peft's save_pretrained",
         )
-    from safetensors import SafetensorError
-
     try:
         if isinstance(model, PeftModel):
             model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable)
             return model
         return PeftModel.from_pretrained(model, str(p), adapter_name=adapter_name, is_trainable=trainable)
-    except (SafetensorError, OSError) as e:
+    except (_safetensor_error(), OSError) as e:
         raise ModelNotFoundError(
             f"cannot read the adapter {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
             "its files are damaged (cut off or edited): restore them, or train the adapter again",
@@ -418,7 +423,7 @@ def load_vlm(path: str | os.PathLike, *, allow_download: bool = False, dtype: An
     try:
         processor = AutoProcessor.from_pretrained(name, local_files_only=local, trust_remote_code=False)
         model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, _safetensor_error()) as e:
         raise ModelNotFoundError(
             f"cannot load an image-text-to-text model from {name}: {str(e).splitlines()[0]}",
             "--task vqa needs a vision-language model folder (config with a vision tower, weights and processor "

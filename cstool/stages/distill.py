@@ -331,12 +331,40 @@ def distill(
         f"{student.num_parameters():,} student parameters"
     )
     started = time.perf_counter()
-    try:
-        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    except CstoolError:  # e.g. divergence: the run is void; keep only what an earlier run left for --resume
-        if not existed:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    try:  # Ctrl-C while training or saving: say what was kept
+        try:
+            result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        except CstoolError:  # e.g. divergence: the run is void; keep only what an earlier run left for --resume
+            if not existed:
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        seconds = time.perf_counter() - started
+        summary: dict[str, Any] = {
+            "steps": trainer.state.global_step,
+            "train_loss": result.training_loss,
+            "train_tokens": int(lengths.sum()),
+            "seconds": round(seconds, 2),
+        }
+        if eval_texts is not None:
+            e_ids, e_lengths = pack_texts(eval_texts, student_tok, config.block_size)
+            summary["eval_loss"] = heldout_loss(trainer.model, e_ids, e_lengths, batch_size=config.batch_size)
+        table = metrics_table(trainer.state.log_history)
+        if table.num_rows:
+            summary["final_loss"] = table.column("loss")[-1].as_py()
+        trainer.save_model(str(out))  # every process takes part (sharded models are gathered); rank 0 writes
+        if trainer.is_world_process_zero():
+            prov = artifacts.make_provenance(
+                "distill",
+                options={**artifacts.jsonable(config), "alpha_used": config.kd_alpha, "mode": mode},
+                seed=config.seed,
+                inputs=sources,
+            )
+            student_tok.save_pretrained(out)
+            artifacts.write_sidecar(out, prov)
+            artifacts.write_table(out / TRAIN_METRICS_FILE, table, kind="train_metrics", provenance=prov)
+            if not config.keep_checkpoints:
+                shutil.rmtree(ckpt_dir, ignore_errors=True)
+            atomic.write_json(out / DONE, summary, indent=2)
     except KeyboardInterrupt:
         kept = last_complete_checkpoint(ckpt_dir)
         if kept is None and not existed:
@@ -348,33 +376,6 @@ def distill(
             f"interrupted; kept {kept} (step {kept.name.removeprefix('checkpoint-')}) in {out}",
             "continue from it with the same command and --resume",
         ) from None
-    seconds = time.perf_counter() - started
-    summary: dict[str, Any] = {
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "train_tokens": int(lengths.sum()),
-        "seconds": round(seconds, 2),
-    }
-    if eval_texts is not None:
-        e_ids, e_lengths = pack_texts(eval_texts, student_tok, config.block_size)
-        summary["eval_loss"] = heldout_loss(trainer.model, e_ids, e_lengths, batch_size=config.batch_size)
-    table = metrics_table(trainer.state.log_history)
-    if table.num_rows:
-        summary["final_loss"] = table.column("loss")[-1].as_py()
-    trainer.save_model(str(out))  # every process takes part (sharded models are gathered); rank 0 writes
-    if trainer.is_world_process_zero():
-        prov = artifacts.make_provenance(
-            "distill",
-            options={**artifacts.jsonable(config), "alpha_used": config.kd_alpha, "mode": mode},
-            seed=config.seed,
-            inputs=sources,
-        )
-        student_tok.save_pretrained(out)
-        artifacts.write_sidecar(out, prov)
-        artifacts.write_table(out / TRAIN_METRICS_FILE, table, kind="train_metrics", provenance=prov)
-        if not config.keep_checkpoints:
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
-        atomic.write_json(out / DONE, summary, indent=2)
     return summary
 
 

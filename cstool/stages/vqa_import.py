@@ -147,6 +147,7 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
     root = Path(config.image_root) if config.image_root else path.parent
     out_root = Path(output).resolve().parent
     cols: dict[str, list] = {f.name: [] for f in VQA}
+    image_files: list[Path] = []
     skipped = 0
     for where, row in _rows(path, config.format):
         rid = str(row.get(config.id_column) if row.get(config.id_column) is not None else len(cols["id"]) + skipped)
@@ -177,6 +178,7 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
                 if not file.is_file():
                     raise OSError(f"image file {file} does not exist")
                 check_image(path=file)
+                image_files.append(file)
                 if config.embed_images:
                     data = file.read_bytes()
                 else:
@@ -207,6 +209,7 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
         )
     if skipped:
         warn(f"skipped {skipped} rows whose image is missing or unreadable")
+    paths.check_outputs({"-o": output}, {"the image": image_files})  # the files the rows name are inputs too
     table = pa.table(cols, schema=VQA)
     prov = artifacts.make_provenance("vqa-import", options=config, inputs=[path])
     artifacts.write_table(output, table, kind="vqa", provenance=prov)

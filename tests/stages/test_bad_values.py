@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -207,3 +208,56 @@ def test_train_tagger_dev_file_that_holds_no_valid_trees(heads, message, inputs,
     code, output = invoke("train-tagger", "--train", inputs["conllu"], "--dev", dev, "--lang", "en", "-o", out)
     assert_user_error(code, output, f"{dev}:7: {message}", "one root")
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["dev.conllu"]
+
+
+@pytest.fixture(scope="module")
+def damaged(inputs, tmp_path_factory) -> dict:
+    """A tagged artifact whose footer reads but whose data pages are cut up, and the tiny LM with its
+    weights file cut in half."""
+    root = tmp_path_factory.mktemp("damaged")
+    data = root / "tagged.parquet"
+    pq.write_table(pq.read_table(inputs["tagged"]), data, compression="zstd")
+    raw = bytearray(data.read_bytes())
+    footer = pq.ParquetFile(data).metadata.serialized_size + 8
+    for i in range(4, len(raw) - footer):
+        raw[i] ^= 0x5A
+    data.write_bytes(bytes(raw))
+    model = root / "model"
+    shutil.copytree(inputs["lm"], model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    return {"data": data, "model": model}
+
+
+DAMAGED_DATA = {
+    "tag": ["tag", "{data}", "--lang", "en", "-o", "{tmp}/o.parquet"],
+    "switch": ["switch", "{data}", "--lexicon", "{lexicon}", "--allow-empty", "-o", "{tmp}/o.parquet"],
+    "train-tokenizer": ["train-tokenizer", "{data}", "-o", "{tmp}/o"],
+    "teacher-cache": ["teacher-cache", "{data}", "--teacher", "{lm}", "-o", "{tmp}/o.parquet"],
+    "eval": ["eval", "--model", "{lm}", "--data", "x={data}", "-o", "{tmp}/o.parquet"],
+}
+
+
+@pytest.mark.parametrize("stage", list(DAMAGED_DATA))
+def test_an_artifact_damaged_inside(stage, inputs, damaged, tmp_path):
+    code, output = invoke(*fill(DAMAGED_DATA[stage], inputs, data=damaged["data"], tmp=tmp_path))
+    assert_user_error(code, output, f"{damaged['data']} is damaged after")
+    assert list(tmp_path.iterdir()) == []
+
+
+DAMAGED_MODEL = {
+    "eval": ["eval", "--model", "{model}", "--data", "x={tagged}", "-o", "{tmp}/o.parquet"],
+    "distill": ["distill", "{tagged}", "--student", "{model}", "-o", "{tmp}/o"],
+    "teacher-cache": ["teacher-cache", "{tagged}", "--teacher", "{model}", "-o", "{tmp}/o.parquet"],
+    "replay-train": [
+        *("replay-train", "--base", "{model}", "--task", "en={tagged}", "--task", "hi={tagged}"),
+        *("-o", "{tmp}/o"),
+    ],
+}
+
+
+@pytest.mark.parametrize("stage", list(DAMAGED_MODEL))
+def test_a_model_whose_weights_are_cut_off(stage, inputs, damaged, tmp_path):
+    code, output = invoke(*fill(DAMAGED_MODEL[stage], inputs, model=damaged["model"], tmp=tmp_path))
+    assert_user_error(code, output, f"cannot load a causal LM from {damaged['model']}")
+    assert list(tmp_path.iterdir()) == []

@@ -160,3 +160,15 @@ def test_output_kind_must_match_what_is_there(tmp_path, folder):
     (there.mkdir() if not folder else there.write_text("a file"))
     with pytest.raises(InputError, match="it is a directory" if not folder else "is a file, but this command"):
         paths.check_outputs({"-o": there}, folders=["-o"] if folder else [])
+
+
+def test_vqa_import_may_not_write_over_an_image_its_rows_name(inputs, tmp_path):
+    from .conftest import png
+
+    image = tmp_path / "img.png"
+    image.write_bytes(png())
+    data = tmp_path / "q.csv"
+    data.write_text("question,answers,image_path\nwhat color?,red,img.png\n")
+    code, output = invoke("vqa-import", data, "--lang", "en", "--no-embed-images", "-o", image)
+    assert_user_error(code, output, "is also the input the image", "would destroy that input")
+    assert image.read_bytes() == png()
