@@ -1,7 +1,8 @@
 """The one way stages read and write artifacts (schemas: :mod:`cstool.schemas`, re-exported here).
 
 * Inputs: a Parquet file, a directory or glob of Parquet shards, an Arrow IPC file or stream, or ``-``
-  (an IPC stream on stdin). All are read batch by batch, so memory stays flat in corpus size.
+  (an IPC stream on stdin, whole only with its end marker: :mod:`cstool.streams`). All are read batch by
+  batch, so memory stays flat in corpus size.
 * Outputs: Parquet (default), Arrow IPC file (``.arrow``/``.feather``/``.ipc``) or ``-`` (IPC stream on
   stdout). Files are written to a temporary name in the same folder and renamed when complete, so an
   interrupted run never leaves a file that Make would take as up to date.
@@ -15,7 +16,6 @@ import contextlib
 import dataclasses
 import glob as globmod
 import hashlib
-import io
 import json
 import os
 import sys
@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from cstool import __version__, atomic
+from cstool import __version__, atomic, streams
 from cstool.errors import InputError, SchemaError
 from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one import stages need)
     METRICS,
@@ -175,7 +175,7 @@ class Source:
         spec: str,
         files: list[Path],
         stream: ipc.RecordBatchStreamReader | None = None,
-        tap: StreamTap | None = None,
+        tap: streams.StreamTap | None = None,
     ):
         self.spec = spec
         self.files = files
@@ -217,7 +217,7 @@ class Source:
             stream, self._stream = self._stream, None
             if stream is None:
                 raise InputError("stdin was already read", "read '-' only once")
-            yield from _whole_stream(stream, self._tap, "the Arrow stream on stdin", batch_size)
+            yield from streams.whole_stream(stream, self._tap, "the Arrow stream on stdin", batch_size)
             return
         for f in self.files:
             rows = 0
@@ -237,78 +237,22 @@ class Source:
         elif _ipc_is_file_format(f):
             reader = ipc.open_file(f)
             for i in range(reader.num_record_batches):
-                yield from _rechunk(reader.get_batch(i), batch_size)
+                yield from streams.rechunk(reader.get_batch(i), batch_size)
         else:
             with open(f, "rb") as fh:
-                tap = StreamTap(fh)
-                yield from _whole_stream(ipc.open_stream(tap), tap, f"the Arrow stream {f}", batch_size)
+                tap = streams.StreamTap(fh)
+                yield from streams.whole_stream(ipc.open_stream(tap), tap, f"the Arrow stream {f}", batch_size)
 
     def read_all(self) -> pa.Table:
         batches = list(self.iter_batches())
         return pa.Table.from_batches(batches, schema=self.schema)
 
 
-# The end-of-stream marker of the Arrow IPC stream format: a continuation token and a zero length.
-END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
-
-
-class StreamTap(io.RawIOBase):
-    """A readable file that remembers how it ended: whether the last read got all it asked for, and the last
-    bytes read. The IPC reader stops at the end-of-stream marker, or at the end of the input when a writer
-    died between two messages; only the first is a whole stream (:meth:`ended_with_marker`)."""
-
-    def __init__(self, raw: Any):
-        super().__init__()
-        self.raw = raw
-        self.tail = b""
-        self.short = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.short = size is not None and size >= 0 and len(data) < size
-        self.tail = (self.tail + data[-len(END_OF_STREAM) :])[-len(END_OF_STREAM) :]
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def ended_with_marker(self) -> bool:
-        return not self.short and self.tail == END_OF_STREAM
-
-
-def _whole_stream(
-    stream: ipc.RecordBatchStreamReader, tap: StreamTap | None, what: str, batch_size: int
-) -> Iterator[pa.RecordBatch]:
-    """The batches of an IPC stream; an InputError, after the last batch that arrived, when the stream was
-    cut off (in a message, or between messages: no end-of-stream marker). Its rows are then not whole, so
-    a stage reading it fails and writes nothing."""
-    rows = 0
-    hint = "the command writing it stopped early (killed, or failed: see its error above); run it again"
-    try:
-        for batch in stream:
-            rows += batch.num_rows
-            yield from _rechunk(batch, batch_size)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(f"{what} is truncated after {rows} rows ({str(e).splitlines()[0]})", hint) from None
-    if tap is not None and not tap.ended_with_marker():
-        raise InputError(f"{what} ended without its end-of-stream marker after {rows} rows", hint)
-
-
-def _rechunk(batch: pa.RecordBatch, size: int) -> Iterator[pa.RecordBatch]:
-    for start in range(0, batch.num_rows, size):
-        yield batch.slice(start, size)
-
-
 def open_source(spec: str | os.PathLike) -> Source:
     """Open an input artifact: ``-``, a file, a directory of ``*.parquet`` shards, or a glob."""
     spec = str(spec)
     if spec == "-":
-        tap = StreamTap(sys.stdin.buffer)
+        tap = streams.StreamTap(sys.stdin.buffer)
         try:
             stream = ipc.open_stream(tap)
         except (pa.ArrowInvalid, OSError) as e:
@@ -341,10 +285,6 @@ def open_source(spec: str | os.PathLike) -> Source:
 
 # ---------------------------------------------------------------------------------------------------------
 # Writing
-
-
-# An IPC continuation marker announcing 64 bytes of message metadata that never come.
-TRUNCATED_STREAM = b"\xff\xff\xff\xff\x40\x00\x00\x00"
 
 
 class ArtifactWriter:
@@ -418,7 +358,7 @@ class ArtifactWriter:
             # Closing would write the end-of-stream marker and a reader would take the partial stream for a
             # complete one; a cut-off message header makes the reader fail instead.
             try:
-                sys.stdout.buffer.write(TRUNCATED_STREAM)
+                sys.stdout.buffer.write(streams.TRUNCATED_STREAM)
                 sys.stdout.buffer.flush()
             except (OSError, ValueError):
                 pass

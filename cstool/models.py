@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
-from cstool.specs import parse_key_values
+from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
 
 def set_threads(n: int | None) -> int:
@@ -258,14 +258,7 @@ def _empty_resources_dir() -> Path:
 # ---------------------------------------------------------------------------------------------------------
 # Building and saving students (cstool distill)
 
-_SPEC_KEYS = {
-    "layers": "num_hidden_layers",
-    "hidden": "hidden_size",
-    "heads": "num_attention_heads",
-    "kv_heads": "num_key_value_heads",
-    "intermediate": "intermediate_size",
-    "positions": "max_position_embeddings",
-}
+_SPEC_KEYS = MODEL_SPEC_KEYS
 
 
 def _spec_value(text: str) -> Any:
@@ -294,26 +287,6 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
         body, _SPEC_KEYS, "model spec", other_keys=True, value=_spec_value, example="llama:layers=4,hidden=128,heads=4"
     )
     return family, values
-
-
-def shape_problems(values: dict[str, Any], label: str) -> list[str]:
-    """What makes a transformer shape unbuildable: sizes that are not positive integers, a hidden size that is
-    not a multiple of the heads, heads that are not a multiple of the key-value heads."""
-    short = {v: k for k, v in _SPEC_KEYS.items()}
-    problems = [
-        f"{label} {short[k]} must be a positive integer, got {v!r}"
-        for k, v in values.items()
-        if k in short and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
-    ]
-    if problems:
-        return problems
-    hidden, heads = values.get("hidden_size"), values.get("num_attention_heads")
-    kv = values.get("num_key_value_heads")
-    if hidden and heads and hidden % heads:
-        problems.append(f"{label} hidden ({hidden}) must be a multiple of heads ({heads})")
-    if heads and kv and heads % kv:
-        problems.append(f"{label} heads ({heads}) must be a multiple of kv_heads ({kv})")
-    return problems
 
 
 def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | None], seed: int = 0):

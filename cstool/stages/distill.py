@@ -17,7 +17,6 @@ Trainer (:class:`cstool.lm.training.KDTrainer`), so ``accelerate launch -m cstoo
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -30,7 +29,7 @@ import torch
 from transformers import TrainerCallback
 
 from cstool import artifacts, atomic, models, paths, runstate
-from cstool.console import log, warn
+from cstool.console import log
 from cstool.errors import (
     ConfigError,
     CstoolError,
@@ -39,6 +38,7 @@ from cstool.errors import (
     at_least,
 )
 from cstool.lm.kd import KINDS
+from cstool.lm.training import last_complete_checkpoint
 from cstool.options import option
 
 DONE = "done.json"
@@ -382,24 +382,6 @@ def distill(
 def _content(path: str) -> str:
     """Fingerprint of a local file or folder; a hub id (with --allow-download) stands for itself."""
     return runstate.fingerprint(path) if Path(path).exists() else f"hub:{path}"
-
-
-def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
-    """The newest ``checkpoint-N`` whose save finished (its trainer_state.json, written last, is whole).
-    Newer ones that a kill cut off while saving are removed, so training continues from the complete one."""
-    found = sorted(
-        (int(p.name.removeprefix("checkpoint-")), p)
-        for p in (ckpt_dir.glob("checkpoint-*") if ckpt_dir.is_dir() else [])
-        if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()
-    )
-    for _, path in reversed(found):
-        try:
-            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-            return path
-        except (OSError, ValueError):
-            warn(f"removing {path}: its save was cut off (no complete trainer_state.json)")
-            atomic.discard(path)
-    return None
 
 
 def _resume_point(ckpt_dir: Path, record: dict, out: Path) -> Path | None:

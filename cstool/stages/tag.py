@@ -26,7 +26,7 @@ from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lines import utf8_lines
 from cstool.options import option
-from cstool.text.tokenize import split_sentences, tokenize
+from cstool.text.tokenize import split_sentences, text_pieces, token_pieces, tokenize
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -246,28 +246,6 @@ def read_input(path: str, cfg: TagConfig) -> tuple[Iterator[pa.RecordBatch], lis
 # Tagging
 
 
-def token_pieces(tokens: list[str], size: int = MAX_PIECE_TOKENS) -> list[list[str]]:
-    """``tokens`` cut into consecutive pieces of at most ``size`` tokens (none for no tokens)."""
-    return [tokens[i : i + size] for i in range(0, len(tokens), size)]
-
-
-_LAST_SPACE = re.compile(r"\s(?=\S*$)")
-
-
-def text_pieces(text: str, size: int = MAX_PIECE_CHARS) -> list[str]:
-    """``text`` cut into consecutive pieces of at most ``size`` characters, at the last whitespace before the
-    limit (inside a word only when a word is longer than ``size``); joined, the pieces are ``text``."""
-    out, start = [], 0
-    while len(text) - start > size:
-        m = _LAST_SPACE.search(text, start, start + size)
-        end = m.start() + 1 if m and m.start() > start else start + size
-        out.append(text[start:end])
-        start = end
-    if start < len(text):
-        out.append(text[start:])
-    return out
-
-
 def _calls(units: list[tuple[int, Any]], limit: int) -> Iterator[list[tuple[int, Any]]]:
     """``units`` (row, piece) in consecutive groups of at most ``limit`` tokens or characters (at least one)."""
     group: list[tuple[int, Any]] = []
@@ -301,13 +279,13 @@ def _stanza_words(pipeline: Any, batch_texts: list[str], pretok: list[list[str]]
             lemmas.append(w.lemma)
 
     if pretok is not None:
-        units = [(row, piece) for row, toks in enumerate(pretok) for piece in token_pieces(toks)]
+        units = [(row, piece) for row, toks in enumerate(pretok) for piece in token_pieces(toks, MAX_PIECE_TOKENS)]
         for group in _calls(units, WORDS_PER_CALL):
             doc = pipeline([piece for _, piece in group])
             for (row, _), sent in zip(group, doc.sentences, strict=True):
                 add(row, sent.words)
         return results
-    units = [(row, piece) for row, text in enumerate(batch_texts) for piece in text_pieces(text)]
+    units = [(row, piece) for row, text in enumerate(batch_texts) for piece in text_pieces(text, MAX_PIECE_CHARS)]
     for group in _calls(units, CHARS_PER_CALL):
         docs = pipeline.bulk_process([Document([], text=piece) for _, piece in group])
         for (row, _), d in zip(group, docs, strict=True):

@@ -87,7 +87,8 @@ def build_tiny_vlm(
         fast_tokenizer_from_sentencepiece,
         train_sentencepiece,
     )
-    from cstool.models import save_model_dir, shape_problems
+    from cstool.models import save_model_dir
+    from cstool.specs import shape_problems
 
     v = {
         "num_hidden_layers": 2,

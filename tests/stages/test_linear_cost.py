@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cstool.stages.tag import MAX_PIECE_TOKENS, WORDS_PER_CALL, _stanza_words, text_pieces, token_pieces
+from cstool.stages.tag import MAX_PIECE_TOKENS, WORDS_PER_CALL, _stanza_words
 from cstool.text.lexicon import load_lexicon
-from cstool.text.tokenize import tokenize
+from cstool.text.tokenize import text_pieces, token_pieces, tokenize
 
 CSTOOL = str(Path(sys.executable).with_name("cstool"))
 WORDS = "this red book sees the tree . He sings quietly in a dog .".split()
@@ -44,7 +44,7 @@ def test_lexicon_loading_is_linear_in_senses_per_word(tmp_path):
 @pytest.mark.parametrize("n", [0, 1, 999, 1000, 1001, 2500])
 def test_token_pieces_are_bounded_and_keep_every_token(n):
     tokens = [f"w{i}" for i in range(n)]
-    pieces = token_pieces(tokens)
+    pieces = token_pieces(tokens, MAX_PIECE_TOKENS)
     assert all(1 <= len(p) <= MAX_PIECE_TOKENS for p in pieces)
     assert [t for p in pieces for t in p] == tokens
 
