@@ -203,3 +203,15 @@ def test_a_cut_off_state_file_is_an_error(stage, damage, said, request):
     ]
     code, output = invoke(*argv)
     assert_user_error(code, output, said, "is damaged", "start a new run")
+
+
+def test_distill_checkpoints_without_their_run_record_are_not_resumed(cut_distill):
+    run = cut_distill
+    (run["out"] / "checkpoints" / "cstool-run.json").unlink()
+    before = listing(run["out"])
+    code, output = invoke(
+        *("distill", run["data"], "--student", run["student"], *DISTILL, "--device", "cpu", "-o", run["out"]),
+        "--resume",
+    )
+    assert_user_error(code, output, "holds checkpoints but no cstool-run.json")
+    assert listing(run["out"]) == before
