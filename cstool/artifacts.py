@@ -1,7 +1,8 @@
 """The one way stages read and write artifacts (schemas: :mod:`cstool.schemas`, re-exported here).
 
 * Inputs: a Parquet file, a directory or glob of Parquet shards, an Arrow IPC file or stream, or ``-``
-  (an IPC stream on stdin). All are read batch by batch, so memory stays flat in corpus size.
+  (an IPC stream on stdin, whole only with its end marker: :mod:`cstool.streams`). All are read batch by
+  batch, so memory stays flat in corpus size.
 * Outputs: Parquet (default), Arrow IPC file (``.arrow``/``.feather``/``.ipc``) or ``-`` (IPC stream on
   stdout). Files are written to a temporary name in the same folder and renamed when complete, so an
   interrupted run never leaves a file that Make would take as up to date.
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from cstool import __version__, atomic
+from cstool import __version__, atomic, streams
 from cstool.errors import InputError, SchemaError
 from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one import stages need)
     METRICS,
@@ -43,8 +44,12 @@ from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one i
     VQA,
     VQA_PREDICTIONS,
     extend_schema,
+    first_null_element,
+    is_text,
     register_schema,
     require_columns,
+    require_list_elements,
+    require_text_column,
 )
 
 PROVENANCE_KEY = b"cstool.provenance"
@@ -165,10 +170,17 @@ def _read_file_schema(path: Path) -> pa.Schema:
 class Source:
     """One logical input artifact: a file, a set of Parquet shards, or stdin. Read it once, in batches."""
 
-    def __init__(self, spec: str, files: list[Path], stream: ipc.RecordBatchStreamReader | None = None):
+    def __init__(
+        self,
+        spec: str,
+        files: list[Path],
+        stream: ipc.RecordBatchStreamReader | None = None,
+        tap: streams.StreamTap | None = None,
+    ):
         self.spec = spec
         self.files = files
         self._stream = stream
+        self._tap = tap
         self.is_stream = stream is not None
         if stream is not None:
             self.schema = stream.schema
@@ -205,50 +217,50 @@ class Source:
             stream, self._stream = self._stream, None
             if stream is None:
                 raise InputError("stdin was already read", "read '-' only once")
-            try:
-                for batch in stream:
-                    yield from _rechunk(batch, batch_size)
-            except (pa.ArrowInvalid, OSError) as e:
-                raise InputError(
-                    f"the Arrow stream on stdin is truncated ({str(e).splitlines()[0]})",
-                    "the command writing it failed; see its error above",
-                ) from None
+            yield from streams.whole_stream(stream, self._tap, "the Arrow stream on stdin", batch_size)
             return
         for f in self.files:
-            if _is_ipc(f):
-                if _ipc_is_file_format(f):
-                    reader = ipc.open_file(f)
-                    for i in range(reader.num_record_batches):
-                        yield from _rechunk(reader.get_batch(i), batch_size)
-                else:
-                    with pa.OSFile(str(f)) as fh:
-                        for batch in ipc.open_stream(fh):
-                            yield from _rechunk(batch, batch_size)
-            else:
-                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
+            rows = 0
+            try:
+                for batch in self._file_batches(f, batch_size):
+                    rows += batch.num_rows
+                    yield batch
+            except (pa.ArrowInvalid, OSError) as e:  # a damaged file: its footer read, its data not
+                raise InputError(
+                    f"{f} is damaged after {rows} rows ({str(e).splitlines()[0]})",
+                    "write it again with the command that made it",
+                ) from None
+
+    def _file_batches(self, f: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
+        if not _is_ipc(f):
+            yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
+        elif _ipc_is_file_format(f):
+            reader = ipc.open_file(f)
+            for i in range(reader.num_record_batches):
+                yield from streams.rechunk(reader.get_batch(i), batch_size)
+        else:
+            with open(f, "rb") as fh:
+                tap = streams.StreamTap(fh)
+                yield from streams.whole_stream(ipc.open_stream(tap), tap, f"the Arrow stream {f}", batch_size)
 
     def read_all(self) -> pa.Table:
         batches = list(self.iter_batches())
         return pa.Table.from_batches(batches, schema=self.schema)
 
 
-def _rechunk(batch: pa.RecordBatch, size: int) -> Iterator[pa.RecordBatch]:
-    for start in range(0, batch.num_rows, size):
-        yield batch.slice(start, size)
-
-
 def open_source(spec: str | os.PathLike) -> Source:
     """Open an input artifact: ``-``, a file, a directory of ``*.parquet`` shards, or a glob."""
     spec = str(spec)
     if spec == "-":
+        tap = streams.StreamTap(sys.stdin.buffer)
         try:
-            stream = ipc.open_stream(sys.stdin.buffer)
+            stream = ipc.open_stream(tap)
         except (pa.ArrowInvalid, OSError) as e:
             raise InputError(
                 f"stdin is not an Arrow IPC stream ({e})",
                 "pipe the output of a cstool command written with -o -",
             ) from None
-        return Source(spec, [], stream)
+        return Source(spec, [], stream, tap)
     path = Path(spec)
     if path.is_file():
         files = [path]
@@ -273,28 +285,6 @@ def open_source(spec: str | os.PathLike) -> Source:
 
 # ---------------------------------------------------------------------------------------------------------
 # Writing
-
-
-def check_writable(path: str | os.PathLike) -> None:
-    """Fail early, before any expensive work, when ``path`` cannot be written."""
-    if str(path) == "-":
-        return
-    target = Path(path)
-    probe = target.with_name(f".{target.name}.probe-{os.getpid()}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        raise InputError(
-            f"cannot write {path}: {e.strerror or e}", "choose an output path in a writable folder"
-        ) from None
-    if target.is_dir():
-        raise InputError(f"cannot write {path}: it is a directory", "give a file name such as out.parquet")
-
-
-# An IPC continuation marker announcing 64 bytes of message metadata that never come.
-TRUNCATED_STREAM = b"\xff\xff\xff\xff\x40\x00\x00\x00"
 
 
 class ArtifactWriter:
@@ -368,7 +358,7 @@ class ArtifactWriter:
             # Closing would write the end-of-stream marker and a reader would take the partial stream for a
             # complete one; a cut-off message header makes the reader fail instead.
             try:
-                sys.stdout.buffer.write(TRUNCATED_STREAM)
+                sys.stdout.buffer.write(streams.TRUNCATED_STREAM)
                 sys.stdout.buffer.flush()
             except (OSError, ValueError):
                 pass

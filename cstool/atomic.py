@@ -5,26 +5,64 @@ date, and a reader never sees a half-written one.
 * :func:`atomic_path` — a file: write to the yielded path; it becomes ``target`` when the block succeeds.
 * :func:`atomic_dir` — a folder: fill the yielded (empty) folder; it replaces ``target`` as a whole.
 * :func:`write_text`, :func:`write_json` — the common one-shot cases.
+* :func:`atomic_files` — several files as one: all of them appear when the block succeeds, none otherwise.
 * :func:`temp_path`, :func:`commit`, :func:`discard` — the three steps, for writers that cannot be one
   ``with`` block (a streaming writer that commits or aborts later).
+
+Nothing stale is left for long: a temporary name ends in the id of the process writing it, and whenever a
+temporary name is made for a target, the leftovers of processes that no longer run (killed before they
+could clean up) are removed; those of running processes (a concurrent writer) are kept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 
 def temp_path(target: str | os.PathLike, tag: str = "tmp") -> Path:
     """The temporary name of ``target``: ``.NAME.tmp-PID`` in the same folder (so the rename stays on one
-    filesystem, and a leftover of a killed run is hidden and never taken for the output)."""
+    filesystem, and a leftover of a killed run is hidden and never taken for the output). Leftovers of
+    ``target`` from processes that are gone are removed first (:func:`sweep`)."""
     target = Path(target)
+    sweep(target)
     return target.with_name(f".{target.name}.{tag}-{os.getpid()}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep(target: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files and folders of ``target`` (``.NAME.TAG-PID``) whose process no longer
+    runs; return what was removed."""
+    target = Path(target)
+    prefix = f".{target.name}."
+    pattern = re.compile(re.escape(prefix) + r"[a-z]+-(\d+)")
+    removed = []
+    try:
+        candidates = list(target.parent.glob(glob.escape(prefix) + "*-*"))
+    except OSError:
+        return removed
+    for path in candidates:
+        m = pattern.fullmatch(path.name)
+        if m and int(m.group(1)) != os.getpid() and not _running(int(m.group(1))):
+            discard(path)
+            removed.append(path)
+    return removed
 
 
 def discard(path: str | os.PathLike) -> None:
@@ -78,6 +116,41 @@ def atomic_dir(target: str | os.PathLike, *, subdir: str | None = None) -> Itera
         yield tmp
         src = tmp / subdir if subdir and (tmp / subdir).is_dir() else tmp
         commit(src, target)
+    finally:
+        discard(tmp)
+
+
+@contextlib.contextmanager
+def atomic_files() -> Iterator[Callable[[str | os.PathLike], Path]]:
+    """Write several files as one output. The block gets ``place(target) -> temporary path`` and writes each
+    file there; when it ends without an exception every file is renamed over its target, otherwise every
+    temporary file is removed and the targets are left as they were."""
+    staged: list[tuple[Path, Path]] = []
+
+    def place(target: str | os.PathLike) -> Path:
+        tmp = temp_path(target, "part")
+        discard(tmp)
+        staged.append((tmp, Path(target)))
+        return tmp
+
+    try:
+        yield place
+        for tmp, target in staged:
+            commit(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            discard(tmp)
+
+
+@contextlib.contextmanager
+def scratch_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """An empty folder next to ``target`` for intermediate files (``.NAME.work-PID``), removed when the block
+    ends (and, after a kill, by the sweep of the next run that writes ``target``)."""
+    tmp = temp_path(target, "work")
+    discard(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
     finally:
         discard(tmp)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cstool.errors import InputError
+from cstool.lines import utf8_lines
 
 _WORD_ID = re.compile(r"^[1-9][0-9]*$")
 _RANGE_ID = re.compile(r"^([1-9][0-9]*)-([1-9][0-9]*)$")
@@ -27,6 +28,8 @@ class ConllSentence:
     upos: list[str] = field(default_factory=list)
     lemmas: list[str | None] = field(default_factory=list)
     misc: list[str] = field(default_factory=list)
+    heads: list[str] = field(default_factory=list)  # column 7 as written (an integer in a valid tree)
+    heads: list[str] = field(default_factory=list)  # column 7 as written (an integer in a valid tree)
     line: int = 0  # line number of the sentence's first line, for messages
 
 
@@ -54,60 +57,50 @@ def read_conllu(path: str | Path) -> Iterator[ConllSentence]:
         sent, surface, covered_until, comments = None, [], 0, {}
         return done
 
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as e:
-                raise InputError(
-                    f"{path}:{lineno}: not valid UTF-8 (byte {e.start})", "convert the file to UTF-8"
-                ) from None
-            if not line.strip():
-                done = finish()
-                if done is not None:
-                    yield done
-                continue
-            if line.startswith("#"):
-                key, sep, value = line[1:].partition("=")
-                if sep:
-                    comments.setdefault(key.strip(), value.strip())
-                continue
-            cols = line.split("\t")
-            if len(cols) != 10:
-                raise InputError(
-                    f"{path}:{lineno}: expected 10 tab-separated columns, found {len(cols)}",
-                    "CoNLL-U separates columns with tabs; check this line",
-                )
-            if sent is None:
-                sent = ConllSentence(sent_id=None, text="", line=lineno)
-            wid, form, lemma, upos, misc = cols[0], cols[1], cols[2], cols[3], cols[9]
-            if _EMPTY_ID.match(wid):
-                continue
-            m = _RANGE_ID.match(wid)
-            if m:
-                start, end = int(m.group(1)), int(m.group(2))
-                if end < start:
-                    raise InputError(
-                        f"{path}:{lineno}: bad multi-word token range {wid}", "the range must be ascending"
-                    )
-                surface.append((form, _space_after(misc)))
-                covered_until = end
-                continue
-            if not _WORD_ID.match(wid):
-                raise InputError(
-                    f"{path}:{lineno}: bad word id {wid!r}", "ids are 1, 2, ..., ranges 1-2, empty nodes 1.1"
-                )
-            if int(wid) != len(sent.forms) + 1:
-                raise InputError(
-                    f"{path}:{lineno}: word id {wid} out of sequence (expected {len(sent.forms) + 1})",
-                    "a blank line must separate sentences",
-                )
-            sent.forms.append(form)
-            sent.upos.append(upos)
-            sent.lemmas.append(None if lemma == "_" and form != "_" else lemma)
-            sent.misc.append(misc)
-            if int(wid) > covered_until:
-                surface.append((form, _space_after(misc)))
+    for lineno, line in utf8_lines(path):
+        if not line.strip():
+            done = finish()
+            if done is not None:
+                yield done
+            continue
+        if line.startswith("#"):
+            key, sep, value = line[1:].partition("=")
+            if sep:
+                comments.setdefault(key.strip(), value.strip())
+            continue
+        cols = line.split("\t")
+        if len(cols) != 10:
+            raise InputError(
+                f"{path}:{lineno}: expected 10 tab-separated columns, found {len(cols)}",
+                "CoNLL-U separates columns with tabs; check this line",
+            )
+        if sent is None:
+            sent = ConllSentence(sent_id=None, text="", line=lineno)
+        wid, form, lemma, upos, misc = cols[0], cols[1], cols[2], cols[3], cols[9]
+        if _EMPTY_ID.match(wid):
+            continue
+        m = _RANGE_ID.match(wid)
+        if m:
+            start, end = int(m.group(1)), int(m.group(2))
+            if end < start:
+                raise InputError(f"{path}:{lineno}: bad multi-word token range {wid}", "the range must be ascending")
+            surface.append((form, _space_after(misc)))
+            covered_until = end
+            continue
+        if not _WORD_ID.match(wid):
+            raise InputError(f"{path}:{lineno}: bad word id {wid!r}", "ids are 1, 2, ..., ranges 1-2, empty nodes 1.1")
+        if int(wid) != len(sent.forms) + 1:
+            raise InputError(
+                f"{path}:{lineno}: word id {wid} out of sequence (expected {len(sent.forms) + 1})",
+                "a blank line must separate sentences",
+            )
+        sent.forms.append(form)
+        sent.upos.append(upos)
+        sent.lemmas.append(None if lemma == "_" and form != "_" else lemma)
+        sent.misc.append(misc)
+        sent.heads.append(cols[6])
+        if int(wid) > covered_until:
+            surface.append((form, _space_after(misc)))
     done = finish()
     if done is not None:
         yield done

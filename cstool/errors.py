@@ -21,6 +21,20 @@ class CstoolError(Exception):
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) in a stage that keeps resumable work: says what was kept and how to continue.
+
+    A KeyboardInterrupt, so that callers that stop on Ctrl-C still do; the CLI prints its message and hint
+    (a plain KeyboardInterrupt reads "interrupted; no output was written") and exits 130."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
 class SchemaError(CstoolError):
     """An artifact lacks columns a stage needs, or has them with the wrong type."""
 

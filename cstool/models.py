@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
-from cstool.specs import parse_key_values
+from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
 
 def set_threads(n: int | None) -> int:
@@ -77,6 +77,13 @@ def _resolve(path_or_id: str | os.PathLike, what: str, allow_download: bool) -> 
     )
 
 
+def _safetensor_error() -> type[Exception]:
+    """The error safetensors raises for a damaged weights file (a cut-off download or save)."""
+    from safetensors import SafetensorError
+
+    return SafetensorError
+
+
 def load_tokenizer(path: str | os.PathLike, *, allow_download: bool = False):
     from transformers import AutoTokenizer
 
@@ -111,7 +118,7 @@ def load_causal_lm(
         kwargs["gguf_file"] = gguf_file
     try:
         model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, _safetensor_error()) as e:
         raise ModelNotFoundError(
             f"cannot load a causal LM from {name}: {str(e).splitlines()[0]}",
             "the folder needs config.json and weights written by save_pretrained",
@@ -129,10 +136,27 @@ def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default
             f"no peft adapter at {p} (adapter_config.json missing)",
             "give a folder written by cstool replay-train (RUN_DIR/adapters/<task>/) or by peft's save_pretrained",
         )
-    if isinstance(model, PeftModel):
-        model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable)
-        return model
-    return PeftModel.from_pretrained(model, str(p), adapter_name=adapter_name, is_trainable=trainable)
+    try:
+        if isinstance(model, PeftModel):
+            model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable)
+            return model
+        return PeftModel.from_pretrained(model, str(p), adapter_name=adapter_name, is_trainable=trainable)
+    except (_safetensor_error(), OSError) as e:
+        raise ModelNotFoundError(
+            f"cannot read the adapter {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            "its files are damaged (cut off or edited): restore them, or train the adapter again",
+        ) from None
+    except (RuntimeError, ValueError, KeyError, AttributeError) as e:
+        try:
+            trained_on = json.loads((p / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        except (OSError, ValueError):
+            trained_on = None
+        detail = next((ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln), str(e).splitlines()[0])
+        raise ConfigError(
+            f"the adapter {p} does not fit the model: {detail}",
+            "give an adapter trained on this base model"
+            + (f" (its adapter_config.json says it was trained on {trained_on})" if trained_on else ""),
+        ) from None
 
 
 def default_stanza_dir() -> Path:
@@ -234,14 +258,7 @@ def _empty_resources_dir() -> Path:
 # ---------------------------------------------------------------------------------------------------------
 # Building and saving students (cstool distill)
 
-_SPEC_KEYS = {
-    "layers": "num_hidden_layers",
-    "hidden": "hidden_size",
-    "heads": "num_attention_heads",
-    "kv_heads": "num_key_value_heads",
-    "intermediate": "intermediate_size",
-    "positions": "max_position_embeddings",
-}
+_SPEC_KEYS = MODEL_SPEC_KEYS
 
 
 def _spec_value(text: str) -> Any:
@@ -295,10 +312,20 @@ def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | 
         values["intermediate_size"] = 4 * hidden
     if "num_attention_heads" in values and hasattr(base, "num_key_value_heads") and "num_key_value_heads" not in values:
         values["num_key_value_heads"] = values["num_attention_heads"]
+    shape = {k: getattr(base, k, None) for k in _SPEC_KEYS.values() if getattr(base, k, None) is not None}
+    ConfigError.collect(
+        shape_problems({**shape, **values}, "--student-config"), "e.g. llama:layers=4,hidden=128,heads=4"
+    )
     ids = {k: v for k, v in special_ids.items() if v is not None}
-    config = AutoConfig.for_model(family, vocab_size=vocab_size, **ids, **values)
     torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(config)
+    try:
+        config = AutoConfig.for_model(family, vocab_size=vocab_size, **ids, **values)
+        return AutoModelForCausalLM.from_config(config)
+    except (ValueError, TypeError, AttributeError, KeyError, RuntimeError) as e:
+        raise ConfigError(
+            f"cannot build a model from {spec!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            f"check the spec's values (short keys: {', '.join(_SPEC_KEYS)}; others are {family} config attributes)",
+        ) from None
 
 
 def student_from_teacher_layers(teacher, layers: list[int]):
@@ -369,7 +396,7 @@ def load_vlm(path: str | os.PathLike, *, allow_download: bool = False, dtype: An
     try:
         processor = AutoProcessor.from_pretrained(name, local_files_only=local, trust_remote_code=False)
         model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, _safetensor_error()) as e:
         raise ModelNotFoundError(
             f"cannot load an image-text-to-text model from {name}: {str(e).splitlines()[0]}",
             "--task vqa needs a vision-language model folder (config with a vision tower, weights and processor "
@@ -411,10 +438,39 @@ def require_model_dir(path: str | None, role: str) -> None:
         )
 
 
-def check_positions(model: Any, block_size: int, role: str) -> None:
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if limit is not None and block_size > limit:
+def check_own_tokenizer(tokenizer: Any, model: Any, *, model_path: str | os.PathLike, tokenizer_path: str) -> None:
+    """Refuse a ``tokenizer_path`` that is not the model's own tokenizer: not the one saved with the model, or
+    (the model folder has none) not of the size of its vocabulary."""
+    if Path(tokenizer_path).resolve() == Path(model_path).resolve():
+        return
+    n = len(tokenizer)
+    try:
+        own = load_tokenizer(model_path)
+    except ModelNotFoundError:
+        own = None
+    size = own and len(own)
+    if own is None:
+        embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+        size = getattr(embeddings, "num_embeddings", None) or getattr(model.config, "vocab_size", None)
+    if own is not None and tokenizer_fingerprint(own) != tokenizer_fingerprint(tokenizer) or own is None and n != size:
+        whose = f"the tokenizer saved with {model_path} has {size}" if own is not None else f"the model has {size}"
         raise ConfigError(
-            f"--block-size {block_size} is larger than the {role}'s {limit} positions",
-            f"use --block-size {limit} or less",
+            f"--tokenizer {tokenizer_path} and the model {model_path} do not belong together: it has {n} tokens, "
+            f"{whose}" + (" (with other ids)" if n == size else ""),
+            "drop --tokenizer when the model folder has its own, or give the tokenizer the model was trained with "
+            "(saved into the model folder, it is found without --tokenizer)",
+        )
+
+
+def check_positions(model: Any, length: int, role: str, flag: str = "--block-size") -> None:
+    """Refuse sequences of ``length`` tokens (``flag``) longer than the model's positions (a VLM's: its
+    language model's), before any compute."""
+    config = model.config
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is None:
+        limit = getattr(getattr(config, "text_config", None), "max_position_embeddings", None)
+    if limit is not None and length > limit:
+        raise ConfigError(
+            f"{flag} {length} is larger than the {role}'s {limit} positions",
+            f"use {flag} {limit} or less",
         )

@@ -29,6 +29,7 @@ class OptionInfo:
     type: Any = None  # command-line type when it differs from the field's (e.g. str for a parsed list)
     parse: Callable[[Any], Any] | None = None  # command-line value -> field value
     cli: bool = True  # False: set by the command from other options, not a flag of its own
+    changes_result: bool = True  # False: a resumed run may differ in it (--resume, how often to log, ...)
 
 
 def option(
@@ -40,10 +41,12 @@ def option(
     type: Any = None,
     parse: Callable[[Any], Any] | None = None,
     cli: bool = True,
+    changes_result: bool = True,
     **field_kwargs: Any,
 ) -> Any:
     """A dataclass field whose default and help are the command-line option's. Without ``default`` the
-    option is required. ``field_kwargs`` (``compare``, ``repr``) go to :func:`dataclasses.field`."""
+    option is required. ``changes_result=False`` marks an option a resumed run may change (see
+    :mod:`cstool.runstate`). ``field_kwargs`` (``compare``, ``repr``) go to :func:`dataclasses.field`."""
     info = OptionInfo(
         help=help,
         flag=flag,
@@ -51,6 +54,7 @@ def option(
         type=type,
         parse=parse,
         cli=cli,
+        changes_result=changes_result,
     )
     return dataclasses.field(default=default, metadata={KEY: info}, **field_kwargs)
 

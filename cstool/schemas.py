@@ -223,6 +223,58 @@ def require_columns(schema: pa.Schema, kind: str, *, stage: str, columns: Sequen
         raise SchemaError(f"{stage}: wrong column types: {'; '.join(wrong)}", f"Produce them with: {PRODUCED_BY[kind]}")
 
 
+def is_text(type_: pa.DataType) -> bool:
+    """Whether a column of this type holds text (strings, possibly dictionary-encoded)."""
+    if pa.types.is_dictionary(type_):
+        type_ = type_.value_type
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+def require_text_column(
+    schema: pa.Schema, column: str, *, where: str, hint: str = "choose the text column with --text-column NAME"
+) -> None:
+    """Refuse a text column that ``schema`` lacks (naming the columns there) or that holds no strings."""
+    if column not in schema.names:
+        raise SchemaError(f"{where} has no column {column!r}; columns there: [{', '.join(schema.names)}]", hint)
+    type_ = schema.field(column).type
+    if not is_text(type_):
+        text = [f.name for f in schema if is_text(f.type)]
+        raise SchemaError(
+            f"{where}: column {column!r} is {type_}, not text",
+            f"choose a column of strings with --text-column NAME (text columns there: {', '.join(text) or 'none'})",
+        )
+
+
+def first_null_element(lists: pa.Array) -> tuple[int, int] | None:
+    """(row, position) of the first null element inside the lists of ``lists``, or None when there is none."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    values = lists.flatten()
+    if values.null_count == 0:
+        return None
+    k = int(np.flatnonzero(pc.is_null(values).to_numpy(zero_copy_only=False))[0])
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+    ends = np.cumsum(lengths)
+    row = int(np.searchsorted(ends, k, side="right"))
+    return row, k - int(ends[row] - lengths[row])
+
+
+def require_list_elements(batch: pa.RecordBatch, columns: dict[str, str], ids: Sequence[str], *, where: str) -> None:
+    """Refuse a batch whose list columns (name → what one element is, e.g. ``{"tokens": "token"}``) hold a null
+    element: every token and tag must be a string."""
+    for name, what in columns.items():
+        if name not in batch.schema.names:
+            continue
+        found = first_null_element(batch.column(name))
+        if found is not None:
+            row, position = found
+            raise SchemaError(
+                f"{where}row {str(ids[row])!r} has a null {what} (position {position}) in column {name!r}",
+                "every token and tag must be a string: re-tag the input with cstool tag, or drop that row",
+            )
+
+
 def extend_schema(base: pa.Schema, input_schema: pa.Schema, added: Sequence[pa.Field] = ()) -> pa.Schema:
     """Output schema of a stage: ``base`` fields, then ``added``, then input columns it does not know."""
     fields = list(base) + [f for f in added if f.name not in base.names]

@@ -1,5 +1,6 @@
 """Parsing of the small value languages the command line uses, each in one place: ``NAME=PATH`` lists
-(``--task``, ``--dev``, ``--data``), ``i/n`` shards and the ``key=value,...`` bodies of model specs."""
+(``--task``, ``--dev``, ``--data``), ``i/n`` shards and the ``key=value,...`` bodies of model specs (with
+the shapes such a spec may describe)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,34 @@ def parse_key_values(
             problems.append(f"{flag} item {item!r} is not {expected}")
     ConfigError.collect(problems, f"e.g. {example}")
     return out
+
+
+# The short keys of model specs (``llama:layers=4,hidden=128``) and the config attributes they stand for.
+MODEL_SPEC_KEYS = {
+    "layers": "num_hidden_layers",
+    "hidden": "hidden_size",
+    "heads": "num_attention_heads",
+    "kv_heads": "num_key_value_heads",
+    "intermediate": "intermediate_size",
+    "positions": "max_position_embeddings",
+}
+
+
+def shape_problems(values: dict[str, Any], label: str) -> list[str]:
+    """What makes a transformer shape unbuildable: sizes that are not positive integers, a hidden size that is
+    not a multiple of the heads, heads that are not a multiple of the key-value heads."""
+    short = {v: k for k, v in MODEL_SPEC_KEYS.items()}
+    problems = [
+        f"{label} {short[k]} must be a positive integer, got {v!r}"
+        for k, v in values.items()
+        if k in short and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+    ]
+    if problems:
+        return problems
+    hidden, heads = values.get("hidden_size"), values.get("num_attention_heads")
+    kv = values.get("num_key_value_heads")
+    if hidden and heads and hidden % heads:
+        problems.append(f"{label} hidden ({hidden}) must be a multiple of heads ({heads})")
+    if heads and kv and heads % kv:
+        problems.append(f"{label} heads ({heads}) must be a multiple of kv_heads ({kv})")
+    return problems

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts
+from cstool import artifacts, paths
 from cstool.errors import InputError, SchemaError
 
 
@@ -125,7 +125,7 @@ def test_unwritable_output_is_an_input_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(InputError, match="cannot write"):
-        artifacts.check_writable(blocker / "out.parquet")
+        paths.check_writable(blocker / "out.parquet")
     with pytest.raises(InputError, match="cannot write"):
         artifacts.ArtifactWriter(blocker / "out.parquet", artifacts.TAGGED, kind="tagged", provenance={})
 

@@ -67,8 +67,8 @@ def stage(fn: Callable[..., Any]) -> Callable[..., Any]:
             if _state["debug"]:
                 raise
             _fail(e.message, e.hint, e.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted; no output was written", None, 130)
+        except KeyboardInterrupt as e:  # an Interrupted says what a resumable stage kept
+            _fail(getattr(e, "message", "interrupted; no output was written"), getattr(e, "hint", None), 130)
 
     return wrapper
 

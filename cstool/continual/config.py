@@ -60,7 +60,9 @@ class ReplayConfig:
     )
     eval_batch_size: int = option(16, "Examples per batch when scoring dev sets.")
     seed: int = option(1234, "Random seed.")
-    resume: bool = option(False, "Continue a killed run in the same folder.")
+    resume: bool = option(
+        False, "Continue a killed run in the same folder (same options and inputs).", changes_result=False
+    )
     run_name: str | None = option(None, "Name of the run in metrics [default: the folder name].")
     device: str = option("auto", "auto, cpu or cuda.")
     task_type: str = option("lm", "lm (text) or vqa (image + question → answer; dev metric accuracy).")

@@ -55,6 +55,7 @@ class Learner:
         )
         self.model: Any = self.base  # becomes a PeftModel once the first adapter exists
         self.teacher = self._load_teacher() if config.kd_teacher else None
+        self._check_limits()
         self.buffer: list[dict] = []
         self.steps: dict[str, int] = {}
         self.train_seconds = 0.0  # wall time inside Trainer.train, all phases
@@ -350,6 +351,16 @@ class Learner:
             merged.save_pretrained(str(tmp))
             self.kind.save_tokenizer(str(tmp))
             artifacts.write_sidecar(tmp, self.provenance)
+
+    def _check_limits(self) -> None:
+        """What would fail only once training runs is refused now: examples longer than a model's positions,
+        token ids past a model's embedding table."""
+        from cstool.lm.scoring import check_model_tokenizer
+
+        for model, role in ((self.base, "base"), (self.teacher, "KD teacher")):
+            if model is not None:
+                models.check_positions(model, self.config.max_length, role, flag="--max-length")
+                check_model_tokenizer(model, self.tokenizer)
 
     def _load_teacher(self):
         teacher_tok = models.load_tokenizer(self.config.kd_teacher)

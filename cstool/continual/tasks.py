@@ -16,7 +16,7 @@ import torch
 
 from cstool import artifacts, models
 from cstool.continual.config import ReplayConfig, Task
-from cstool.errors import InputError, SchemaError
+from cstool.errors import InputError
 from cstool.lm.kd import kd_loss
 from cstool.lm.training import ScheduledTrainer, pad_examples
 from cstool.vqa.data import VqaExample, read_examples
@@ -114,17 +114,16 @@ class LmKind:
     def read_task(self, name: str, path: str, *, trained: bool) -> Task:
         config = self.config
         src = artifacts.open_source(path)
+        column = config.column if trained else "text"
+        hint = (
+            f"make code-switched data with: cstool switch TAGGED --lexicon LEX --strategy {config.cs} "
+            f"-o {Path(path).name}"
+            if column == "text_cs" and column not in src.schema.names
+            else "choose the text column with --text-column NAME"
+        )
+        artifacts.require_text_column(src.schema, column, where=f"task {name}: {path}", hint=hint)
         table = src.read_all()
         cols = table.schema.names
-        column = config.column if trained else "text"
-        if column not in cols:
-            hint = (
-                f"make code-switched data with: cstool switch TAGGED --lexicon LEX --strategy {config.cs} "
-                f"-o {Path(path).name}"
-                if column == "text_cs"
-                else "choose the text column with --text-column NAME"
-            )
-            raise SchemaError(f"task {name}: {path} has no column {column!r}; columns there: [{', '.join(cols)}]", hint)
         if trained and config.cs != "none" and "strategy" in cols:
             made = set(table.column("strategy").to_pylist())
             if made != {config.cs}:
@@ -148,11 +147,12 @@ class LmKind:
 
     def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source]:
         src = artifacts.open_source(path)
-        if "text" not in src.schema.names:
-            raise SchemaError(
-                f"dev set {name}: {path} has no column 'text'; columns there: [{', '.join(src.schema.names)}]",
-                "dev sets are scored on their plain text; produce them with cstool tag",
-            )
+        artifacts.require_text_column(
+            src.schema,
+            "text",
+            where=f"dev set {name}: {path}",
+            hint="dev sets are scored on their plain text; produce them with cstool tag",
+        )
         # Whitespace-only texts stay: their bytes count in bits per byte, as in lm-evaluation-harness.
         texts = [t for t in src.read_all().column("text").to_pylist() if t]
         if not any(t.strip() for t in texts):

@@ -8,9 +8,11 @@ Because everything runs through ``transformers.Trainer``, ``accelerate launch -m
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +20,9 @@ import pyarrow as pa
 import torch
 from transformers import Trainer
 
-from cstool import artifacts
-from cstool.errors import CstoolError, InputError, SchemaError
+from cstool import artifacts, atomic
+from cstool.console import warn
+from cstool.errors import CstoolError, InputError
 from cstool.lm.kd import KINDS, causal_ce, kd_loss, topk_kd_loss
 
 
@@ -37,11 +40,12 @@ def read_texts(specs: Sequence[str], text_column: str) -> tuple[list[str], list[
     sources = []
     for spec in specs:
         src = artifacts.open_source(spec)
-        if text_column not in src.schema.names:
-            raise SchemaError(
-                f"{spec} has no column {text_column!r}; columns there: [{', '.join(src.schema.names)}]",
-                "choose the text column with --text-column NAME (e.g. text, or text_cs after cstool switch)",
-            )
+        artifacts.require_text_column(
+            src.schema,
+            text_column,
+            where=spec,
+            hint="choose the text column with --text-column NAME (e.g. text, or text_cs after cstool switch)",
+        )
         for batch in src.iter_batches():
             texts.extend(t for t in batch.column(text_column).to_pylist() if t and t.strip())
         sources.append(src)
@@ -266,6 +270,28 @@ class ScheduledTrainer(KDTrainer):
             self.fed["replay"] += n_rep
             self.fed["new"] += len(replay) - n_rep
         return replay
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest ``checkpoint-N`` whose save finished (its trainer_state.json, written last, is whole).
+    Newer ones that a kill cut off while saving are removed, so training continues from the complete one."""
+    found = sorted(
+        (int(p.name.removeprefix("checkpoint-")), p)
+        for p in (ckpt_dir.glob("checkpoint-*") if ckpt_dir.is_dir() else [])
+        if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()
+    )
+    for _, path in reversed(found):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            return path
+        except (OSError, ValueError):
+            warn(f"removing {path}: its save was cut off (no complete trainer_state.json)")
+            atomic.discard(path)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------

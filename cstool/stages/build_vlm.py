@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts
+from cstool import artifacts, paths
 from cstool.errors import InputError
 from cstool.options import option
 from cstool.vqa.model import build_tiny_vlm
@@ -34,6 +34,7 @@ def build_vlm_from_data(
 ) -> dict[str, Any]:
     """:func:`build_tiny_vlm` with its tokenizer trained on the questions and answers of VQA artifacts."""
     out = Path(output_dir)
+    paths.check_outputs({"-o": out}, {"DATA": list(data)}, folders=["-o"])
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty", "choose another -o or delete the folder")
     texts, sources = [], []
@@ -45,6 +46,7 @@ def build_vlm_from_data(
                 f"{spec} has no column {', '.join(map(repr, missing))}",
                 "give VQA artifacts from cstool vqa-import or cstool vqa-easy",
             )
+        artifacts.require_text_column(src.schema, "question", where=spec, hint="give VQA artifacts")
         rows = src.read_all()
         texts += rows.column("question").to_pylist()
         texts += [a for answers in rows.column("answers").to_pylist() for a in answers or []]

@@ -28,19 +28,22 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from cstool import artifacts, atomic, models
+from cstool import artifacts, atomic, models, paths, runstate
 from cstool.console import log
 from cstool.errors import (
     ConfigError,
     CstoolError,
     InputError,
+    Interrupted,
     at_least,
 )
 from cstool.lm.kd import KINDS
+from cstool.lm.training import last_complete_checkpoint
 from cstool.options import option
 
 DONE = "done.json"
 TRAIN_METRICS_FILE = "train_metrics.parquet"
+RUN_FILE = "cstool-run.json"  # in OUT/checkpoints: the options and inputs of the run the checkpoints belong to
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,22 @@ class DistillConfig:
     warmup_steps: int = option(0, "Linear warm-up steps.")
     weight_decay: float = option(0.0, "AdamW weight decay.")
     seed: int = option(1234, "Random seed.")
-    resume: bool = option(False, "Continue from the newest checkpoint in OUT/checkpoints.")
-    save_steps: int = option(200, "Checkpoint every N steps.")
-    log_every: int = option(10, "Log (and record in train_metrics) every N steps.")
-    eval_data: tuple[str, ...] = option((), "Held-out text artifact(s): report CE at the end.")
-    keep_checkpoints: bool = option(False, "Keep OUT/checkpoints after a finished run (else they are deleted).")
+    resume: bool = option(
+        False,
+        "Continue from the newest complete checkpoint in OUT/checkpoints (same options and inputs).",
+        changes_result=False,
+    )
+    save_steps: int = option(200, "Checkpoint every N steps.", changes_result=False)
+    log_every: int = option(10, "Log (and record in train_metrics) every N steps.", changes_result=False)
+    eval_data: tuple[str, ...] = option((), "Held-out text artifact(s): report CE at the end.", changes_result=False)
+    keep_checkpoints: bool = option(
+        False, "Keep OUT/checkpoints after a finished run (else they are deleted).", changes_result=False
+    )
     device: str = option("auto", "auto, cpu or cuda.")
     allow_download: bool = option(
-        False, "Fetch models and tokenizers from the Hugging Face Hub when they are not local folders."
+        False,
+        "Fetch models and tokenizers from the Hugging Face Hub when they are not local folders.",
+        changes_result=False,
     )
 
     def __post_init__(self) -> None:
@@ -174,10 +185,6 @@ def _check_output(out: Path, resume: bool) -> bool:
         raise InputError(
             f"{out} exists and is not empty", "pass --resume to continue an interrupted run, or choose another -o"
         )
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun/accelerate, one process probes
-        artifacts.check_writable(out / DONE)
-        if not existed:
-            out.rmdir()
     return existed
 
 
@@ -191,6 +198,7 @@ def distill(
     from transformers import PrinterCallback, ProgressCallback, TrainingArguments
     from transformers.utils import logging as hf_logging
 
+    from cstool.lm.scoring import check_model_tokenizer
     from cstool.lm.topk_cache import load_teacher_cache
     from cstool.lm.training import (
         BlockDataset,
@@ -204,11 +212,41 @@ def distill(
     hf_logging.disable_progress_bar()
     out = Path(out_dir)
     device = models.resolve_device(config.device)
+    paths.check_outputs(
+        {"-o": out},
+        {
+            "DATA": list(data),
+            "--eval-data": list(config.eval_data),
+            "--student": config.student,
+            "--teacher": config.teacher,
+            "--teacher-cache": config.teacher_cache,
+            "--tokenizer": config.tokenizer,
+        },
+        folders=["-o"],
+    )
     existed = _check_output(out, config.resume)
     for path, role in ((config.teacher, "teacher"), (config.student, "student"), (config.tokenizer, "tokenizer")):
         models.require_model_dir(path, role)
     texts, sources = read_texts(list(data), config.text_column)
     eval_texts = read_texts(list(config.eval_data), config.text_column)[0] if config.eval_data else None
+    ckpt_dir = out / "checkpoints"
+    record = runstate.run_record(
+        config,
+        {
+            "DATA": runstate.texts_fingerprint(texts),
+            **{
+                flag: _content(path)
+                for flag, path in (
+                    ("--student", config.student),
+                    ("--teacher", config.teacher),
+                    ("--teacher-cache", config.teacher_cache),
+                    ("--tokenizer", config.tokenizer),
+                )
+                if path
+            },
+        },
+    )
+    resume_from = _resume_point(ckpt_dir, record, out) if config.resume else None
 
     teacher = teacher_tok = None
     if config.teacher:
@@ -232,7 +270,9 @@ def distill(
     if teacher is not None:
         vocab = check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
         models.check_positions(teacher, config.block_size, "teacher")
+        check_model_tokenizer(teacher, teacher_tok)
     models.check_positions(student, config.block_size, "student")
+    check_model_tokenizer(student, student_tok)
 
     ids, lengths = pack_texts(texts, student_tok, config.block_size)
     cache = None
@@ -247,8 +287,9 @@ def distill(
             text_column=config.text_column,
         )
         vocab = len(student_tok)
-    ckpt_dir = out / "checkpoints"
-    resume_from = _last_checkpoint(ckpt_dir) if config.resume else None
+    if resume_from is None and int(os.environ.get("RANK", "0")) == 0:  # a new run: record what it is
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(ckpt_dir / RUN_FILE, record, indent=2, sort_keys=True)
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
         per_device_train_batch_size=config.batch_size,
@@ -290,48 +331,73 @@ def distill(
         f"{student.num_parameters():,} student parameters"
     )
     started = time.perf_counter()
-    try:
-        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    except CstoolError:  # e.g. divergence: the run is void; keep only what an earlier run left for --resume
-        if not existed:
+    try:  # Ctrl-C while training or saving: say what was kept
+        try:
+            result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        except CstoolError:  # e.g. divergence: the run is void; keep only what an earlier run left for --resume
+            if not existed:
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        seconds = time.perf_counter() - started
+        summary: dict[str, Any] = {
+            "steps": trainer.state.global_step,
+            "train_loss": result.training_loss,
+            "train_tokens": int(lengths.sum()),
+            "seconds": round(seconds, 2),
+        }
+        if eval_texts is not None:
+            e_ids, e_lengths = pack_texts(eval_texts, student_tok, config.block_size)
+            summary["eval_loss"] = heldout_loss(trainer.model, e_ids, e_lengths, batch_size=config.batch_size)
+        table = metrics_table(trainer.state.log_history)
+        if table.num_rows:
+            summary["final_loss"] = table.column("loss")[-1].as_py()
+        trainer.save_model(str(out))  # every process takes part (sharded models are gathered); rank 0 writes
+        if trainer.is_world_process_zero():
+            prov = artifacts.make_provenance(
+                "distill",
+                options={**artifacts.jsonable(config), "alpha_used": config.kd_alpha, "mode": mode},
+                seed=config.seed,
+                inputs=sources,
+            )
+            student_tok.save_pretrained(out)
+            artifacts.write_sidecar(out, prov)
+            artifacts.write_table(out / TRAIN_METRICS_FILE, table, kind="train_metrics", provenance=prov)
+            if not config.keep_checkpoints:
+                shutil.rmtree(ckpt_dir, ignore_errors=True)
+            atomic.write_json(out / DONE, summary, indent=2)
+    except KeyboardInterrupt:
+        kept = last_complete_checkpoint(ckpt_dir)
+        if kept is None and not existed:
             shutil.rmtree(out, ignore_errors=True)
-        raise
-    seconds = time.perf_counter() - started
-    summary: dict[str, Any] = {
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "train_tokens": int(lengths.sum()),
-        "seconds": round(seconds, 2),
-    }
-    if eval_texts is not None:
-        e_ids, e_lengths = pack_texts(eval_texts, student_tok, config.block_size)
-        summary["eval_loss"] = heldout_loss(trainer.model, e_ids, e_lengths, batch_size=config.batch_size)
-    table = metrics_table(trainer.state.log_history)
-    if table.num_rows:
-        summary["final_loss"] = table.column("loss")[-1].as_py()
-    trainer.save_model(str(out))  # every process takes part (sharded models are gathered); rank 0 writes
-    if trainer.is_world_process_zero():
-        prov = artifacts.make_provenance(
-            "distill",
-            options={**artifacts.jsonable(config), "alpha_used": config.kd_alpha, "mode": mode},
-            seed=config.seed,
-            inputs=sources,
-        )
-        student_tok.save_pretrained(out)
-        artifacts.write_sidecar(out, prov)
-        artifacts.write_table(out / TRAIN_METRICS_FILE, table, kind="train_metrics", provenance=prov)
-        if not config.keep_checkpoints:
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
-        atomic.write_json(out / DONE, summary, indent=2)
+            raise Interrupted("interrupted before the first checkpoint; no output was written") from None
+        if kept is None:
+            raise Interrupted(f"interrupted before the first checkpoint of this run; {out} is as it was") from None
+        raise Interrupted(
+            f"interrupted; kept {kept} (step {kept.name.removeprefix('checkpoint-')}) in {out}",
+            "continue from it with the same command and --resume",
+        ) from None
     return summary
 
 
-def _last_checkpoint(ckpt_dir: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def _content(path: str) -> str:
+    """Fingerprint of a local file or folder; a hub id (with --allow-download) stands for itself."""
+    return runstate.fingerprint(path) if Path(path).exists() else f"hub:{path}"
 
-    return (
-        Path(get_last_checkpoint(str(ckpt_dir))) if ckpt_dir.is_dir() and get_last_checkpoint(str(ckpt_dir)) else None
-    )
+
+def _resume_point(ckpt_dir: Path, record: dict, out: Path) -> Path | None:
+    """The checkpoint a resume continues from, after checking it belongs to a run with these options and
+    inputs; None when there is none (the run starts from step 0)."""
+    last = last_complete_checkpoint(ckpt_dir)
+    if last is None:
+        return None
+    if not (ckpt_dir / RUN_FILE).is_file():
+        raise InputError(
+            f"{ckpt_dir} holds checkpoints but no {RUN_FILE}: cannot tell which options and inputs made them",
+            "start a new run with another -o",
+        )
+    runstate.check_same_run(runstate.read_json(ckpt_dir / RUN_FILE, "run record"), record, where=out)
+    log(f"resuming from {last}")
+    return last
 
 
 def _cache_teacher(cache_path: str | None) -> str:

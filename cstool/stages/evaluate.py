@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, models, specs
+from cstool import artifacts, models, paths, specs
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.scoring import LMScore, score_lm
 from cstool.options import option
@@ -98,6 +98,8 @@ def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tok
     else:
         tok = models.load_tokenizer(tokenizer_path or model_path)
         model = models.load_causal_lm(model_path, dtype=dtype, device=device)
+        if tokenizer_path is not None:
+            models.check_own_tokenizer(tok, model, model_path=model_path, tokenizer_path=tokenizer_path)
     names = []
     for i, path in enumerate(adapters):
         names.append(f"adapter{i}")
@@ -125,6 +127,8 @@ def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artif
             f"columns there: [{', '.join(names)}]",
             hint,
         )
+    if config.task == "lm":
+        artifacts.require_text_column(src.schema, config.text_column, where=f"eval set {name} ({path})")
     table = src.read_all()
     if table.num_rows == 0:
         raise InputError(f"eval set {name} ({path}) is empty", "give a set with at least one row")
@@ -179,9 +183,11 @@ def evaluate(
     """
     from cstool.vqa import metrics as vqa_metrics
 
-    for path in (output, predictions_output):
-        if path is not None:
-            artifacts.check_writable(path)
+    paths.check_outputs(
+        {"-o": output, "--predictions": predictions_output},
+        [*((f"--data {name}", path) for name, path in data.items()), ("--model", model_path)]
+        + [("--adapter", list(adapters)), ("--tokenizer", tokenizer_path)],
+    )
     if predictions_output is not None and config.task != "vqa":
         raise ConfigError("--predictions is for --task vqa", "drop --predictions, or use --task vqa")
     config = dataclasses.replace(config, has_model=model_path is not None)  # validates again

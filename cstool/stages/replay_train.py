@@ -21,7 +21,6 @@ as an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -29,11 +28,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, specs
+from cstool import artifacts, atomic, paths, runstate, specs
 from cstool.console import log, warn
 from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
 from cstool.continual.tasks import task_kind
-from cstool.errors import ConfigError, InputError
+from cstool.errors import ConfigError, InputError, Interrupted
+from cstool.runstate import DAMAGED_HINT
+
+FILES = "--task/--dev files (content)"
 
 __all__ = ["ReplayConfig", "parse_named", "replay_train"]
 
@@ -78,12 +80,27 @@ def replay_train(
     for n in names:
         if n not in dict(devs):
             warn(f"task {n} has no --dev set: its column of the R matrix stays empty")
-    identity = {"base": str(base), "tasks": [list(t) for t in tasks], "devs": [list(d) for d in devs]}
+    paths.check_outputs(
+        {"-o": out},
+        [("--base", base), ("--kd-teacher", config.kd_teacher)]
+        + [(f"--task {n}", p) for n, p in tasks]
+        + [(f"--dev {n}", p) for n, p in devs],
+        folders=["-o"],
+    )
+    models = {"--base": base, **({"--kd-teacher": config.kd_teacher} if config.kd_teacher else {})}
+    record = {
+        **runstate.run_record(
+            config, {flag: runstate.fingerprint(p) for flag, p in models.items() if Path(p).exists()}
+        ),
+        "--base": str(base),
+        "--task": [list(t) for t in tasks],
+        "--dev": [list(d) for d in devs],
+    }
     existed = out.exists()
-    state = _prepare_dir(out, config, identity)
+    state = _prepare_dir(out, config, record)
     if (out / DONE).is_file():
         log(f"{out} is complete; nothing to do")
-        return json.loads((out / DONE).read_text())
+        return runstate.read_json(out / DONE, "replay-train summary")
     try:  # every input is read and the model loaded before a new run folder is started
         kind = task_kind(config)
         data = [kind.read_task(n, p, trained=(i > 0 or config.train_first)) for i, (n, p) in enumerate(tasks)]
@@ -95,57 +112,61 @@ def replay_train(
             seed=config.seed,
             inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
         )
-        hashes = [r["sha256"] for r in prov["inputs"]]
-        if state.setdefault("inputs", hashes) != hashes:
-            raise InputError(
-                f"the task or dev files changed since {out} was started",
-                "resume with the same files, or start a new run folder",
-            )
+        files = runstate.texts_fingerprint(r["sha256"] or "-" for r in prov["inputs"])
+        runstate.check_same_run({FILES: state["run"].setdefault(FILES, files)}, {FILES: files}, where=out)
         learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov, kind=kind)
     except BaseException:
         if not existed:
             shutil.rmtree(out, ignore_errors=True)
         raise
+    out.mkdir(parents=True, exist_ok=True)  # every check passed: the run folder starts here
     _write_json(out / STATE, state)
     learner.steps, learner.examples = state.setdefault("steps", {}), state.setdefault("examples", {})
     learner.train_seconds = state.get("train_seconds", 0.0)
     # rows of a task whose state was not recorded are measured again, not kept twice
     metrics = [m for m in _load_metrics(out) if m["after_task"] in state["done"]]
-    for i, task in enumerate(data):
-        if task.name in state["done"]:
-            continue
-        learner.restore(state["done"])
-        if i > 0 or config.train_first:
-            log(f"task {i}: {task.name} ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
-            learner.learn(i)
-        scores = learner.evaluate({n: texts for n, (texts, _) in dev_sets.items()})
-        for eval_task, values in scores.items():
-            for metric, value in values.items():
-                metrics.append(
-                    {
-                        "run": run,
-                        "strategy": config.label,
-                        "cs": config.cs,
-                        "seed": config.seed,
-                        "after_task": task.name,
-                        "eval_task": eval_task,
-                        "metric": metric,
-                        "value": value,
-                    }
-                )
-        learner.save_after(i)
-        artifacts.write_table(
-            out / METRICS_FILE,
-            pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
-            kind="metrics",
-            provenance=prov,
-        )
-        state["done"].append(task.name)
-        state["train_seconds"] = learner.train_seconds
-        _write_json(out / STATE, state)
-    learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
-    learner.save_final(out / "final")
-    shutil.rmtree(out / "work", ignore_errors=True)
+    try:
+        for i, task in enumerate(data):
+            if task.name in state["done"]:
+                continue
+            learner.restore(state["done"])
+            if i > 0 or config.train_first:
+                log(f"task {i}: {task.name} ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
+                learner.learn(i)
+            scores = learner.evaluate({n: texts for n, (texts, _) in dev_sets.items()})
+            for eval_task, values in scores.items():
+                for metric, value in values.items():
+                    metrics.append(
+                        {
+                            "run": run,
+                            "strategy": config.label,
+                            "cs": config.cs,
+                            "seed": config.seed,
+                            "after_task": task.name,
+                            "eval_task": eval_task,
+                            "metric": metric,
+                            "value": value,
+                        }
+                    )
+            learner.save_after(i)
+            artifacts.write_table(
+                out / METRICS_FILE,
+                pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
+                kind="metrics",
+                provenance=prov,
+            )
+            state["done"].append(task.name)
+            state["train_seconds"] = learner.train_seconds
+            _write_json(out / STATE, state)
+        learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
+        learner.save_final(out / "final")
+        shutil.rmtree(out / "work", ignore_errors=True)
+    except KeyboardInterrupt:
+        done = ", ".join(state["done"]) or "none yet"
+        raise Interrupted(
+            f"interrupted; kept {out} (tasks completed: {done})",
+            "continue with the same command and --resume",
+        ) from None
     summary = {
         "run": run,
         "tasks": names,
@@ -161,27 +182,37 @@ def replay_train(
     return summary
 
 
-def _prepare_dir(out: Path, config: ReplayConfig, identity: dict) -> dict:
-    """Fail before any training when RUN_DIR is unusable; return the resume state."""
+def _prepare_dir(out: Path, config: ReplayConfig, record: dict) -> dict:
+    """Fail before any training when RUN_DIR is unusable or holds another run; return the resume state."""
     state_file = out / STATE
     if out.exists() and any(out.iterdir()):
         if not config.resume:
             raise InputError(f"{out} already holds a run", "pass --resume to continue it, or choose another -o")
         if not state_file.is_file():
             raise InputError(f"{out} is not a replay-train run folder (no {STATE})", "choose another -o")
-        state = json.loads(state_file.read_text())
-        same = lambda c: {k: v for k, v in c.items() if k != "resume"}
-        if same(state.get("config", {})) != same(artifacts.jsonable(config)) or state.get("identity") != identity:
-            raise InputError(
-                f"{out} was made with other options or inputs (--base, --task, --dev)",
-                "resume with the options of the first call",
-            )
+        state = runstate.read_json(state_file, "replay-train state")
+        if not isinstance(state.get("done"), list):
+            raise InputError(f"the replay-train state {state_file} is damaged (no list of done tasks)", DAMAGED_HINT)
+        saved = state.setdefault("run", _legacy_record(state, record))
+        runstate.check_same_run({k: v for k, v in saved.items() if k != FILES}, record, where=out)
         return state
-    artifacts.check_writable(out / METRICS_FILE)
-    free = shutil.disk_usage(out).free
+    free = shutil.disk_usage(paths.nearest_existing(out)).free
     if free < 50 * 2**20:
         raise InputError(f"only {free // 2**20} MiB free under {out}", "free some disk space or choose another -o")
-    return {"config": artifacts.jsonable(config), "identity": identity, "done": []}
+    return {"run": record, "done": []}
+
+
+def _legacy_record(state: dict, record: dict) -> dict:
+    """The record of a run folder started by a cstool that kept its options as ``config``, ``identity`` and
+    ``inputs``: the options it has, under their flags; model contents were not recorded (taken as they are)."""
+    options = {"--" + k.replace("_", "-"): v for k, v in state.get("config", {}).items()}
+    identity = state.get("identity", {})
+    legacy = {k: options.get(k) for k in record if k in options}
+    legacy.update({"--base": identity.get("base"), "--task": identity.get("tasks"), "--dev": identity.get("devs")})
+    legacy.update({k: v for k, v in record.items() if k.endswith("(content)")})
+    if state.get("inputs") is not None:
+        legacy[FILES] = runstate.texts_fingerprint(h or "-" for h in state["inputs"])
+    return legacy
 
 
 def _load_metrics(out: Path) -> list[dict]:

@@ -10,7 +10,8 @@ that differ are refused) is written below the Markdown table and into the report
 
 Writes to REPORT_DIR: ``summary.parquet`` (the ``summary`` artifact), ``summary.md`` (a Markdown table),
 ``rmatrix_<run>.png`` (a heatmap of each run's R matrix for the plotted metric) and ``forgetting.png``
-(Forgetting per strategy and cs, with 95 % CI whiskers). Every file is written atomically.
+(Forgetting per strategy and cs, with 95 % CI whiskers). The files appear together or not at all, and
+heatmaps an earlier report left for runs not in this one are removed.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic
+from cstool import artifacts, atomic, paths
 from cstool.continual import forgetting
 from cstool.continual.rmatrix import Run, load_runs, summarize
-from cstool.errors import ConfigError, InputError
+from cstool.errors import ConfigError
 from cstool.options import option
 
 __all__ = ["ReportConfig", "load_runs", "report"]
@@ -124,15 +125,13 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
     """
     from cstool.continual.plots import plot_forgetting, plot_rmatrix
 
+    paths.check_outputs({"-o": output_dir}, {"RUNS": list(runs)}, folders=["-o"])
     loaded, sources = load_runs(runs)
     metric = plot_metric(loaded, config.metric)
     summary = summarize(loaded)
     normalization = vqa_normalization(loaded)
     md = markdown_table(summary, normalization)
     out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"cannot write the report to {out}: it is a file", "give a folder for -o")
-    artifacts.check_writable(out / "summary.parquet")
     prov = artifacts.make_provenance(
         "report",
         options={**artifacts.jsonable(config), "plot_metric": metric, "vqa_normalization": normalization},
@@ -142,11 +141,14 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
     if len(set(names.values())) < len(names):
         names = {r.name: f"{safe_name(r.name)}_{k}" for k, r in enumerate(loaded)}
     files = [out / "summary.parquet", out / "summary.md", out / "forgetting.png"]
-    artifacts.write_table(files[0], summary, kind="summary", provenance=prov)
-    atomic.write_text(files[1], md)
-    plot_forgetting(summary, forgetting.orient(metric)[1], files[2])
-    for r in loaded:
-        path = out / f"rmatrix_{names[r.name]}.png"
-        plot_rmatrix(r, metric, path)
-        files.append(path)
+    files += [out / f"rmatrix_{names[r.name]}.png" for r in loaded]
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_files() as place:  # the report appears whole, or not at all
+        artifacts.write_table(place(files[0]), summary, kind="summary", provenance=prov)
+        atomic.write_text(place(files[1]), md)
+        plot_forgetting(summary, forgetting.orient(metric)[1], place(files[2]))
+        for r, path in zip(loaded, files[3:]):
+            plot_rmatrix(r, metric, place(path))
+    for stale in sorted(set(out.glob("rmatrix_*.png")) - set(files)):  # heatmaps of runs no longer reported
+        atomic.discard(stale)
     return {"summary": summary, "markdown": md, "files": files, "metric": metric, "vqa_normalization": normalization}

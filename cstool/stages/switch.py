@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from cstool import artifacts, specs
+from cstool import artifacts, paths, specs
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
 from cstool.options import option
@@ -190,6 +190,9 @@ def switch_batches(
             batch = batch.filter(pa.array(keep))
         if batch.num_rows == 0:
             continue
+        artifacts.require_list_elements(
+            batch, {"tokens": "token", "upos": "UPOS tag"}, batch.column("id").to_pylist(), where=""
+        )
         yield from switch_batch(batch, lexicon, config, schema, wvec, epochs)
 
 
@@ -229,9 +232,10 @@ def switch_file(
     ``batch_rows`` input rows are switched at a time; each batch is written as (at least) one Parquet row
     group, so the default matches the writer's row-group size: fewer, larger groups write faster and smaller.
     """
-    for path in (output_path, stats_path):
-        if path is not None:
-            artifacts.check_writable(path)
+    paths.check_outputs(
+        {"-o": output_path, "--stats": stats_path},
+        {"INPUT": input_path, "--lexicon": lexicon_path, "--profile": config.profile},
+    )
     lexicon = load_lexicon(lexicon_path, skip_bad_lines=config.skip_bad_lines)
     profile = fit_profile(config.profile, target_lang=config.target_lang, pos=config.pos) if config.profile else None
     source = artifacts.open_source(input_path)

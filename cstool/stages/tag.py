@@ -21,17 +21,27 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, models, specs
+from cstool import artifacts, models, paths, specs
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
+from cstool.lines import utf8_lines
 from cstool.options import option
-from cstool.text.tokenize import split_sentences, tokenize
+from cstool.text.tokenize import split_sentences, text_pieces, token_pieces, tokenize
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CONLLU_SUFFIXES = (".conllu", ".conll")
 # Raw batches of already tagged input (CoNLL-U, or an artifact with tokens/upos) carry these columns.
 _GOLD = artifacts.TAGGED.remove(artifacts.TAGGED.get_field_index("lang"))
+# Long lines are tagged in pieces (documented in the README, "What cstool guarantees"), so that memory stays
+# bounded: a row's tokens go to Stanza MAX_PIECE_TOKENS at a time as separate sentences, and to Stanza's
+# own tokenizer MAX_PIECE_CHARS characters at a time, cut at whitespace; one Stanza call gets at most
+# WORDS_PER_CALL tokens (CHARS_PER_CALL characters). Rows within the limits are tagged whole, as before.
+MAX_PIECE_TOKENS = 1000
+MAX_PIECE_CHARS = 10_000
+WORDS_PER_CALL = 20_000
+CHARS_PER_CALL = 100_000
+_JSON_TYPES = {list: "list", dict: "object", int: "number", float: "number", bool: "boolean"}
 
 
 @dataclass(frozen=True)
@@ -74,22 +84,10 @@ class TagConfig:
 # Readers: each yields raw batches with columns id, text [, tokens, upos, lemmas] and carried columns.
 
 
-def _decode_lines(path: Path) -> Iterator[tuple[int, str]]:
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                yield lineno, raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as e:
-                raise InputError(
-                    f"{path}:{lineno}: not valid UTF-8 (byte {e.start} of the line)",
-                    "convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8",
-                ) from None
-
-
 def _read_txt(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
     ids: list[str] = []
     texts: list[str] = []
-    for lineno, line in _decode_lines(path):
+    for lineno, line in utf8_lines(path):
         if not cfg.in_shard(lineno - 1) or not line.strip():
             continue
         ids.append(str(lineno))
@@ -139,7 +137,7 @@ def _read_jsonl(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
         return pa.record_batch(arrays, names=names)
 
     ordinal = -1
-    for lineno, line in _decode_lines(path):
+    for lineno, line in utf8_lines(path):
         if not line.strip():
             continue
         try:
@@ -159,6 +157,12 @@ def _read_jsonl(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
         if not cfg.in_shard(ordinal):
             continue
         text = obj[cfg.text_column]
+        if text is not None and not isinstance(text, str):
+            raise InputError(
+                f"{path}:{lineno}: {cfg.text_column!r} is a {_JSON_TYPES.get(type(text), type(text).__name__)}, "
+                "not text",
+                "give the text as a JSON string, or choose the text column with --text-column NAME",
+            )
         obj = dict(obj)
         obj["text"] = "" if text is None else str(text)
         obj["id"] = obj.get("id", lineno)
@@ -174,11 +178,7 @@ def _read_jsonl(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
 
 def _read_table(src: artifacts.Source, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
     path = src.spec
-    if cfg.text_column not in src.schema.names:
-        raise InputError(
-            f"{path} has no column {cfg.text_column!r}; columns there: [{', '.join(src.schema.names)}]",
-            "choose the text column with --text-column NAME",
-        )
+    artifacts.require_text_column(src.schema, cfg.text_column, where=path)
     carried = [n for n in src.schema.names if n not in artifacts.TAGGED.names and n != cfg.text_column]
     gold = "tokens" in src.schema.names and "upos" in src.schema.names
     if gold:
@@ -195,6 +195,9 @@ def _read_table(src: artifacts.Source, cfg: TagConfig) -> Iterator[pa.RecordBatc
         if not idx:
             continue
         sub = batch.take(pa.array(idx))
+        if gold:  # tokens (and, kept as they are, tags) must be strings
+            elements = {"tokens": "token"} if cfg.retag else {"tokens": "token", "upos": "UPOS tag"}
+            artifacts.require_list_elements(sub, elements, [ids[i] for i in idx], where=f"{path}: ")
         texts = ["" if t is None else str(t) for t in sub.column(cfg.text_column).to_pylist()]
         cols = {"id": pa.array([ids[i] for i in idx], pa.string()), "text": pa.array(texts, pa.string())}
         if gold:  # an already tagged artifact: keep its tokens/UPOS (retag re-tags its tokens)
@@ -243,33 +246,51 @@ def read_input(path: str, cfg: TagConfig) -> tuple[Iterator[pa.RecordBatch], lis
 # Tagging
 
 
+def _calls(units: list[tuple[int, Any]], limit: int) -> Iterator[list[tuple[int, Any]]]:
+    """``units`` (row, piece) in consecutive groups of at most ``limit`` tokens or characters (at least one)."""
+    group: list[tuple[int, Any]] = []
+    size = 0
+    for unit in units:
+        if group and size + len(unit[1]) > limit:
+            yield group
+            group, size = [], 0
+        group.append(unit)
+        size += len(unit[1])
+    if group:
+        yield group
+
+
 def _stanza_words(pipeline: Any, batch_texts: list[str], pretok: list[list[str]] | None) -> list[tuple]:
-    """Run Stanza once for a batch; return (tokens, upos, lemmas) per row."""
+    """Run Stanza over a batch; return (tokens, upos, lemmas) per row.
+
+    A row is tagged in pieces of at most MAX_PIECE_TOKENS tokens (MAX_PIECE_CHARS characters for Stanza's own
+    tokenizer), and Stanza gets at most WORDS_PER_CALL tokens (CHARS_PER_CALL characters) at a time, so memory
+    stays bounded whatever the length of a line; the pieces' words are joined back into their row.
+    """
     from stanza import Document
 
+    results: list[tuple[list, list, list]] = [([], [], []) for _ in batch_texts]
+
+    def add(row: int, words: Iterator[Any]) -> None:
+        tokens, upos, lemmas = results[row]
+        for w in words:
+            tokens.append(w.text)
+            upos.append(w.upos)
+            lemmas.append(w.lemma)
+
     if pretok is not None:
-        sentences: list[list[str]] = []
-        owner: list[int] = []
-        for row, toks in enumerate(pretok):
-            if toks:
-                sentences.append(toks)
-                owner.append(row)
-        results: list[tuple[list, list, list]] = [([], [], []) for _ in pretok]
-        if sentences:
-            doc = pipeline(sentences)
-            for row, sent in zip(owner, doc.sentences, strict=True):
-                tokens, upos, lemmas = results[row]
-                for w in sent.words:
-                    tokens.append(w.text)
-                    upos.append(w.upos)
-                    lemmas.append(w.lemma)
+        units = [(row, piece) for row, toks in enumerate(pretok) for piece in token_pieces(toks, MAX_PIECE_TOKENS)]
+        for group in _calls(units, WORDS_PER_CALL):
+            doc = pipeline([piece for _, piece in group])
+            for (row, _), sent in zip(group, doc.sentences, strict=True):
+                add(row, sent.words)
         return results
-    docs_in = [Document([], text=t) for t in batch_texts]
-    out = []
-    for d in pipeline.bulk_process(docs_in):
-        words = [w for s in d.sentences for w in s.words]
-        out.append(([w.text for w in words], [w.upos for w in words], [w.lemma for w in words]))
-    return out
+    units = [(row, piece) for row, text in enumerate(batch_texts) for piece in text_pieces(text, MAX_PIECE_CHARS)]
+    for group in _calls(units, CHARS_PER_CALL):
+        docs = pipeline.bulk_process([Document([], text=piece) for _, piece in group])
+        for (row, _), d in zip(group, docs, strict=True):
+            add(row, (w for s in d.sentences for w in s.words))
+    return results
 
 
 def tag_batches(
@@ -318,7 +339,10 @@ def tag_batches(
 
 def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None) -> int:
     """Tag ``input_path`` into ``output_path`` (atomic, with provenance). Returns the number of rows."""
-    artifacts.check_writable(output_path)
+    paths.check_outputs(
+        {"-o": output_path},
+        {"INPUT": input_path, "--pos-model": config.pos_model, "--stanza-dir": config.stanza_dir},
+    )
     batches, inputs = read_input(input_path, config)
     first = next(batches, None)
     if first is None:

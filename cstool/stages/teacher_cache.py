@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from cstool import artifacts, models
+from cstool import artifacts, models, paths
 from cstool.errors import ConfigError, at_least
 from cstool.lm.topk_cache import cache_batch, load_teacher_cache
 from cstool.options import option
@@ -45,15 +45,17 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
     import torch
 
     from cstool.lm.kd import teacher_topk
+    from cstool.lm.scoring import check_model_tokenizer
     from cstool.lm.training import pack_texts, read_texts
 
+    paths.check_outputs({"-o": output}, {"DATA": data, "--teacher": config.teacher})
     models.require_model_dir(config.teacher, "teacher")
-    artifacts.check_writable(output)
     texts, sources = read_texts(data, config.text_column)
     tokenizer = models.load_tokenizer(config.teacher, allow_download=config.allow_download)
     device = models.resolve_device(config.device)
     teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download, device=device).eval()
     models.check_positions(teacher, config.block_size, "teacher")
+    check_model_tokenizer(teacher, tokenizer)
     ids, lengths = pack_texts(texts, tokenizer, config.block_size)
     vocab = len(tokenizer)
     k = min(config.top_k, vocab)

@@ -12,11 +12,10 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cstool import artifacts, atomic, models
+from cstool import artifacts, atomic, models, paths
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import option
@@ -64,6 +63,33 @@ def _check_treebank(path: Path, role: str) -> int:
     return n
 
 
+def tree_problem(heads: list[str]) -> str | None:
+    """Why a sentence's heads (column 7) are not a tree the CoNLL 2018 evaluator reads, or None."""
+    n = len(heads)
+    for word, head in enumerate(heads, 1):
+        if not head.isdigit():
+            return f"word {word} has head {head!r}, not a number"
+        if int(head) > n:
+            return f"word {word} has head {head}, outside 0..{n}"
+    roots = [str(word) for word, head in enumerate(heads, 1) if head == "0"]
+    if len(roots) != 1:
+        return "no root (no word has head 0)" if not roots else f"{len(roots)} roots (words {', '.join(roots)})"
+    return None
+
+
+def _check_trees(path: Path, role: str) -> None:
+    """The sentences Stanza scores must be trees (one root, heads in range): its scorer fails on others."""
+    for sent in read_conllu(path):
+        problem = tree_problem(sent.heads)
+        if problem:
+            held_out = " (every 10th sentence of it is held out as the dev set)" if role == "training" else ""
+            raise InputError(
+                f"{role} treebank {path}:{sent.line}: {problem}{held_out}",
+                "Stanza scores the dev set with the CoNLL 2018 evaluator, which needs one root and heads in range "
+                "in every sentence; fix the file (UD's validate.py finds such errors)",
+            )
+
+
 def _hold_out(train: Path, workdir: Path) -> tuple[Path, Path]:
     """No dev set given: every 10th training sentence becomes dev (deterministic)."""
     blocks = train.read_text(encoding="utf-8").strip().split("\n\n")
@@ -92,13 +118,15 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
     from stanza.models import tagger as stanza_tagger
 
     train, output = Path(train), Path(output)
+    paths.check_outputs(
+        {"-o": output, "-o (its provenance)": artifacts.sidecar_path(output)}, {"--train": train, "--dev": dev}
+    )
     n_train = _check_treebank(train, "training")
     if dev is not None:
         _check_treebank(Path(dev), "dev")
-    artifacts.check_writable(output)
+    _check_trees(Path(dev) if dev is not None else train, "dev" if dev is not None else "training")
     device = models.resolve_device(config.device)
-    with tempfile.TemporaryDirectory(prefix=".train-tagger-", dir=output.parent) as tmp:
-        work = Path(tmp)
+    with atomic.scratch_dir(output) as work:
         train_file, dev_file = (train, Path(dev)) if dev is not None else _hold_out(train, work)
         args = [
             "--mode",

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, atomic
-from cstool.errors import InputError
+from cstool import artifacts, atomic, paths
+from cstool.errors import CstoolError, InputError
 from cstool.lm.tokenizer import (
     SentencePieceOptions,
     fast_tokenizer_from_sentencepiece,
@@ -44,41 +44,41 @@ def _texts(sources: Sequence[artifacts.Source], column: str) -> Iterator[str]:
 def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: TrainTokenizerConfig) -> dict[str, Any]:
     """Train on the text column of ``data`` and save an ``AutoTokenizer`` folder to ``out_dir``."""
     out = Path(out_dir)
+    paths.check_outputs({"-o": out}, {"DATA": list(data)}, folders=["-o"])
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty", "choose another -o or delete the folder")
     sources = [artifacts.open_source(spec) for spec in data]
     for spec, src in zip(data, sources):
-        if config.text_column not in src.schema.names:
-            raise InputError(
-                f"{spec} has no column {config.text_column!r}; columns there: [{', '.join(src.schema.names)}]",
-                "choose the text column with --text-column NAME",
-            )
+        artifacts.require_text_column(src.schema, config.text_column, where=spec)
     counter = {"n": 0}
+    failed: list[CstoolError] = []
 
     def counted() -> Iterator[str]:
-        for t in _texts(sources, config.text_column):
-            counter["n"] += 1
-            yield t
+        # sentencepiece consumes this inside its trainer and would turn a read error into its own; keep it
+        try:
+            for t in _texts(sources, config.text_column):
+                counter["n"] += 1
+                yield t
+        except CstoolError as e:
+            failed.append(e)
 
-    artifacts.check_writable(out / "tokenizer.json")
+    texts = counted()
+    first = next(texts, None)
+    if failed:
+        raise failed[0]
+    if first is None:
+        raise InputError(f"no text in column {config.text_column!r} of {', '.join(data)}", "give artifacts with text")
     try:
-        texts = counted()
-        first = next(texts, None)
-        if first is None:
-            raise InputError(
-                f"no text in column {config.text_column!r} of {', '.join(data)}", "give artifacts with text"
-            )
         model_bytes = train_sentencepiece(_chain(first, texts), config)
-        tokenizer = fast_tokenizer_from_sentencepiece(model_bytes)
-        with atomic.atomic_dir(out) as tmp:  # replaces the empty folder check_writable made
-            tokenizer.save_pretrained(tmp)
-            (tmp / "spm.model").write_bytes(model_bytes)
-            prov = artifacts.make_provenance("train-tokenizer", options=config, seed=config.seed, inputs=sources)
-            artifacts.write_sidecar(tmp, prov)
-    except BaseException:
-        if out.exists() and not any(out.iterdir()):
-            out.rmdir()
-        raise
+    finally:
+        if failed:
+            raise failed[0]
+    tokenizer = fast_tokenizer_from_sentencepiece(model_bytes)
+    with atomic.atomic_dir(out) as tmp:  # replaces an empty folder at OUT_DIR, if there is one
+        tokenizer.save_pretrained(tmp)
+        (tmp / "spm.model").write_bytes(model_bytes)
+        prov = artifacts.make_provenance("train-tokenizer", options=config, seed=config.seed, inputs=sources)
+        artifacts.write_sidecar(tmp, prov)
     return {"sentences": counter["n"], "vocab_size": len(tokenizer), "path": str(out)}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts
+from cstool import artifacts, atomic, paths
 from cstool.errors import ConfigError, InputError
 from cstool.options import comma_list, option
 from cstool.text.keyed_random import keyed_rng
@@ -56,50 +56,55 @@ def _package():
 
 def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> dict[str, dict[str, int]]:
     """Write ``{lang}.train.parquet`` and ``{lang}.dev.parquet`` for every language, and a switch lexicon
-    ``lexicon.{lang}-en.tsv`` for every language but English. Returns row counts."""
-    ev = _package()
+    ``lexicon.{lang}-en.tsv`` for every language but English, all at once; the files of other languages
+    that an earlier call left in the folder are removed. Returns row counts."""
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    paths.check_outputs({"-o": out}, folders=["-o"])
+    ev = _package()
     parse = template_parser()
     counts: dict[str, dict[str, int]] = {}
     prov = artifacts.make_provenance("vqa-easy", options=config, seed=config.seed)
-    for split, questions, images, per_task in (
-        ("train", ev.get_train_questions(), ev.get_train_image_paths(), config.train_images),
-        ("dev", ev.get_test_questions(), ev.get_test_image_paths(), config.dev_images),
-    ):
-        by_image: dict[int, list[tuple[str, str]]] = {}
-        for q, a, image_id in zip(*questions, strict=True):
-            by_image.setdefault(int(image_id), []).append((q, a))
-        order = sorted(by_image)
-        perm = keyed_rng(config.seed, "easy-vqa", split).permutation(len(order))
+    with atomic.atomic_files() as place:  # the folder is rewritten whole, or not at all
+        for split, questions, images, per_task in (
+            ("train", ev.get_train_questions(), ev.get_train_image_paths(), config.train_images),
+            ("dev", ev.get_test_questions(), ev.get_test_image_paths(), config.dev_images),
+        ):
+            by_image: dict[int, list[tuple[str, str]]] = {}
+            for q, a, image_id in zip(*questions, strict=True):
+                by_image.setdefault(int(image_id), []).append((q, a))
+            order = sorted(by_image)
+            perm = keyed_rng(config.seed, "easy-vqa", split).permutation(len(order))
+            for lang in config.langs:
+                k = LANGS.index(lang)  # each language owns its block of images, whichever languages are written
+                chosen = sorted(order[j] for j in perm[k * per_task : (k + 1) * per_task])
+                cols: dict[str, list] = {f.name: [] for f in VQA}
+                for image_id in chosen:
+                    data = Path(images[image_id]).read_bytes()
+                    for n, (q, a) in enumerate(by_image[image_id]):
+                        if q not in parse:
+                            raise InputError(
+                                f"easy-vqa question {q!r} matches no known template",
+                                "this easy-vqa release has templates cstool does not translate",
+                            )
+                        template, value = parse[q]
+                        text, tokens, upos, lemmas = render(template, lang, value)
+                        cols["id"].append(f"{split}-{image_id}-{n}")
+                        cols["image"].append(data)
+                        cols["image_path"].append(None)
+                        cols["question"].append(q if lang == "en" else text)
+                        cols["answers"].append([ANSWERS[lang][a]])
+                        cols["lang"].append(lang)
+                        cols["qtype"].append(qtype(template))
+                        cols["tokens"].append(tokens)
+                        cols["upos"].append(upos)
+                        cols["lemmas"].append(lemmas)
+                table = pa.table(cols, schema=VQA)
+                artifacts.write_table(place(out / f"{lang}.{split}.parquet"), table, kind="vqa", provenance=prov)
+                counts.setdefault(lang, {})[split] = table.num_rows
         for lang in config.langs:
-            k = LANGS.index(lang)  # each language owns its block of images, whichever languages are written
-            chosen = sorted(order[j] for j in perm[k * per_task : (k + 1) * per_task])
-            cols: dict[str, list] = {f.name: [] for f in VQA}
-            for image_id in chosen:
-                data = Path(images[image_id]).read_bytes()
-                for n, (q, a) in enumerate(by_image[image_id]):
-                    if q not in parse:
-                        raise InputError(
-                            f"easy-vqa question {q!r} matches no known template",
-                            "this easy-vqa release has templates cstool does not translate",
-                        )
-                    template, value = parse[q]
-                    text, tokens, upos, lemmas = render(template, lang, value)
-                    cols["id"].append(f"{split}-{image_id}-{n}")
-                    cols["image"].append(data)
-                    cols["image_path"].append(None)
-                    cols["question"].append(q if lang == "en" else text)
-                    cols["answers"].append([ANSWERS[lang][a]])
-                    cols["lang"].append(lang)
-                    cols["qtype"].append(qtype(template))
-                    cols["tokens"].append(tokens)
-                    cols["upos"].append(upos)
-                    cols["lemmas"].append(lemmas)
-            table = pa.table(cols, schema=VQA)
-            artifacts.write_table(out / f"{lang}.{split}.parquet", table, kind="vqa", provenance=prov)
-            counts.setdefault(lang, {})[split] = table.num_rows
-    for lang in config.langs:
-        if lang != "en":
-            write_lexicon(out / f"lexicon.{lang}-en.tsv", lang)
+            if lang != "en":
+                write_lexicon(place(out / f"lexicon.{lang}-en.tsv"), lang)
+    for lang in set(LANGS) - set(config.langs):  # files of languages an earlier call wrote, now stale
+        for name in (f"{lang}.train.parquet", f"{lang}.dev.parquet", f"lexicon.{lang}-en.tsv"):
+            atomic.discard(out / name)
     return counts

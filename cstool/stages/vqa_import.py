@@ -25,9 +25,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts
+from cstool import artifacts, paths
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
+from cstool.lines import utf8_lines
 from cstool.options import option
 
 _str_list = pa.list_(pa.string())
@@ -76,18 +77,17 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
             suffix, "parquet"
         )
     if fmt == "jsonl":
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield f"{path.name} line {n}", json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise InputError(f"{path} line {n} is not JSON: {e.msg}", "one JSON object per line") from None
+        for n, line in utf8_lines(path):
+            if line.strip():
+                try:
+                    yield f"{path.name} line {n}", json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path} line {n} is not JSON: {e.msg}", "one JSON object per line") from None
     elif fmt == "csv":
-        with open(path, encoding="utf-8", newline="") as f:
-            dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-            for n, row in enumerate(csv.DictReader(f, dialect=dialect), 2):
-                yield f"{path.name} line {n}", row
+        dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+        lines = (line for _, line in utf8_lines(path, keepends=True))
+        for n, row in enumerate(csv.DictReader(lines, dialect=dialect), 2):
+            yield f"{path.name} line {n}", row
     else:
         src = artifacts.open_source(path)
         n = 0
@@ -143,10 +143,11 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
     path = Path(input)
     if not path.exists():
         raise InputError(f"input {path} does not exist", "check the path")
-    artifacts.check_writable(output)
+    paths.check_outputs({"-o": output}, {"INPUT": path})
     root = Path(config.image_root) if config.image_root else path.parent
     out_root = Path(output).resolve().parent
     cols: dict[str, list] = {f.name: [] for f in VQA}
+    image_files: list[Path] = []
     skipped = 0
     for where, row in _rows(path, config.format):
         rid = str(row.get(config.id_column) if row.get(config.id_column) is not None else len(cols["id"]) + skipped)
@@ -177,6 +178,7 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
                 if not file.is_file():
                     raise OSError(f"image file {file} does not exist")
                 check_image(path=file)
+                image_files.append(file)
                 if config.embed_images:
                     data = file.read_bytes()
                 else:
@@ -207,6 +209,7 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
         )
     if skipped:
         warn(f"skipped {skipped} rows whose image is missing or unreadable")
+    paths.check_outputs({"-o": output}, {"the image": image_files})  # the files the rows name are inputs too
     table = pa.table(cols, schema=VQA)
     prov = artifacts.make_provenance("vqa-import", options=config, inputs=[path])
     artifacts.write_table(output, table, kind="vqa", provenance=prov)

@@ -21,7 +21,6 @@ batch at once with Arrow's hash-based ``index_in``.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import pyarrow.compute as pc
 
 from cstool.console import warn
 from cstool.errors import InputError
+from cstool.lines import utf8_lines
 
 UPOS_TAGS = (
     "ADJ",
@@ -57,11 +57,13 @@ _MAX_REPORTED = 3
 
 @dataclass
 class _Groups:
-    """Keys of one lookup table, each pointing at a contiguous run of candidate targets."""
+    """Keys of one lookup table, each pointing at a contiguous run of candidate targets (in first-seen order;
+    a set per key keeps adding a sense constant-time, so loading is linear in senses per word)."""
 
     keys: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
     targets: list[list[str]] = field(default_factory=list)
+    seen: list[set[str]] = field(default_factory=list)
 
     def add(self, key: str, target: str) -> None:
         i = self.index.get(key)
@@ -69,8 +71,10 @@ class _Groups:
             self.index[key] = len(self.keys)
             self.keys.append(key)
             self.targets.append([target])
-        elif target not in self.targets[i]:
+            self.seen.append({target})
+        elif target not in self.seen[i]:
             self.targets[i].append(target)
+            self.seen[i].add(target)
 
 
 class Lexicon:
@@ -276,20 +280,6 @@ def _gather(per_value: np.ndarray, index: np.ndarray, missing=-1) -> np.ndarray:
 # Loading
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
-    """(line number, text) for each line; text is None when the line is not valid UTF-8."""
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield lineno, None
-                continue
-            if lineno == 1:
-                line = line.lstrip("\ufeff")
-            yield lineno, line.rstrip("\r\n")
-
-
 def _norm(text: str) -> str:
     return " ".join(text.split())
 
@@ -334,7 +324,7 @@ def load_lexicon(path: str | Path, *, skip_bad_lines: bool = False) -> Lexicon:
     duplicates = 0
     columns: dict[str, int] | None = None
     first = True
-    for lineno, line in _lines(path):
+    for lineno, line in utf8_lines(path, bad="none"):
         if line is None:
             bad.append(f"{path}:{lineno}: not valid UTF-8")
             continue

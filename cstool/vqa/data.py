@@ -71,6 +71,9 @@ def read_examples(
             f"--task-type vqa; columns there: [{', '.join(names)}]",
             hint,
         )
+    artifacts.require_text_column(
+        src.schema, column, where=f"{what} {name}: {path}", hint="choose the question column with --text-column NAME"
+    )
     table = src.read_all()
     base = Path(path).parent
     cols = {

@@ -88,6 +88,7 @@ def build_tiny_vlm(
         train_sentencepiece,
     )
     from cstool.models import save_model_dir
+    from cstool.specs import shape_problems
 
     v = {
         "num_hidden_layers": 2,
@@ -104,11 +105,7 @@ def build_tiny_vlm(
         "max_position_embeddings": 256,
         **parse_spec(text, TEXT_KEYS, "--text"),
     }
-    problems = [
-        f"--{name} hidden ({c['hidden_size']}) must be a multiple of heads ({c['num_attention_heads']})"
-        for name, c in (("vision", v), ("text", t))
-        if c["hidden_size"] % c["num_attention_heads"]
-    ]
+    problems = shape_problems(v, "--vision") + shape_problems(t, "--text")
     if v["image_size"] % v["patch_size"]:
         problems.append(f"--vision image ({v['image_size']}) must be a multiple of patch ({v['patch_size']})")
     ConfigError.collect(problems, "see cstool build-vlm --help")

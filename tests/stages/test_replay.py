@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from cstool import artifacts
 from cstool.cli import app
-from cstool.errors import ConfigError, InputError, SchemaError
+from cstool.errors import ConfigError, CstoolError, InputError, SchemaError
 from cstool.stages.replay_train import ReplayConfig, replay_train
 
 runner = CliRunner()
@@ -436,7 +436,7 @@ def test_resume_with_other_inputs_is_refused(seq, tmp_path):
     (out / "done.json").unlink()
     args = _resume_args(seq, out)
     args["devs"] = args["devs"][:2]
-    with pytest.raises(InputError, match="other options or inputs"):
+    with pytest.raises(CstoolError, match="was started as another run: --dev"):
         replay_train(**args, config=ReplayConfig(**{**FAST, "strategy": "naive", "steps_per_task": 2, "resume": True}))
 
 
