@@ -31,12 +31,16 @@ class ReplayConfig:
         "Share of each batch from the replay buffer (replay); share of steps for the replay adapter (replay-adapter).",
     )
     buffer_per_task: int = option(500, "Examples kept per earlier task (seeded reservoir).")
-    consolidation_new: float = option(0.25, "Share of the replay adapter's batches from the new task.")
+    consolidation_new: float = option(
+        0.75, "Share of the replay adapter's batches from the new task (0.25 in the first design; see README)."
+    )
     task_adapter_init: str = option(
         "fresh", "replay-adapter: each task adapter starts fresh (docs/method.md) or from the previous one, A_(t-1)."
     )
     composition: str = option(
-        "drop", "replay-adapter: what becomes of A_(t-1) when A_t starts: drop it, keep it (frozen) or merge it in."
+        "merge",
+        "replay-adapter: what becomes of A_(t-1) when A_t starts: merge it into the frozen weights (default; the "
+        "same function as keep), keep it frozen and active, or drop it (the first design).",
     )
     replay_schedule: str = option(
         "consolidate", "replay-adapter: train the replay adapter after A_t (consolidate) or with it (concurrent)."
@@ -93,7 +97,7 @@ class ReplayConfig:
             problems.append(f"--composition must be one of {', '.join(COMPOSITIONS)}, got {self.composition!r}")
         if self.replay_schedule not in SCHEDULES:
             problems.append(f"--replay-schedule must be one of {', '.join(SCHEDULES)}, got {self.replay_schedule!r}")
-        variant = (self.composition, self.replay_schedule, self.task_adapter_init) != ("drop", "consolidate", "fresh")
+        variant = (self.composition, self.replay_schedule, self.task_adapter_init) != ("merge", "consolidate", "fresh")
         if variant and self.strategy != "replay-adapter":
             problems.append(
                 "--composition, --replay-schedule and --task-adapter-init shape the replay adapter: "
@@ -101,7 +105,8 @@ class ReplayConfig:
             )
         if self.composition != "drop" and self.task_adapter_init == "previous":
             problems.append(
-                f"--composition {self.composition} with --task-adapter-init previous would count A_(t-1) twice"
+                f"--composition {self.composition} with --task-adapter-init previous would count A_(t-1) twice "
+                "(add --composition drop)"
             )
         if self.full_finetune and self.strategy not in ("naive", "replay", "joint"):
             problems.append(f"--full-finetune is a reference for naive, replay and joint, not {self.strategy}")
@@ -139,7 +144,8 @@ class ReplayConfig:
             parts += [self.composition] if self.composition != "drop" else []
             parts += ["previous"] if self.task_adapter_init == "previous" else []
             parts += ["concurrent"] if self.replay_schedule == "concurrent" else []
-            parts += [f"new{self.consolidation_new:g}"] if self.consolidation_new != 0.25 else []
+            consolidating = self.replay_schedule == "consolidate"
+            parts += [f"new{self.consolidation_new:g}"] if consolidating and self.consolidation_new != 0.25 else []
         return self.strategy + ("/" + "+".join(parts) if parts else "")
 
     @property

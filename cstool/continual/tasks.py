@@ -46,7 +46,7 @@ class TaskKind(Protocol):
     def lora_targets(
         self, model: Any, targets: list[str], save_modules: list[str] | None
     ) -> tuple[Any, list[str] | None]: ...
-    def read_task(self, name: str, path: str, *, trained: bool) -> Task: ...
+    def read_task(self, name: str, path: str, *, trained: bool, anchor: bool = False) -> Task: ...
     def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source]: ...
     def encode(self, examples: list) -> list[dict]: ...
     def collate(self, items: list[dict]) -> dict[str, torch.Tensor]: ...
@@ -111,10 +111,12 @@ class LmKind:
     ) -> tuple[Any, list[str] | None]:
         return targets, save_modules
 
-    def read_task(self, name: str, path: str, *, trained: bool) -> Task:
+    def read_task(self, name: str, path: str, *, trained: bool, anchor: bool = False) -> Task:
+        """The task's training texts (per curriculum epoch) and its pure rows for the buffer. The anchor is
+        what the others switch into, so with ``--train-first`` it trains on its plain text even with ``--cs``."""
         config = self.config
         src = artifacts.open_source(path)
-        column = config.column if trained else "text"
+        column = config.column if trained and not anchor else "text"
         hint = (
             f"make code-switched data with: cstool switch TAGGED --lexicon LEX --strategy {config.cs} "
             f"-o {Path(path).name}"
@@ -124,7 +126,7 @@ class LmKind:
         artifacts.require_text_column(src.schema, column, where=f"task {name}: {path}", hint=hint)
         table = src.read_all()
         cols = table.schema.names
-        if trained and config.cs != "none" and "strategy" in cols:
+        if trained and not anchor and config.cs != "none" and "strategy" in cols:
             made = set(table.column("strategy").to_pylist())
             if made != {config.cs}:
                 raise InputError(
@@ -230,14 +232,14 @@ class VqaKind:
 
         return text_only_targets(targets), (save_modules + projector_modules(model)) if save_modules else save_modules
 
-    def read_task(self, name: str, path: str, *, trained: bool) -> Task:
+    def read_task(self, name: str, path: str, *, trained: bool, anchor: bool = False) -> Task:
         config = self.config
         """A replay-train task of VQA examples (the VQA counterpart of the LM kind's): training
         examples per curriculum epoch (questions from ``config.column``), and the pure-language rows of the
         first epoch for the replay buffer."""
-        column = config.column if trained else "question"
+        column = config.column if trained and not anchor else "question"
         examples, epochs, src = read_examples(name, path, column)
-        if trained and config.cs != "none" and "strategy" in src.schema.names:
+        if trained and not anchor and config.cs != "none" and "strategy" in src.schema.names:
             made = set(src.read_all().column("strategy").to_pylist())
             if made != {config.cs}:
                 raise InputError(

@@ -103,7 +103,9 @@ def replay_train(
         return runstate.read_json(out / DONE, "replay-train summary")
     try:  # every input is read and the model loaded before a new run folder is started
         kind = task_kind(config)
-        data = [kind.read_task(n, p, trained=(i > 0 or config.train_first)) for i, (n, p) in enumerate(tasks)]
+        data = [
+            kind.read_task(n, p, trained=(i > 0 or config.train_first), anchor=i == 0) for i, (n, p) in enumerate(tasks)
+        ]
         dev_sets = {n: kind.read_dev(n, p) for n, p in devs}
         run = config.run_name or out.name
         prov = artifacts.make_provenance(

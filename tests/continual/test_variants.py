@@ -14,10 +14,10 @@ from cstool.stages.replay_train import ReplayConfig, replay_train
 from tests.stages.test_replay import FAST, _matrix, _resume_args, _run, seq  # noqa: F401  (seq is a fixture)
 
 VARIANTS = {
-    "drop": dict(strategy="replay-adapter"),
-    "keep": dict(strategy="replay-adapter", composition="keep"),
-    "merge": dict(strategy="replay-adapter", composition="merge"),
-    "concurrent": dict(strategy="replay-adapter", replay_schedule="concurrent"),
+    "drop": dict(strategy="replay-adapter", composition="drop", consolidation_new=0.25),
+    "keep": dict(strategy="replay-adapter", composition="keep", consolidation_new=0.25),
+    "merge": dict(strategy="replay-adapter", composition="merge", consolidation_new=0.25),
+    "concurrent": dict(strategy="replay-adapter", composition="drop", replay_schedule="concurrent"),
     "concurrent-merge": dict(strategy="replay-adapter", replay_schedule="concurrent", composition="merge"),
     "ft-naive": dict(strategy="naive", full_finetune=True, lr=1e-3),
     "ft-replay": dict(strategy="replay", full_finetune=True, lr=1e-3),
@@ -169,11 +169,21 @@ def test_resume_of_a_variant_gives_the_same_metrics(seq, tmp_path, name):  # noq
     [
         (dict(strategy="replay", composition="keep"), "use them with --strategy replay-adapter"),
         (dict(strategy="replay-adapter", composition="merge", task_adapter_init="previous"), "twice"),
+        (dict(strategy="replay-adapter", task_adapter_init="previous"), "add --composition drop"),
+        (dict(strategy="naive", composition="drop"), "use them with --strategy replay-adapter"),
         (dict(strategy="replay-adapter", full_finetune=True), "--full-finetune is a reference"),
         (dict(composition="stack"), "--composition must be one of drop, keep, merge"),
         (dict(replay_schedule="later"), "--replay-schedule must be one of consolidate, concurrent"),
     ],
 )
+def test_the_default_replay_adapter_is_the_benchmark_s_choice():
+    """merge + 75 % new examples in consolidation: the variant closest to the rule in the UD benchmark (README)."""
+    config = ReplayConfig()
+    assert (config.composition, config.consolidation_new, config.replay_schedule) == ("merge", 0.75, "consolidate")
+    assert config.label == "replay-adapter/merge+new0.75"
+    assert ReplayConfig(composition="drop", consolidation_new=0.25).label == "replay-adapter"
+
+
 def test_variant_options_are_checked(options, message):
     with pytest.raises(ConfigError, match=message):
         ReplayConfig(**options)

@@ -41,6 +41,7 @@ WORDS = {
         ["सफरचंद", "चेंडू", "पुस्तक", "झाड"],
     ),
 }
+FIRST_DESIGN = dict(composition="drop", consolidation_new=0.25)  # the replay adapter as first designed
 FAST = dict(train_first=True, steps_per_task=30, batch_size=8, lr=1e-2, train_embeddings=True, buffer_per_task=40)
 
 
@@ -115,7 +116,7 @@ def _matrix(out: Path, metric: str = "bpb") -> dict[tuple[str, str], float]:
 def runs(seq, tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("runs")
     return {
-        s: (_run(seq, d / s, strategy=s, replay_ratio=0.25), d / s)
+        s: (_run(seq, d / s, strategy=s, replay_ratio=0.25, **(FIRST_DESIGN if s == "replay-adapter" else {})), d / s)
         for s in ("naive", "replay", "replay-adapter", "joint")
     }
 
@@ -460,8 +461,8 @@ def test_task_names_must_be_usable_as_adapter_folders(seq, tmp_path, name):
 
 
 def test_task_adapter_init_previous_retains_more_than_fresh(seq, tmp_path):
-    fresh = _run(seq, tmp_path / "fresh", strategy="replay-adapter")
-    previous = _run(seq, tmp_path / "previous", strategy="replay-adapter", task_adapter_init="previous")
+    fresh = _run(seq, tmp_path / "fresh", strategy="replay-adapter", **FIRST_DESIGN)
+    previous = _run(seq, tmp_path / "previous", strategy="replay-adapter", task_adapter_init="previous", **FIRST_DESIGN)
     assert previous[("mr", "en")] < fresh[("mr", "en")] - 0.5
 
 

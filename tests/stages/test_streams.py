@@ -133,4 +133,5 @@ def test_a_writer_killed_between_batches_fails_the_reader(inputs, tmp_path):
     writer.wait()
     _, err = reader.communicate(timeout=120)
     assert reader.returncode == 2, err.decode()
-    assert b"end-of-stream marker after" in err and not out.exists()
+    # where the reader notices the end (between batches or inside the next one) depends on timing: both refuse
+    assert (b"end-of-stream marker after" in err or b"is truncated after" in err) and not out.exists()
