@@ -164,6 +164,14 @@ def test_resume_of_a_variant_gives_the_same_metrics(seq, tmp_path, name):  # noq
     assert _matrix(out) == pytest.approx(first, rel=1e-5)
 
 
+def test_the_default_replay_adapter_is_the_benchmark_s_choice():
+    """merge + 75 % new examples in consolidation: the variant closest to the rule in the UD benchmark (README)."""
+    config = ReplayConfig()
+    assert (config.composition, config.consolidation_new, config.replay_schedule) == ("merge", 0.75, "consolidate")
+    assert config.label == "replay-adapter/merge+new0.75"
+    assert ReplayConfig(composition="drop", consolidation_new=0.25).label == "replay-adapter"
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
@@ -176,14 +184,6 @@ def test_resume_of_a_variant_gives_the_same_metrics(seq, tmp_path, name):  # noq
         (dict(replay_schedule="later"), "--replay-schedule must be one of consolidate, concurrent"),
     ],
 )
-def test_the_default_replay_adapter_is_the_benchmark_s_choice():
-    """merge + 75 % new examples in consolidation: the variant closest to the rule in the UD benchmark (README)."""
-    config = ReplayConfig()
-    assert (config.composition, config.consolidation_new, config.replay_schedule) == ("merge", 0.75, "consolidate")
-    assert config.label == "replay-adapter/merge+new0.75"
-    assert ReplayConfig(composition="drop", consolidation_new=0.25).label == "replay-adapter"
-
-
 def test_variant_options_are_checked(options, message):
     with pytest.raises(ConfigError, match=message):
         ReplayConfig(**options)
