@@ -80,7 +80,8 @@ def plot_forgetting(summary: pa.Table, score: str, path: str | os.PathLike) -> N
         errs = [0.0 if lookup.get(s, {}).get("ci95") is None else lookup[s]["ci95"] for s in strategies]
         x = np.arange(len(strategies)) + (k - (len(cs_values) - 1) / 2) * width
         ax.bar(x, means, width, yerr=errs, capsize=4, label=f"cs={cs}")
-    ax.set_xticks(range(len(strategies)), strategies)
+    many = len(strategies) > 6  # long variant labels would overlap side by side
+    ax.set_xticks(range(len(strategies)), strategies, rotation=30 if many else 0, ha="right" if many else "center")
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_ylabel(f"Forgetting on {score} (lower is better)")
     ax.set_title("Forgetting per strategy (mean ± 95 % CI over seeds)", fontsize=10)
