@@ -29,6 +29,43 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+def byte_bpe(texts, vocab_size: int, specials=("<pad>", "<s>", "</s>")):
+    """A byte-level BPE tokenizer trained on ``texts`` as a ``PreTrainedTokenizerFast`` (<s>, </s>, <pad>)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(specials),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+def tiny_llama_config(tok, **overrides):
+    """A 2-layer, hidden-32 Llama config for ``tok`` (its size and special ids); ``overrides`` change fields."""
+    from transformers import LlamaConfig
+
+    fields = dict(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    return LlamaConfig(**{**fields, **overrides})
+
+
 @pytest.fixture(scope="session")
 def tagger(tmp_path_factory) -> dict:
     """A real Stanza POS tagger trained offline once per run.
@@ -66,34 +103,12 @@ def tiny_lm(tmp_path_factory) -> Path:
     Weights are random (seeded); stages that need a model that knows something train it themselves.
     """
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaForCausalLM
 
     out = tmp_path_factory.mktemp("tiny_lm")
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<pad>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(TINY_CORPUS, trainer=trainer)
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    hf_tok = byte_bpe(TINY_CORPUS, 400)
     hf_tok.save_pretrained(out)
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(hf_tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=128,
-        bos_token_id=hf_tok.bos_token_id,
-        eos_token_id=hf_tok.eos_token_id,
-        pad_token_id=hf_tok.pad_token_id,
-    )
+    config = tiny_llama_config(hf_tok)
     LlamaForCausalLM(config).save_pretrained(out)
     return out

@@ -8,29 +8,12 @@ from pathlib import Path
 import pytest
 
 from cstool.conllu import read_conllu
+from cstool.text.lexicon import UPOS_TAGS
 
 DATA = Path(__file__).resolve().parents[1] / "examples" / "demo" / "data"
 LANGS = ("en", "hi", "mr")
 SPLITS = ("train", "dev")
-UPOS = {
-    "ADJ",
-    "ADP",
-    "ADV",
-    "AUX",
-    "CCONJ",
-    "DET",
-    "INTJ",
-    "NOUN",
-    "NUM",
-    "PART",
-    "PRON",
-    "PROPN",
-    "PUNCT",
-    "SCONJ",
-    "SYM",
-    "VERB",
-    "X",
-}
+UPOS = set(UPOS_TAGS)
 OPEN = {"NOUN", "VERB", "ADJ", "ADV", "PROPN"}
 
 

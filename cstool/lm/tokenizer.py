@@ -4,7 +4,7 @@ sentencepiece learns the pieces and their scores; the result is rebuilt as a ``t
 (same pieces, same scores, sentencepiece's own normalisation table, a Metaspace pre-tokenizer and
 decoder, byte fallback) and saved as a ``PreTrainedTokenizerFast``. Its ids equal sentencepiece's, so no
 slow tokenizer class (which would reinterpret the ``.model`` file) is involved. The ``.model`` file is
-kept next to it (``spm.model``) for reference.
+kept next to it (``spm.model``) by ``cstool train-tokenizer``, for reference.
 
 Special tokens: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``<pad>`` 3; ``<s>`` is prepended to every text.
 """

@@ -1,14 +1,6 @@
-"""train-tokenizer: a sentencepiece unigram tokenizer for from-scratch teachers, loadable by ``AutoTokenizer``
-(the tokenizer itself is built by :mod:`cstool.lm.tokenizer`).
-
-sentencepiece learns the pieces and their scores; the result is rebuilt as a ``tokenizers`` Unigram model
-(same pieces, same scores, sentencepiece's own normalisation table, a Metaspace pre-tokenizer and
-decoder, byte fallback) and saved as a ``PreTrainedTokenizerFast``. Its ids equal sentencepiece's, so no
-slow tokenizer class (which would reinterpret the ``.model`` file) is involved. The ``.model`` file is
-kept next to it (``spm.model``) for reference.
-
-Special tokens: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, ``<pad>`` 3; ``<s>`` is prepended to every text.
-"""
+"""train-tokenizer: a sentencepiece unigram tokenizer for from-scratch teachers, loadable by ``AutoTokenizer``,
+trained on the text column of artifacts and saved with its ``spm.model`` (how the tokenizer is built, its ids
+and special tokens: :mod:`cstool.lm.tokenizer`)."""
 
 from __future__ import annotations
 

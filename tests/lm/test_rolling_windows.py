@@ -13,6 +13,7 @@ import pytest
 
 from cstool.errors import CstoolError
 from cstool.lm.scoring import Window, lm_batches, rolling_windows, score_lm
+from tests.conftest import tiny_llama_config
 
 L = 16  # context of the short-context model below
 TEXTS = [
@@ -87,25 +88,13 @@ def test_text_of_exactly_the_context_is_one_window():
 def short_lm(tiny_lm):
     """A tiny Llama reading at most L = 16 tokens, with the tiny_lm fixture's tokenizer."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     from cstool.models import load_tokenizer
 
     tok = load_tokenizer(tiny_lm)
     torch.manual_seed(1)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=L,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    return LlamaForCausalLM(config).eval(), tok
+    return LlamaForCausalLM(tiny_llama_config(tok, max_position_embeddings=L)).eval(), tok
 
 
 def harness_loglikelihood(model, tok, text: str, context_len: int = 1) -> float:

@@ -22,6 +22,7 @@ from cstool import artifacts
 from cstool.cli import app
 from cstool.errors import ConfigError, CstoolError, InputError, SchemaError
 from cstool.stages.replay_train import ReplayConfig, replay_train
+from tests.conftest import byte_bpe, tiny_llama_config
 
 runner = CliRunner()
 WORDS = {
@@ -48,8 +49,7 @@ FAST = dict(train_first=True, steps_per_task=30, batch_size=8, lr=1e-2, train_em
 @pytest.fixture(scope="module")
 def seq(tmp_path_factory) -> dict:
     """Task/dev artifacts and a tiny base model (random weights, BPE tokenizer trained on the tasks)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaForCausalLM
 
     d = tmp_path_factory.mktemp("seq")
     rng = random.Random(0)
@@ -66,36 +66,11 @@ def seq(tmp_path_factory) -> dict:
             pq.write_table(
                 pa.table({"id": [f"{lang}{i}" for i in range(n)], "text": rows}), d / f"{lang}.{split}.parquet"
             )
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        all_text,
-        trainer=trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<pad>", "<s>", "</s>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    hf = byte_bpe(all_text, 300)
     base = d / "base"
     hf.save_pretrained(base)
     torch.manual_seed(0)
-    LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(hf),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            max_position_embeddings=128,
-            bos_token_id=hf.bos_token_id,
-            eos_token_id=hf.eos_token_id,
-            pad_token_id=hf.pad_token_id,
-        )
-    ).save_pretrained(base)
+    LlamaForCausalLM(tiny_llama_config(hf)).save_pretrained(base)
     tasks = [(lang, str(d / f"{lang}.train.parquet")) for lang in WORDS]
     devs = [(lang, str(d / f"{lang}.dev.parquet")) for lang in WORDS]
     return {"dir": d, "base": str(base), "tasks": tasks, "devs": devs}

@@ -12,27 +12,10 @@ from typer.testing import CliRunner
 
 from cstool.artifacts import VQA
 from cstool.cli import app
+from cstool.text.lexicon import UPOS_TAGS
 from cstool.vqa import easyvqa
 
-UPOS = {
-    "ADJ",
-    "ADP",
-    "ADV",
-    "AUX",
-    "CCONJ",
-    "DET",
-    "INTJ",
-    "NOUN",
-    "NUM",
-    "PART",
-    "PRON",
-    "PROPN",
-    "PUNCT",
-    "SCONJ",
-    "SYM",
-    "VERB",
-    "X",
-}
+UPOS = set(UPOS_TAGS)
 
 # Marathi genitive of each shape ("of the circle"): the form the "what is the color of the {shape}?" template uses.
 MR_GENITIVE = {"circle": "वर्तुळाचा", "rectangle": "आयताचा", "triangle": "त्रिकोणाचा"}
