@@ -63,6 +63,33 @@ def resolve_device(spec: str, flag: str = "--device") -> str:
     return spec
 
 
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def dtype_problem(name: str | None, flag: str = "--dtype") -> str | None:
+    """Why ``name`` is not a dtype cstool computes in, or None when it is (None itself: as saved)."""
+    if name is None or name in DTYPES:
+        return None
+    return f"{flag} must be {', '.join(DTYPES[:-1])} or {DTYPES[-1]}, got {name!r}"
+
+
+def torch_dtype(name: str | None, device: str, flag: str = "--dtype") -> Any:
+    """The torch dtype for a checked ``name`` on a resolved ``device`` (None stays None: as saved).
+
+    float16 is refused on the CPU: torch's CPU autocast and many CPU kernels do not run in it (bfloat16 does).
+    """
+    if name is None:
+        return None
+    if name == "float16" and device == "cpu":
+        raise ConfigError(
+            f"{flag} float16 needs a GPU; this run is on the CPU",
+            f"use {flag} bfloat16 (or float32) on the CPU, or --device cuda",
+        )
+    import torch
+
+    return getattr(torch, name)
+
+
 def _resolve(path_or_id: str | os.PathLike, what: str, allow_download: bool) -> tuple[str, bool]:
     """Return (name to pass to from_pretrained, local_files_only)."""
     p = Path(path_or_id).expanduser()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cstool import ranks
 from cstool.cli.app import command, torch_threads
 from cstool.cli.options import argument, param
 from cstool.console import log, print_table
@@ -45,6 +46,8 @@ def teacher_cache(config: TeacherCacheConfig, data: list[str], output: str) -> N
 
     torch_threads()
     r = build_teacher_cache(data, output, config=config)
+    if not ranks.is_main():  # under torchrun / accelerate launch, process 0 reports
+        return
     print_table(
         "teacher-cache",
         ["blocks", "tokens", "top-k", "bytes", "bytes/token"],
@@ -66,7 +69,8 @@ def distill(config: DistillConfig, data: list[str], output: Path) -> None:
 
     torch_threads()
     summary = distill_student(data, output, config=config)
-    print_table("distill", list(summary), [list(summary.values())])
+    if ranks.is_main():
+        print_table("distill", list(summary), [list(summary.values())])
 
 
 COMMANDS = (train_tokenizer, teacher_cache, distill)

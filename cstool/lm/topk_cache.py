@@ -1,7 +1,8 @@
 """The teacher top-k cache format: per training block, the token ids, the teacher's top-k ids and
 log-probs at temperature τ, and the log of the remaining (tail) mass. :func:`cache_batch` makes one record
 batch of the ``teacher_cache`` artifact; :func:`load_teacher_cache` reads a cache back for a distill run
-and refuses one made from other inputs."""
+(a file, or a folder of shards written by several processes, read in block order) and refuses one made from
+other inputs."""
 
 from __future__ import annotations
 
@@ -83,8 +84,15 @@ def load_teacher_cache(
         problems.append("it was built from other data files than the ones given")
     if problems:
         raise InputError(f"teacher cache {path} does not match this run: " + "; ".join(problems), hint)
-    table = src.read_all()
+    table = src.read_all().sort_by("block")  # a folder of shards (one per process) reads back in block order
     n = table.num_rows
+    blocks = table.column("block").to_numpy()
+    if not np.array_equal(blocks, np.arange(len(ids))):
+        raise InputError(
+            f"teacher cache {path} holds blocks {_ranges(blocks)}; this run has blocks 0…{len(ids) - 1}, "
+            "each needed once (a shard is missing or repeated, or the cache is from other data)",
+            hint,
+        )
     cached_ids = _flat(table, "input_ids").reshape(n, block_size)
     if cached_ids.shape != ids.shape or not np.array_equal(cached_ids.astype(np.int64), ids):
         raise InputError(f"teacher cache {path} holds other token ids than this run's blocks", hint)
@@ -94,6 +102,16 @@ def load_teacher_cache(
         "topk_logprobs": _flat(table, "topk_logprobs").reshape(n, block_size, k),
         "tail_logprob": _flat(table, "tail_logprob").reshape(n, block_size),
     }
+
+
+def _ranges(blocks: np.ndarray) -> str:
+    """``[0, 1, 2, 5, 6]`` → ``"0…2, 5…6"`` (the first few runs)."""
+    runs, start = [], 0
+    for i in range(1, len(blocks) + 1):
+        if i == len(blocks) or blocks[i] != blocks[i - 1] + 1:
+            runs.append(f"{blocks[start]}…{blocks[i - 1]}" if i - 1 > start else f"{blocks[start]}")
+            start = i
+    return ", ".join(runs[:4]) + (", …" if len(runs) > 4 else "")
 
 
 def _flat(table: pa.Table, column: str) -> np.ndarray:

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from cstool import artifacts, atomic, models, paths, runstate
+from cstool import artifacts, atomic, models, paths, ranks, runstate
 from cstool.console import log
 from cstool.errors import (
     ConfigError,
@@ -86,6 +87,14 @@ class DistillConfig:
         False, "Keep OUT/checkpoints after a finished run (else they are deleted).", changes_result=False
     )
     device: str = option("auto", "auto, cpu or cuda.")
+    dtype: str = option(
+        "float32",
+        "float32, bfloat16 or float16: the teacher's weights and the mixed precision of training (the student's "
+        "weights and optimizer stay float32); float16 needs a GPU.",
+    )
+    gradient_checkpointing: bool = option(
+        False, "Recompute the student's activations in the backward pass: less memory, more compute."
+    )
     allow_download: bool = option(
         False,
         "Fetch models and tokenizers from the Hugging Face Hub when they are not local folders.",
@@ -122,6 +131,8 @@ class DistillConfig:
         if not self.lr > 0:
             problems.append(f"--lr must be positive, got {self.lr}")
         if problem := models.device_problem(self.device):
+            problems.append(problem)
+        if problem := models.dtype_problem(self.dtype):
             problems.append(problem)
         ConfigError.collect(problems, "see cstool distill --help")
 
@@ -212,6 +223,7 @@ def distill(
     hf_logging.disable_progress_bar()
     out = Path(out_dir)
     device = models.resolve_device(config.device)
+    dtype = models.torch_dtype(config.dtype, device)
     paths.check_outputs(
         {"-o": out},
         {
@@ -256,11 +268,12 @@ def distill(
         tok_dir = _cache_teacher(config.teacher_cache)
     student_tok = models.load_tokenizer(tok_dir, allow_download=config.allow_download)
     if config.student:
-        student = models.load_causal_lm(config.student, allow_download=config.allow_download)
+        student = models.load_causal_lm(config.student, allow_download=config.allow_download, dtype=torch.float32)
     if config.teacher:
-        teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download)
+        teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download, dtype=dtype)
         if config.init_from_teacher_layers:
-            student = models.student_from_teacher_layers(teacher, list(config.init_from_teacher_layers))
+            layers = list(config.init_from_teacher_layers)
+            student = models.student_from_teacher_layers(teacher, layers).to(torch.float32)
     if config.student_config:
         special = {k: getattr(student_tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
         student = models.build_causal_lm(
@@ -287,7 +300,10 @@ def distill(
             text_column=config.text_column,
         )
         vocab = len(student_tok)
-    if resume_from is None and int(os.environ.get("RANK", "0")) == 0:  # a new run: record what it is
+    # Under torchrun / accelerate launch every process has made the checks above before process 0 writes
+    # anything; it alone writes the run record, the checkpoints (the Trainer) and the output folder.
+    ranks.barrier(device)
+    if resume_from is None and ranks.is_main():  # a new run: record what it is
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         atomic.write_json(ckpt_dir / RUN_FILE, record, indent=2, sort_keys=True)
     args = TrainingArguments(
@@ -311,6 +327,10 @@ def distill(
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=device != "cpu" and torch.cuda.is_available(),
+        bf16=config.dtype == "bfloat16",
+        fp16=config.dtype == "float16",
+        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
     )
     trainer = KDTrainer(
         model=student,
@@ -326,10 +346,12 @@ def distill(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     mode = "KD from cache" if cache is not None else ("KD" if teacher is not None and config.kd_alpha < 1 else "LM")
-    log(
-        f"distill ({mode}): {len(ids)} blocks of {config.block_size} tokens, "
-        f"{student.num_parameters():,} student parameters"
-    )
+    if ranks.is_main():
+        per = f" on {ranks.world_size()} processes" if ranks.world_size() > 1 else ""
+        log(
+            f"distill ({mode}): {len(ids)} blocks of {config.block_size} tokens{per}, "
+            f"{student.num_parameters():,} student parameters, {config.dtype}"
+        )
     started = time.perf_counter()
     try:  # Ctrl-C while training or saving: say what was kept
         try:
@@ -345,9 +367,14 @@ def distill(
             "train_tokens": int(lengths.sum()),
             "seconds": round(seconds, 2),
         }
-        if eval_texts is not None:
+        if eval_texts is not None:  # each process scores its slice of the held-out blocks; the sums are pooled
             e_ids, e_lengths = pack_texts(eval_texts, student_tok, config.block_size)
-            summary["eval_loss"] = heldout_loss(trainer.model, e_ids, e_lengths, batch_size=config.batch_size)
+            part = ranks.shard(len(e_ids))
+            mine = slice(part.start, part.stop)
+            tokens = float(np.maximum(e_lengths[mine] - 1, 0).sum())
+            mean = heldout_loss(trainer.model, e_ids[mine], e_lengths[mine], batch_size=config.batch_size)
+            total, count = ranks.all_sum([mean * tokens, tokens], device)
+            summary["eval_loss"] = total / max(count, 1.0)
         table = metrics_table(trainer.state.log_history)
         if table.num_rows:
             summary["final_loss"] = table.column("loss")[-1].as_py()
@@ -365,6 +392,7 @@ def distill(
             if not config.keep_checkpoints:
                 shutil.rmtree(ckpt_dir, ignore_errors=True)
             atomic.write_json(out / DONE, summary, indent=2)
+        ranks.barrier(device)  # no process returns before the output is complete
     except KeyboardInterrupt:
         kept = last_complete_checkpoint(ckpt_dir)
         if kept is None and not existed:
@@ -401,7 +429,12 @@ def _resume_point(ckpt_dir: Path, record: dict, out: Path) -> Path | None:
 
 
 def _cache_teacher(cache_path: str | None) -> str:
-    prov = artifacts.read_provenance(cache_path) if cache_path and Path(cache_path).exists() else None
+    prov = None
+    if cache_path and Path(cache_path).exists():  # a cache file, or a folder of shards from several processes
+        try:
+            prov = artifacts.open_source(cache_path).provenance
+        except CstoolError:
+            prov = None
     teacher = ((prov or {}).get("options") or {}).get("teacher")
     if not teacher:
         raise InputError(

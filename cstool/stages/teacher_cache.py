@@ -4,15 +4,21 @@ The corpus is packed exactly as ``cstool distill`` packs it (same tokenizer, sam
 of the cache is training block i; ``distill --teacher-cache`` then trains with no teacher in memory. The
 provenance records the teacher, its vocabulary fingerprint, block size, temperature and input hashes, and
 ``distill`` refuses a cache that does not match its own inputs.
+
+Under ``torchrun --nproc_per_node N`` (or ``accelerate launch``) each process runs the teacher on its own
+contiguous slice of the blocks and writes it as one Parquet shard, ``part-RRRRR-of-NNNNN.parquet``; ``-o``
+is then a folder, which appears only when every shard is complete, and reads back (``distill --teacher-cache
+FOLDER``, any artifact reader) as one cache.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, models, paths
+from cstool import artifacts, atomic, models, paths, ranks
 from cstool.errors import ConfigError, at_least
 from cstool.lm.topk_cache import cache_batch, load_teacher_cache
 from cstool.options import option
@@ -29,6 +35,7 @@ class TeacherCacheConfig:
     text_column: str = option("text", "Text column of DATA.")
     batch_size: int = option(8, "Blocks per teacher forward pass.")
     device: str = option("auto", "auto, cpu or cuda.")
+    dtype: str = option("float32", "float32, bfloat16 or float16 (GPU only): the teacher's weights and compute.")
     allow_download: bool = option(False, "Fetch the teacher from the Hugging Face Hub when it is not a local folder.")
 
     def __post_init__(self) -> None:
@@ -37,23 +44,34 @@ class TeacherCacheConfig:
             problems.append(f"--temperature must be positive, got {self.temperature}")
         if problem := models.device_problem(self.device):
             problems.append(problem)
+        if problem := models.dtype_problem(self.dtype):
+            problems.append(problem)
         ConfigError.collect(problems, "see cstool teacher-cache --help")
 
 
 def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheConfig) -> dict[str, Any]:
-    """Write the cache artifact to ``output`` (atomic). Returns blocks, tokens, bytes and bytes/token."""
-    import torch
-
-    from cstool.lm.kd import teacher_topk
+    """Write the cache artifact to ``output`` (atomic; a folder of one shard per process under a launcher).
+    Returns blocks, tokens, bytes and bytes/token."""
     from cstool.lm.scoring import check_model_tokenizer
     from cstool.lm.training import pack_texts, read_texts
 
-    paths.check_outputs({"-o": output}, {"DATA": data, "--teacher": config.teacher})
+    world = ranks.world_size()
+    if world > 1 and output == "-":
+        raise ConfigError(
+            f"under {world} processes the cache is a folder of {world} shards and cannot go to stdout",
+            "give -o CACHE_DIR; distill --teacher-cache CACHE_DIR reads the folder as one cache",
+        )
+    paths.check_outputs(
+        {"-o": output}, {"DATA": data, "--teacher": config.teacher}, folders=("-o",) if world > 1 else ()
+    )
     models.require_model_dir(config.teacher, "teacher")
+    device = ranks.local_device(models.resolve_device(config.device))
+    dtype = models.torch_dtype(config.dtype, device)
     texts, sources = read_texts(data, config.text_column)
     tokenizer = models.load_tokenizer(config.teacher, allow_download=config.allow_download)
-    device = models.resolve_device(config.device)
-    teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download, device=device).eval()
+    teacher = models.load_causal_lm(
+        config.teacher, allow_download=config.allow_download, device=device, dtype=dtype
+    ).eval()
     models.check_positions(teacher, config.block_size, "teacher")
     check_model_tokenizer(teacher, tokenizer)
     ids, lengths = pack_texts(texts, tokenizer, config.block_size)
@@ -69,27 +87,21 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
         },
         inputs=sources,
     )
-    L = config.block_size
-    with artifacts.ArtifactWriter(output, artifacts.TEACHER_CACHE, kind="teacher_cache", provenance=prov) as w:
-        for start in range(0, len(ids), config.batch_size):
-            x = torch.from_numpy(ids[start : start + config.batch_size]).to(device)
-            n = torch.from_numpy(lengths[start : start + config.batch_size]).to(device)
-            attn = (torch.arange(L, device=device).unsqueeze(0) < n.unsqueeze(1)).long()
-            with torch.no_grad():
-                logits = teacher(input_ids=x, attention_mask=attn).logits[..., :vocab]
-            top_ids, top_lp, tail = teacher_topk(logits, k, temperature=config.temperature)
-            w.write(
-                cache_batch(
-                    start,
-                    lengths[start : start + x.shape[0]],
-                    x.cpu().numpy(),
-                    top_ids.cpu().numpy(),
-                    top_lp.cpu().numpy(),
-                    tail.cpu().numpy(),
-                )
-            )
+    if world == 1:
+        _write_blocks(output, teacher, ids, lengths, range(len(ids)), k, config, prov, device)
+        size = os.path.getsize(output) if output != "-" else None
+    else:  # every process has checked its inputs; each writes its shard into process 0's temporary folder
+        ranks.barrier(device)
+        tmp = ranks.broadcast(str(atomic.temp_path(output)) if ranks.is_main() else None, device)
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        shard = Path(tmp) / f"part-{ranks.rank():05d}-of-{world:05d}.parquet"
+        _write_blocks(shard, teacher, ids, lengths, ranks.shard(len(ids)), k, config, prov, device)
+        ranks.barrier(device)
+        if ranks.is_main():
+            atomic.commit(tmp, output)
+        ranks.barrier(device)
+        size = sum(p.stat().st_size for p in Path(output).glob("*.parquet"))
     tokens = int(lengths.sum())
-    size = os.path.getsize(output) if output != "-" else None
     return {
         "blocks": len(ids),
         "tokens": tokens,
@@ -97,3 +109,41 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
         "bytes": size,
         "bytes_per_token": size / tokens if size else None,
     }
+
+
+def _write_blocks(
+    output: str | os.PathLike,
+    teacher: Any,
+    ids: Any,
+    lengths: Any,
+    blocks: range,
+    k: int,
+    config: TeacherCacheConfig,
+    prov: dict,
+    device: str,
+) -> None:
+    """Run the teacher over ``blocks`` (contiguous) and write their rows to the artifact ``output``."""
+    import torch
+
+    from cstool.lm.kd import teacher_topk
+
+    L, vocab = config.block_size, prov["options"]["vocab_size"]
+    with artifacts.ArtifactWriter(output, artifacts.TEACHER_CACHE, kind="teacher_cache", provenance=prov) as w:
+        for start in range(blocks.start, blocks.stop, config.batch_size):
+            end = min(start + config.batch_size, blocks.stop)
+            x = torch.from_numpy(ids[start:end]).to(device)
+            n = torch.from_numpy(lengths[start:end]).to(device)
+            attn = (torch.arange(L, device=device).unsqueeze(0) < n.unsqueeze(1)).long()
+            with torch.no_grad():
+                logits = teacher(input_ids=x, attention_mask=attn).logits[..., :vocab]
+            top_ids, top_lp, tail = teacher_topk(logits, k, temperature=config.temperature)
+            w.write(
+                cache_batch(
+                    start,
+                    lengths[start:end],
+                    x.cpu().numpy(),
+                    top_ids.cpu().numpy(),
+                    top_lp.cpu().numpy(),
+                    tail.cpu().numpy(),
+                )
+            )

@@ -1,0 +1,145 @@
+"""teacher-cache and distill under ``torchrun --nproc_per_node 2`` on the CPU (gloo), against one process.
+
+Tolerances:
+
+* The cache: each process runs the teacher on its own slice of the blocks, so the forward passes see other
+  batch groupings than in one process. The token ids and block order must be identical; the stored log-probs
+  (float16, steps of 2⁻⁸ ≈ 4e-3 at magnitudes 1–2) may differ by one float16 step where a float32 sum differs
+  in its last bits; the top-k ids may swap only between such near-ties. (On this CPU they come out identical.)
+* distill: with the same global batch (2 processes × 2 blocks against 1 × 4), the Trainer deals the sampler's
+  batches to the processes in turn, so every step trains on the same 4 blocks; each process's loss is a token
+  mean over equally many tokens (all blocks are full) and DDP averages the gradients, so only the order of
+  float32 sums differs: 6 steps stay within 1e-5 relative (measured: ~1e-7). (A batch holding the padded last
+  block would weigh its tokens per process, as DDP does: 2e-4 relative on this data with 24-token blocks.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cstool.lm.topk_cache import load_teacher_cache
+from cstool.stages.distill import DistillConfig, distill
+from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
+from tests.conftest import REPO, TINY_CORPUS
+
+BLOCK = 32  # 640 tokens of text: 20 full blocks, so every process averages over equally many tokens
+STUDENT = "llama:layers=1,hidden=32,heads=4,positions=64"
+
+
+def torchrun(*args, cwd: Path) -> str:
+    """``torchrun --standalone --nproc_per_node 2 -m cstool ARGS`` (a free port; gloo on the CPU); its output."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    result = subprocess.run(
+        [*cmd, "-m", "cstool", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return output
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_lm) -> dict:
+    """The text, a one-process cache file and a two-process cache folder (teacher: the tiny LM)."""
+    d = tmp_path_factory.mktemp("scale_out")
+    data = d / "text.parquet"
+    pq.write_table(pa.table({"text": TINY_CORPUS[:60]}), data)
+    options = dict(teacher=str(tiny_lm), top_k=8, block_size=BLOCK, device="cpu")
+    one = build_teacher_cache([str(data)], str(d / "one.parquet"), config=TeacherCacheConfig(**options))
+    args = ["--teacher", tiny_lm, "--top-k", 8, "--block-size", BLOCK, "--device", "cpu", "-o", "two"]
+    out = torchrun("teacher-cache", data, *args, cwd=d)
+    return {"dir": d, "data": data, "one": d / "one.parquet", "two": d / "two", "one_info": one, "two_log": out}
+
+
+def _read(cache: Path, data: Path, tiny_lm) -> tuple[dict, np.ndarray]:
+    from transformers import AutoTokenizer
+
+    from cstool.lm.training import pack_texts, read_texts
+    from cstool.models import tokenizer_fingerprint
+
+    tok = AutoTokenizer.from_pretrained(tiny_lm)
+    texts, sources = read_texts([str(data)], "text")
+    ids, _ = pack_texts(texts, tok, BLOCK)
+    fields = dict(fingerprint=tokenizer_fingerprint(tok), block_size=BLOCK, temperature=2.0, text_column="text")
+    return load_teacher_cache(str(cache), ids=ids, data_sources=sources, **fields), ids
+
+
+def test_two_process_cache_is_one_shard_per_process_and_equals_one_process(runs, tiny_lm):
+    two = runs["two"]
+    shards = sorted(p.name for p in two.iterdir())
+    assert shards == ["part-00000-of-00002.parquet", "part-00001-of-00002.parquet"]
+    assert sorted(p.name for p in runs["dir"].iterdir()) == ["one.parquet", "text.parquet", "two"]  # no leftovers
+    blocks = [pq.read_table(two / s).column("block").to_pylist() for s in shards]
+    n = runs["one_info"]["blocks"]
+    assert blocks[0] == list(range(len(blocks[0]))) and blocks[0] + blocks[1] == list(range(n))  # in-order slices
+    assert abs(len(blocks[0]) - len(blocks[1])) <= 1
+    assert runs["two_log"].count("bytes/token") == 1  # process 0 alone reports
+    one, ids = _read(runs["one"], runs["data"], tiny_lm)
+    both, ids2 = _read(two, runs["data"], tiny_lm)  # the folder reads back as one cache, in block order
+    assert np.array_equal(ids, ids2)
+    assert (both["topk_ids"] == one["topk_ids"]).mean() > 0.99
+    np.testing.assert_allclose(
+        both["topk_logprobs"].astype(np.float32), one["topk_logprobs"].astype(np.float32), atol=4e-3
+    )
+    np.testing.assert_allclose(both["tail_logprob"], one["tail_logprob"], rtol=1e-4)
+
+
+def test_a_cache_folder_with_a_missing_shard_is_refused(runs, tiny_lm, tmp_path):
+    from cstool.errors import CstoolError
+
+    part = tmp_path / "part"
+    part.mkdir()
+    (part / "part-00000-of-00002.parquet").write_bytes((runs["two"] / "part-00000-of-00002.parquet").read_bytes())
+    with pytest.raises(CstoolError, match=r"holds blocks 0…9; this run has blocks 0…19"):
+        _read(part, runs["data"], tiny_lm)
+
+
+def test_two_process_distill_from_the_cache_folder_equals_one_process(runs):
+    common = ["--student-config", STUDENT, "--alpha", 0.3, "--block-size", BLOCK, "--max-steps", 6]
+    common += ["--log-every", 1, "--device", "cpu", "--seed", 3, "--eval-data", runs["data"]]
+    d = runs["dir"]
+    out = torchrun(
+        "distill", runs["data"], "--teacher-cache", runs["two"], *common, "--batch-size", 2, "-o", "d2", cwd=d
+    )
+    config = DistillConfig(
+        student_config=STUDENT,
+        teacher_cache=str(runs["two"]),
+        alpha=0.3,
+        block_size=BLOCK,
+        max_steps=6,
+        log_every=1,
+        device="cpu",
+        seed=3,
+        eval_data=(str(runs["data"]),),
+        batch_size=4,
+    )
+    one = distill([str(runs["data"])], d / "d1", config=config)
+    two_dir = d / "d2"
+    # every artifact once, from process 0: one report, one run's files, no checkpoints or temporary files left
+    assert out.count("final_loss") == 1 and out.count("distill (KD from cache)") == 1
+    assert sorted(p.name for p in two_dir.iterdir()) == sorted(p.name for p in (d / "d1").iterdir())
+    assert not any(p.name.startswith(".") for p in d.rglob("*")), list(d.rglob(".*"))
+    two = json.loads((two_dir / "done.json").read_text())
+    a = pq.read_table(d / "d1" / "train_metrics.parquet")
+    b = pq.read_table(two_dir / "train_metrics.parquet")
+    assert b.column("step").to_pylist() == a.column("step").to_pylist() == [1, 2, 3, 4, 5, 6]
+    for column in ("loss", "ce", "kd"):
+        np.testing.assert_allclose(b.column(column).to_pylist(), a.column(column).to_pylist(), rtol=1e-5)
+    assert two["steps"] == one["steps"] == 6 and two["train_tokens"] == one["train_tokens"]
+    assert two["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-5)
+    assert two["final_loss"] == pytest.approx(one["final_loss"], rel=1e-5)
+    from safetensors.numpy import load_file
+
+    w1, w2 = load_file(d / "d1" / "model.safetensors"), load_file(two_dir / "model.safetensors")
+    assert w1.keys() == w2.keys()
+    for key in w1:
+        np.testing.assert_allclose(w2[key], w1[key], rtol=1e-4, atol=1e-6, err_msg=key)
