@@ -69,6 +69,14 @@ class ReplayConfig:
     )
     run_name: str | None = option(None, "Name of the run in metrics [default: the folder name].")
     device: str = option("auto", "auto, cpu or cuda.")
+    dtype: str = option(
+        "float32",
+        "float32, bfloat16 or float16: mixed precision of training and dev scoring, and the KD teacher's weights "
+        "(the trained weights stay float32); float16 needs a GPU.",
+    )
+    gradient_checkpointing: bool = option(
+        False, "Recompute activations in the backward pass: less memory, more compute."
+    )
     task_type: str = option("lm", "lm (text) or vqa (image + question → answer; dev metric accuracy).")
     max_new_tokens: int = option(10, "vqa: greedy answer length limit on dev sets.")
     vqa_normalization: str = option(
@@ -131,6 +139,8 @@ class ReplayConfig:
         if self.lr <= 0:
             problems.append(f"--lr must be positive, got {self.lr}")
         if problem := models.device_problem(self.device):
+            problems.append(problem)
+        if problem := models.dtype_problem(self.dtype):
             problems.append(problem)
         ConfigError.collect(problems, "see cstool replay-train --help")
 

@@ -42,6 +42,7 @@ class Learner:
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
         self.base_path = base
         self.device = models.resolve_device(config.device)
+        self.dtype = models.torch_dtype(config.dtype, self.device)
         self.kind: TaskKind = kind or task_kind(config)
         self.base = self.kind.load(base, self.device)
         self.tokenizer = self.kind.tokenizer
@@ -237,6 +238,10 @@ class Learner:
             dataloader_num_workers=0,
             train_sampling_strategy="sequential",
             dataloader_pin_memory=self.device != "cpu",
+            bf16=c.dtype == "bfloat16",
+            fp16=c.dtype == "float16",
+            activation_checkpointing=c.gradient_checkpointing,
+            activation_checkpointing_kwargs={"use_reentrant": False} if c.gradient_checkpointing else None,
         )
         n_rep = sum(r for _, r in items)
         log(
@@ -263,9 +268,20 @@ class Learner:
     def evaluate(self, devs: dict[str, list]) -> dict[str, dict[str, float]]:
         out = {}
         for name, examples in devs.items():
-            out[name] = self.kind.score(self.model, examples)
+            with self._autocast():
+                out[name] = self.kind.score(self.model, examples)
             log(f"  dev {name}: " + "  ".join(f"{k} {v:.4f}" for k, v in out[name].items() if k != "ppl"))
         return out
+
+    def _autocast(self) -> Any:
+        """Dev scoring in the precision training runs in (--dtype); float32: as is."""
+        import contextlib
+
+        import torch
+
+        if self.config.dtype == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=self.dtype)
 
     # ---- saving and restoring -------------------------------------------------------------------------
 
@@ -369,6 +385,6 @@ class Learner:
                 f"--kd-teacher {self.config.kd_teacher} has another vocabulary than --base",
                 "distillation needs the same tokenizer: use the teacher the base was distilled from",
             )
-        teacher = models.load_causal_lm(self.config.kd_teacher, device=self.device).eval()
+        teacher = models.load_causal_lm(self.config.kd_teacher, device=self.device, dtype=self.dtype).eval()
         teacher.requires_grad_(False)
         return teacher

@@ -382,7 +382,13 @@ def distill(
         if trainer.is_world_process_zero():
             prov = artifacts.make_provenance(
                 "distill",
-                options={**artifacts.jsonable(config), "alpha_used": config.kd_alpha, "mode": mode},
+                options={
+                    **artifacts.jsonable(config),
+                    "alpha_used": config.kd_alpha,
+                    "mode": mode,
+                    "teacher_dtype": str(next(teacher.parameters()).dtype) if teacher is not None else None,
+                    "processes": ranks.world_size(),
+                },
                 seed=config.seed,
                 inputs=sources,
             )

@@ -62,8 +62,8 @@ class EvalConfig:
             problems.append(problem)
         if problem := check_normalization(self.vqa_normalization):
             problems.append(problem)
-        if self.dtype not in (None, "float32", "bfloat16", "float16"):
-            problems.append(f"--dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
+        if problem := models.dtype_problem(self.dtype):
+            problems.append(problem)
         if self.task == "lm" and not self.has_model:
             problems.append("--task lm needs --model DIR")
         ConfigError.collect(problems, "see cstool eval --help")
@@ -86,11 +86,7 @@ def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tok
     """(model, tokenizer or processor) from local folders: causal LM for ``lm``, VLM for ``vqa``; adapters
     are stacked (every one active)."""
     device = models.resolve_device(config.device)
-    dtype = None
-    if config.dtype is not None:
-        import torch
-
-        dtype = getattr(torch, config.dtype)
+    dtype = models.torch_dtype(config.dtype, device)  # float16 is refused on the CPU
     if config.task == "vqa":
         model, tok = models.load_vlm(model_path, dtype=dtype, device=device)
         if tokenizer_path is not None:

@@ -84,6 +84,7 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
             "teacher_fingerprint": models.tokenizer_fingerprint(tokenizer),
             "vocab_size": vocab,
             "top_k_used": k,
+            "teacher_dtype": str(next(teacher.parameters()).dtype),
         },
         inputs=sources,
     )
