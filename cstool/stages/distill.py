@@ -1,7 +1,8 @@
 """distill: train a student causal LM from a teacher (knowledge distillation), or alone (plain LM training).
 
 Per token ``L = α·CE + (1−α)·τ²·D(teacher_τ ‖ student_τ)`` (see :mod:`cstool.lm.kd`), on the Hugging Face
-Trainer (:class:`cstool.lm.training.KDTrainer`), so ``accelerate launch -m cstool distill ...`` scales out.
+Trainer (:class:`cstool.lm.training.KDTrainer`). Under ``torchrun`` every process checks the inputs before
+process 0 writes anything, and process 0 alone writes the output folder (see :mod:`cstool.ranks`).
 
 * Student: a model folder (``student``), a config spec with the teacher's tokenizer (``student_config``,
   e.g. ``llama:layers=4,hidden=128,heads=4``), or a subset of the teacher's layers
