@@ -75,7 +75,9 @@ class ReplayConfig:
         "(the trained weights stay float32); float16 needs a GPU.",
     )
     gradient_checkpointing: bool = option(
-        False, "Recompute activations in the backward pass: less memory, more compute."
+        False,
+        "Recompute activations in the backward pass: less memory, more compute.",
+        changes_result=False,
     )
     task_type: str = option("lm", "lm (text) or vqa (image + question → answer; dev metric accuracy).")
     max_new_tokens: int = option(10, "vqa: greedy answer length limit on dev sets.")

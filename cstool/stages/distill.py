@@ -94,7 +94,9 @@ class DistillConfig:
         "weights and optimizer stay float32); float16 needs a GPU.",
     )
     gradient_checkpointing: bool = option(
-        False, "Recompute the student's activations in the backward pass: less memory, more compute."
+        False,
+        "Recompute the student's activations in the backward pass: less memory, more compute.",
+        changes_result=False,
     )
     allow_download: bool = option(
         False,
