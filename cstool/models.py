@@ -21,12 +21,26 @@ from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
 
 def set_threads(n: int | None) -> int:
-    """Use ``n`` CPU threads for torch (default: $OMP_NUM_THREADS, else 1). Returns the number used.
+    """Use ``n`` CPU threads for torch. Returns the number used.
 
-    More threads than free cores makes torch far slower, so the default never guesses upwards.
+    Without ``n``: $OMP_NUM_THREADS when set, else torch's own default (one per core of the machine). On a
+    machine shared with other jobs, pin fewer (``--threads 1`` or ``OMP_NUM_THREADS=1``): more threads than
+    free cores makes torch far slower; the Makefile, CI and benchmarks pin 1.
     """
     if n is None:
-        n = int(os.environ.get("OMP_NUM_THREADS") or 1)
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if not env:
+            import torch
+
+            return torch.get_num_threads()
+        try:
+            n = int(env)
+        except ValueError:
+            raise CstoolError(
+                f"OMP_NUM_THREADS must be a whole number, got {env!r}", "unset it, or set it to e.g. 1"
+            ) from None
+        if n < 1:
+            raise CstoolError(f"OMP_NUM_THREADS must be at least 1, got {n}", "unset it, or set it to e.g. 1")
     if n < 1:
         raise CstoolError(f"--threads must be at least 1, got {n}", "use --threads 1 on a shared machine")
     os.environ["OMP_NUM_THREADS"] = str(n)

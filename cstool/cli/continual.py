@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 @command(
     "replay-train",
+    examples=[
+        "cstool replay-train --base student --task en=en.parquet --task hi=hi.switched.parquet --task mr=mr.parquet "
+        "--dev hi=hi.dev.parquet -o runs/ra"
+    ],
     config="cstool.continual.config.ReplayConfig",
     params=[
         param("base", str, "Base model folder (frozen; adapters are trained on it)."),
@@ -40,6 +44,10 @@ def replay_train(config: ReplayConfig, base: str, task: list[str], output: Path,
 
 @command(
     "eval",
+    examples=[
+        "cstool eval --model runs/ra/final --data hi=hi.dev.parquet --data en=en.dev.parquet -o scores.parquet",
+        "cstool eval --task vqa --model runs/vqa/final --data en=en.dev.parquet -o scores.parquet",
+    ],
     config="cstool.stages.evaluate.EvalConfig",
     params=[
         param("data", list[str], "An eval set as NAME=PATH (artifact with a text column); repeatable."),
@@ -91,6 +99,7 @@ def eval_(
 
 @command(
     "report",
+    examples=["cstool report runs/naive runs/ra -o report", "cstool report runs/* -o report --metric ppl --markdown"],
     config="cstool.stages.report.ReportConfig",
     params=[
         argument("runs", list[str], "RUN_DIRs of replay-train (or their metrics.parquet files)."),

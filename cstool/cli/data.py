@@ -32,7 +32,11 @@ def artifact_output(kind: str) -> Param:
     )
 
 
-@command("info", params=[argument("path", str, "An artifact, tagger file or model folder made by cstool.")])
+@command(
+    "info",
+    params=[argument("path", str, "An artifact, tagger file or model folder made by cstool.")],
+    examples=["cstool info corpus.tagged.parquet", "cstool info runs/ra/final"],
+)
 def info(path: str) -> None:
     """Show an artifact's kind, rows, columns and how it was made (the provenance chain), as JSON on stdout."""
     from cstool.artifacts import describe
@@ -42,6 +46,10 @@ def info(path: str) -> None:
 
 @command(
     "tag",
+    examples=[
+        "cstool tag corpus.txt --lang hi",
+        "cstool tag mr.txt --lang mr --pos-model mr_tagger.pt -o mr.tagged.parquet",
+    ],
     config="cstool.stages.tag.TagConfig",
     params=[
         argument("input", str, "Input: .txt, .jsonl, .conllu, Parquet/Arrow artifact, or - (stdin)."),
@@ -67,6 +75,9 @@ def tag(config: TagConfig, input: str, output: str | None) -> None:
 
 @command(
     "train-tagger",
+    examples=[
+        "cstool train-tagger --train mr_ufal-ud-train.conllu --dev mr_ufal-ud-dev.conllu --lang mr -o mr_tagger.pt"
+    ],
     config="cstool.stages.train_tagger.TrainTaggerConfig",
     params=[
         param("train", Path, "Training treebank (CoNLL-U with UPOS)."),
@@ -90,6 +101,10 @@ def train_tagger(config: TrainTaggerConfig, train: Path, output: Path, dev: Path
 
 @command(
     "switch",
+    examples=[
+        "cstool switch corpus.tagged.parquet --lexicon hi-en.tsv",
+        "cstool switch hi.tagged.parquet --lexicon hi-en.tsv --strategy random --ratio 0.3 -o hi.random.parquet",
+    ],
     config="cstool.stages.switch.SwitchConfig",
     params=[
         argument("input", str, "Tagged artifact from cstool tag (.parquet, .arrow, or - for stdin)."),
