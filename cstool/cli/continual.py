@@ -107,12 +107,17 @@ def eval_(
     ],
 )
 def report(config: ReportConfig, runs: list[str], output: Path) -> None:
-    """Compare runs: Last, Avg, BWT, FWT and Forgetting (mean ± 95 % CI over seeds), R-matrix heatmaps, plots."""
+    """Compare runs: Last, Avg, BWT, FWT and Forgetting (mean ± 95 % CI over seeds), R-matrix heatmaps, plots.
+
+    The terminal shows one metric: VQA accuracy, or bits per byte for language models (--metric for another,
+    --all-metrics for every one); summary.parquet and summary.md hold them all. Perplexity gets no BWT or FWT.
+    """
     from cstool.stages.report import console_tables
     from cstool.stages.report import report as write_report
 
     result = write_report(runs=runs, output_dir=output, config=config)
-    for title, header, rows in console_tables(result["summary"]):
+    shown = None if config.all_metrics else [result["metric"]]
+    for title, header, rows in console_tables(result["summary"], shown):
         print_table(title, header, rows)
     if result["vqa_normalization"] is not None:
         log(f"VQA accuracy with answer normalisation: {result['vqa_normalization']}")

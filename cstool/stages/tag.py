@@ -62,8 +62,7 @@ class TagConfig:
         False,
         "Never download Stanza's models (also when $HF_HUB_OFFLINE or $CSTOOL_OFFLINE is 1). Without it, a "
         "language missing from the resources folder is downloaded there once (tokenize, pos, lemma of "
-        "Stanza's default package); --allow-download is the old name of that default.",
-        flag="--offline/--allow-download",
+        "Stanza's default package).",
         changes_result=False,
     )
     shard_index: int = field(init=False, repr=False, compare=False)
