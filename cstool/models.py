@@ -292,9 +292,11 @@ def _language(resources: dict, lang: str) -> tuple[str, dict] | None:
 
 def _stanza_files(resources: dict, lang: str, processors: list[str]) -> list[tuple[str, str]]:
     """(processor, package) of every model file Stanza loads for ``processors`` of ``lang``'s default package,
-    dependencies (pretrained vectors, character LMs) and mwt (where the tokenizer needs it) included."""
+    dependencies (pretrained vectors, character LMs) and mwt (where the tokenizer needs it) included; a file-less
+    package (the ``identity`` lemmatizer, external variants) is left out, as Stanza's pipeline leaves it out."""
     import logging
 
+    from stanza.pipeline.registry import PROCESSOR_VARIANTS
     from stanza.resources.common import (
         add_dependencies,
         flatten_processor_list,
@@ -308,7 +310,12 @@ def _stanza_files(resources: dict, lang: str, processors: list[str]) -> list[tup
     try:
         _, _, package, procs = process_pipeline_parameters(lang, None, "default", ",".join(processors))
         wanted = maintain_processor_list(resources, lang, package, procs, allow_pretrain=True)
-        return [tuple(x) for x in flatten_processor_list(add_dependencies(resources, lang, wanted))]
+        files = flatten_processor_list(add_dependencies(resources, lang, wanted))
+        return [
+            (k, v)
+            for k, v in files
+            if v != "identity" and v not in PROCESSOR_VARIANTS.get(k, {}) and v in resources[lang].get(k, {})
+        ]
     finally:
         log.setLevel(level)
 
@@ -320,7 +327,7 @@ def ensure_stanza_models(lang: str, res_dir: Path, *, offline: bool = False, qui
 
     resources = _stanza_resources(res_dir)
     found = _language(resources, lang)
-    missing: list[tuple[str, str]] | None = None
+    files: list[tuple[str, str]] = []
     if found is not None and "pos" in found[1]:
         processors = [p for p in STANZA_PROCESSORS if p in found[1]]
         files = _stanza_files(resources, found[0], processors)
@@ -334,7 +341,12 @@ def ensure_stanza_models(lang: str, res_dir: Path, *, offline: bool = False, qui
             f"run once online to download it, or give --stanza-dir DIR holding Stanza's '{lang}' models, or "
             + _train_hint(lang),
         )
-    from stanza.resources.common import DEFAULT_RESOURCES_URL, DEFAULT_RESOURCES_VERSION, download, load_resources_json
+    from stanza.resources.common import (
+        DEFAULT_RESOURCES_URL,
+        DEFAULT_RESOURCES_VERSION,
+        download_models,
+        load_resources_json,
+    )
 
     resources_url = os.environ.get("STANZA_RESOURCES_URL") or DEFAULT_RESOURCES_URL
     model_url = os.environ.get("STANZA_MODEL_URL") or "default"
@@ -355,19 +367,14 @@ def ensure_stanza_models(lang: str, res_dir: Path, *, offline: bool = False, qui
                 _train_hint(lang) + " from a UD treebank of the language",
             )
         processors = [p for p in STANZA_PROCESSORS if p in found[1]]
-        download(
-            found[0],
-            model_dir=str(res_dir),
-            package="default",
-            processors=",".join(processors),
-            resources_url=resources_url,
-            resources_version=DEFAULT_RESOURCES_VERSION,
-            model_url=model_url,
-            download_json=False,
+        files = _stanza_files(resources, found[0], processors)
+        download_models(  # Stanza's own: a table of what comes, a progress bar per file, md5 checked
+            files, resources, found[0], str(res_dir), DEFAULT_RESOURCES_VERSION, model_url, log_info=True
         )
     except ModelNotFoundError:
         raise
     except Exception as e:  # requests' errors, HTTP errors, an md5 mismatch, a full disk...
+        _remove_bad_files(resources, found, files, res_dir)
         raise ModelNotFoundError(
             f"cannot download Stanza's '{lang}' models into {res_dir}: {_first_line(e)}",
             "check the connection (Stanza reads $STANZA_RESOURCES_URL / $STANZA_MODEL_URL), or give --stanza-dir "
@@ -379,6 +386,20 @@ def ensure_stanza_models(lang: str, res_dir: Path, *, offline: bool = False, qui
 
     log(f"Stanza's '{lang}' models ({', '.join(processors)}) are in {res_dir}")
     return processors
+
+
+def _remove_bad_files(resources: dict, found: tuple[str, dict] | None, files: list, res_dir: Path) -> None:
+    """Stanza moves a downloaded file into place before it checks the md5: a failed download (an HTTP error page,
+    a cut connection) leaves a file that would pass as a model. Remove those."""
+    from stanza.resources.common import get_md5
+
+    if found is None:
+        return
+    for processor, package in files:
+        path = res_dir / found[0] / processor / f"{package}.pt"
+        expected = {found[1][processor][package].get("md5"), found[1][processor][package].get("alternate_md5")}
+        if path.is_file() and get_md5(str(path)) not in expected:
+            path.unlink()
 
 
 def _stanza_resources(res_dir: Path) -> dict:

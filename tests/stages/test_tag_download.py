@@ -15,6 +15,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -77,6 +78,13 @@ def served(tmp_path_factory) -> dict:
         entry[processor] = {PACKAGE: {"md5": hashlib.md5(data).hexdigest()}}
         entry["packages"]["default"][processor] = entry["default_processors"][processor] = PACKAGE
 
+    # 'yy': xx's tokenizer and lemmatizer, and a tagger the server does not have (it answers 404).
+    for processor in ("tokenize", "lemma"):
+        (root / "yy" / processor).mkdir(parents=True)
+        shutil.copy(root / "xx" / processor / f"{PACKAGE}.pt", root / "yy" / processor / f"{PACKAGE}.pt")
+    index_yy = json.loads(json.dumps(entry))
+    index_yy["pos"] = {"gone": {"md5": "0" * 32}}
+    index_yy["packages"]["default"]["pos"] = index_yy["default_processors"]["pos"] = "gone"
     requests: list[str] = []
 
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -92,7 +100,7 @@ def served(tmp_path_factory) -> dict:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     url = f"http://127.0.0.1:{server.server_port}"
-    index = {"xx": entry, "url": url + "/{lang}/{filename}"}
+    index = {"xx": entry, "yy": index_yy, "url": url + "/{lang}/{filename}"}
     (root / f"resources_{stanza.__resources_version__}.json").write_text(json.dumps(index))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -182,6 +190,20 @@ def test_language_without_a_stanza_model_gets_the_train_tagger_hint_at_once(serv
     assert "Stanza has no POS model for language 'zz'" in e.value.message
     assert "cstool train-tagger" in e.value.hint and "--lang zz" in e.value.hint
     assert served["requests"][before:] == [served["index"]]  # the index only, no model
+
+
+def test_a_failed_download_leaves_no_file_that_passes_for_a_model(served, tmp_path, monkeypatch):
+    for name in models.OFFLINE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STANZA_RESOURCES_URL", served["url"])
+    res = tmp_path / "res"
+    for _ in range(2):  # and the next run tries again rather than loading the error page
+        with pytest.raises(ModelNotFoundError) as e, contextlib.redirect_stderr(io.StringIO()):
+            models.ensure_stanza_models("yy", res, quiet=True)
+        assert f"cannot download Stanza's 'yy' models into {res}: md5 for" in e.value.message
+        assert not (res / "yy" / "pos" / "gone.pt").exists()
+    assert served["requests"].count("/yy/pos/gone.pt") == 2
+    assert served["requests"].count(f"/yy/tokenize/{PACKAGE}.pt") == 1  # the good file was kept
 
 
 def test_server_down_is_a_clear_error_with_the_cause(tmp_path, monkeypatch):
