@@ -23,10 +23,14 @@ def set_quiet(quiet: bool) -> None:
     _state["quiet"] = quiet
 
 
+def is_quiet() -> bool:
+    return _state["quiet"]
+
+
 def log(message: str) -> None:
     """A plain line on stderr (no rich markup, so paths and names with brackets print as they are)."""
     if not _state["quiet"]:
-        console.print(message, markup=False)
+        console.print(message, markup=False, soft_wrap=True)  # paths stay whole, to copy
 
 
 def warn(message: str) -> None:

@@ -1,8 +1,10 @@
 """The one place that loads models: Hugging Face causal LMs and tokenizers, Stanza pipelines, peft adapters.
 
-Everything is offline by default: a path must exist locally. A download happens only when the caller
-passes ``allow_download=True`` (the ``--allow-download`` flag), and every "not found" error names the
-path that is missing and the flag or command that provides it. Heavy libraries are imported inside the
+Hugging Face models are offline by default: a path must exist locally, and a download happens only when
+the caller passes ``allow_download=True`` (the ``--allow-download`` flag). Stanza's models for a language
+are downloaded into Stanza's resources folder on first use, as Stanza itself does, unless offline
+(``--offline``, $CSTOOL_OFFLINE or $HF_HUB_OFFLINE). Every "not found" error names the path that is missing
+and the flag or command that provides it. Heavy libraries are imported inside the
 functions, so importing this module is cheap.
 """
 
@@ -19,12 +21,26 @@ from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
 
 def set_threads(n: int | None) -> int:
-    """Use ``n`` CPU threads for torch (default: $OMP_NUM_THREADS, else 1). Returns the number used.
+    """Use ``n`` CPU threads for torch. Returns the number used.
 
-    More threads than free cores makes torch far slower, so the default never guesses upwards.
+    Without ``n``: $OMP_NUM_THREADS when set, else torch's own default (one per core of the machine). On a
+    machine shared with other jobs, pin fewer (``--threads 1`` or ``OMP_NUM_THREADS=1``): more threads than
+    free cores makes torch far slower; the Makefile, CI and benchmarks pin 1.
     """
     if n is None:
-        n = int(os.environ.get("OMP_NUM_THREADS") or 1)
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if not env:
+            import torch
+
+            return torch.get_num_threads()
+        try:
+            n = int(env)
+        except ValueError:
+            raise CstoolError(
+                f"OMP_NUM_THREADS must be a whole number, got {env!r}", "unset it, or set it to e.g. 1"
+            ) from None
+        if n < 1:
+            raise CstoolError(f"OMP_NUM_THREADS must be at least 1, got {n}", "unset it, or set it to e.g. 1")
     if n < 1:
         raise CstoolError(f"--threads must be at least 1, got {n}", "use --threads 1 on a shared machine")
     os.environ["OMP_NUM_THREADS"] = str(n)
@@ -186,8 +202,30 @@ def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default
         ) from None
 
 
+OFFLINE_ENV = ("CSTOOL_OFFLINE", "HF_HUB_OFFLINE")
+
+
+def offline_reason(flag: bool = False) -> str | None:
+    """Why nothing may be downloaded (``--offline``, or $CSTOOL_OFFLINE / $HF_HUB_OFFLINE set to 1), or None."""
+    if flag:
+        return "--offline"
+    for name in OFFLINE_ENV:
+        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"{name}={os.environ[name]}"
+    return None
+
+
 def default_stanza_dir() -> Path:
-    return Path(os.environ.get("STANZA_RESOURCES_DIR") or Path.home() / "stanza_resources")
+    """Stanza's own resources folder: $STANZA_RESOURCES_DIR, else Stanza's default (in the user cache)."""
+    if os.environ.get("STANZA_RESOURCES_DIR"):
+        return Path(os.environ["STANZA_RESOURCES_DIR"])
+    from stanza.resources.common import USER_CACHE_DIR
+
+    return Path(USER_CACHE_DIR) / "resources"
+
+
+# Stanza processors cstool runs for a language from Stanza's resources (mwt is added where the language needs it).
+STANZA_PROCESSORS = ("tokenize", "pos", "lemma")
 
 
 def load_stanza_pipeline(
@@ -198,15 +236,18 @@ def load_stanza_pipeline(
     pretokenized: bool = True,
     device: str = "cpu",
     batch_size: int = 5000,
-    allow_download: bool = False,
+    offline: bool = False,
+    quiet: bool = False,
 ):
     """A Stanza pipeline that gives UPOS (and lemmas when the resources have a lemmatizer).
 
     * ``pos_model``: a single tagger file (e.g. from ``cstool train-tagger``); input must be pretokenized
       (cstool's own tokenizer does that) and no lemmas are produced.
-    * otherwise Stanza's resources for ``lang`` in ``stanza_dir`` (default $STANZA_RESOURCES_DIR or
-      ~/stanza_resources): tokenize (unless pretokenized), pos, and lemma if present. Never downloads
-      unless ``allow_download``.
+    * otherwise Stanza's resources for ``lang`` in ``stanza_dir`` (default :func:`default_stanza_dir`):
+      tokenize (unless pretokenized), pos, and lemma where the language has one. Models the folder lacks are
+      downloaded on first use (Stanza's default package for the language, these processors only, from
+      Stanza's resources URL: $STANZA_RESOURCES_URL / $STANZA_MODEL_URL), unless ``offline`` or
+      :func:`offline_reason` says so.
     """
     import logging
 
@@ -246,30 +287,154 @@ def load_stanza_pipeline(
             ) from None
 
     res_dir = Path(stanza_dir) if stanza_dir else default_stanza_dir()
-    hint = (
-        f"give --pos-model FILE (train one with: cstool train-tagger --train X.conllu --lang {lang} -o tagger.pt), "
-        f"or --stanza-dir DIR holding Stanza's '{lang}' models (fetch them once with --allow-download)"
-    )
-    available = _stanza_resources(res_dir).get(lang)
-    if not available and not allow_download:
-        raise ModelNotFoundError(f"no Stanza model for language '{lang}' in {res_dir}", hint)
-    processors = "tokenize,pos" + (",lemma" if not available or "lemma" in available else "")
+    processors = ensure_stanza_models(lang, res_dir, offline=offline, quiet=quiet)
     try:
-        return stanza.Pipeline(
-            dir=str(res_dir),
-            processors=processors,
-            download_method="reuse_resources" if allow_download else None,
-            **common,
-        )
+        return stanza.Pipeline(dir=str(res_dir), processors=",".join(processors), download_method=None, **common)
     except Exception as e:
-        raise ModelNotFoundError(f"cannot build a Stanza pipeline for '{lang}' from {res_dir}: {e}", hint) from None
+        raise ModelNotFoundError(
+            f"cannot build a Stanza pipeline for '{lang}' from {res_dir}: {_first_line(e)}",
+            f"its files are damaged or from another Stanza version: delete {res_dir / lang} and run again "
+            "to download them afresh, or " + _train_hint(lang),
+        ) from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _train_hint(lang: str) -> str:
+    return f"give --pos-model FILE (train one with: cstool train-tagger --train X.conllu --lang {lang} -o tagger.pt)"
+
+
+def _language(resources: dict, lang: str) -> tuple[str, dict] | None:
+    """(language code, its entry) in a Stanza resources index, following aliases; None when it has none."""
+    seen = set()
+    while isinstance(resources.get(lang), dict) and "alias" in resources[lang] and lang not in seen:
+        seen.add(lang)
+        lang = resources[lang]["alias"]
+    entry = resources.get(lang)
+    return (lang, entry) if isinstance(entry, dict) else None
+
+
+def _stanza_files(resources: dict, lang: str, processors: list[str]) -> list[tuple[str, str]]:
+    """(processor, package) of every model file Stanza loads for ``processors`` of ``lang``'s default package,
+    dependencies (pretrained vectors, character LMs) and mwt (where the tokenizer needs it) included; a file-less
+    package (the ``identity`` lemmatizer, external variants) is left out, as Stanza's pipeline leaves it out."""
+    import logging
+
+    from stanza.pipeline.registry import PROCESSOR_VARIANTS
+    from stanza.resources.common import (
+        add_dependencies,
+        flatten_processor_list,
+        maintain_processor_list,
+        process_pipeline_parameters,
+    )
+
+    log = logging.getLogger("stanza")
+    level = log.level
+    log.setLevel(logging.ERROR)  # "package expects mwt, which has been added" is what we want, not a warning
+    try:
+        _, _, package, procs = process_pipeline_parameters(lang, None, "default", ",".join(processors))
+        wanted = maintain_processor_list(resources, lang, package, procs, allow_pretrain=True)
+        files = flatten_processor_list(add_dependencies(resources, lang, wanted))
+        return [
+            (k, v)
+            for k, v in files
+            if v != "identity" and v not in PROCESSOR_VARIANTS.get(k, {}) and v in resources[lang].get(k, {})
+        ]
+    finally:
+        log.setLevel(level)
+
+
+def ensure_stanza_models(lang: str, res_dir: Path, *, offline: bool = False, quiet: bool = False) -> list[str]:
+    """Make sure ``res_dir`` holds Stanza's models for ``lang`` (downloading the default package's tokenize, pos
+    and lemma models on first use); return the processors to run."""
+    import logging
+
+    resources = _stanza_resources(res_dir)
+    found = _language(resources, lang)
+    files: list[tuple[str, str]] = []
+    if found is not None and "pos" in found[1]:
+        processors = [p for p in STANZA_PROCESSORS if p in found[1]]
+        files = _stanza_files(resources, found[0], processors)
+        missing = [(k, v) for k, v in files if not (res_dir / found[0] / k / f"{v}.pt").is_file()]
+        if not missing:
+            return processors
+    why_offline = offline_reason(offline)
+    if why_offline:
+        raise ModelNotFoundError(
+            f"no Stanza model for language '{lang}' in {res_dir}, and downloads are off ({why_offline})",
+            f"run once online to download it, or give --stanza-dir DIR holding Stanza's '{lang}' models, or "
+            + _train_hint(lang),
+        )
+    from stanza.resources.common import (
+        DEFAULT_RESOURCES_URL,
+        DEFAULT_RESOURCES_VERSION,
+        download_models,
+        load_resources_json,
+    )
+
+    resources_url = os.environ.get("STANZA_RESOURCES_URL") or DEFAULT_RESOURCES_URL
+    model_url = os.environ.get("STANZA_MODEL_URL") or "default"
+    stanza_log = logging.getLogger("stanza")
+    level = stanza_log.level
+    stanza_log.setLevel(logging.WARNING if quiet else logging.INFO)  # Stanza's own progress bars and lines
+    try:
+        if found is None:  # the index does not know the language (or there is none yet): fetch the current one
+            from stanza.resources.common import download_resources_json
+
+            res_dir.mkdir(parents=True, exist_ok=True)
+            download_resources_json(str(res_dir), resources_url=resources_url)
+            resources = load_resources_json(str(res_dir))
+            found = _language(resources, lang)
+        if found is None or "pos" not in found[1]:
+            raise ModelNotFoundError(
+                f"Stanza has no POS model for language '{lang}' (its resources index at {resources_url})",
+                _train_hint(lang) + " from a UD treebank of the language",
+            )
+        processors = [p for p in STANZA_PROCESSORS if p in found[1]]
+        files = _stanza_files(resources, found[0], processors)
+        download_models(  # Stanza's own: a table of what comes, a progress bar per file, md5 checked
+            files, resources, found[0], str(res_dir), DEFAULT_RESOURCES_VERSION, model_url, log_info=True
+        )
+    except ModelNotFoundError:
+        raise
+    except Exception as e:  # requests' errors, HTTP errors, an md5 mismatch, a full disk...
+        _remove_bad_files(resources, found, files, res_dir)
+        raise ModelNotFoundError(
+            f"cannot download Stanza's '{lang}' models into {res_dir}: {_first_line(e)}",
+            "check the connection (Stanza reads $STANZA_RESOURCES_URL / $STANZA_MODEL_URL), or give --stanza-dir "
+            f"DIR holding Stanza's '{lang}' models, or " + _train_hint(lang),
+        ) from None
+    finally:
+        stanza_log.setLevel(level)
+    from cstool.console import log
+
+    log(f"Stanza's '{lang}' models ({', '.join(processors)}) are in {res_dir}")
+    return processors
+
+
+def _remove_bad_files(resources: dict, found: tuple[str, dict] | None, files: list, res_dir: Path) -> None:
+    """Stanza moves a downloaded file into place before it checks the md5: a failed download (an HTTP error page,
+    a cut connection) leaves a file that would pass as a model. Remove those."""
+    from stanza.resources.common import get_md5
+
+    if found is None:
+        return
+    for processor, package in files:
+        path = res_dir / found[0] / processor / f"{package}.pt"
+        expected = {found[1][processor][package].get("md5"), found[1][processor][package].get("alternate_md5")}
+        if path.is_file() and get_md5(str(path)) not in expected:
+            path.unlink()
 
 
 def _stanza_resources(res_dir: Path) -> dict:
     try:
-        return json.loads((res_dir / "resources.json").read_text())
+        data = json.loads((res_dir / "resources.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _empty_resources_dir() -> Path:

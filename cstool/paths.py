@@ -125,3 +125,21 @@ def check_outputs(
             raise ConfigError(
                 f"{flag} {out} {problem} {label} {inp}; writing it would destroy that input", OVERLAP_HINT
             )
+
+
+def default_output(input_spec: str, kind: str) -> str:
+    """The output of a row-transforming stage when -o is not given: ``<input stem>.<kind>.parquet`` beside the
+    input (a ``.tagged`` stem loses it: ``corpus.tagged.parquet`` → ``corpus.switched.parquet``), and stdout
+    (``-``) when the input is stdin."""
+    if input_spec == "-":
+        return "-"
+    path = Path(input_spec)
+    if not os.path.lexists(input_spec) and (any(ch in input_spec for ch in "*?[") or ":" in path.name):
+        raise ConfigError(
+            f"-o is needed when INPUT is {input_spec!r} (not one file or folder)",
+            f"give the output with -o, e.g. -o out.{kind}.parquet, or -o - for stdout",
+        )
+    stem = path.name if path.is_dir() else path.stem
+    for done in (".tagged", ".switched"):
+        stem = stem.removesuffix(done) or stem
+    return str(path.parent / f"{stem}.{kind}.parquet")

@@ -20,4 +20,4 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    app()
+    app(prog_name="cstool")  # also under python -m cstool: usage lines and shell completion say cstool

@@ -43,7 +43,13 @@ GLOBAL_PANEL = "Global options (also accepted before the command)"
 GLOBALS = (
     param("debug", bool, "Show tracebacks for errors.", "--debug", default=False),
     param("quiet", bool, "No progress bars or summary tables.", "--quiet", "-q", default=False),
-    param("threads", Optional[int], "CPU threads for torch (default: $OMP_NUM_THREADS, else 1).", default=None),
+    param(
+        "threads",
+        Optional[int],
+        "CPU threads for torch (default: $OMP_NUM_THREADS, else torch's default: all the machine's cores; "
+        "use 1 on a shared machine).",
+        default=None,
+    ),
 )
 
 
@@ -74,7 +80,7 @@ def stage(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def torch_threads() -> int:
-    """Apply --threads to torch (default: $OMP_NUM_THREADS, else 1)."""
+    """Apply --threads to torch (default: $OMP_NUM_THREADS, else torch's default, one per core)."""
     from cstool.models import set_threads
 
     return set_threads(_state["threads"])
@@ -92,10 +98,18 @@ class CommandSpec:
     params: tuple[Param, ...] = ()  # arguments and options that are not config fields, passed to body
     derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # config fields set from those params
     panel: str | None = None
+    examples: tuple[str, ...] = ()  # whole command lines ("cstool tag corpus.txt --lang hi"), shown under --help
 
     @property
     def help(self) -> str | None:
         return inspect.getdoc(self.body)
+
+    @property
+    def epilog(self) -> str | None:
+        """The end of ``--help``: the examples, one per paragraph (rich help keeps paragraphs apart)."""
+        if not self.examples:
+            return None
+        return "Examples:\n\n" + "\n\n".join(f"  $ {e}" for e in self.examples)
 
     def config_class(self) -> type | None:
         if self.config is None:
@@ -110,9 +124,11 @@ def command(
     config: str | None = None,
     params: Sequence[Param] = (),
     derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    examples: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], CommandSpec]:
-    """Declare a command: ``body(config, **params)`` (``body(**params)`` without a config)."""
-    return lambda body: CommandSpec(name, body, config, tuple(params), derive)
+    """Declare a command: ``body(config, **params)`` (``body(**params)`` without a config); ``examples`` are
+    real command lines, printed at the end of its ``--help``."""
+    return lambda body: CommandSpec(name, body, config, tuple(params), derive, examples=tuple(examples))
 
 
 COMMANDS: dict[str, CommandSpec] = {}
@@ -174,7 +190,7 @@ class LazyCommand(TyperCommand):
     """A command whose parameters are generated (importing its config dataclass) when first needed."""
 
     def __init__(self, spec: CommandSpec, **kwargs: Any):
-        super().__init__(spec.name, help=spec.help, rich_help_panel=spec.panel, **kwargs)
+        super().__init__(spec.name, help=spec.help, epilog=spec.epilog, rich_help_panel=spec.panel, **kwargs)
         self.spec = spec
         self._loaded = False
 
@@ -224,7 +240,7 @@ app = typer.Typer(
     name="cstool",
     help="POS-based code-switching and replay-adapter continual learning for low-resource language models.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     cls=LazyGroup,
 )

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 @command(
     "replay-train",
+    examples=[
+        "cstool replay-train --base student --task en=en.parquet --task hi=hi.switched.parquet --task mr=mr.parquet "
+        "--dev hi=hi.dev.parquet -o runs/ra"
+    ],
     config="cstool.continual.config.ReplayConfig",
     params=[
         param("base", str, "Base model folder (frozen; adapters are trained on it)."),
@@ -40,6 +44,10 @@ def replay_train(config: ReplayConfig, base: str, task: list[str], output: Path,
 
 @command(
     "eval",
+    examples=[
+        "cstool eval --model runs/ra/final --data hi=hi.dev.parquet --data en=en.dev.parquet -o scores.parquet",
+        "cstool eval --task vqa --model runs/vqa/final --data en=en.dev.parquet -o scores.parquet",
+    ],
     config="cstool.stages.evaluate.EvalConfig",
     params=[
         param("data", list[str], "An eval set as NAME=PATH (artifact with a text column); repeatable."),
@@ -91,6 +99,7 @@ def eval_(
 
 @command(
     "report",
+    examples=["cstool report runs/naive runs/ra -o report", "cstool report runs/* -o report --metric ppl --markdown"],
     config="cstool.stages.report.ReportConfig",
     params=[
         argument("runs", list[str], "RUN_DIRs of replay-train (or their metrics.parquet files)."),
@@ -98,12 +107,17 @@ def eval_(
     ],
 )
 def report(config: ReportConfig, runs: list[str], output: Path) -> None:
-    """Compare runs: Last, Avg, BWT, FWT and Forgetting (mean ± 95 % CI over seeds), R-matrix heatmaps, plots."""
+    """Compare runs: Last, Avg, BWT, FWT and Forgetting (mean ± 95 % CI over seeds), R-matrix heatmaps, plots.
+
+    The terminal shows one metric: VQA accuracy, or bits per byte for language models (--metric for another,
+    --all-metrics for every one); summary.parquet and summary.md hold them all. Perplexity gets no BWT or FWT.
+    """
     from cstool.stages.report import console_tables
     from cstool.stages.report import report as write_report
 
     result = write_report(runs=runs, output_dir=output, config=config)
-    for title, header, rows in console_tables(result["summary"]):
+    shown = None if config.all_metrics else [result["metric"]]
+    for title, header, rows in console_tables(result["summary"], shown):
         print_table(title, header, rows)
     if result["vqa_normalization"] is not None:
         log(f"VQA accuracy with answer normalisation: {result['vqa_normalization']}")

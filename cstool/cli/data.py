@@ -9,19 +9,34 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from cstool.cli.app import command, torch_threads
-from cstool.cli.options import argument, param
-from cstool.console import log, print_table
+from cstool.cli.options import Param, argument, param
+from cstool.console import is_quiet, log, print_table
+from cstool.paths import default_output
 
 if TYPE_CHECKING:
     from cstool.stages.switch import SwitchConfig
     from cstool.stages.tag import TagConfig
     from cstool.stages.train_tagger import TrainTaggerConfig
 
-# The output of every row-transforming stage (tag, switch): a file, or '-' for an IPC stream on stdout.
-ARTIFACT_OUTPUT = param("output", str, "Output artifact (.parquet, .arrow, or - for stdout).", "--output", "-o")
+
+def artifact_output(kind: str) -> Param:
+    """-o of a row-transforming stage (tag, switch): a file, or '-' for an IPC stream on stdout; optional."""
+    return param(
+        "output",
+        Optional[str],
+        f"Output artifact (.parquet, .arrow, or - for stdout). Default: INPUT's name with .{kind}.parquet, "
+        "beside it (stdout when INPUT is -).",
+        "--output",
+        "-o",
+        default=None,
+    )
 
 
-@command("info", params=[argument("path", str, "An artifact, tagger file or model folder made by cstool.")])
+@command(
+    "info",
+    params=[argument("path", str, "An artifact, tagger file or model folder made by cstool.")],
+    examples=["cstool info corpus.tagged.parquet", "cstool info runs/ra/final"],
+)
 def info(path: str) -> None:
     """Show an artifact's kind, rows, columns and how it was made (the provenance chain), as JSON on stdout."""
     from cstool.artifacts import describe
@@ -31,25 +46,38 @@ def info(path: str) -> None:
 
 @command(
     "tag",
+    examples=[
+        "cstool tag corpus.txt --lang hi",
+        "cstool tag mr.txt --lang mr --pos-model mr_tagger.pt -o mr.tagged.parquet",
+    ],
     config="cstool.stages.tag.TagConfig",
     params=[
         argument("input", str, "Input: .txt, .jsonl, .conllu, Parquet/Arrow artifact, or - (stdin)."),
-        ARTIFACT_OUTPUT,
+        artifact_output("tagged"),
     ],
 )
-def tag(config: TagConfig, input: str, output: str) -> None:
-    """Tokenise and tag text with Universal POS tags (Stanza), or read gold tags from CoNLL-U."""
+def tag(config: TagConfig, input: str, output: str | None) -> None:
+    """Tokenise and tag text with Universal POS tags (Stanza), or read gold tags from CoNLL-U.
+
+    Stanza's models for --lang are downloaded into Stanza's resources folder on first use (--offline: never).
+    """
     from cstool.console import progress
     from cstool.stages.tag import tag_file
 
+    output = output or default_output(input, "tagged")
     torch_threads()
     with progress("tag") as bar:
-        rows = tag_file(input, output, config=config, on_rows=lambda n: bar.advance(bar.task_ids[0], n))
-    log(f"tagged {rows} rows → {output}")
+        rows = tag_file(
+            input, output, config=config, on_rows=lambda n: bar.advance(bar.task_ids[0], n), quiet=is_quiet()
+        )
+    log(f"tagged {rows} rows → {'stdout' if output == '-' else output}")
 
 
 @command(
     "train-tagger",
+    examples=[
+        "cstool train-tagger --train mr_ufal-ud-train.conllu --dev mr_ufal-ud-dev.conllu --lang mr -o mr_tagger.pt"
+    ],
     config="cstool.stages.train_tagger.TrainTaggerConfig",
     params=[
         param("train", Path, "Training treebank (CoNLL-U with UPOS)."),
@@ -73,22 +101,27 @@ def train_tagger(config: TrainTaggerConfig, train: Path, output: Path, dev: Path
 
 @command(
     "switch",
+    examples=[
+        "cstool switch corpus.tagged.parquet --lexicon hi-en.tsv",
+        "cstool switch hi.tagged.parquet --lexicon hi-en.tsv --strategy random --ratio 0.3 -o hi.random.parquet",
+    ],
     config="cstool.stages.switch.SwitchConfig",
     params=[
         argument("input", str, "Tagged artifact from cstool tag (.parquet, .arrow, or - for stdin)."),
         param("lexicon", str, "Lexicon: TSV with header source,target[,upos] or MUSE 'source target'."),
-        ARTIFACT_OUTPUT,
+        artifact_output("switched"),
         param("stats", Optional[str], "Also write the statistics artifact here.", default=None),
     ],
 )
-def switch(config: SwitchConfig, input: str, lexicon: str, output: str, stats: str | None) -> None:
+def switch(config: SwitchConfig, input: str, lexicon: str, output: str | None, stats: str | None) -> None:
     """Code-switch tagged sentences word by word into TARGET_LANG, by part of speech (or at random)."""
     from cstool.stages.switch import summary_tables, switch_file
 
+    output = output or default_output(input, "switched")
     result = switch_file(input, output, lexicon_path=lexicon, config=config, stats_path=stats)
     for title, columns, rows in summary_tables(result):
         print_table(title, columns, rows)
-    log(f"switched {result.rows_in} rows → {result.rows_out} rows in {output}")
+    log(f"switched {result.rows_in} rows → {result.rows_out} rows in {'stdout' if output == '-' else output}")
 
 
 COMMANDS = (info, tag, train_tagger, switch)

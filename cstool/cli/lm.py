@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 @command(
     "train-tokenizer",
+    examples=["cstool train-tokenizer en.tagged.parquet hi.tagged.parquet mr.tagged.parquet --vocab-size 8000 -o tok"],
     config="cstool.stages.train_tokenizer.TrainTokenizerConfig",
     params=[
         argument("data", list[str], "Text artifacts (Parquet/Arrow)."),
@@ -34,6 +35,7 @@ def train_tokenizer(config: TrainTokenizerConfig, data: list[str], output: Path)
 
 @command(
     "teacher-cache",
+    examples=["cstool teacher-cache en.tagged.parquet --teacher teacher -o cache.parquet --top-k 32"],
     config="cstool.stages.teacher_cache.TeacherCacheConfig",
     params=[
         argument("data", list[str], "Text artifacts, as given to cstool distill."),
@@ -57,6 +59,11 @@ def teacher_cache(config: TeacherCacheConfig, data: list[str], output: str) -> N
 
 @command(
     "distill",
+    examples=[
+        "cstool distill en.tagged.parquet --teacher teacher --student-config llama:layers=2,hidden=64,heads=4 "
+        "-o student",
+        "cstool distill en.tagged.parquet --student-config llama:layers=4,hidden=128,heads=4 --tokenizer tok -o lm",
+    ],
     config="cstool.stages.distill.DistillConfig",
     params=[
         argument("data", list[str], "Text artifacts (Parquet/Arrow) to train on."),

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 @command(
     "vqa-import",
+    examples=["cstool vqa-import xgqa_hi.jsonl --lang hi -o hi.vqa.parquet"],
     config="cstool.stages.vqa_import.VqaImportConfig",
     params=[
         argument("input", Path, "JSONL, CSV/TSV or Parquet/Arrow with a question, answers and an image per row."),
@@ -33,6 +34,7 @@ def vqa_import(config: VqaImportConfig, input: Path, output: str) -> None:
 
 @command(
     "vqa-easy",
+    examples=["cstool vqa-easy -o vqa --train-images 250 --dev-images 40"],
     config="cstool.stages.vqa_easy.EasyVqaConfig",
     params=[param("output", Path, "Folder for LANG.train/dev.parquet and lexicons.", "--output", "-o")],
 )
@@ -50,6 +52,7 @@ def vqa_easy(config: EasyVqaConfig, output: Path) -> None:
 
 @command(
     "build-vlm",
+    examples=["cstool build-vlm vqa/en.train.parquet vqa/hi.train.parquet -o vlm"],
     config="cstool.stages.build_vlm.BuildVlmConfig",
     params=[
         argument("data", list[str], "VQA artifacts whose questions and answers train the tokenizer."),

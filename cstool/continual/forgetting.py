@@ -24,6 +24,15 @@ from collections.abc import Sequence
 Matrix = Sequence[Sequence[float | None]]
 
 CL_METRICS = ("Last", "Avg", "BWT", "FWT", "Forgetting")
+# Perplexity is exp(NLL): a difference of perplexities means something else at 3 than at 300, so the transfer
+# measures (BWT, FWT: means of differences across tasks) are not computed over it; NLL and bits per byte have them.
+NOT_OVER = {"ppl": ("BWT", "FWT")}
+
+
+def cl_metrics(metric: str) -> tuple[str, ...]:
+    """The CL_METRICS reported over the raw ``metric`` (all but BWT and FWT for perplexity)."""
+    return tuple(m for m in CL_METRICS if m not in NOT_OVER.get(metric, ()))
+
 
 # How each raw metric becomes a higher-is-better score, and the score's name.
 _ORIENTATION = {"accuracy": (1.0, "accuracy"), "nll": (-1.0, "-nll"), "bpb": (-1.0, "-bpb"), "ppl": (-1.0, "-ppl")}

@@ -189,7 +189,7 @@ def summarize(runs: Sequence[Run]) -> pa.Table:
     rows: dict[str, list] = {name: [] for name in artifacts.SUMMARY.names}
     for (strategy, cs, metric), members in sorted(groups.items()):
         per_run = [(r, forgetting.all_metrics(r.scores(metric))) for r in sorted(members, key=lambda r: r.seed)]
-        for name in forgetting.CL_METRICS:
+        for name in forgetting.cl_metrics(metric):
             values = [(r.name, m[name]) for r, m in per_run if m[name] is not None]
             mean, ci, n = forgetting.mean_ci95([v for _, v in values])
             rows["tasks"].append("→".join(members[0].tasks))

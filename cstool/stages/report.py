@@ -32,15 +32,19 @@ from cstool.options import option
 
 __all__ = ["ReportConfig", "load_runs", "report"]
 
+# The metric people read: VQA accuracy, else bits per byte (comparable across tokenizers), then the rest.
 PLOT_PREFERENCE = ("accuracy", "bpb", "nll", "ppl")
 
 
 @dataclass(frozen=True)
 class ReportConfig:
     metric: str | None = option(
-        None, "Metric to plot: accuracy, bpb, nll or ppl (default: the first present, in that order)."
+        None,
+        "Metric of the terminal table and the plots: accuracy, bpb, nll or ppl (default: accuracy for VQA runs, "
+        "else bits per byte; the first present in that order).",
     )
-    markdown: bool = option(False, "Also print the table as Markdown on stdout.")
+    all_metrics: bool = option(False, "Show a terminal table for every metric the runs have, not only --metric's.")
+    markdown: bool = option(False, "Also print the table as Markdown on stdout (every metric).")
 
     def __post_init__(self) -> None:
         problems = []
@@ -68,19 +72,29 @@ def summary_rows(summary: pa.Table) -> tuple[list[str], list[list[str]]]:
     return header, [[*k, *(v.get(m, "—") for m in forgetting.CL_METRICS), str(ns[k])] for k, v in keys.items()]
 
 
-def console_tables(summary: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) per score, narrow enough for an 80-column terminal."""
+def console_tables(
+    summary: pa.Table, metrics: Sequence[str] | None = None
+) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) per score, narrow enough for an 80-column terminal: the scores of ``metrics`` (raw
+    metric names: bpb, accuracy, …; None: every score), in that order. A metric's table has only the columns
+    reported over it (no BWT or FWT over perplexity)."""
     header, rows = summary_rows(summary)
     tasks = summary.column("tasks")[0].as_py() if summary.num_rows else ""
-    scores = list(dict.fromkeys(r[2] for r in rows))
-    return [
-        (
-            f"{tasks} · score {score} (higher is better) · mean ± 95 % CI over n seeds",
-            ["strategy", "cs", "n", *forgetting.CL_METRICS],
-            [[r[0], r[1], r[-1], *(v.replace(" ± ", "\n±") for v in r[3:-1])] for r in rows if r[2] == score],
+    present = list(dict.fromkeys(r[2] for r in rows))
+    by_score = {forgetting.orient(m)[1]: m for m in PLOT_PREFERENCE}
+    scores = present if metrics is None else [forgetting.orient(m)[1] for m in metrics]
+    tables = []
+    for score in (s for s in scores if s in present):
+        shown = forgetting.cl_metrics(by_score.get(score, ""))
+        cols = [header.index(m) for m in shown]
+        tables.append(
+            (
+                f"{tasks} · score {score} (higher is better) · mean ± 95 % CI over n seeds",
+                ["strategy", "cs", "n", *shown],
+                [[r[0], r[1], r[-1], *(r[i].replace(" ± ", "\n±") for i in cols)] for r in rows if r[2] == score],
+            )
         )
-        for score in scores
-    ]
+    return tables
 
 
 def markdown_table(summary: pa.Table, vqa_normalization: str | None = None) -> str:

@@ -55,8 +55,16 @@ class TagConfig:
     device: str = option("cpu", "cpu or cuda.")
     shard: str = option("0/1", "i/n: process rows whose ordinal is i modulo n (0-based i).")
     pos_model: str | None = option(None, "A Stanza POS model file (see cstool train-tagger).")
-    stanza_dir: str | None = option(None, "Stanza resources folder with models for --lang.")
-    allow_download: bool = option(False, "Let Stanza download missing models (needs internet).")
+    stanza_dir: str | None = option(
+        None, "Stanza resources folder (default: $STANZA_RESOURCES_DIR, else Stanza's own in the user cache)."
+    )
+    offline: bool = option(
+        False,
+        "Never download Stanza's models (also when $HF_HUB_OFFLINE or $CSTOOL_OFFLINE is 1). Without it, a "
+        "language missing from the resources folder is downloaded there once (tokenize, pos, lemma of "
+        "Stanza's default package).",
+        changes_result=False,
+    )
     shard_index: int = field(init=False, repr=False, compare=False)
     shard_count: int = field(init=False, repr=False, compare=False)
 
@@ -337,8 +345,17 @@ def tag_batches(
         yield pa.record_batch(arrays, schema=schema)
 
 
-def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None) -> int:
-    """Tag ``input_path`` into ``output_path`` (atomic, with provenance). Returns the number of rows."""
+def _tagger_name(config: TagConfig, needs_tagger: bool) -> str:
+    """What tagged the rows, for the provenance: the POS model, the Stanza resources folder, or gold tags."""
+    if config.pos_model or config.stanza_dir:
+        return str(config.pos_model or config.stanza_dir)
+    return f"stanza:{models.default_stanza_dir()}" if needs_tagger else "gold"
+
+
+def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None, quiet: bool = False) -> int:
+    """Tag ``input_path`` into ``output_path`` (atomic, with provenance). Returns the number of rows.
+
+    ``quiet``: no download progress when Stanza's models are fetched on first use."""
     paths.check_outputs(
         {"-o": output_path},
         {"INPUT": input_path, "--pos-model": config.pos_model, "--stanza-dir": config.stanza_dir},
@@ -361,7 +378,8 @@ def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: A
             stanza_dir=config.stanza_dir,
             pretokenized=not stanza_tok,
             device=config.device,
-            allow_download=config.allow_download,
+            offline=config.offline,
+            quiet=quiet,
         )
 
     def chain() -> Iterator[pa.RecordBatch]:
@@ -370,7 +388,7 @@ def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: A
 
     prov = artifacts.make_provenance(
         "tag",
-        options={**artifacts.jsonable(config), "tagger": str(config.pos_model or config.stanza_dir or "gold")},
+        options={**artifacts.jsonable(config), "tagger": _tagger_name(config, needs_tagger)},
         inputs=inputs,
     )
     writer = None

@@ -222,3 +222,64 @@ def test_report_as_a_subprocess(runs, tmp_path):
         timeout=120,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "hint:" in bad.stderr and not bad.stdout
+
+
+def lm_run(run_dir, name, strategy, seed, drop):
+    """A run scored as language-model runs are: nll, ppl and bpb for every (after, eval) pair."""
+    rows = []
+    R = bpb_matrix(drop)
+    for i, after in enumerate(TASKS):
+        for j, ev in enumerate(TASKS):
+            nll = R[i][j] * math.log(2) * 3.5  # 3.5 bytes per token
+            for metric, value in (("nll", nll), ("ppl", math.exp(nll)), ("bpb", R[i][j])):
+                rows.append(dict(run=name, strategy=strategy, cs="none", seed=seed, after_task=after, eval_task=ev))
+                rows[-1].update(metric=metric, value=value)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    artifacts.write_table(
+        run_dir / "metrics.parquet",
+        pa.Table.from_pylist(rows, schema=artifacts.METRICS),
+        kind="metrics",
+        provenance=artifacts.make_provenance("replay-train", options={}),
+    )
+    return run_dir
+
+
+def _titles(output: str) -> list[str]:
+    return [score for score in ("-bpb", "-nll", "-ppl", "accuracy") if f"score {score} " in output]
+
+
+def test_terminal_shows_bits_per_byte_by_default_and_other_metrics_on_request(tmp_path):
+    runs = [lm_run(tmp_path / f"r{s}", f"r{s}", st, s, d) for s, st, d in ((1, "naive", 0.5), (2, "replay", 0.1))]
+    wide = {"COLUMNS": "200"}
+    result = CliRunner().invoke(app, ["report", *map(str, runs), "-o", str(tmp_path / "a")], env=wide)
+    assert result.exit_code == 0, result.output
+    assert _titles(result.output) == ["-bpb"]  # what people read, and only that
+    assert "BWT" in result.output and "FWT" in result.output
+
+    result = CliRunner().invoke(
+        app, ["report", *map(str, runs), "-o", str(tmp_path / "b"), "--metric", "nll"], env=wide
+    )
+    assert result.exit_code == 0 and _titles(result.output) == ["-nll"], result.output
+
+    result = CliRunner().invoke(
+        app, ["report", *map(str, runs), "-o", str(tmp_path / "c"), "--metric", "ppl"], env=wide
+    )
+    assert result.exit_code == 0 and _titles(result.output) == ["-ppl"], result.output
+    assert "BWT" not in result.output and "FWT" not in result.output and "Forgetting" in result.output
+
+    result = CliRunner().invoke(app, ["report", *map(str, runs), "-o", str(tmp_path / "d"), "--all-metrics"], env=wide)
+    assert result.exit_code == 0 and sorted(_titles(result.output)) == ["-bpb", "-nll", "-ppl"], result.output
+    # No BWT or FWT over perplexity anywhere: not in the summary artifact, "—" in the Markdown table.
+    summary = pq.read_table(tmp_path / "d" / "summary.parquet").to_pylist()
+    assert {r["metric"] for r in summary if r["score"] == "-ppl"} == {"Last", "Avg", "Forgetting"}
+    assert {r["metric"] for r in summary if r["score"] == "-bpb"} == set(forgetting.CL_METRICS)
+    md = (tmp_path / "d" / "summary.md").read_text()
+    ppl_row = next(line for line in md.splitlines() if "| naive | none | -ppl |" in line)
+    assert ppl_row.split(" | ")[5:7] == ["—", "—"]  # BWT, FWT
+
+
+def test_terminal_shows_accuracy_for_vqa_runs(tmp_path):
+    R = [[0.2, 0.1, 0.1], [0.5, 0.6, 0.2], [0.4, 0.5, 0.7]]
+    run = write_run(tmp_path / "v", "v", "naive", "none", 1, R, metric="accuracy")
+    result = CliRunner().invoke(app, ["report", str(run), "-o", str(tmp_path / "rep")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and _titles(result.output) == ["accuracy"], result.output
