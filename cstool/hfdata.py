@@ -134,27 +134,22 @@ def _open_saved(spec: str, path: Path, split: str | None) -> DatasetInput:
     }
 
     def batches(batch_size: int) -> Iterator[pa.RecordBatch]:
+        rows = 0
         for f in files:
-            yield from _stream_file(f, spec, batch_size)
+            try:
+                with pa.memory_map(str(f)) as mapped:  # batches are views of the file: no copy
+                    for batch in ipc.open_stream(mapped):
+                        for start in range(0, batch.num_rows, batch_size):
+                            piece = batch.slice(start, batch_size)
+                            rows += piece.num_rows
+                            yield piece
+            except (pa.ArrowInvalid, OSError) as e:
+                raise InputError(
+                    f"{spec}: {f} cannot be read after {rows} rows ({_first_line(e)})",
+                    "save the dataset again with Dataset.save_to_disk",
+                ) from None
 
     return DatasetInput(spec, schema, record, batches, None)
-
-
-def _stream_file(path: Path, spec: str, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """The batches of one Arrow stream file of a dataset, memory-mapped (no copy), at most batch_size rows."""
-    rows = 0
-    try:
-        with pa.memory_map(str(path)) as source:
-            for batch in ipc.open_stream(source):
-                for start in range(0, batch.num_rows, batch_size):
-                    piece = batch.slice(start, batch_size)
-                    rows += piece.num_rows
-                    yield piece
-    except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(
-            f"{spec}: {path} is damaged after {rows} rows ({str(e).splitlines()[0]})",
-            "save the dataset again with Dataset.save_to_disk",
-        ) from None
 
 
 def _read_json(path: Path) -> dict:
