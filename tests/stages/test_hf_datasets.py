@@ -1,6 +1,7 @@
 """Stages read Hugging Face datasets through the CLI exactly as they read the same rows from Parquet:
 tag (a save_to_disk DatasetDict split), teacher-cache and distill (a folder of JSON Lines, a save_to_disk
-Dataset), eval (a folder of CSV files); --text-column picks the column; provenance names the dataset."""
+Dataset), eval (a folder of CSV files), switch (a saved tagged dataset); --text-column picks the column;
+provenance names the dataset."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cstool import artifacts
-from tests.conftest import TINY_CORPUS
+from tests.conftest import TESTS, TINY_CONLLU, TINY_CORPUS
 from tests.stages.conftest import assert_user_error, invoke
 
 TEXTS = TINY_CORPUS[:6] * 4
@@ -102,3 +103,15 @@ def test_eval_a_folder_of_csv(tmp_path, tiny_lm):
     code, out = invoke("eval", *common, "--data", f"en={folder}:dev", "-o", tmp_path / "c.parquet")
     assert_user_error(code, out, 'Unknown split "dev"')
     assert not (tmp_path / "c.parquet").exists()
+
+
+def test_switch_a_saved_tagged_dataset(tmp_path):
+    code, out = invoke("tag", TINY_CONLLU, "--lang", "en", "-o", tmp_path / "tagged.parquet")
+    assert code == 0, out
+    datasets.Dataset.from_parquet(str(tmp_path / "tagged.parquet")).save_to_disk(tmp_path / "tagged")
+    lexicon = TESTS / "data" / "switch_lexicon.tsv"
+    for name, source in (("a", tmp_path / "tagged"), ("b", tmp_path / "tagged.parquet")):
+        code, out = invoke("switch", source, "--lexicon", lexicon, "-o", tmp_path / f"{name}.parquet")
+        assert code == 0, out
+    same_rows(tmp_path / "a.parquet", tmp_path / "b.parquet")
+    assert artifacts.read_provenance(tmp_path / "a.parquet")["inputs"][0]["dataset"]["format"] == "save_to_disk"
