@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts
-from cstool.errors import InputError
+from cstool import artifacts, paths
+from cstool.errors import ConfigError, InputError
 
 TEXTS = [f"sentence {i} about a cat" for i in range(30)]
 
@@ -174,3 +174,10 @@ def test_a_hub_dataset_offline_is_one_clear_error(tmp_path):
     flat = " ".join(result.stderr.split())
     assert "hf:ai4bharat/nothing-here:hi:train: offline mode is on" in flat
     assert "not in the datasets cache" in flat and "hint:" in flat and "save_to_disk" in flat
+
+
+def test_an_output_inside_a_dataset_folder_is_refused(tmp_path):
+    datasets.DatasetDict({"train": dataset()}).save_to_disk(tmp_path / "dd")
+    with pytest.raises(ConfigError, match="lies inside the input DATA"):
+        paths.check_outputs({"-o": tmp_path / "dd" / "x.parquet"}, {"DATA": [f"{tmp_path / 'dd'}:train"]})
+    paths.check_outputs({"-o": tmp_path / "x.parquet"}, {"DATA": [f"{tmp_path / 'dd'}:train", "hf:a/b:train"]})
