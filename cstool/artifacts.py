@@ -422,5 +422,7 @@ def describe(path: str | os.PathLike) -> dict:
     out["kind"] = meta.get(KIND_KEY, b"").decode() or None
     out["rows"] = src.num_rows
     out["columns"] = [f"{f.name}: {f.type}" for f in src.schema]
+    if src.dataset is not None:
+        out["dataset"] = src.dataset.record["dataset"]
     out["provenance"] = src.provenance
     return out

@@ -149,7 +149,19 @@ def _open_saved(spec: str, path: Path, split: str | None) -> DatasetInput:
                     "save the dataset again with Dataset.save_to_disk",
                 ) from None
 
-    return DatasetInput(spec, schema, record, batches, None)
+    return DatasetInput(spec, schema, record, batches, _count_rows(files))
+
+
+def _count_rows(files: list[Path]) -> int | None:
+    """Rows of the Arrow stream files (zero-copy views of the mapped files: only the headers are read)."""
+    try:
+        total = 0
+        for f in files:
+            with pa.memory_map(str(f)) as mapped:
+                total += sum(batch.num_rows for batch in ipc.open_stream(mapped))
+        return total
+    except (pa.ArrowInvalid, OSError):
+        return None  # a damaged file is reported, with its row count, when it is read
 
 
 def _read_json(path: Path) -> dict:

@@ -39,7 +39,8 @@ def test_save_to_disk_dataset_and_its_provenance(tmp_path):
     ds = dataset()
     ds.save_to_disk(tmp_path / "ds", num_shards=3)
     src = artifacts.open_source(tmp_path / "ds")
-    assert src.schema.names == ["id", "sentence"]
+    assert src.schema.names == ["id", "sentence"] and src.num_rows == 30
+    assert artifacts.describe(tmp_path / "ds")["dataset"]["fingerprint"] == ds._fingerprint
     batches = list(src.iter_batches(4))
     assert all(b.num_rows <= 4 for b in batches)
     assert [t for b in batches for t in b.column("sentence").to_pylist()] == TEXTS
