@@ -1,8 +1,9 @@
 """The one way stages read and write artifacts (schemas: :mod:`cstool.schemas`, re-exported here).
 
-* Inputs: a Parquet file, a directory or glob of Parquet shards, an Arrow IPC file or stream, or ``-``
-  (an IPC stream on stdin, whole only with its end marker: :mod:`cstool.streams`). All are read batch by
-  batch, so memory stays flat in corpus size.
+* Inputs: a Parquet file, a directory or glob of Parquet shards, an Arrow IPC file or stream, ``-``
+  (an IPC stream on stdin, whole only with its end marker: :mod:`cstool.streams`), or a Hugging Face
+  dataset (``hf:OWNER/NAME[:CONFIG]:SPLIT``, a ``save_to_disk`` folder, a folder of data files:
+  :mod:`cstool.hfdata`). All are read batch by batch, so memory stays flat in corpus size.
 * Outputs: Parquet (default), Arrow IPC file (``.arrow``/``.feather``/``.ipc``) or ``-`` (IPC stream on
   stdout). Files are written to a temporary name in the same folder and renamed when complete, so an
   interrupted run never leaves a file that Make would take as up to date.
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from cstool import __version__, atomic, streams
+from cstool import __version__, atomic, hfdata, streams
 from cstool.errors import InputError, SchemaError
 from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one import stages need)
     METRICS,
@@ -168,7 +169,7 @@ def _read_file_schema(path: Path) -> pa.Schema:
 
 
 class Source:
-    """One logical input artifact: a file, a set of Parquet shards, or stdin. Read it once, in batches."""
+    """One logical input artifact: a file, a set of Parquet shards, stdin, or a dataset. Read it in batches."""
 
     def __init__(
         self,
@@ -176,14 +177,18 @@ class Source:
         files: list[Path],
         stream: ipc.RecordBatchStreamReader | None = None,
         tap: streams.StreamTap | None = None,
+        dataset: hfdata.DatasetInput | None = None,
     ):
         self.spec = spec
         self.files = files
         self._stream = stream
         self._tap = tap
+        self.dataset = dataset
         self.is_stream = stream is not None
         if stream is not None:
             self.schema = stream.schema
+        elif dataset is not None:
+            self.schema = dataset.schema
         else:
             self.schema = _read_file_schema(files[0])
             base = self.schema.remove_metadata()
@@ -200,11 +205,15 @@ class Source:
 
     @property
     def num_rows(self) -> int | None:
+        if self.dataset is not None:
+            return self.dataset.num_rows
         if self.is_stream or any(_is_ipc(f) for f in self.files):
             return None
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
 
     def input_records(self) -> list[dict]:
+        if self.dataset is not None:
+            return [self.dataset.record]
         if self.is_stream:
             return [{"path": "-", "sha256": None, "provenance": self.provenance}]
         return [
@@ -218,6 +227,9 @@ class Source:
             if stream is None:
                 raise InputError("stdin was already read", "read '-' only once")
             yield from streams.whole_stream(stream, self._tap, "the Arrow stream on stdin", batch_size)
+            return
+        if self.dataset is not None:
+            yield from self.dataset.batches(batch_size)
             return
         for f in self.files:
             rows = 0
@@ -249,8 +261,12 @@ class Source:
 
 
 def open_source(spec: str | os.PathLike) -> Source:
-    """Open an input artifact: ``-``, a file, a directory of ``*.parquet`` shards, or a glob."""
+    """Open an input artifact: ``-``, a file, a directory of ``*.parquet`` shards, a glob, or a Hugging Face
+    dataset (``hf:OWNER/NAME[:CONFIG]:SPLIT``, ``FOLDER[:SPLIT]``: :mod:`cstool.hfdata`)."""
     spec = str(spec)
+    dataset = hfdata.open_dataset(spec) if spec != "-" else None
+    if dataset is not None:
+        return Source(spec, [], dataset=dataset)
     if spec == "-":
         tap = streams.StreamTap(sys.stdin.buffer)
         try:
@@ -406,5 +422,7 @@ def describe(path: str | os.PathLike) -> dict:
     out["kind"] = meta.get(KIND_KEY, b"").decode() or None
     out["rows"] = src.num_rows
     out["columns"] = [f"{f.name}: {f.type}" for f in src.schema]
+    if src.dataset is not None:
+        out["dataset"] = src.dataset.record["dataset"]
     out["provenance"] = src.provenance
     return out

@@ -15,7 +15,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, emoji=False)  # ":train:" in a spec stays text
 _state = {"quiet": False}
 
 

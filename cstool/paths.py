@@ -8,7 +8,8 @@
 * a file output may not name an existing folder, and a folder output may not name an existing file;
 * the nearest existing folder above an output must be writable. Nothing is created by the check.
 
-``-`` (stdin/stdout) is never a path and is not compared.
+``-`` (stdin/stdout) is never a path and is not compared; an input dataset ``FOLDER:SPLIT`` is its folder,
+and a Hub dataset ``hf:...`` names no local path.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cstool import hfdata
 from cstool.errors import ConfigError, InputError
 
 OVERLAP_HINT = "write each output to a path of its own: an output may not be, contain or lie inside an input"
@@ -34,7 +36,8 @@ def _paths(value: Any) -> list[Path]:
             return []
         if not os.path.lexists(spec) and any(ch in spec for ch in "*?["):
             return [Path(p) for p in sorted(globmod.glob(spec))]
-        return [Path(spec)]
+        local = hfdata.local_path(spec)  # a dataset: its folder (FOLDER:SPLIT), none for a Hub id
+        return [local] if local is not None else []
     out: list[Path] = []
     for item in value:
         out += _paths(item)

@@ -88,6 +88,17 @@ def test_report_exists_with_plots(demo_out):
     assert (demo_out / "vqa" / "report" / "forgetting.png").is_file()
 
 
+def test_training_runs_write_tensorboard_events(demo_out):
+    folders = [demo_out / "teacher" / "tensorboard", demo_out / "student" / "tensorboard"]
+    runs = demo_out / "runs"
+    folders += [
+        runs / "naive-none" / "tensorboard" / "hi-naive",
+        runs / "replay-adapter-pos" / "tensorboard" / "mr-task-adapter",
+    ]
+    for folder in folders:
+        assert list(folder.glob("events.out.tfevents.*")), folder
+
+
 def test_a_second_make_does_nothing(demo_out):
     cstool = Path(sys.executable).with_name("cstool")
     r = subprocess.run(

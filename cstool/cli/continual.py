@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     config="cstool.continual.config.ReplayConfig",
     params=[
         param("base", str, "Base model folder (frozen; adapters are trained on it)."),
-        param("task", list[str], "NAME=PATH, in training order; the first is the anchor."),
+        param(
+            "task",
+            list[str],
+            "NAME=PATH, in training order; the first is the anchor. PATH may be a dataset (see DATA of distill).",
+        ),
         param("output", Path, "Run folder.", "--output", "-o"),
         param("dev", Optional[list[str]], "NAME=PATH dev set scored after every task.", default=None),
     ],
@@ -50,7 +54,7 @@ def replay_train(config: ReplayConfig, base: str, task: list[str], output: Path,
     ],
     config="cstool.stages.evaluate.EvalConfig",
     params=[
-        param("data", list[str], "An eval set as NAME=PATH (artifact with a text column); repeatable."),
+        param("data", list[str], "An eval set as NAME=PATH (artifact or dataset with a text column); repeatable."),
         param("output", str, "Scores artifact (.parquet, .arrow, or - for stdout).", "--output", "-o"),
         param(
             "model",

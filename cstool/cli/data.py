@@ -52,7 +52,12 @@ def info(path: str) -> None:
     ],
     config="cstool.stages.tag.TagConfig",
     params=[
-        argument("input", str, "Input: .txt, .jsonl, .conllu, Parquet/Arrow artifact, or - (stdin)."),
+        argument(
+            "input",
+            str,
+            "Input: .txt, .jsonl, .conllu, Parquet/Arrow artifact, - (stdin), or a Hugging Face dataset "
+            "(hf:OWNER/NAME[:CONFIG]:SPLIT, a save_to_disk or data-file FOLDER[:SPLIT]).",
+        ),
         artifact_output("tagged"),
     ],
 )

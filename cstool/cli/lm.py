@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     examples=["cstool train-tokenizer en.tagged.parquet hi.tagged.parquet mr.tagged.parquet --vocab-size 8000 -o tok"],
     config="cstool.stages.train_tokenizer.TrainTokenizerConfig",
     params=[
-        argument("data", list[str], "Text artifacts (Parquet/Arrow)."),
+        argument(
+            "data",
+            list[str],
+            "Text artifacts (Parquet/Arrow) or Hugging Face datasets "
+            "(hf:OWNER/NAME[:CONFIG]:SPLIT, a save_to_disk or data-file FOLDER[:SPLIT]).",
+        ),
         param("output", Path, "Tokenizer folder (AutoTokenizer-loadable).", "--output", "-o"),
     ],
 )
@@ -66,7 +71,12 @@ def teacher_cache(config: TeacherCacheConfig, data: list[str], output: str) -> N
     ],
     config="cstool.stages.distill.DistillConfig",
     params=[
-        argument("data", list[str], "Text artifacts (Parquet/Arrow) to train on."),
+        argument(
+            "data",
+            list[str],
+            "Text artifacts (Parquet/Arrow) to train on, or Hugging Face datasets "
+            "(hf:OWNER/NAME[:CONFIG]:SPLIT, a save_to_disk or data-file FOLDER[:SPLIT]).",
+        ),
         param("output", Path, "Output model folder.", "--output", "-o"),
     ],
 )

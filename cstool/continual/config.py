@@ -19,6 +19,7 @@ REPLAY = "replay"  # the replay adapter of replay-adapter
 FULL = "full"  # adapters/full-after-<task>: the whole model, with --full-finetune
 COMPOSITIONS = ("drop", "keep", "merge")
 SCHEDULES = ("consolidate", "concurrent")
+REPORT_TO = ("none", "tensorboard")  # as cstool.lm.training.REPORT_TO (not imported here: it loads torch)
 STATE, DONE, BUFFER, METRICS_FILE = "state.json", "done.json", "buffer.parquet", "metrics.parquet"
 
 
@@ -79,6 +80,12 @@ class ReplayConfig:
         "Recompute activations in the backward pass: less memory, more compute.",
         changes_result=False,
     )
+    report_to: str = option(
+        "none",
+        "none or tensorboard: log the training losses as TensorBoard event files in "
+        "OUT/tensorboard/TASK-PHASE (one folder per task and training phase).",
+        changes_result=False,
+    )
     task_type: str = option("lm", "lm (text) or vqa (image + question → answer; dev metric accuracy).")
     max_new_tokens: int = option(10, "vqa: greedy answer length limit on dev sets.")
     vqa_normalization: str = option(
@@ -93,6 +100,8 @@ class ReplayConfig:
             problems.append(f"--task-type must be one of {', '.join(TASK_TYPES)}, got {self.task_type!r}")
         if self.task_type == "vqa" and self.kd_teacher:
             problems.append("--kd-teacher is for --task-type lm (a VQA teacher would need the images too)")
+        if self.report_to not in REPORT_TO:
+            problems.append(f"--report-to must be one of {', '.join(REPORT_TO)}, got {self.report_to!r}")
         if self.strategy not in STRATEGIES:
             problems.append(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.cs not in CS_MODES:

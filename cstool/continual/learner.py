@@ -23,6 +23,7 @@ from cstool.continual.buffer import mixed_schedule, reservoir_sample
 from cstool.continual.config import BUFFER, FULL, MAIN, REPLAY, ReplayConfig, Task
 from cstool.continual.tasks import TaskKind, task_kind
 from cstool.errors import ConfigError
+from cstool.lm.training import TENSORBOARD_DIR, report_callbacks
 
 # transformers 5 warns about its own deprecated property whenever a peft model is trained or saved.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -253,6 +254,8 @@ class Learner:
             trainer = self.kind.trainer(model=self.model, args=args, items=items, teacher=self.teacher, route=route)
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
+            for callback in report_callbacks(c.report_to, self.out / TENSORBOARD_DIR / f"{task}-{phase}"):
+                trainer.add_callback(callback)
             started = time.perf_counter()
             result = trainer.train()
             self.train_seconds += time.perf_counter() - started

@@ -22,7 +22,7 @@ from transformers import Trainer
 
 from cstool import artifacts, atomic
 from cstool.console import warn
-from cstool.errors import CstoolError, InputError
+from cstool.errors import ConfigError, CstoolError, InputError
 from cstool.lm.kd import KINDS, causal_ce, kd_loss, topk_kd_loss
 
 
@@ -312,6 +312,26 @@ def metrics_table(log_history: list[dict]) -> pa.Table:
         },
         schema=artifacts.TRAIN_METRICS,
     )
+
+
+REPORT_TO = ("none", "tensorboard")
+TENSORBOARD_DIR = "tensorboard"  # under a training stage's output folder
+
+
+def report_callbacks(report_to: str, log_dir: str | Path) -> list:
+    """Trainer callbacks for ``--report-to``: none, or the Trainer's own TensorBoard integration writing its
+    event files to ``log_dir`` (transformers' default, OUTPUT_DIR/runs/DATE_HOST, would lie inside the
+    checkpoint folder, which is deleted at the end)."""
+    if report_to == "none":
+        return []
+    from transformers.integrations import TensorBoardCallback
+
+    try:
+        callback = TensorBoardCallback()
+    except RuntimeError:  # neither tensorboard nor tensorboardX is installed
+        raise ConfigError("--report-to tensorboard needs the tensorboard package", "pip install tensorboard") from None
+    callback.logging_dir = str(log_dir)
+    return [callback]
 
 
 @torch.no_grad()

@@ -40,7 +40,7 @@ from cstool.errors import (
     at_least,
 )
 from cstool.lm.kd import KINDS
-from cstool.lm.training import last_complete_checkpoint
+from cstool.lm.training import REPORT_TO, TENSORBOARD_DIR, last_complete_checkpoint, report_callbacks
 from cstool.options import option
 
 DONE = "done.json"
@@ -98,6 +98,11 @@ class DistillConfig:
         "Recompute the student's activations in the backward pass: less memory, more compute.",
         changes_result=False,
     )
+    report_to: str = option(
+        "none",
+        "none or tensorboard: log the training losses as TensorBoard event files in OUT/tensorboard.",
+        changes_result=False,
+    )
     allow_download: bool = option(
         False,
         "Fetch models and tokenizers from the Hugging Face Hub when they are not local folders.",
@@ -123,6 +128,8 @@ class DistillConfig:
             problems.append(f"--alpha {self.alpha} needs a teacher: give --teacher PATH or --teacher-cache CACHE")
         if not self.temperature > 0:
             problems.append(f"--temperature must be positive, got {self.temperature}")
+        if self.report_to not in REPORT_TO:
+            problems.append(f"--report-to must be one of {', '.join(REPORT_TO)}, got {self.report_to!r}")
         if self.loss not in KINDS:
             problems.append(f"--loss must be one of {', '.join(KINDS)}, got {self.loss!r}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -240,6 +247,7 @@ def distill(
         folders=["-o"],
     )
     existed = _check_output(out, config.resume)
+    reporting = report_callbacks(config.report_to, out / TENSORBOARD_DIR)
     for path, role in ((config.teacher, "teacher"), (config.student, "student"), (config.tokenizer, "tokenizer")):
         models.require_model_dir(path, role)
     texts, sources = read_texts(list(data), config.text_column)
@@ -344,7 +352,7 @@ def distill(
         temperature=config.temperature,
         divergence=config.loss,
         vocab_size=vocab,
-        callbacks=[_ConsoleLog(), *callbacks],
+        callbacks=[_ConsoleLog(), *reporting, *callbacks],
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)

@@ -96,6 +96,9 @@ def replay_train(
         "--task": [list(t) for t in tasks],
         "--dev": [list(d) for d in devs],
     }
+    from cstool.lm.training import report_callbacks
+
+    report_callbacks(config.report_to, out)  # a missing tensorboard fails now, before the run folder starts
     existed = out.exists()
     state = _prepare_dir(out, config, record)
     if (out / DONE).is_file():
@@ -114,7 +117,9 @@ def replay_train(
             seed=config.seed,
             inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
         )
-        files = runstate.texts_fingerprint(r["sha256"] or "-" for r in prov["inputs"])
+        files = runstate.texts_fingerprint(
+            r["sha256"] or (r.get("dataset") or {}).get("fingerprint") or "-" for r in prov["inputs"]
+        )
         runstate.check_same_run({FILES: state["run"].setdefault(FILES, files)}, {FILES: files}, where=out)
         learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov, kind=kind)
     except BaseException:

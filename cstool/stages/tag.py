@@ -236,9 +236,7 @@ def _read_conllu(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
 def read_input(path: str, cfg: TagConfig) -> tuple[Iterator[pa.RecordBatch], list]:
     """Raw batches of the input (columns id, text, + gold tokens/upos/lemmas for CoNLL-U, + carried
     columns) and the provenance inputs to record for it."""
-    if path != "-" and not Path(path).exists():
-        raise InputError(f"input {path} does not exist", "check the path")
-    suffix = Path(path).suffix.lower() if path != "-" else ""
+    suffix = Path(path).suffix.lower() if path != "-" and Path(path).is_file() else ""  # else an artifact or dataset
     readers = {
         **dict.fromkeys(TEXT_SUFFIXES, _read_txt),
         **dict.fromkeys(JSONL_SUFFIXES, _read_jsonl),
