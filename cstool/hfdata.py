@@ -19,6 +19,7 @@ Importing ``datasets`` happens only when a dataset is opened.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -183,15 +184,15 @@ def _open_hub(spec: str) -> DatasetInput:
             "e.g. hf:ai4bharat/IndicCorpV2:hin_Deva:train",
         )
     name, config, split = (parts[0], None, parts[1]) if len(parts) == 2 else parts
+    from cstool.models import offline_reason
+
     datasets = _import_datasets()
+    offline = offline_reason() or ("HF_HUB_OFFLINE=1" if datasets.config.HF_HUB_OFFLINE else None)
     try:
-        ds = datasets.load_dataset(name, config, split=split)
+        with _offline(datasets, offline is not None):
+            ds = datasets.load_dataset(name, config, split=split)
     except ConnectionError as e:
-        why = (
-            "offline mode is on (HF_HUB_OFFLINE=1)"
-            if datasets.config.HF_HUB_OFFLINE
-            else f"the Hub cannot be reached ({_first_line(e)})"
-        )
+        why = f"offline mode is on ({offline})" if offline else f"the Hub cannot be reached ({_first_line(e)})"
         raise InputError(f"{spec}: {why} and the dataset is not in the datasets cache", OFFLINE_HINT) from None
     except (ValueError, FileNotFoundError) as e:  # unknown config or split, no such dataset
         raise InputError(f"{spec}: {_first_line(e)}", f"the form is {HUB_FORMAT}") from None
@@ -230,6 +231,20 @@ def _loaded(spec: str, ds: Any, info: dict) -> DatasetInput:
             yield from table.to_batches(max_chunksize=batch_size)
 
     return DatasetInput(spec, ds.features.arrow_schema, record, batches, ds.num_rows)
+
+
+@contextlib.contextmanager
+def _offline(datasets: Any, on: bool) -> Iterator[None]:
+    """datasets and huggingface_hub in offline mode while loading (for $CSTOOL_OFFLINE, read after their import)."""
+    import huggingface_hub.constants as hub
+
+    saved = datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE
+    if on:
+        datasets.config.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE = saved
 
 
 def _import_datasets() -> Any:

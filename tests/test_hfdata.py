@@ -152,12 +152,17 @@ def test_a_folder_of_data_files_reads_in_bounded_memory(tmp_path):
     assert sum(sizes) == 4000 and max(sizes) == 100 and peak < 1 << 20, peak
 
 
-def test_a_hub_dataset_offline_is_one_clear_error(tmp_path):
+@pytest.mark.parametrize(
+    "offline",
+    [{"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}, {"CSTOOL_OFFLINE": "1"}],
+    ids=["HF_HUB_OFFLINE", "CSTOOL_OFFLINE"],
+)
+def test_a_hub_dataset_offline_is_one_clear_error(tmp_path, offline):
     """Never reaches the internet: offline mode, an endpoint nobody listens on, an empty cache."""
+    env = {k: v for k, v in os.environ.items() if "OFFLINE" not in k}
     env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
+        **env,
+        **offline,
         "HF_ENDPOINT": "http://127.0.0.1:9",
         "HF_HOME": str(tmp_path / "hf"),
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
