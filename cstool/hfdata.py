@@ -184,7 +184,7 @@ def _open_hub(spec: str) -> DatasetInput:
             "e.g. hf:ai4bharat/IndicCorpV2:hin_Deva:train",
         )
     name, config, split = (parts[0], None, parts[1]) if len(parts) == 2 else parts
-    from cstool.models import offline_reason
+    from cstool.offline import offline_reason
 
     datasets = _import_datasets()
     offline = offline_reason() or ("HF_HUB_OFFLINE=1" if datasets.config.HF_HUB_OFFLINE else None)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
+from cstool.offline import offline_reason
 from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
 
@@ -200,19 +201,6 @@ def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default
             "give an adapter trained on this base model"
             + (f" (its adapter_config.json says it was trained on {trained_on})" if trained_on else ""),
         ) from None
-
-
-OFFLINE_ENV = ("CSTOOL_OFFLINE", "HF_HUB_OFFLINE")
-
-
-def offline_reason(flag: bool = False) -> str | None:
-    """Why nothing may be downloaded (``--offline``, or $CSTOOL_OFFLINE / $HF_HUB_OFFLINE set to 1), or None."""
-    if flag:
-        return "--offline"
-    for name in OFFLINE_ENV:
-        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
-            return f"{name}={os.environ[name]}"
-    return None
 
 
 def default_stanza_dir() -> Path:

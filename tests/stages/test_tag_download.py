@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import models
+from cstool import models, offline
 from cstool.errors import ModelNotFoundError
 from tests.conftest import TINY_CONLLU
 
@@ -110,7 +110,7 @@ def served(tmp_path_factory) -> dict:
 
 
 def _env(served: dict, resources: Path, **more: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in models.OFFLINE_ENV}  # the Makefile exports HF_HUB_OFFLINE
+    env = {k: v for k, v in os.environ.items() if k not in offline.OFFLINE_ENV}  # the Makefile exports HF_HUB_OFFLINE
     return {**env, "STANZA_RESOURCES_URL": served["url"], "STANZA_RESOURCES_DIR": str(resources), **more}
 
 
@@ -167,7 +167,7 @@ def test_first_use_downloads_once_then_reuses(served, corpus, tmp_path):
 
 @pytest.mark.parametrize("how", ["HF_HUB_OFFLINE", "CSTOOL_OFFLINE", "--offline"])
 def test_offline_is_a_clear_error_without_requests(served, corpus, tmp_path, monkeypatch, how):
-    for name in models.OFFLINE_ENV:
+    for name in offline.OFFLINE_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STANZA_RESOURCES_URL", served["url"])
     monkeypatch.setenv("STANZA_RESOURCES_DIR", str(tmp_path / "stanza_resources"))
@@ -181,7 +181,7 @@ def test_offline_is_a_clear_error_without_requests(served, corpus, tmp_path, mon
 
 
 def test_language_without_a_stanza_model_gets_the_train_tagger_hint_at_once(served, tmp_path, monkeypatch):
-    for name in models.OFFLINE_ENV:
+    for name in offline.OFFLINE_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STANZA_RESOURCES_URL", served["url"])
     before = len(served["requests"])
@@ -193,7 +193,7 @@ def test_language_without_a_stanza_model_gets_the_train_tagger_hint_at_once(serv
 
 
 def test_a_failed_download_leaves_no_file_that_passes_for_a_model(served, tmp_path, monkeypatch):
-    for name in models.OFFLINE_ENV:
+    for name in offline.OFFLINE_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STANZA_RESOURCES_URL", served["url"])
     res = tmp_path / "res"
@@ -207,7 +207,7 @@ def test_a_failed_download_leaves_no_file_that_passes_for_a_model(served, tmp_pa
 
 
 def test_server_down_is_a_clear_error_with_the_cause(tmp_path, monkeypatch):
-    for name in models.OFFLINE_ENV:
+    for name in offline.OFFLINE_ENV:
         monkeypatch.delenv(name, raising=False)
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
