@@ -433,7 +433,8 @@ def _resume_point(ckpt_dir: Path, record: dict, out: Path) -> Path | None:
             "start a new run with another -o",
         )
     runstate.check_same_run(runstate.read_json(ckpt_dir / RUN_FILE, "run record"), record, where=out)
-    log(f"resuming from {last}")
+    if ranks.is_main():
+        log(f"resuming from {last}")
     return last
 
 
