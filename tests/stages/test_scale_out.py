@@ -13,7 +13,8 @@ Tolerances:
   a micro-batch holds the padded last block (27-token blocks below; without the scaling, the step holding it
   differs by 1e-4 relative) and with gradient accumulation; final weights within 1e-4 relative.
 * distill --resume on 2 processes: a run interrupted after checkpoint 1 (a KeyboardInterrupt in both processes,
-  as Ctrl-C raises) and resumed ends as the uninterrupted one-process run, within the same tolerances.
+  as Ctrl-C raises) and resumed ends as the uninterrupted one-process run, within the same tolerances; resuming
+  it on one process is refused (the global batch would change).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cstool.errors import ConfigError
 from cstool.lm.topk_cache import load_teacher_cache
 from cstool.stages.distill import DistillConfig, distill
 from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
@@ -222,6 +224,11 @@ def test_two_process_distill_resumes_where_it_was_interrupted(live):
     ckpt = d / "r2" / "checkpoints"
     assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint-1", "cstool-run.json"]
     assert sorted(p.name for p in (ckpt / "checkpoint-1").glob("rng_state*")) == ["rng_state_0.pth", "rng_state_1.pth"]
+    before = {f: f.stat().st_mtime_ns for f in (d / "r2").rglob("*")}
+    api = {**options, "eval_data": (str(live["data"]),), "resume": True}
+    with pytest.raises(ConfigError, match="was started as another run: processes 2 then, 1 now"):
+        distill([str(live["data"])], d / "r2", config=DistillConfig(**api))  # the global batch would change
+    assert {f: f.stat().st_mtime_ns for f in (d / "r2").rglob("*")} == before
     out = torchrun("distill", live["data"], *_cli(options), "-o", "r2", "--resume", cwd=d)
     assert out.count("resuming from") == 1 and out.count("final_loss") == 1
     assert not ckpt.exists()
