@@ -123,7 +123,20 @@ class KDTrainer(Trainer):
     ``topk_logprobs``, ``tail_logprob``) arrive in the batch. With neither, or α = 1, it is plain causal-LM
     training. Logs carry ``ce``, ``kd`` and ``tokens_per_s`` next to the Trainer's ``loss`` and
     ``learning_rate``; a NaN/inf loss stops training with the step number.
+
+    Each (micro-)batch's loss is a mean over its predicted tokens. On several processes (``torchrun``) that
+    batch is split among them, and a plain per-process mean would weigh a process's tokens by its own count,
+    as DDP does, so a batch holding the short last block would count its tokens differently from one process.
+    With ``global_token_mean`` (the default) every process scales its mean by ``its tokens × processes /
+    the micro-batch's tokens over all processes`` (one all-reduce of a count per micro-batch; DDP's gradient
+    average then divides by the number of processes), so the loss, ``ce`` and ``kd`` are means over the
+    global micro-batch's tokens, exactly what one process computes for the same batch. The Trainer's own
+    ``num_items_in_batch`` (with ``average_tokens_across_devices``) is the count over all the micro-batches
+    of a gradient-accumulation step; normalising by it would change single-process losses whenever
+    ``grad_accum`` > 1, so it is not used: one process computes exactly what it computed before.
     """
+
+    global_token_mean = True
 
     def __init__(
         self,
@@ -175,6 +188,8 @@ class KDTrainer(Trainer):
                         input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
                     ).logits[..., :v]
                 kd = kd_loss(s_logits, t_logits, mask, temperature=self.temperature, kind=self.divergence)
+        if model.training and self.global_token_mean and self.accelerator.num_processes > 1:
+            ce, kd = ce * (scale := self._token_share(mask)), kd * scale
         loss = self.alpha * ce + (1.0 - self.alpha) * kd if self.alpha < 1.0 else ce
         if model.training:
             values = torch.stack([ce.detach().double(), kd.detach().double()]).cpu()
@@ -186,6 +201,15 @@ class KDTrainer(Trainer):
                 )
             self._sums += torch.tensor([values[0].item(), values[1].item(), 1.0, float(inputs["attention_mask"].sum())])
         return (loss, outputs) if return_outputs else loss
+
+    def _token_share(self, mask: torch.Tensor) -> torch.Tensor:
+        """``this process's tokens × processes / the micro-batch's tokens over all processes``."""
+        import torch.distributed as dist
+
+        mine = mask.sum()
+        total = mine.detach().clone()
+        dist.all_reduce(total)
+        return mine.to(torch.float32) * self.accelerator.num_processes / total.clamp_min(1).to(torch.float32)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._sums[2] > 0:
@@ -223,7 +247,10 @@ def pad_examples(items: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 class ScheduledTrainer(KDTrainer):
     """A KDTrainer that reads its dataset in order (the batch composition is planned in the dataset, see
     :func:`cstool.continual.buffer.mixed_schedule`) and counts the new and replayed examples it trained on
-    (``is_replay`` flags in the batch)."""
+    (``is_replay`` flags in the batch). Its routed sub-batches differ between processes, so its losses stay
+    per-process means (no ``global_token_mean``)."""
+
+    global_token_mean = False
 
     def __init__(self, *args: Any, route: tuple[list, list] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)

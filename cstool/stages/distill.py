@@ -269,6 +269,7 @@ def distill(
             },
         },
     )
+    record["processes"] = ranks.world_size()  # --batch-size is per process: the global batch depends on it
     resume_from = _resume_point(ckpt_dir, record, out) if config.resume else None
 
     teacher = teacher_tok = None
@@ -440,8 +441,11 @@ def _resume_point(ckpt_dir: Path, record: dict, out: Path) -> Path | None:
             f"{ckpt_dir} holds checkpoints but no {RUN_FILE}: cannot tell which options and inputs made them",
             "start a new run with another -o",
         )
-    runstate.check_same_run(runstate.read_json(ckpt_dir / RUN_FILE, "run record"), record, where=out)
-    log(f"resuming from {last}")
+    saved = runstate.read_json(ckpt_dir / RUN_FILE, "run record")
+    saved.setdefault("processes", 1)  # a record from before the number of processes was kept
+    runstate.check_same_run(saved, record, where=out)
+    if ranks.is_main():
+        log(f"resuming from {last}")
     return last
 
 

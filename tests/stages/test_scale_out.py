@@ -7,10 +7,14 @@ Tolerances:
   (float16, steps of 2⁻⁸ ≈ 4e-3 at magnitudes 1–2) may differ by one float16 step where a float32 sum differs
   in its last bits; the top-k ids may swap only between such near-ties. (On this CPU they come out identical.)
 * distill: with the same global batch (2 processes × 2 blocks against 1 × 4), the Trainer deals the sampler's
-  batches to the processes in turn, so every step trains on the same 4 blocks; each process's loss is a token
-  mean over equally many tokens (all blocks are full) and DDP averages the gradients, so only the order of
-  float32 sums differs: 6 steps stay within 1e-5 relative (measured: ~1e-7). (A batch holding the padded last
-  block would weigh its tokens per process, as DDP does: 2e-4 relative on this data with 24-token blocks.)
+  batches to the processes in turn, so every micro-batch holds the same 4 blocks; each process scales its token
+  mean by its share of the micro-batch's tokens (KDTrainer's ``global_token_mean``) and DDP averages the
+  gradients, so only the order of float32 sums differs: losses within 1e-5 relative (measured: ~1e-7), also when
+  a micro-batch holds the padded last block (27-token blocks below; without the scaling, the step holding it
+  differs by 1e-4 relative) and with gradient accumulation; final weights within 1e-4 relative.
+* distill --resume on 2 processes: a run interrupted after checkpoint 1 (a KeyboardInterrupt in both processes,
+  as Ctrl-C raises) and resumed ends as the uninterrupted one-process run, within the same tolerances; resuming
+  it on one process is refused (the global batch would change).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cstool.errors import ConfigError
 from cstool.lm.topk_cache import load_teacher_cache
 from cstool.stages.distill import DistillConfig, distill
 from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
@@ -35,15 +40,15 @@ BLOCK = 32  # 640 tokens of text: 20 full blocks, so every process averages over
 STUDENT = "llama:layers=1,hidden=32,heads=4,positions=64"
 
 
-def torchrun(*args, cwd: Path) -> str:
-    """``torchrun --standalone --nproc_per_node 2 -m cstool ARGS`` (a free port; gloo on the CPU); its output."""
+def torchrun(*args, cwd: Path, script: Path | None = None, ok: bool = True) -> str:
+    """``torchrun --standalone --nproc_per_node 2 -m cstool ARGS`` (a free port; gloo on the CPU), or of a
+    Python ``script``; its output. ``ok``: whether it must succeed (else fail)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    result = subprocess.run(
-        [*cmd, "-m", "cstool", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+    cmd += [str(script)] if script else ["-m", "cstool"]
+    result = subprocess.run([*cmd, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    assert (result.returncode == 0) == ok, output
     return output
 
 
@@ -143,3 +148,88 @@ def test_two_process_distill_from_the_cache_folder_equals_one_process(runs):
     assert w1.keys() == w2.keys()
     for key in w1:
         np.testing.assert_allclose(w2[key], w1[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A live teacher, a padded last block and gradient accumulation; --resume on two processes
+
+PADDED = 27  # the same 640 tokens: 23 full blocks and one of 19 tokens, 24 blocks = one epoch of 3 steps of 8
+LIVE = dict(student_config=STUDENT, alpha=0.3, block_size=PADDED, grad_accum=2, max_steps=3, log_every=1, seed=3)
+
+KILLED = """
+import json, sys
+from transformers import TrainerCallback
+from cstool.stages.distill import DistillConfig, distill
+
+class KillAt(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 2:  # after checkpoint-1, before checkpoint-2
+            raise KeyboardInterrupt
+
+options = json.loads(sys.argv[3])
+options["eval_data"] = (options["eval_data"],)
+distill([sys.argv[1]], sys.argv[2], config=DistillConfig(**options), callbacks=[KillAt()])
+"""
+
+
+def _cli(options: dict) -> list:
+    return [item for key, value in options.items() for item in ("--" + key.replace("_", "-"), value)]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, tiny_lm) -> dict:
+    """The text and a one-process run with the tiny LM as a live teacher: 4 blocks a micro-batch, 2 micro-batches
+    a step, the padded block in one of them."""
+    d = tmp_path_factory.mktemp("live")
+    data = d / "text.parquet"
+    pq.write_table(pa.table({"text": TINY_CORPUS[:60]}), data)
+    options = {**LIVE, "teacher": str(tiny_lm), "device": "cpu", "eval_data": (str(data),)}
+    one = distill([str(data)], d / "d1", config=DistillConfig(**options, batch_size=4))
+    return {"dir": d, "data": data, "one": one, "options": {**options, "eval_data": str(data), "batch_size": 2}}
+
+
+def _assert_same_run(one_dir: Path, two_dir: Path) -> None:
+    """Same metrics (within 1e-5 relative), summary and weights as the one-process run."""
+    from safetensors.numpy import load_file
+
+    a = pq.read_table(one_dir / "train_metrics.parquet")
+    b = pq.read_table(two_dir / "train_metrics.parquet")
+    assert b.column("step").to_pylist() == a.column("step").to_pylist() == [1, 2, 3]
+    for column in ("loss", "ce", "kd"):
+        np.testing.assert_allclose(b.column(column).to_pylist(), a.column(column).to_pylist(), rtol=1e-5)
+    one, two = (json.loads((p / "done.json").read_text()) for p in (one_dir, two_dir))
+    assert two["steps"] == one["steps"] == 3 and two["train_tokens"] == one["train_tokens"]
+    assert two["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-5)
+    w1, w2 = load_file(one_dir / "model.safetensors"), load_file(two_dir / "model.safetensors")
+    assert w1.keys() == w2.keys()
+    for key in w1:
+        np.testing.assert_allclose(w2[key], w1[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_two_process_distill_with_a_live_teacher_and_a_padded_block_equals_one_process(live):
+    d = live["dir"]
+    out = torchrun("distill", live["data"], *_cli(live["options"]), "-o", "d2", cwd=d)
+    assert out.count("final_loss") == 1 and out.count("distill (KD)") == 1
+    assert sorted(p.name for p in (d / "d2").iterdir()) == sorted(p.name for p in (d / "d1").iterdir())
+    _assert_same_run(d / "d1", d / "d2")
+
+
+def test_two_process_distill_resumes_where_it_was_interrupted(live):
+    d = live["dir"]
+    script = d / "killed.py"
+    script.write_text(KILLED)
+    options = {**live["options"], "save_steps": 1}
+    out = torchrun(live["data"], d / "r2", json.dumps(options), script=script, cwd=d, ok=False)
+    assert "interrupted; kept" in out
+    ckpt = d / "r2" / "checkpoints"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint-1", "cstool-run.json"]
+    assert sorted(p.name for p in (ckpt / "checkpoint-1").glob("rng_state*")) == ["rng_state_0.pth", "rng_state_1.pth"]
+    before = {f: f.stat().st_mtime_ns for f in (d / "r2").rglob("*")}
+    api = {**options, "eval_data": (str(live["data"]),), "resume": True}
+    with pytest.raises(ConfigError, match="was started as another run: processes 2 then, 1 now"):
+        distill([str(live["data"])], d / "r2", config=DistillConfig(**api))  # the global batch would change
+    assert {f: f.stat().st_mtime_ns for f in (d / "r2").rglob("*")} == before
+    out = torchrun("distill", live["data"], *_cli(options), "-o", "r2", "--resume", cwd=d)
+    assert out.count("resuming from") == 1 and out.count("final_loss") == 1
+    assert not ckpt.exists()
+    _assert_same_run(d / "d1", d / "r2")
