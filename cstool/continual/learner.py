@@ -3,7 +3,9 @@ one task at a time with the HF Trainer, scores dev sets, and saves/restores stat
 
 Every training phase runs ``transformers.Trainer`` (via cstool's KDTrainer) on a dataset laid out by
 :func:`cstool.continual.buffer.mixed_schedule` and read sequentially, so the batch composition is exactly the
-planned one. replay-train runs in one process (CPU or one GPU); its run folder is not shared between ranks.
+planned one. Under ``torchrun``/``accelerate launch`` every process holds the learner and trains its slice of
+every planned batch (``--batch-size`` is the whole batch, split evenly); process 0 alone scores the dev sets
+and writes adapters and the buffer (:mod:`cstool.continual.processes`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 
 from cstool import artifacts, atomic, models
 from cstool.console import log
-from cstool.continual import adapters
+from cstool.continual import adapters, processes
 from cstool.continual.buffer import mixed_schedule, reservoir_sample
 from cstool.continual.config import BUFFER, FULL, MAIN, REPLAY, ReplayConfig, Task
 from cstool.continual.tasks import TaskKind, task_kind
@@ -41,7 +43,7 @@ class Learner:
     ):
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
         self.base_path = base
-        self.device = models.resolve_device(config.device)
+        self.device = processes.join(models.resolve_device(config.device))
         self.kind: TaskKind = kind or task_kind(config)
         self.base = self.kind.load(base, self.device)
         self.tokenizer = self.kind.tokenizer
@@ -221,7 +223,8 @@ class Learner:
         args = TrainingArguments(
             output_dir=str(work),
             max_steps=steps,
-            per_device_train_batch_size=B,
+            per_device_train_batch_size=B,  # on several processes the whole batch, which each one slices
+            accelerator_config={"split_batches": processes.world_size() > 1},
             learning_rate=c.lr,
             lr_scheduler_type="constant",
             warmup_steps=0,
@@ -253,15 +256,22 @@ class Learner:
             self.train_seconds += time.perf_counter() - started
         log(f"  {phase}: mean loss {result.training_loss:.4f}")
         self.steps[task] = self.steps.get(task, 0) + trainer.state.global_step
+        counted = torch.tensor([trainer.fed["new"], trainer.fed["replay"]], device=trainer.args.device)
+        if processes.world_size() > 1:  # each process counted its slices
+            counted = trainer.accelerator.reduce(counted, reduction="sum")
         fed = self.examples.setdefault(task, {"new": 0, "replay": 0})
-        fed["new"] += trainer.fed["new"]
-        fed["replay"] += trainer.fed["replay"]
-        shutil.rmtree(work, ignore_errors=True)
+        fed["new"] += int(counted[0])
+        fed["replay"] += int(counted[1])
+        if processes.is_main():
+            shutil.rmtree(work, ignore_errors=True)
 
     # ---- evaluation -----------------------------------------------------------------------------------
 
     def evaluate(self, devs: dict[str, list]) -> dict[str, dict[str, float]]:
-        out = {}
+        """Every dev set's scores; on several processes only process 0 scores (the others get ``{}``)."""
+        out: dict[str, dict[str, float]] = {}
+        if not processes.is_main():
+            return out
         for name, examples in devs.items():
             out[name] = self.kind.score(self.model, examples)
             log(f"  dev {name}: " + "  ".join(f"{k} {v:.4f}" for k, v in out[name].items() if k != "ppl"))
@@ -288,22 +298,24 @@ class Learner:
             artifacts.write_sidecar(tmp, self.provenance)
 
     def save_after(self, i: int) -> None:
-        """After task i is scored: snapshot its adapters, add it to the buffer, write buffer.parquet."""
+        """After task i is scored: snapshot its adapters, add it to the buffer, write buffer.parquet (on
+        several processes every one adds to its buffer, process 0 alone writes)."""
         task = self.tasks[i].name
         adir = self.out / "adapters"
-        if self.config.full_finetune and (i > 0 or self.config.train_first):
-            self._save_full(adir, task)
-        if self._has(MAIN):
-            self._save_adapter(MAIN, adir / task)
-        if self._task_adapter and self._has(self._task_adapter):
-            self._save_adapter(self._task_adapter, adir / task)
-        if self._has(REPLAY):
-            self._save_adapter(REPLAY, adir / f"{REPLAY}-after-{task}")
-            self._save_adapter(REPLAY, adir / REPLAY)
         self._add_to_buffer(i)
-        rows = [{**b, "text": str(b["text"])} for b in self.buffer]  # a VQA example records its question
-        table = artifacts.pa.Table.from_pylist(rows, schema=artifacts.SCHEMAS["replay_buffer"])
-        artifacts.write_table(self.out / BUFFER, table, kind="replay_buffer", provenance=self.provenance)
+        if processes.is_main():
+            if self.config.full_finetune and (i > 0 or self.config.train_first):
+                self._save_full(adir, task)
+            if self._has(MAIN):
+                self._save_adapter(MAIN, adir / task)
+            if self._task_adapter and self._has(self._task_adapter):
+                self._save_adapter(self._task_adapter, adir / task)
+            if self._has(REPLAY):
+                self._save_adapter(REPLAY, adir / f"{REPLAY}-after-{task}")
+                self._save_adapter(REPLAY, adir / REPLAY)
+            rows = [{**b, "text": str(b["text"])} for b in self.buffer]  # a VQA example records its question
+            table = artifacts.pa.Table.from_pylist(rows, schema=artifacts.SCHEMAS["replay_buffer"])
+            artifacts.write_table(self.out / BUFFER, table, kind="replay_buffer", provenance=self.provenance)
         self._done = [t.name for t in self.tasks[: i + 1]]
 
     def restore(self, done: list[str]) -> None:
