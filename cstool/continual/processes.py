@@ -9,6 +9,9 @@ the others wait for it at :func:`barrier`. In one process every function here is
 from __future__ import annotations
 
 import os
+from datetime import timedelta
+
+TIMEOUT = timedelta(hours=2)
 
 
 def world_size() -> int:
@@ -27,12 +30,13 @@ def is_main() -> bool:
 
 def join(device: str) -> str:
     """Join the launcher's process group and return this process's device: ``device`` in one process,
-    the GPU of this process's local rank (``cuda:LOCAL_RANK``) or the CPU under a launcher."""
+    the GPU of this process's local rank (``cuda:LOCAL_RANK``) or the CPU under a launcher. Collectives
+    wait up to :data:`TIMEOUT` (the others wait that long at a barrier while process 0 scores)."""
     if world_size() == 1:
         return device
     from accelerate import PartialState
 
-    state = PartialState(cpu=device == "cpu")
+    state = PartialState(cpu=device == "cpu", timeout=TIMEOUT)
     return "cpu" if device == "cpu" else str(state.device)
 
 

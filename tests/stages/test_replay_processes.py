@@ -91,11 +91,21 @@ def _env(tmp_path: Path, out: Path) -> dict[str, str]:
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cstool"]
 
 
-def _accelerate() -> list[str]:
-    """accelerate's multi-process launcher (torchrun underneath); the processes use gloo since --device cpu.
-    accelerate's own multi-CPU mode starts one process per machine unless mpirun is there."""
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    return launcher + ["--num_machines", "1", "--main_process_port", str(_free_port()), "-m", "cstool"]
+# README's ddp.yaml: accelerate's multi-process launcher (torchrun underneath); with --device cpu the processes
+# use gloo. (accelerate's own multi-CPU mode starts one process per machine unless mpirun is there.)
+DDP_YAML = """compute_environment: LOCAL_MACHINE
+distributed_type: MULTI_GPU
+num_machines: 1
+num_processes: 2
+mixed_precision: 'no'
+"""
+
+
+def _accelerate(tmp_path: Path) -> list[str]:
+    config = tmp_path / "ddp.yaml"
+    config.write_text(DDP_YAML)
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
+    return launcher + ["--main_process_port", str(_free_port()), "-m", "cstool"]
 
 
 def _same(got: dict, want: dict, anchor: str = "en") -> None:
@@ -157,7 +167,9 @@ def test_killed_two_process_run_resumes_under_accelerate_launch(seq, one, tmp_pa
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "done.json").exists()
-    resumed = subprocess.run(_accelerate() + _cli(seq, out) + ["--resume"], env=env, capture_output=True, text=True)
+    resumed = subprocess.run(
+        _accelerate(tmp_path) + _cli(seq, out) + ["--resume"], env=env, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _same(_matrix(out), _matrix(one))
     summary, reference = (json.loads((d / "done.json").read_text()) for d in (out, one))
