@@ -174,8 +174,6 @@ def replay_train(
                         }
                     )
             learner.save_after(i)
-            state["done"].append(task.name)
-            state["train_seconds"] = learner.train_seconds
             if main:
                 artifacts.write_table(
                     out / METRICS_FILE,
@@ -183,6 +181,9 @@ def replay_train(
                     kind="metrics",
                     provenance=prov,
                 )
+            state["done"].append(task.name)
+            state["train_seconds"] = learner.train_seconds
+            if main:
                 _write_json(out / STATE, state)
             processes.barrier()  # the others wait while process 0 scores and writes
         learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
