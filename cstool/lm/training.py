@@ -282,7 +282,8 @@ class ScheduledTrainer(KDTrainer):
         """:meth:`batch_loss`, or with ``route`` gradients routed per example: the new examples of the batch
         are a sub-batch whose forward pass has only ``route[0]`` trainable, the replayed ones a sub-batch with
         only ``route[1]`` trainable, so each update reaches only its own parameters. The batch loss is the
-        mean of the two sub-batch losses weighted by their numbers of examples."""
+        mean of the two sub-batch losses weighted by their numbers of examples. On several processes every
+        process runs both passes (one without examples of a kind runs that pass on its slice, weighted 0)."""
         self._counts = self._batch_counts(inputs) if model.training else None
         self._scope = "all"
         if self.route is None or not model.training:
@@ -292,8 +293,11 @@ class ScheduledTrainer(KDTrainer):
         for is_replay, trainable, frozen in ((False, *self.route), (True, *reversed(self.route))):
             chosen = replay == is_replay
             n = int(chosen.sum())
-            if n == 0:
+            stand_in = n == 0 and self._counts is not None
+            if n == 0 and not stand_in:
                 continue
+            if stand_in:  # every process runs both passes (DDP): this one on its slice, weighted 0, not counted
+                chosen = torch.ones_like(replay)
             sub = {k: v[chosen] if torch.is_tensor(v) and v.shape[:1] == replay.shape else v for k, v in inputs.items()}
             for p in frozen:
                 p.requires_grad_(False)
@@ -304,8 +308,19 @@ class ScheduledTrainer(KDTrainer):
                 share = n / len(replay)
             else:  # the sub-batch's share of the whole batch
                 c = self._counts
-                share = c[f"{self._scope}_examples"] / (c["new_examples"] + c["replay_examples"])
-            loss = self.batch_loss(model, sub) * share
+                share = 0.0 if stand_in else c[f"{self._scope}_examples"] / (c["new_examples"] + c["replay_examples"])
+            fed = dict(self.fed)
+            if self._counts is not None and not is_replay:
+                # DDP synchronises one backward pass per step: the new examples' pass is backpropagated here,
+                # unsynchronised; the replayed examples' pass, backpropagated by the Trainer, reduces both
+                with self.accelerator.no_sync(model):
+                    loss = self.batch_loss(model, sub) * share
+                    self.accelerator.backward(loss)
+                loss = loss.detach()
+            else:
+                loss = self.batch_loss(model, sub) * share
+            if stand_in:
+                self.fed = fed
             total = loss if total is None else total + loss
         self._scope = "all"
         for p in (*self.route[0], *self.route[1]):

@@ -79,12 +79,6 @@ def replay_train(
             "process holds all of it (DDP)",
             "launch it with torchrun or accelerate launch --multi_gpu (no FSDP/DeepSpeed plugin)",
         )
-    if world > 1 and config.strategy == "replay-adapter" and config.replay_schedule == "concurrent":
-        raise ConfigError(
-            "--replay-schedule concurrent runs in one process (its routed gradients take two forward passes a "
-            "step, which DDP does not synchronise)",
-            "run it without torchrun/accelerate launch, or use --replay-schedule consolidate",
-        )
     if not main:
         set_quiet(True)  # one log, process 0's
     if len(tasks) < 2:
