@@ -41,10 +41,25 @@ def _state(device: str) -> Any:
     return PartialState(cpu=not device.startswith("cuda"))
 
 
-def barrier(device: str) -> None:
-    """Wait until every process of the command gets here (nothing to do in a single process)."""
+def join(device: str) -> str:
+    """Join the launcher's process group and return this process's device: ``device`` in one process, the
+    GPU of this process's local rank (``cuda:LOCAL_RANK``) or the CPU under a launcher."""
+    if world_size() == 1:
+        return device
+    state = _state(device)
+    return "cpu" if device == "cpu" else str(state.device)
+
+
+def barrier(device: str | None = None) -> None:
+    """Wait until every process of the command gets here (nothing to do in a single process). Without
+    ``device``, the process group must exist already (:func:`join`)."""
     if world_size() > 1:
-        _state(device).wait_for_everyone()
+        if device is None:
+            from accelerate import PartialState
+
+            PartialState().wait_for_everyone()
+        else:
+            _state(device).wait_for_everyone()
 
 
 def all_sum(values: list[float], device: str) -> list[float]:

@@ -53,7 +53,7 @@ class ReplayConfig:
     target_modules: str = option("auto", "auto, or comma-separated module names.")
     train_embeddings: bool = option(False, "Also train embeddings and LM head (peft modules_to_save).")
     steps_per_task: int = option(200, "Optimizer steps per task (every strategy).")
-    batch_size: int = option(8, "Examples per step.")
+    batch_size: int = option(8, "Examples per optimizer step (under torchrun: split evenly over the processes).")
     max_length: int = option(128, "Tokens per example (longer ones are cut).")
     lr: float = option(1e-3, "Learning rate (constant).")
     kd_teacher: str | None = option(None, "Teacher for a KD term on replayed examples.")

@@ -3,7 +3,9 @@ one task at a time with the HF Trainer, scores dev sets, and saves/restores stat
 
 Every training phase runs ``transformers.Trainer`` (via cstool's KDTrainer) on a dataset laid out by
 :func:`cstool.continual.buffer.mixed_schedule` and read sequentially, so the batch composition is exactly the
-planned one. replay-train runs in one process (CPU or one GPU); its run folder is not shared between ranks.
+planned one. Under ``torchrun``/``accelerate launch`` every process holds the learner and trains its slice of
+every planned batch (``--batch-size`` is the whole batch, split evenly); process 0 alone scores the dev sets
+and writes adapters and the buffer (:mod:`cstool.ranks`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import torch
 
-from cstool import artifacts, atomic, models
+from cstool import artifacts, atomic, models, ranks
 from cstool.console import log
 from cstool.continual import adapters
 from cstool.continual.buffer import mixed_schedule, reservoir_sample
@@ -42,7 +44,7 @@ class Learner:
     ):
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
         self.base_path = base
-        self.device = models.resolve_device(config.device)
+        self.device = ranks.join(models.resolve_device(config.device))
         self.dtype = models.torch_dtype(config.dtype, self.device)
         self.kind: TaskKind = kind or task_kind(config)
         self.base = self.kind.load(base, self.device)
@@ -223,7 +225,8 @@ class Learner:
         args = TrainingArguments(
             output_dir=str(work),
             max_steps=steps,
-            per_device_train_batch_size=B,
+            per_device_train_batch_size=B,  # on several processes the whole batch, which each one slices
+            accelerator_config={"split_batches": ranks.world_size() > 1},
             learning_rate=c.lr,
             lr_scheduler_type="constant",
             warmup_steps=0,
@@ -261,15 +264,22 @@ class Learner:
             self.train_seconds += time.perf_counter() - started
         log(f"  {phase}: mean loss {result.training_loss:.4f}")
         self.steps[task] = self.steps.get(task, 0) + trainer.state.global_step
+        counted = torch.tensor([trainer.fed["new"], trainer.fed["replay"]], device=trainer.args.device)
+        if ranks.world_size() > 1:  # each process counted its slices
+            counted = trainer.accelerator.reduce(counted, reduction="sum")
         fed = self.examples.setdefault(task, {"new": 0, "replay": 0})
-        fed["new"] += trainer.fed["new"]
-        fed["replay"] += trainer.fed["replay"]
-        shutil.rmtree(work, ignore_errors=True)
+        fed["new"] += int(counted[0])
+        fed["replay"] += int(counted[1])
+        if ranks.is_main():
+            shutil.rmtree(work, ignore_errors=True)
 
     # ---- evaluation -----------------------------------------------------------------------------------
 
     def evaluate(self, devs: dict[str, list]) -> dict[str, dict[str, float]]:
-        out = {}
+        """Every dev set's scores; on several processes only process 0 scores (the others get ``{}``)."""
+        out: dict[str, dict[str, float]] = {}
+        if not ranks.is_main():
+            return out
         for name, examples in devs.items():
             with self._autocast():
                 out[name] = self.kind.score(self.model, examples)
@@ -307,22 +317,24 @@ class Learner:
             artifacts.write_sidecar(tmp, self.provenance)
 
     def save_after(self, i: int) -> None:
-        """After task i is scored: snapshot its adapters, add it to the buffer, write buffer.parquet."""
+        """After task i is scored: snapshot its adapters, add it to the buffer, write buffer.parquet (on
+        several processes every one adds to its buffer, process 0 alone writes)."""
         task = self.tasks[i].name
         adir = self.out / "adapters"
-        if self.config.full_finetune and (i > 0 or self.config.train_first):
-            self._save_full(adir, task)
-        if self._has(MAIN):
-            self._save_adapter(MAIN, adir / task)
-        if self._task_adapter and self._has(self._task_adapter):
-            self._save_adapter(self._task_adapter, adir / task)
-        if self._has(REPLAY):
-            self._save_adapter(REPLAY, adir / f"{REPLAY}-after-{task}")
-            self._save_adapter(REPLAY, adir / REPLAY)
         self._add_to_buffer(i)
-        rows = [{**b, "text": str(b["text"])} for b in self.buffer]  # a VQA example records its question
-        table = artifacts.pa.Table.from_pylist(rows, schema=artifacts.SCHEMAS["replay_buffer"])
-        artifacts.write_table(self.out / BUFFER, table, kind="replay_buffer", provenance=self.provenance)
+        if ranks.is_main():
+            if self.config.full_finetune and (i > 0 or self.config.train_first):
+                self._save_full(adir, task)
+            if self._has(MAIN):
+                self._save_adapter(MAIN, adir / task)
+            if self._task_adapter and self._has(self._task_adapter):
+                self._save_adapter(self._task_adapter, adir / task)
+            if self._has(REPLAY):
+                self._save_adapter(REPLAY, adir / f"{REPLAY}-after-{task}")
+                self._save_adapter(REPLAY, adir / REPLAY)
+            rows = [{**b, "text": str(b["text"])} for b in self.buffer]  # a VQA example records its question
+            table = artifacts.pa.Table.from_pylist(rows, schema=artifacts.SCHEMAS["replay_buffer"])
+            artifacts.write_table(self.out / BUFFER, table, kind="replay_buffer", provenance=self.provenance)
         self._done = [t.name for t in self.tasks[: i + 1]]
 
     def restore(self, done: list[str]) -> None:

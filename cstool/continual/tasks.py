@@ -89,6 +89,7 @@ class ReplayTrainer(ScheduledTrainer):
                     ).logits
                 v = min(t_logits.shape[-1], outputs.logits.shape[-1])  # heads padded past the vocabulary
                 kd = kd_loss(outputs.logits[replay][..., :v], t_logits[..., :v], mask, temperature=self.kd_temperature)
+                kd = self.global_mean(kd, mask.sum(), scope="replay")
             loss = self.kd_alpha * loss + (1.0 - self.kd_alpha) * kd
         return (loss, outputs) if return_outputs else loss
 

@@ -244,11 +244,20 @@ def pad_examples(items: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return batch
 
 
+def predicted_positions(labels: torch.Tensor) -> torch.Tensor:
+    """How many positions of a batch predict a token (the positions :func:`causal_ce` averages over)."""
+    return labels[:, 1:].ne(-100).sum()
+
+
 class ScheduledTrainer(KDTrainer):
     """A KDTrainer that reads its dataset in order (the batch composition is planned in the dataset, see
     :func:`cstool.continual.buffer.mixed_schedule`) and counts the new and replayed examples it trained on
-    (``is_replay`` flags in the batch). Its routed sub-batches differ between processes, so its losses stay
-    per-process means (no ``global_token_mean``)."""
+    (``is_replay`` flags in the batch).
+
+    On several processes (with ``split_batches``, each process gets its slice of every planned batch) every
+    mean of the loss is taken over the whole planned batch, not over the slice: :meth:`global_mean` turns a
+    slice's mean into its share of the batch's mean, so the averaged gradient equals one process's
+    (KDTrainer's own ``global_token_mean`` is off: :meth:`global_mean` replaces it)."""
 
     global_token_mean = False
 
@@ -256,19 +265,54 @@ class ScheduledTrainer(KDTrainer):
         super().__init__(*args, **kwargs)
         self.fed = {"new": 0, "replay": 0}
         self.route = route  # (parameters new examples update, parameters replayed examples update)
+        self._counts: dict[str, torch.Tensor] | None = None  # the whole batch's sizes, on several processes
+        self._scope = "all"  # the examples of the (sub-)batch being scored: all, new or replay
 
     def _get_train_sampler(self, train_dataset=None):
         return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
 
     def batch_loss(self, model, inputs, return_outputs=False):
-        """The loss of one (sub-)batch; subclasses define it."""
-        return KDTrainer.compute_loss(self, model, inputs, return_outputs=return_outputs)
+        """The loss of one (sub-)batch; subclasses define it (with :meth:`global_mean` for each mean)."""
+        loss, outputs = KDTrainer.compute_loss(self, model, inputs, return_outputs=True)
+        loss = self.global_mean(loss, predicted_positions(inputs["labels"]))
+        return (loss, outputs) if return_outputs else loss
+
+    def global_mean(self, mean: torch.Tensor, count: torch.Tensor, scope: str | None = None) -> torch.Tensor:
+        """``mean`` over ``count`` positions of this process's examples in ``scope`` (default: the examples
+        being scored) as its share of the mean over those of the whole batch, times the number of processes
+        (DDP averages the processes' gradients). Unchanged in one process."""
+        if self._counts is None:
+            return mean
+        total = self._counts[f"{scope or self._scope}_positions"]
+        return mean * (count * self.accelerator.num_processes / total.clamp_min(1))
+
+    def _batch_counts(self, inputs: dict) -> dict[str, torch.Tensor] | None:
+        """Positions and examples, new and replayed, of the whole batch (summed over the processes)."""
+        if self.accelerator.num_processes == 1:
+            return None
+        labels = inputs["labels"]
+        replay = inputs.get("is_replay", torch.zeros(len(labels), dtype=torch.bool, device=labels.device))
+        positions = labels[:, 1:].ne(-100).sum(1)
+        local = torch.stack([positions[~replay].sum(), positions[replay].sum(), (~replay).sum(), replay.sum()]).to(
+            self.args.device
+        )
+        new_pos, rep_pos, new_n, rep_n = self.accelerator.reduce(local, reduction="sum")
+        return {
+            "all_positions": new_pos + rep_pos,
+            "new_positions": new_pos,
+            "replay_positions": rep_pos,
+            "new_examples": new_n,
+            "replay_examples": rep_n,
+        }
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """:meth:`batch_loss`, or with ``route`` gradients routed per example: the new examples of the batch
         are a sub-batch whose forward pass has only ``route[0]`` trainable, the replayed ones a sub-batch with
         only ``route[1]`` trainable, so each update reaches only its own parameters. The batch loss is the
-        mean of the two sub-batch losses weighted by their numbers of examples."""
+        mean of the two sub-batch losses weighted by their numbers of examples. On several processes every
+        process runs both passes (one without examples of a kind runs that pass on its slice, weighted 0)."""
+        self._counts = self._batch_counts(inputs) if model.training else None
+        self._scope = "all"
         if self.route is None or not model.training:
             return self.batch_loss(model, inputs, return_outputs=return_outputs)
         replay = inputs["is_replay"]
@@ -276,15 +320,36 @@ class ScheduledTrainer(KDTrainer):
         for is_replay, trainable, frozen in ((False, *self.route), (True, *reversed(self.route))):
             chosen = replay == is_replay
             n = int(chosen.sum())
-            if n == 0:
+            stand_in = n == 0 and self._counts is not None
+            if n == 0 and not stand_in:
                 continue
+            if stand_in:  # every process runs both passes (DDP): this one on its slice, weighted 0, not counted
+                chosen = torch.ones_like(replay)
             sub = {k: v[chosen] if torch.is_tensor(v) and v.shape[:1] == replay.shape else v for k, v in inputs.items()}
             for p in frozen:
                 p.requires_grad_(False)
             for p in trainable:
                 p.requires_grad_(True)
-            loss = self.batch_loss(model, sub) * (n / len(replay))
+            self._scope = "replay" if is_replay else "new"
+            if self._counts is None:
+                share = n / len(replay)
+            else:  # the sub-batch's share of the whole batch
+                c = self._counts
+                share = 0.0 if stand_in else c[f"{self._scope}_examples"] / (c["new_examples"] + c["replay_examples"])
+            fed = dict(self.fed)
+            if self._counts is not None and not is_replay:
+                # DDP synchronises one backward pass per step: the new examples' pass is backpropagated here,
+                # unsynchronised; the replayed examples' pass, backpropagated by the Trainer, reduces both
+                with self.accelerator.no_sync(model):
+                    loss = self.batch_loss(model, sub) * share
+                    self.accelerator.backward(loss)
+                loss = loss.detach()
+            else:
+                loss = self.batch_loss(model, sub) * share
+            if stand_in:
+                self.fed = fed
             total = loss if total is None else total + loss
+        self._scope = "all"
         for p in (*self.route[0], *self.route[1]):
             p.requires_grad_(True)
         return total

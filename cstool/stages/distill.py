@@ -69,7 +69,9 @@ class DistillConfig:
     loss: str = option("fkl", "KD divergence: fkl, rkl or jsd.")
     max_steps: int | None = option(None, "Optimizer steps (overrides --epochs).")
     epochs: float = option(1.0, "Passes over DATA.")
-    batch_size: int = option(8, "Blocks per device per step.")
+    batch_size: int = option(
+        8, "Blocks per step (before --grad-accum), over all processes: a multiple of their number under torchrun."
+    )
     grad_accum: int = option(1, "Gradient accumulation steps.")
     block_size: int = option(256, "Tokens per packed block.")
     lr: float = option(5e-4, "Peak learning rate (linear decay).")
@@ -269,7 +271,12 @@ def distill(
             },
         },
     )
-    record["processes"] = ranks.world_size()  # --batch-size is per process: the global batch depends on it
+    if config.batch_size % ranks.world_size():
+        raise ConfigError(
+            f"--batch-size {config.batch_size} does not split over {ranks.world_size()} processes",
+            f"give a multiple of {ranks.world_size()}: --batch-size is the whole batch of a step",
+        )
+    record["processes"] = ranks.world_size()  # each process's random state is in the checkpoints
     resume_from = _resume_point(ckpt_dir, record, out) if config.resume else None
 
     teacher = teacher_tok = None
@@ -320,7 +327,7 @@ def distill(
         atomic.write_json(ckpt_dir / RUN_FILE, record, indent=2, sort_keys=True)
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=config.batch_size // ranks.world_size(),
         gradient_accumulation_steps=config.grad_accum,
         max_steps=config.max_steps if config.max_steps is not None else -1,
         num_train_epochs=config.epochs,

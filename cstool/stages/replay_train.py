@@ -17,6 +17,10 @@ each task every dev set is scored (LM: NLL, bits per byte, perplexity; VQA: accu
 the R-matrix rows are written to RUN_DIR/metrics.parquet at once, so a killed run keeps what it measured;
 ``resume`` restarts at the first task not completed and, being deterministic on CPU, gives the same metrics
 as an uninterrupted run.
+
+Under ``torchrun --nproc_per_node N`` or ``accelerate launch`` every process trains its slice of every planned
+batch (``batch_size`` is the whole batch, a multiple of N); process 0 alone scores the dev sets and writes
+the run folder, the others wait for it at barriers (:mod:`cstool.ranks`).
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, paths, runstate, specs
-from cstool.console import log, warn
+from cstool import artifacts, atomic, paths, ranks, runstate, specs
+from cstool.console import log, set_quiet, warn
 from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
 from cstool.continual.tasks import task_kind
 from cstool.errors import ConfigError, InputError, Interrupted
@@ -61,11 +65,21 @@ def replay_train(
     from cstool.continual.learner import Learner
 
     out = Path(output_dir)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    world, main = ranks.world_size(), ranks.is_main()
+    if world > 1 and config.batch_size % world:
         raise ConfigError(
-            "replay-train runs in a single process (its run folder, buffer and metrics are not shared between ranks)",
-            "run it without torchrun/accelerate launch; use --device cuda for a GPU",
+            f"--batch-size {config.batch_size} does not split evenly over {world} processes",
+            f"--batch-size is the whole batch of a step: give a multiple of {world}",
         )
+    sharded = [name for name in ("FSDP", "DEEPSPEED") if os.environ.get(f"ACCELERATE_USE_{name}", "").lower() == "true"]
+    if world > 1 and sharded:
+        raise ConfigError(
+            f"replay-train does not run under {sharded[0]}: process 0 scores and saves the whole model, so every "
+            "process holds all of it (DDP)",
+            "launch it with torchrun or accelerate launch --multi_gpu (no FSDP/DeepSpeed plugin)",
+        )
+    if not main:
+        set_quiet(True)  # one log, process 0's
     if len(tasks) < 2:
         raise ConfigError(
             "replay-train needs at least two tasks (the anchor, then a task to learn)",
@@ -123,11 +137,13 @@ def replay_train(
         runstate.check_same_run({FILES: state["run"].setdefault(FILES, files)}, {FILES: files}, where=out)
         learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov, kind=kind)
     except BaseException:
-        if not existed:
+        if not existed and main:
             shutil.rmtree(out, ignore_errors=True)
         raise
-    out.mkdir(parents=True, exist_ok=True)  # every check passed: the run folder starts here
-    _write_json(out / STATE, state)
+    ranks.barrier()  # every process checked the run folder before process 0 starts writing it
+    if main:
+        out.mkdir(parents=True, exist_ok=True)  # every check passed: the run folder starts here
+        _write_json(out / STATE, state)
     learner.steps, learner.examples = state.setdefault("steps", {}), state.setdefault("examples", {})
     learner.train_seconds = state.get("train_seconds", 0.0)
     # rows of a task whose state was not recorded are measured again, not kept twice
@@ -156,18 +172,22 @@ def replay_train(
                         }
                     )
             learner.save_after(i)
-            artifacts.write_table(
-                out / METRICS_FILE,
-                pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
-                kind="metrics",
-                provenance=prov,
-            )
+            if main:
+                artifacts.write_table(
+                    out / METRICS_FILE,
+                    pa.Table.from_pylist(metrics, schema=artifacts.SCHEMAS["metrics"]),
+                    kind="metrics",
+                    provenance=prov,
+                )
             state["done"].append(task.name)
             state["train_seconds"] = learner.train_seconds
-            _write_json(out / STATE, state)
+            if main:
+                _write_json(out / STATE, state)
+            ranks.barrier()  # the others wait while process 0 scores and writes
         learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
-        learner.save_final(out / "final")
-        shutil.rmtree(out / "work", ignore_errors=True)
+        if main:
+            learner.save_final(out / "final")
+            shutil.rmtree(out / "work", ignore_errors=True)
     except KeyboardInterrupt:
         done = ", ".join(state["done"]) or "none yet"
         raise Interrupted(
@@ -184,8 +204,10 @@ def replay_train(
         "examples": learner.examples,
         "train_seconds": round(learner.train_seconds, 3),
     }
-    artifacts.write_sidecar(out, prov)
-    _write_json(out / DONE, summary)
+    if main:
+        artifacts.write_sidecar(out, prov)
+        _write_json(out / DONE, summary)
+    ranks.barrier()  # every process returns once the run folder is complete
     return summary
 
 

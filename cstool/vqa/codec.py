@@ -151,7 +151,7 @@ class VqaTrainer(ScheduledTrainer):
         outputs = model(
             input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], pixel_values=pixel_values
         )
-        loss, _ = causal_ce(outputs.logits, labels)
+        loss, mask = causal_ce(outputs.logits, labels)
         if model.training:
             value = loss.detach().double().cpu()
             if not torch.isfinite(value):
@@ -160,4 +160,5 @@ class VqaTrainer(ScheduledTrainer):
                     "lower --lr (e.g. by 10×)",
                 )
             self._sums += torch.tensor([value.item(), 0.0, 1.0, float(inputs["attention_mask"].sum())])
+        loss = self.global_mean(loss, mask.sum())  # on several processes: its share of the whole batch's mean
         return (loss, outputs) if return_outputs else loss

@@ -460,9 +460,3 @@ def test_a_bad_task_file_leaves_no_run_folder(seq, tmp_path):
     )
     assert r.exit_code == 2 and "has no column 'text'" in r.output
     assert not (tmp_path / "run").exists()
-
-
-def test_several_processes_are_refused(seq, tmp_path, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ConfigError, match="single process"):
-        replay_train(**_resume_args(seq, tmp_path / "run"), config=ReplayConfig(**FAST))

@@ -113,7 +113,7 @@ def test_two_process_distill_from_the_cache_folder_equals_one_process(runs):
     common += ["--log-every", 1, "--device", "cpu", "--seed", 3, "--eval-data", runs["data"]]
     d = runs["dir"]
     out = torchrun(
-        "distill", runs["data"], "--teacher-cache", runs["two"], *common, "--batch-size", 2, "-o", "d2", cwd=d
+        "distill", runs["data"], "--teacher-cache", runs["two"], *common, "--batch-size", 4, "-o", "d2", cwd=d
     )
     config = DistillConfig(
         student_config=STUDENT,
@@ -185,7 +185,7 @@ def live(tmp_path_factory, tiny_lm) -> dict:
     pq.write_table(pa.table({"text": TINY_CORPUS[:60]}), data)
     options = {**LIVE, "teacher": str(tiny_lm), "device": "cpu", "eval_data": (str(data),)}
     one = distill([str(data)], d / "d1", config=DistillConfig(**options, batch_size=4))
-    return {"dir": d, "data": data, "one": one, "options": {**options, "eval_data": str(data), "batch_size": 2}}
+    return {"dir": d, "data": data, "one": one, "options": {**options, "eval_data": str(data), "batch_size": 4}}
 
 
 def _assert_same_run(one_dir: Path, two_dir: Path) -> None:
@@ -233,3 +233,16 @@ def test_two_process_distill_resumes_where_it_was_interrupted(live):
     assert out.count("resuming from") == 1 and out.count("final_loss") == 1
     assert not ckpt.exists()
     _assert_same_run(d / "d1", d / "r2")
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused(live, tmp_path, monkeypatch):
+    """--batch-size is the whole batch of a step: under 2 processes an odd one is refused before any output."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(ConfigError, match="--batch-size 3 does not split over 2 processes"):
+        distill(
+            [str(live["data"])],
+            tmp_path / "out",
+            config=DistillConfig(**{**live["options"], "eval_data": (), "batch_size": 3}),
+        )
+    assert not (tmp_path / "out").exists()
