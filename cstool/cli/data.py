@@ -42,7 +42,8 @@ def tag(config: TagConfig, input: str, output: str) -> None:
     from cstool.console import progress
     from cstool.stages.tag import tag_file
 
-    torch_threads()
+    if config.workers == 1:  # else each worker process uses one torch thread, and this one does not tag
+        torch_threads()
     with progress("tag") as bar:
         rows = tag_file(input, output, config=config, on_rows=lambda n: bar.advance(bar.task_ids[0], n))
     log(f"tagged {rows} rows → {output}")
