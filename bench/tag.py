@@ -1,12 +1,20 @@
-"""Benchmark `cstool tag` against calling stanza.Pipeline directly, and its memory growth with input size.
+"""Benchmark `cstool tag` against calling stanza.Pipeline directly, its memory growth with input size, and
+`tag --workers 2` against `--workers 1`.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/tag.py [--sentences 2000] [--repeats 3]
+        [--part all|direct|workers] [--worker-sentences 40000]
 
 Both sides use the same Stanza tagger (trained here on UD English EWT dev when ../shared/data is present,
 else on the project's tiny fixture) and the same sentences. The direct side hands Stanza the whitespace
 tokens of every sentence in one bulk call; cstool reads the .txt, tokenises, tags in batches and writes
 Parquet. Timings alternate between the two, best of --repeats each. Peak RSS is measured in a fresh
 process per input size (1x and 8x).
+
+Workers: the whole command (`python -m cstool tag FILE --workers W`, process start, imports and pipeline
+loads included) on --worker-sentences sentences, 1 and 2 workers alternating, best of --repeats each; the
+two outputs are compared byte for byte. Peak RSS of the parent and of the largest worker (getrusage of the
+children, which are waited for) with 2 workers, in a fresh process per input size (1x and 4x of a quarter of
+--worker-sentences).
 """
 
 from __future__ import annotations
@@ -32,18 +40,26 @@ tag_file(sys.argv[1], sys.argv[2], config=TagConfig(lang=sys.argv[3], pos_model=
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
+WORKERS_RSS_CHILD = """
+import resource, sys
+from cstool.stages.tag import TagConfig, tag_file
+tag_file(sys.argv[1], sys.argv[2], config=TagConfig(lang=sys.argv[3], pos_model=sys.argv[4], workers=2))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sentences", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--part", choices=("all", "direct", "workers"), default="all")
+    ap.add_argument("--worker-sentences", type=int, default=40000)
     args = ap.parse_args()
 
     import stanza  # noqa: F401
 
     from cstool import models
     from cstool.conllu import read_conllu
-    from cstool.stages.tag import TagConfig, tag_file
     from cstool.stages.train_tagger import TrainTaggerConfig, train_tagger
 
     models.set_threads(1)
@@ -58,11 +74,19 @@ def main() -> None:
 
     sents = [" ".join(s.forms) for s in read_conllu(treebank)]
     lines = (sents * (args.sentences // len(sents) + 1))[: args.sentences]
+    if args.part in ("all", "workers"):
+        bench_workers(work, tagger, sents, args)
+    if args.part in ("all", "direct"):
+        bench_direct(work, tagger, lines, args)
+
+
+def bench_direct(work: Path, tagger: Path, lines: list[str], args: argparse.Namespace) -> None:
+    from cstool import models
+    from cstool.stages.tag import TagConfig, tag_file
+
     txt = work / "in.txt"
     txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    n_tokens = sum(len(line.split()) for line in lines)
-    print(f"input: {len(lines)} sentences, {n_tokens} tokens")
-
+    print(f"input: {len(lines)} sentences, {sum(len(line.split()) for line in lines)} tokens")
     nlp = models.load_stanza_pipeline("en", pos_model=tagger, pretokenized=True)
     cfg = TagConfig(lang="en", pos_model=str(tagger))
 
@@ -96,6 +120,46 @@ def main() -> None:
         rss[factor] = int(out.strip().splitlines()[-1]) / 1024
         print(f"peak RSS at {factor}x input ({factor * len(lines)} sentences): {rss[factor]:.0f} MiB")
     print(f"peak RSS growth 8x/1x: {rss[8] / rss[1]:.3f}  (goal <= 1.2)")
+
+
+def bench_workers(work: Path, tagger: Path, sents: list[str], args: argparse.Namespace) -> None:
+    n = args.worker_sentences
+    lines = (sents * (n // len(sents) + 1))[:n]
+    txt = work / "workers.txt"
+    txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"workers: {n} sentences, {sum(len(s.split()) for s in lines)} tokens, {os.cpu_count()} CPUs")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    best = {1: float("inf"), 2: float("inf")}
+    for _ in range(args.repeats):
+        for w in (1, 2):
+            cmd = [sys.executable, "-m", "cstool", "-q", "tag", str(txt), "--lang", "en", "--pos-model", str(tagger)]
+            t = time.perf_counter()
+            subprocess.run(cmd + ["-o", str(work / f"w{w}.parquet"), "--workers", str(w)], env=env, check=True)
+            best[w] = min(best[w], time.perf_counter() - t)
+            print(f"  --workers {w}: {time.perf_counter() - t:6.1f} s", flush=True)
+    same = (work / "w1.parquet").read_bytes() == (work / "w2.parquet").read_bytes()
+    for w in (1, 2):
+        print(f"cstool tag --workers {w}: {n / best[w]:8.0f} sentences/s  (whole command, best of {args.repeats})")
+    print(f"speed-up 2 workers / 1: {best[1] / best[2]:.2f}x  (goal >= 1.7)   outputs byte-identical: {same}")
+
+    rss = {}
+    for factor in (1, 4):
+        part = work / f"wrss{factor}.txt"
+        part.write_text("\n".join(lines[: n // 4] * factor) + "\n", encoding="utf-8")
+        out = subprocess.run(
+            [sys.executable, "-c", WORKERS_RSS_CHILD, str(part), str(work / f"wr{factor}.parquet"), "en", str(tagger)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+        parent, worker = (int(x) / 1024 for x in out.strip().splitlines()[-1].split())
+        rss[factor] = worker
+        print(
+            f"--workers 2 at {factor}x ({factor * (n // 4)} sentences): peak RSS parent {parent:.0f} MiB, "
+            f"largest worker {worker:.0f} MiB"
+        )
+    print(f"worker peak RSS growth 4x/1x: {rss[4] / rss[1]:.3f}  (flat: <= 1.2)")
 
 
 if __name__ == "__main__":

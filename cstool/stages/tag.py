@@ -442,10 +442,11 @@ def tag_in_workers(
                 try:
                     seq, out, error = results.get(timeout=_POLL_S)
                 except queue.Empty:
-                    dead = [p for p in procs if not p.is_alive()]
+                    dead = [p.exitcode for p in procs if not p.is_alive()]
                     if dead:
+                        how = f"killed by signal {-dead[0]}" if dead[0] < 0 else f"exit code {dead[0]}"
                         raise CstoolError(
-                            f"a tag worker process stopped unexpectedly (exit code {dead[0].exitcode})",
+                            f"a tag worker process stopped unexpectedly ({how})",
                             "it may have run out of memory: use fewer --workers or a smaller --batch-size",
                         ) from None
                     continue

@@ -254,7 +254,7 @@ def test_a_worker_that_dies_is_an_error(tmp_path, tagger):
     os.kill(workers[0], signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, err.decode()
-    assert err.count(b"error:") == 1 and b"a tag worker process stopped unexpectedly (exit code -9)" in err
+    assert err.count(b"error:") == 1 and b"a tag worker process stopped unexpectedly (killed by signal 9)" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]
     assert not any(_running(pid) for pid in workers)
 
