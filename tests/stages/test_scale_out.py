@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from cstool import artifacts
 from cstool.conllu import read_conllu
@@ -108,6 +109,27 @@ def test_sharded_tag_switch_teacher_cache_equal_the_unsharded_pipeline(tmp_path,
         tmp_path / "student",
     )
     assert (tmp_path / "student" / "config.json").is_file()
+    # eval scores the folder as one data set: the same texts give the same scores as the unsharded file
+    scores = {}
+    for name, data in (("whole", whole / "switched.parquet"), ("folder", tmp_path / "switched")):
+        _ok(
+            "eval",
+            "--model",
+            tiny_lm,
+            "--data",
+            f"x={data}",
+            "--text-column",
+            "text_cs",
+            "--device",
+            "cpu",
+            "-o",
+            tmp_path / f"eval_{name}.parquet",
+        )
+        rows = pq.read_table(tmp_path / f"eval_{name}.parquet").to_pylist()
+        scores[name] = {r["metric"]: r["value"] for r in rows}
+    assert scores["folder"].keys() == scores["whole"].keys() and scores["whole"]
+    for metric, value in scores["whole"].items():
+        assert scores["folder"][metric] == pytest.approx(value, rel=1e-5), metric
     # tag reads a folder too: gold tokens and tags are kept as they are
     _ok("tag", tmp_path / "tagged", "--lang", tagger["lang"], "-o", tmp_path / "again.parquet")
     assert _rows(tmp_path / "again.parquet") == _rows(tmp_path / "tagged")
