@@ -1,18 +1,27 @@
-"""Benchmark `cstool tag` against calling stanza.Pipeline directly, and its memory growth with input size.
+"""Benchmark `cstool tag` against calling stanza.Pipeline directly, its memory growth with input size, and
+`tag --workers 2` against `--workers 1`.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/tag.py [--sentences 2000] [--repeats 3]
+        [--part all|direct|workers] [--worker-sentences 40000]
 
 Both sides use the same Stanza tagger (trained here on UD English EWT dev when ../shared/data is present,
 else on the project's tiny fixture) and the same sentences. The direct side hands Stanza the whitespace
 tokens of every sentence in one bulk call; cstool reads the .txt, tokenises, tags in batches and writes
 Parquet. Timings alternate between the two, best of --repeats each. Peak RSS is measured in a fresh
 process per input size (1x and 8x).
+
+Workers: the whole command (`python -m cstool tag FILE --workers W`, process start, imports and pipeline
+loads included) on --worker-sentences sentences, 1 and 2 workers alternating, best of --repeats each, with
+the CPU time of all its processes; the two outputs are compared byte for byte. Peak RSS (VmHWM) of the
+parent and of each worker with 2 workers, in a fresh process per input size (1x and 4x of a quarter of
+--worker-sentences).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,18 +41,48 @@ tag_file(sys.argv[1], sys.argv[2], config=TagConfig(lang=sys.argv[3], pos_model=
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
+# Peak RSS (VmHWM) of this process and of each worker, sampled every 0.1 s while they run (Linux /proc).
+# Not ru_maxrss: on Linux it survives exec, so a child of a big process would report its parent's size.
+WORKERS_RSS_CHILD = """
+import os, re, sys, threading, time
+from pathlib import Path
+from cstool.stages.tag import TagConfig, tag_file
+
+def hwm(pid):
+    return int(re.search(r"VmHWM:\\s+(\\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+
+peaks, done, me = {}, threading.Event(), os.getpid()
+
+def watch():
+    while not done.is_set():
+        for child in Path(f"/proc/{me}/task/{me}/children").read_text().split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    peaks[child] = max(peaks.get(child, 0), hwm(child))
+            except (OSError, AttributeError):
+                pass
+        time.sleep(0.1)
+
+threading.Thread(target=watch, daemon=True).start()
+tag_file(sys.argv[1], sys.argv[2], config=TagConfig(lang=sys.argv[3], pos_model=sys.argv[4], workers=2))
+done.set()
+print(hwm(me), *sorted(peaks.values()))
+"""
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sentences", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--part", choices=("all", "direct", "workers"), default="all")
+    ap.add_argument("--worker-sentences", type=int, default=40000)
+    ap.add_argument("--tagger", type=Path, help="Use this tagger file instead of training one.")
     args = ap.parse_args()
 
     import stanza  # noqa: F401
 
     from cstool import models
     from cstool.conllu import read_conllu
-    from cstool.stages.tag import TagConfig, tag_file
     from cstool.stages.train_tagger import TrainTaggerConfig, train_tagger
 
     models.set_threads(1)
@@ -51,18 +90,28 @@ def main() -> None:
     treebank = SHARED / "en_ewt-ud-dev.conllu"
     if not treebank.is_file():
         treebank = REPO / "tests" / "data" / "tiny_en.conllu"
-    tagger = work / "tagger.pt"
-    t0 = time.perf_counter()
-    acc = train_tagger(treebank, None, tagger, config=TrainTaggerConfig(lang="en", max_steps=300))["dev_upos_accuracy"]
-    print(f"tagger: {treebank.name}, 300 steps in {time.perf_counter() - t0:.0f}s, held-out UPOS {100 * acc:.1f}%")
+    tagger = args.tagger or work / "tagger.pt"
+    if args.tagger is None:
+        t0 = time.perf_counter()
+        config = TrainTaggerConfig(lang="en", max_steps=300)
+        acc = train_tagger(treebank, None, tagger, config=config)["dev_upos_accuracy"]
+        print(f"tagger: {treebank.name}, 300 steps in {time.perf_counter() - t0:.0f}s, held-out UPOS {100 * acc:.1f}%")
 
     sents = [" ".join(s.forms) for s in read_conllu(treebank)]
     lines = (sents * (args.sentences // len(sents) + 1))[: args.sentences]
+    if args.part in ("all", "workers"):
+        bench_workers(work, tagger, sents, args)
+    if args.part in ("all", "direct"):
+        bench_direct(work, tagger, lines, args)
+
+
+def bench_direct(work: Path, tagger: Path, lines: list[str], args: argparse.Namespace) -> None:
+    from cstool import models
+    from cstool.stages.tag import TagConfig, tag_file
+
     txt = work / "in.txt"
     txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    n_tokens = sum(len(line.split()) for line in lines)
-    print(f"input: {len(lines)} sentences, {n_tokens} tokens")
-
+    print(f"input: {len(lines)} sentences, {sum(len(line.split()) for line in lines)} tokens")
     nlp = models.load_stanza_pipeline("en", pos_model=tagger, pretokenized=True)
     cfg = TagConfig(lang="en", pos_model=str(tagger))
 
@@ -96,6 +145,56 @@ def main() -> None:
         rss[factor] = int(out.strip().splitlines()[-1]) / 1024
         print(f"peak RSS at {factor}x input ({factor * len(lines)} sentences): {rss[factor]:.0f} MiB")
     print(f"peak RSS growth 8x/1x: {rss[8] / rss[1]:.3f}  (goal <= 1.2)")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_workers(work: Path, tagger: Path, sents: list[str], args: argparse.Namespace) -> None:
+    n = args.worker_sentences
+    lines = (sents * (n // len(sents) + 1))[:n]
+    txt = work / "workers.txt"
+    txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"workers: {n} sentences, {sum(len(s.split()) for s in lines)} tokens, {os.cpu_count()} CPUs")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    best = {1: float("inf"), 2: float("inf")}
+    cpu = {1: float("inf"), 2: float("inf")}
+    for _ in range(args.repeats):
+        for w in (1, 2):
+            cmd = [sys.executable, "-m", "cstool", "-q", "tag", str(txt), "--lang", "en", "--pos-model", str(tagger)]
+            t, c = time.perf_counter(), _children_cpu()
+            subprocess.run(cmd + ["-o", str(work / f"w{w}.parquet"), "--workers", str(w)], env=env, check=True)
+            wall, used = time.perf_counter() - t, _children_cpu() - c
+            best[w], cpu[w] = min(best[w], wall), min(cpu[w], used)
+            print(f"  --workers {w}: {wall:6.1f} s wall, {used:6.1f} s CPU (all processes)", flush=True)
+    same = (work / "w1.parquet").read_bytes() == (work / "w2.parquet").read_bytes()
+    for w in (1, 2):
+        print(
+            f"cstool tag --workers {w}: {n / best[w]:8.0f} sentences/s  (whole command, best of {args.repeats}); "
+            f"CPU {cpu[w]:.1f} s"
+        )
+    print(f"speed-up 2 workers / 1: {best[1] / best[2]:.2f}x  (goal >= 1.7)   outputs byte-identical: {same}")
+
+    rss = {}
+    for factor in (1, 4):
+        part = work / f"wrss{factor}.txt"
+        part.write_text("\n".join(lines[: n // 4] * factor) + "\n", encoding="utf-8")
+        out = subprocess.run(
+            [sys.executable, "-c", WORKERS_RSS_CHILD, str(part), str(work / f"wr{factor}.parquet"), "en", str(tagger)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+        parent, *workers = (int(x) / 1024 for x in out.strip().splitlines()[-1].split())
+        rss[factor] = max(workers)
+        print(
+            f"--workers 2 at {factor}x ({factor * (n // 4)} sentences): peak RSS parent {parent:.0f} MiB, "
+            f"workers {', '.join(f'{w:.0f}' for w in workers)} MiB"
+        )
+    print(f"worker peak RSS growth 4x/1x: {rss[4] / rss[1]:.3f}  (flat: <= 1.2)")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ def tag(config: TagConfig, input: str, output: str | None) -> None:
     from cstool.stages.tag import tag_file
 
     output = output or default_output(input, "tagged")
-    torch_threads()
+    if config.workers == 1:  # else each worker process uses one torch thread, and this one does not tag
+        torch_threads()
     with progress("tag") as bar:
         rows = tag_file(
             input, output, config=config, on_rows=lambda n: bar.advance(bar.task_ids[0], n), quiet=is_quiet()

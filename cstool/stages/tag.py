@@ -8,12 +8,21 @@ they are; ``retag`` tags the gold tokens with Stanza instead). An artifact that 
 Tokenisation: with full Stanza resources for the language, Stanza's own tokenizer; with a single POS
 model file (``pos_model``), cstool's script-agnostic tokenizer (:func:`tokenize`), since a tagger file
 carries no tokenizer. Tagging is batched: one Stanza call per batch of rows.
+
+With ``workers`` > 1, batches are tagged by that many processes (:func:`tag_in_workers`), each with its own
+Stanza pipeline and one torch thread; the output is the same, byte for byte, as with one.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
+import pickle
+import queue
 import re
+import signal
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +32,7 @@ import pyarrow as pa
 
 from cstool import artifacts, models, paths, specs
 from cstool.conllu import read_conllu
-from cstool.errors import ConfigError, InputError, at_least
+from cstool.errors import ConfigError, CstoolError, InputError, at_least
 from cstool.lines import utf8_lines
 from cstool.options import option
 from cstool.text.tokenize import split_sentences, text_pieces, token_pieces, tokenize
@@ -65,6 +74,11 @@ class TagConfig:
         "Stanza's default package).",
         changes_result=False,
     )
+    workers: int = option(
+        1,
+        "Processes that tag batches in parallel, each with one torch thread; the output is the same as with 1.",
+        changes_result=False,
+    )
     shard_index: int = field(init=False, repr=False, compare=False)
     shard_count: int = field(init=False, repr=False, compare=False)
 
@@ -72,7 +86,7 @@ class TagConfig:
         problems = []
         if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]+)*", self.lang or ""):
             problems.append(f"--lang must be a language code such as hi or mr, got {self.lang!r}")
-        problems += at_least(self, 1, "batch_size")
+        problems += at_least(self, 1, "batch_size", "workers")
         if problem := models.device_problem(self.device):
             problems.append(problem)
         shard = specs.parse_shard(self.shard)
@@ -343,6 +357,127 @@ def tag_batches(
         yield pa.record_batch(arrays, schema=schema)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Several processes (--workers N)
+
+# Batches handed out and not yet written, per worker: enough to keep every worker busy, few enough that
+# memory stays bounded whatever the size of the input.
+IN_FLIGHT_PER_WORKER = 2
+_POLL_S = 0.5
+
+
+def _portable(error: BaseException) -> BaseException:
+    """``error`` as it can cross to the parent process: a CstoolError as it is (one line + hint there), anything
+    else, a bug, as a RuntimeError that carries the worker's traceback."""
+    if isinstance(error, CstoolError):
+        try:
+            pickle.dumps(error)
+            return error
+        except Exception:
+            return CstoolError(error.message, error.hint)
+    return RuntimeError("in a tag worker process:\n" + "".join(traceback.format_exception(error)))
+
+
+def _worker(load: Any, config: TagConfig, stanza_tok: bool, tasks: Any, results: Any) -> None:
+    """Body of a worker process: load the pipeline once, then tag (sequence number, raw batch) tasks until
+    None. Ctrl-C is the parent's to handle; a worker whose parent has gone away stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    models.set_threads(1)
+    parent = multiprocessing.parent_process()
+    try:
+        pipeline, failure = load(), None
+    except Exception as e:
+        pipeline, failure = None, _portable(e)
+    while True:
+        try:
+            task = tasks.get(timeout=_POLL_S)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                return
+            continue
+        if task is None:
+            return
+        seq, raw = task
+        try:
+            if failure is not None:
+                raise failure
+            (out,) = tag_batches(iter([raw]), config=config, pipeline=pipeline, uses_stanza_tokenizer=stanza_tok)
+            results.put((seq, out, None))
+        except Exception as e:
+            results.put((seq, None, _portable(e)))
+
+
+def tag_in_workers(
+    batches: Iterator[pa.RecordBatch], *, config: TagConfig, load: Any, uses_stanza_tokenizer: bool = False
+) -> Iterator[pa.RecordBatch]:
+    """:func:`tag_batches` over ``config.workers`` processes: the same output batches, in input order.
+
+    ``load()`` makes the Stanza pipeline; each worker calls it once (a worker starts only when there is a
+    batch for it, so a small input starts fewer). At most IN_FLIGHT_PER_WORKER batches per worker are
+    handed out and not yet yielded. An error in a worker is raised here when its batch's turn comes (the
+    error the first failing batch gives with one process); closing the generator early stops the workers.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    procs: list[Any] = []
+    finished = False
+    try:
+        done: dict[int, tuple[pa.RecordBatch | None, BaseException | None]] = {}
+        sent = written = 0
+        more = True
+        while True:
+            while more and sent - written < IN_FLIGHT_PER_WORKER * config.workers:
+                raw = next(batches, None)
+                if raw is None:
+                    more = False
+                    break
+                if len(procs) < config.workers and len(procs) <= sent:
+                    proc = ctx.Process(
+                        target=_worker,
+                        args=(load, config, uses_stanza_tokenizer, tasks, results),
+                        name=f"cstool-tag-{len(procs)}",
+                        daemon=True,
+                    )
+                    proc.start()
+                    procs.append(proc)
+                tasks.put((sent, raw))
+                sent += 1
+            if written == sent:
+                break
+            while written not in done:
+                try:
+                    seq, out, error = results.get(timeout=_POLL_S)
+                except queue.Empty:
+                    dead = [p.exitcode for p in procs if not p.is_alive()]
+                    if dead:
+                        how = f"killed by signal {-dead[0]}" if dead[0] < 0 else f"exit code {dead[0]}"
+                        raise CstoolError(
+                            f"a tag worker process stopped unexpectedly ({how})",
+                            "it may have run out of memory: use fewer --workers or a smaller --batch-size",
+                        ) from None
+                    continue
+                done[seq] = (out, error)
+            out, error = done.pop(written)
+            if error is not None:
+                raise error
+            written += 1
+            yield out
+        finished = True
+    finally:
+        if finished:  # every result is in: let the workers end (one still loading its pipeline is not waited for)
+            for _ in procs:
+                tasks.put(None)
+            for p in procs:
+                p.join(timeout=_POLL_S * 4)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+        for q in (tasks, results):
+            q.cancel_join_thread()
+            q.close()
+
+
 def _tagger_name(config: TagConfig, needs_tagger: bool) -> str:
     """What tagged the rows, for the provenance: the POS model, the Stanza resources folder, or gold tags."""
     if config.pos_model or config.stanza_dir:
@@ -370,15 +505,20 @@ def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: A
     stanza_tok = False
     if needs_tagger:
         stanza_tok = config.pos_model is None and not config.pretokenized and "tokens" not in first.schema.names
-        pipeline = models.load_stanza_pipeline(
+        if config.workers > 1 and config.pos_model is None:  # download once here, not in every worker
+            res_dir = Path(config.stanza_dir) if config.stanza_dir else models.default_stanza_dir()
+            models.ensure_stanza_models(config.lang, res_dir, offline=config.offline, quiet=quiet)
+        load = functools.partial(
+            models.load_stanza_pipeline,
             config.lang,
             pos_model=config.pos_model,
             stanza_dir=config.stanza_dir,
             pretokenized=not stanza_tok,
             device=config.device,
-            offline=config.offline,
+            offline=config.offline or config.workers > 1,
             quiet=quiet,
         )
+        pipeline = load() if config.workers == 1 else None
 
     def chain() -> Iterator[pa.RecordBatch]:
         yield first
@@ -389,9 +529,15 @@ def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: A
         options={**artifacts.jsonable(config), "tagger": _tagger_name(config, needs_tagger)},
         inputs=inputs,
     )
+    # The number of processes does not change the output, so it is not recorded: the bytes are the same.
+    del prov["options"]["workers"]
+    if needs_tagger and pipeline is None:
+        outputs = tag_in_workers(chain(), config=config, load=load, uses_stanza_tokenizer=stanza_tok)
+    else:
+        outputs = tag_batches(chain(), config=config, pipeline=pipeline, uses_stanza_tokenizer=stanza_tok)
     writer = None
     try:
-        for out in tag_batches(chain(), config=config, pipeline=pipeline, uses_stanza_tokenizer=stanza_tok):
+        for out in outputs:
             if writer is None:
                 writer = artifacts.ArtifactWriter(output_path, out.schema, kind="tagged", provenance=prov)
             writer.write(out)
@@ -401,6 +547,8 @@ def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: A
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        outputs.close()  # stops the worker processes, if any
     assert writer is not None
     writer.commit()
     return writer.rows

@@ -145,6 +145,120 @@ def test_batch_size_and_shards_do_not_change_tags(txt, tmp_path, tagger):
     assert {r["id"]: r for r in parts} == expected
 
 
+# --- tag --workers N -------------------------------------------------------------------------------------
+
+
+def _tag_bytes(src, out: Path, tagger, **options) -> bytes:
+    tag_file(str(src), str(out), config=TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), **options))
+    return out.read_bytes()
+
+
+def test_workers_give_byte_identical_output(txt, tmp_path, tagger):
+    # 40 rows in batches of 3: 14 batches, several in flight per worker, results arriving out of order.
+    one = _tag_bytes(txt, tmp_path / "w1.parquet", tagger, batch_size=3)
+    two = _tag_bytes(txt, tmp_path / "w2.parquet", tagger, batch_size=3, workers=2)
+    assert one == two
+    assert pq.read_table(tmp_path / "w2.parquet").num_rows == 40
+    assert "workers" not in artifacts.read_provenance(tmp_path / "w2.parquet")["options"]
+    # with --shard, and with more workers than batches (the 20 rows of the shard are one batch)
+    one = _tag_bytes(txt, tmp_path / "s1.parquet", tagger, shard="1/2")
+    three = _tag_bytes(txt, tmp_path / "s3.parquet", tagger, shard="1/2", workers=3)
+    assert one == three and pq.read_table(tmp_path / "s3.parquet").num_rows == 20
+
+
+def test_workers_retag_conllu_byte_identical(tmp_path, tagger):
+    gold = tagger["dev"] or tagger["train"]
+    one = _tag_bytes(gold, tmp_path / "w1.parquet", tagger, retag=True, batch_size=4)
+    two = _tag_bytes(gold, tmp_path / "w2.parquet", tagger, retag=True, batch_size=4, workers=2)
+    assert one == two
+    assert pq.read_table(tmp_path / "w2.parquet").num_rows == len(list(read_conllu(gold)))
+
+
+def test_workers_errors_are_one_line_and_write_nothing(txt, tmp_path, tagger):
+    out = tmp_path / "o.parquet"
+    # the tagger fails to load in the workers
+    bad_model = tmp_path / "bad.pt"
+    bad_model.write_bytes(b"not a tagger")
+    r = _run("tag", txt, "--lang", "en", "--pos-model", bad_model, "-o", out, "--workers", "2")
+    _assert_fails(r, f"cannot load Stanza POS model {bad_model}", out)
+    assert r.output.count("error:") == 1
+    # the input goes bad while the workers tag its first batches
+    f = tmp_path / "late.txt"
+    f.write_bytes(txt.read_bytes() + b"na\xefve\n")
+    r = _run("tag", f, "--lang", "en", "--pos-model", tagger["path"], "-o", out, "--workers", "2", "--batch-size", "4")
+    _assert_fails(r, "late.txt:42: not valid UTF-8", out)
+
+
+def test_bad_workers_value(txt, tmp_path, tagger):
+    out = tmp_path / "o.parquet"
+    for value, message in (("0", "--workers must be at least 1, got 0"), ("two", "Invalid value for '--workers'")):
+        r = _run("tag", txt, "--lang", "en", "--pos-model", tagger["path"], "-o", out, "--workers", value)
+        assert r.exit_code == 2 and message in " ".join(r.output.split()), r.output
+        assert not out.exists()
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """The tag worker processes of ``parent`` (spawned children, not multiprocessing's resource tracker)."""
+    pids = []
+    for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"spawn_main" in cmdline:
+            pids.append(int(child))
+    return pids
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _start_big_tag(tmp_path, tagger, *extra) -> tuple[subprocess.Popen, list[int]]:
+    """``cstool tag`` of a large file with --workers 2, once it has started writing; and its worker pids."""
+    big = tmp_path / "big.txt"
+    line = " ".join(_sentences(tagger)[0])
+    big.write_text((line + "\n") * 100_000, encoding="utf-8")
+    out = tmp_path / "o.parquet"
+    proc = subprocess.Popen(
+        CSTOOL
+        + ["tag", str(big), "--lang", tagger["lang"], "--pos-model", str(tagger["path"]), "-o", str(out)]
+        + ["--workers", "2", "--batch-size", "64", *extra],
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.time() + 90
+    while time.time() < deadline and not any(p.name.startswith(".o.parquet.tmp") for p in tmp_path.iterdir()):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    workers = _worker_pids(proc.pid)
+    assert len(workers) == 2 and proc.poll() is None
+    return proc, workers
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_ctrl_c_with_workers_leaves_no_output_and_no_workers(tmp_path, tagger):
+    proc, workers = _start_big_tag(tmp_path, tagger)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert b"interrupted" in err and b"Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]
+    assert not any(_running(pid) for pid in workers)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_a_worker_that_dies_is_an_error(tmp_path, tagger):
+    proc, workers = _start_big_tag(tmp_path, tagger)
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err.decode()
+    assert err.count(b"error:") == 1 and b"a tag worker process stopped unexpectedly (killed by signal 9)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt"]
+    assert not any(_running(pid) for pid in workers)
+
+
 def test_tag_jsonl_carries_columns(tmp_path, tagger):
     sents = _sentences(tagger)[:5]
     path = tmp_path / "in.jsonl"
