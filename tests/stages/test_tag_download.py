@@ -165,6 +165,24 @@ def test_first_use_downloads_once_then_reuses(served, corpus, tmp_path):
     assert pq.read_table(tmp_path / "b.parquet").to_pylist() == tagged
 
 
+def test_with_workers_the_download_happens_once_before_they_start(served, corpus, tmp_path):
+    """--workers 2 on an empty resources folder: the parent fetches the models once; the workers only load them,
+    and the output is byte-identical to one process's."""
+    resources = tmp_path / "stanza_resources"
+    env = _env(served, resources, OMP_NUM_THREADS="1")
+    before = len(served["requests"])
+    args = ["tag", str(corpus), "--lang", "xx", "--batch-size", "4"]
+    two = subprocess.run(
+        CSTOOL + args + ["--workers", "2", "-o", str(tmp_path / "two.parquet")], env=env, capture_output=True, text=True
+    )
+    assert two.returncode == 0, two.stderr
+    assert len(served["requests"]) == before + 4 and two.stderr.count(str(resources)) >= 1
+    one = subprocess.run(CSTOOL + args + ["-o", str(tmp_path / "one.parquet")], env=env, capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr
+    assert len(served["requests"]) == before + 4
+    assert (tmp_path / "two.parquet").read_bytes() == (tmp_path / "one.parquet").read_bytes()
+
+
 @pytest.mark.parametrize("how", ["HF_HUB_OFFLINE", "CSTOOL_OFFLINE", "--offline"])
 def test_offline_is_a_clear_error_without_requests(served, corpus, tmp_path, monkeypatch, how):
     for name in offline.OFFLINE_ENV:
