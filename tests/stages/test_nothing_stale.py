@@ -142,7 +142,8 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(stage, inputs, tmp_path):
     if stage == "distill":
         argv = ["distill", inputs["tagged"], "--student", inputs["lm"], "--block-size", "16", "--batch-size", "2"]
         argv += ["--max-steps", "100000", "--save-steps", "2", "--device", "cpu", "-o", out]
-        ready = lambda: (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists()
+        # any complete checkpoint (older ones are rotated away within milliseconds on a tiny model)
+        ready = lambda: any((out / "checkpoints").glob("checkpoint-*/trainer_state.json"))
         said = ["interrupted; kept", "checkpoint-", "--resume"]
     else:
         argv = ["replay-train", "--base", inputs["lm"], "--task", f"en={inputs['tagged']}"]
