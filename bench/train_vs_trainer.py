@@ -8,7 +8,7 @@ would write instead, as whole processes.
 Both sides get the same text artifact (UD Hindi PUD + Marathi UFAL + English PUD/EWT dev and test from
 ../shared/data, or --data PARQUET), the same tokenizer (a 4,000-piece one from `cstool train-tokenizer`), the same
 model config (`config.json` of the spec below, built by cstool), the same packed blocks (texts tokenised, EOS
-appended, concatenated, cut into --block-size; the last partial block dropped on both sides), batch, steps,
+appended, concatenated, cut into --block-size; cstool also keeps the last partial block, padded), batch, steps,
 learning rate, seed and threads. The Trainer script (written out below, see TRAINER_SCRIPT) is the ten lines a
 user would write: read the texts, tokenise and pack them, build the model from the config, `Trainer(...).train()`,
 `save_pretrained`. cstool is `python -m cstool distill DATA -o OUT --tokenizer TOK --student-config SPEC ...` with
@@ -131,6 +131,7 @@ def main() -> None:
     py = sys.executable
     common = [str(args.block_size), str(args.batch_size), str(args.steps), str(args.lr), "0", args.device]
     best: dict[str, tuple[float, float]] = {}
+    runs: dict[str, list[float]] = {}
     for r in range(args.repeats):
         for side in ("trainer", "cstool") if r % 2 == 0 else ("cstool", "trainer"):
             out = tmp / f"{side}-{r}"
@@ -144,6 +145,7 @@ def main() -> None:
                 cmd += ["--seed", "0", "--device", args.device]
                 wall, _ = _run(cmd)
                 inside = json.loads((out / "done.json").read_text())["seconds"]
+            runs.setdefault(side, []).append(wall)
             if side not in best or wall < best[side][0]:
                 best[side] = (wall, inside)
 
@@ -162,6 +164,7 @@ def main() -> None:
     for side, label in (("trainer", "plain transformers.Trainer script"), ("cstool", "cstool distill")):
         wall, inside = best[side]
         print(f"{label:<34}{wall:>10.2f}{inside:>14.2f}{wall - inside:>11.2f}")
+    print("every run (process s): " + "; ".join(f"{k} {', '.join(f'{w:.1f}' for w in v)}" for k, v in runs.items()))
     print(f"ratio trainer / cstool (process):  {best['trainer'][0] / best['cstool'][0]:.3f}  (goal ≥ 1.0)")
     print(f"ratio trainer / cstool (train()):  {best['trainer'][1] / best['cstool'][1]:.3f}")
 

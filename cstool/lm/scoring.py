@@ -222,15 +222,15 @@ def lm_batches(
                 yield [wins[j] for j in b], [owner[j] for j in b]
 
 
-def encode_ids(tokenizer, texts: list[str]) -> list[list[int]]:
-    """Token ids of each text, without special tokens: one batched call of a fast tokenizer's Rust backend
-    for ids only (no attention masks or offsets built for Python, which is most of a tokenizer call's
-    cost on short texts); other tokenizers through their usual call. The ids are the same either way."""
+def encode_ids(tokenizer, texts: list[str], *, add_special_tokens: bool = False) -> list[list[int]]:
+    """Token ids of each text: one batched call of a fast tokenizer's Rust backend for ids only (no attention
+    masks or offsets built for Python, which is most of a tokenizer call's cost on short texts); other
+    tokenizers through their usual call. The ids are the same either way."""
     backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
     fast = getattr(backend, "encode_batch_fast", None)
     if fast is None:
-        return tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return [e.ids for e in fast(texts, add_special_tokens=False)]
+        return tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]
+    return [e.ids for e in fast(texts, add_special_tokens=add_special_tokens)]
 
 
 def batch_nll(model, ids, mask, predict=None):

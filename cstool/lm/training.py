@@ -25,6 +25,7 @@ from cstool import artifacts, atomic
 from cstool.console import warn
 from cstool.errors import CstoolError, InputError
 from cstool.lm.kd import KINDS, causal_ce, kd_loss, topk_kd_loss
+from cstool.lm.scoring import encode_ids
 
 
 class TrainingDiverged(CstoolError):
@@ -69,7 +70,7 @@ def pack_texts(texts: Iterable[str], tokenizer: Any, block_size: int) -> tuple[n
     stream: list[int] = []
     texts = list(texts)
     for start in range(0, len(texts), 1000):
-        for ids in tokenizer(texts[start : start + 1000], add_special_tokens=True)["input_ids"]:
+        for ids in encode_ids(tokenizer, texts[start : start + 1000], add_special_tokens=True):
             stream.extend(ids)
             if eos is not None and (not ids or ids[-1] != eos):
                 stream.append(eos)

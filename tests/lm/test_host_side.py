@@ -33,9 +33,11 @@ def tokenizer(request, tmp_path_factory):
     return load_tokenizer(tmp / "tok")
 
 
-def test_encode_ids_are_the_tokenizer_call_ids(tokenizer):
+@pytest.mark.parametrize("special", [False, True])
+def test_encode_ids_are_the_tokenizer_call_ids(tokenizer, special):
     assert tokenizer.is_fast
-    assert encode_ids(tokenizer, TEXTS) == tokenizer(TEXTS, add_special_tokens=False)["input_ids"]
+    ids = encode_ids(tokenizer, TEXTS, add_special_tokens=special)
+    assert ids == tokenizer(TEXTS, add_special_tokens=special)["input_ids"]
 
 
 def test_pad_batch_right_pads_with_a_mask_of_the_lengths():
