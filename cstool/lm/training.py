@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from cstool import artifacts, atomic
 from cstool.console import warn
@@ -118,6 +118,17 @@ def collate_blocks(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tens
 # The trainer
 
 
+class _GcThaw(TrainerCallback):
+    """Thaws the objects :meth:`KDTrainer.train` froze, once training begins."""
+
+    frozen = False
+
+    def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+        if self.frozen:
+            gc.unfreeze()
+            self.frozen = False
+
+
 class KDTrainer(Trainer):
     """``transformers.Trainer`` whose loss is ``α·CE + (1−α)·τ²·D(teacher_τ ‖ student_τ)`` per token.
 
@@ -149,6 +160,8 @@ class KDTrainer(Trainer):
         if teacher is not None:
             self.teacher = teacher.to(self.args.device).eval()
             self.teacher.requires_grad_(False)
+        self._gc_thaw = _GcThaw()
+        self.add_callback(self._gc_thaw)
         self._sums = torch.zeros(4, dtype=torch.float64)  # ce, kd, micro-steps, tokens since last log
         self._last_log = time.perf_counter()
 
@@ -190,17 +203,17 @@ class KDTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def train(self, *args: Any, **kwargs: Any):
-        """``Trainer.train`` with the objects alive before it frozen for the garbage collector: the full
-        collection the Trainer starts with (accelerate's ``free_memory``) then skips them, which otherwise costs
-        a fraction of a second per call in a process holding models, tokenizers and encoded data."""
-        frozen = gc.get_freeze_count() == 0
-        if frozen:
+        """``Trainer.train`` with the objects alive before it frozen for the garbage collector until training
+        begins: the full collection the Trainer starts with (accelerate's ``free_memory``) then skips them, which
+        otherwise costs a fraction of a second per call in a process holding models, tokenizers and encoded data.
+        (They are thawed for the steps: with everything frozen, Python runs its full collections far more often.)"""
+        if gc.get_freeze_count() == 0:
             gc.freeze()
+            self._gc_thaw.frozen = True
         try:
             return super().train(*args, **kwargs)
         finally:
-            if frozen:
-                gc.unfreeze()
+            self._gc_thaw.on_train_begin()
 
     def floating_point_ops(self, inputs: dict[str, Any]) -> int:
         """The Trainer's estimate (6 × tokens × non-embedding parameters), with the parameter count taken once
