@@ -1,6 +1,7 @@
 """Per-step training time of replay, replay-adapter and its variants against plain LoRA fine-tuning (naive).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/replay.py [--steps 80] [--repeats 2]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/replay.py [--steps 80] [--repeats 2] [--variants naive,replay-adapter]
+    python bench/replay.py --device cuda --hidden 384 --layers 6
 
 Same tiny Llama base (default 4 layers, hidden 128; --layers/--hidden), same batch size and examples,
 same en → hi → mr task
@@ -14,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 DATA = REPO / "examples" / "demo" / "data"
 VARIANTS = {  # label → ReplayConfig options
     "naive": dict(strategy="naive"),
@@ -40,7 +43,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated labels (naive is always run)")
     args = ap.parse_args()
+    chosen = ["naive", *(v for v in args.variants.split(",") if v and v != "naive")]
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -51,7 +60,8 @@ def main() -> None:
     from cstool.stages.replay_train import ReplayConfig, replay_train
     from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
 
-    set_threads(1)
+    if args.device == "cpu":
+        set_threads(1)
     work = Path(tempfile.mkdtemp(prefix="cstool-bench-replay-"))
     tasks = []
     for lang in ("en", "hi", "mr"):
@@ -79,7 +89,8 @@ def main() -> None:
     ).save_pretrained(base)
     best: dict[str, float] = {}
     for r in range(args.repeats):
-        for name, options in VARIANTS.items():
+        for name in chosen:
+            options = VARIANTS[name]
             out = work / f"{name}-{r}"
             config = ReplayConfig(
                 **options,
@@ -89,6 +100,7 @@ def main() -> None:
                 max_length=64,
                 replay_ratio=0.25,
                 buffer_per_task=100,
+                device=args.device,
             )
             replay_train(base=str(base), tasks=tasks, devs=[], output_dir=out, config=config)
             done = json.loads((out / "done.json").read_text())

@@ -360,7 +360,7 @@ def distill(
         temperature=config.temperature,
         divergence=config.loss,
         vocab_size=vocab,
-        callbacks=[_ConsoleLog(), *reporting, *callbacks],
+        callbacks=[_ConsoleLog(), *([] if config.keep_checkpoints else [_NoFinalCheckpoint()]), *reporting, *callbacks],
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
@@ -470,6 +470,16 @@ def _cache_teacher(cache_path: str | None) -> str:
         )
     models.require_model_dir(teacher, "teacher (named by the cache)")
     return teacher
+
+
+class _NoFinalCheckpoint(TrainerCallback):
+    """No checkpoint at the last step: the model is saved to OUT right after, and the checkpoints are deleted
+    (the run would write the model and optimizer state only to remove them). A kill in between resumes from
+    the checkpoint before."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_save = False
 
 
 class _ConsoleLog(TrainerCallback):

@@ -196,6 +196,31 @@ def test_resume_reaches_the_same_final_loss(corpus, tmp_path):
     assert resumed["final_loss"] == pytest.approx(full["final_loss"], abs=1e-5)
 
 
+class _Saves:
+    """A callback that records the steps at which the Trainer wrote a checkpoint."""
+
+    def __init__(self):
+        self.steps: list[int] = []
+
+    def __getattr__(self, name):
+        if name.startswith("on_"):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+    def on_save(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_the_last_step_writes_a_checkpoint_only_when_checkpoints_are_kept(corpus, tmp_path, keep):
+    saves = _Saves()
+    opts = dict(max_steps=6, save_steps=2, log_every=3, keep_checkpoints=keep)
+    distill([corpus["small"]], tmp_path / "o", config=DistillConfig(**_student_opts(corpus), **opts), callbacks=[saves])
+    assert saves.steps == ([2, 4, 6] if keep else [2, 4])
+    assert (tmp_path / "o" / "done.json").is_file()
+    assert (tmp_path / "o" / "checkpoints").is_dir() == keep
+
+
 def _student_opts(corpus: dict) -> dict:
     return dict(
         student_config="llama:layers=1,hidden=32,heads=4,positions=64",

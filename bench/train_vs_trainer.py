@@ -1,0 +1,173 @@
+"""`cstool distill` (no teacher: plain causal-LM training) against the plain `transformers.Trainer` script a user
+would write instead, as whole processes.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/train_vs_trainer.py [--steps 200] [--repeats 3]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/train_vs_trainer.py --layers 6 --hidden 384 --heads 6 --steps 60
+    python bench/train_vs_trainer.py --device cuda --layers 12 --hidden 768 --heads 12 --block-size 512
+
+Both sides get the same text artifact (UD Hindi PUD + Marathi UFAL + English PUD/EWT dev and test from
+../shared/data, or --data PARQUET), the same tokenizer (a 4,000-piece one from `cstool train-tokenizer`), the same
+model config (`config.json` of the spec below, built by cstool), the same packed blocks (texts tokenised, EOS
+appended, concatenated, cut into --block-size; cstool also keeps the last partial block, padded), batch, steps,
+learning rate, seed and threads. The Trainer script (written out below, see TRAINER_SCRIPT) is the ten lines a
+user would write: read the texts, tokenise and pack them, build the model from the config, `Trainer(...).train()`,
+`save_pretrained`. cstool is `python -m cstool distill DATA -o OUT --tokenizer TOK --student-config SPEC ...` with
+its defaults otherwise (checkpoint every 200 steps, log every 10, metrics table, provenance). Each measurement is
+the wall time of a fresh process (imports included); the two sides alternate, best of --repeats. Printed:
+both times, the time inside `Trainer.train` of each, and the ratio trainer time / cstool time (goal ≥ 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("CSTOOL_SHARED_DATA", REPO.parent / "shared" / "data")) / "ud"
+DEFAULT_DATA = [
+    "hi_pud-ud-test.conllu",
+    "mr_ufal-ud-train.conllu",
+    "en_pud-ud-test.conllu",
+    "en_ewt-ud-dev.conllu",
+    "en_ewt-ud-test.conllu",
+]
+
+# The plain script: what a user writes with transformers alone. argv: data tok config out block batch steps lr
+# seed device. It prints the time inside trainer.train() as JSON on its last line.
+TRAINER_SCRIPT = """\
+import json, sys, time
+import pyarrow.parquet as pq
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+data, tok_dir, cfg_dir, out, block, batch, steps, lr, seed, device = sys.argv[1:]
+block, batch, steps, lr, seed = int(block), int(batch), int(steps), float(lr), int(seed)
+tok = AutoTokenizer.from_pretrained(tok_dir)
+texts = [t for t in pq.read_table(data, columns=["text"]).column("text").to_pylist() if t and t.strip()]
+stream = [i for ids in tok(texts)["input_ids"] for i in ids + [tok.eos_token_id]]
+blocks = [{"input_ids": stream[i : i + block], "labels": stream[i : i + block]}
+          for i in range(0, len(stream) - block + 1, block)]
+model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(cfg_dir))
+args = TrainingArguments(out, per_device_train_batch_size=batch, max_steps=steps, learning_rate=lr, seed=seed,
+                         logging_steps=10, report_to=[], use_cpu=device == "cpu", disable_tqdm=True)
+trainer = Trainer(model=model, args=args, train_dataset=blocks)
+started = time.perf_counter()
+trainer.train()
+train_s = time.perf_counter() - started
+model.save_pretrained(out)
+tok.save_pretrained(out)
+print(json.dumps({"train_s": train_s}))
+"""
+
+
+def _text_artifact(args, tmp: Path) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cstool.conllu import read_conllu
+
+    if args.data:
+        return args.data
+    missing = [n for n in DEFAULT_DATA if not (SHARED / n).is_file()]
+    if missing:
+        sys.exit(f"UD files {missing} not under {SHARED}; give --data PARQUET with a 'text' column")
+    texts = [s.text for n in DEFAULT_DATA for s in read_conllu(SHARED / n)]
+    path = tmp / "text.parquet"
+    pq.write_table(pa.table({"text": texts}), path)
+    return str(path)
+
+
+def _run(cmd: list[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    return wall, proc.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--data")
+    ap.add_argument("--vocab-size", type=int, default=4000)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--block-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--keep", help="keep the work folder here (default: a temporary folder)")
+    args = ap.parse_args()
+
+    from cstool import models
+    from cstool.console import set_quiet
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+
+    set_quiet(True)
+    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-train-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    data = _text_artifact(args, tmp)
+    tok_dir = tmp / "tok"
+    if not (tok_dir / "tokenizer.json").exists():
+        train_tokenizer([data], tok_dir, config=TrainTokenizerConfig(vocab_size=args.vocab_size))
+    tok = models.load_tokenizer(tok_dir)
+    spec = f"llama:layers={args.layers},hidden={args.hidden},heads={args.heads},positions={args.block_size}"
+    special = {k: getattr(tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
+    models.build_causal_lm(spec, vocab_size=len(tok), special_ids=special, seed=0).config.save_pretrained(tmp / "cfg")
+    script = tmp / "plain_trainer.py"
+    script.write_text(TRAINER_SCRIPT, encoding="utf-8")
+
+    py = sys.executable
+    common = [str(args.block_size), str(args.batch_size), str(args.steps), str(args.lr), "0", args.device]
+    best: dict[str, tuple[float, float]] = {}
+    runs: dict[str, list[float]] = {}
+    for r in range(args.repeats):
+        for side in ("trainer", "cstool") if r % 2 == 0 else ("cstool", "trainer"):
+            out = tmp / f"{side}-{r}"
+            if side == "trainer":
+                wall, stdout = _run([py, str(script), data, str(tok_dir), str(tmp / "cfg"), str(out), *common])
+                inside = json.loads(stdout.strip().splitlines()[-1])["train_s"]
+            else:
+                cmd = [py, "-m", "cstool", "--quiet", "distill", data, "-o", str(out), "--tokenizer", str(tok_dir)]
+                cmd += ["--student-config", spec, "--block-size", str(args.block_size)]
+                cmd += ["--batch-size", str(args.batch_size), "--max-steps", str(args.steps), "--lr", str(args.lr)]
+                cmd += ["--seed", "0", "--device", args.device]
+                wall, _ = _run(cmd)
+                inside = json.loads((out / "done.json").read_text())["seconds"]
+            runs.setdefault(side, []).append(wall)
+            if side not in best or wall < best[side][0]:
+                best[side] = (wall, inside)
+
+    import torch
+
+    card = (
+        torch.cuda.get_device_name(0)
+        if args.device.startswith("cuda")
+        else f"CPU, {os.environ['OMP_NUM_THREADS']} thread(s)"
+    )
+    print(
+        f"device: {card}; llama {args.layers}×{args.hidden}, vocab {len(tok)}, {args.steps} steps of "
+        f"{args.batch_size}×{args.block_size} tokens; whole processes, alternating, best of {args.repeats}"
+    )
+    print(f"{'side':<34}{'process s':>10}{'in train() s':>14}{'outside s':>11}")
+    for side, label in (("trainer", "plain transformers.Trainer script"), ("cstool", "cstool distill")):
+        wall, inside = best[side]
+        print(f"{label:<34}{wall:>10.2f}{inside:>14.2f}{wall - inside:>11.2f}")
+    print("every run (process s): " + "; ".join(f"{k} {', '.join(f'{w:.1f}' for w in v)}" for k, v in runs.items()))
+    print(f"ratio trainer / cstool (process):  {best['trainer'][0] / best['cstool'][0]:.3f}  (goal ≥ 1.0)")
+    print(f"ratio trainer / cstool (train()):  {best['trainer'][1] / best['cstool'][1]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
