@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(MAKE) -j2 -C examples/demo CSTOOL=$(abspath $(VENV)/bin/cstool)
 
 bench: $(STAMP)
-	for b in tag switch distill eval replay train_vs_trainer; do $(PY) bench/$$b.py || exit 1; done
+	for b in tag switch distill eval replay train_vs_trainer trainer_in_process; do $(PY) bench/$$b.py || exit 1; done
 
 # The real-data ablation on UD treebanks (UD_DIR defaults to ../shared/data/ud when present).
 bench-ud: $(STAMP)
