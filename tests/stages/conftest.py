@@ -62,6 +62,11 @@ def metrics_run(run_dir: Path, name: str = "r", seed: int = 1) -> Path:
                     "value": 1.0 + i,
                 }
             )
+    return write_metrics(run_dir, rows)
+
+
+def write_metrics(run_dir, rows: list[dict]):
+    """A replay-train metrics artifact with these rows in ``run_dir`` (made if missing); returns ``run_dir``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     artifacts.write_table(
         run_dir / "metrics.parquet",

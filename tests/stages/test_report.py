@@ -16,6 +16,8 @@ from cstool.cli import app
 from cstool.continual import forgetting
 from cstool.stages.report import ReportConfig, load_runs, report
 
+from .conftest import write_metrics
+
 TASKS = ["en", "hi", "mr"]
 
 
@@ -234,14 +236,7 @@ def lm_run(run_dir, name, strategy, seed, drop):
             for metric, value in (("nll", nll), ("ppl", math.exp(nll)), ("bpb", R[i][j])):
                 rows.append(dict(run=name, strategy=strategy, cs="none", seed=seed, after_task=after, eval_task=ev))
                 rows[-1].update(metric=metric, value=value)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    artifacts.write_table(
-        run_dir / "metrics.parquet",
-        pa.Table.from_pylist(rows, schema=artifacts.METRICS),
-        kind="metrics",
-        provenance=artifacts.make_provenance("replay-train", options={}),
-    )
-    return run_dir
+    return write_metrics(run_dir, rows)
 
 
 def _titles(output: str) -> list[str]:
