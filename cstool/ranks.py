@@ -9,6 +9,7 @@ wait for every process before and after the Trainer runs. Stages write their out
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -38,7 +39,25 @@ def local_device(device: str) -> str:
 def _state(device: str) -> Any:
     from accelerate import PartialState
 
-    return PartialState(cpu=not device.startswith("cuda"))
+    return _closed_at_exit(PartialState(cpu=not device.startswith("cuda")))
+
+
+def _closed_at_exit(state: Any) -> Any:
+    if not _closing:
+        _closing.append(atexit.register(_close))
+    return state
+
+
+_closing: list[Any] = []
+
+
+def _close() -> None:
+    """Destroy the process group before the interpreter tears down: left to the destructors, gloo's threads can
+    outlive it and abort the process ("terminate called without an active exception") after a finished run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def join(device: str) -> str:
@@ -57,7 +76,7 @@ def barrier(device: str | None = None) -> None:
         if device is None:
             from accelerate import PartialState
 
-            PartialState().wait_for_everyone()
+            _closed_at_exit(PartialState()).wait_for_everyone()
         else:
             _state(device).wait_for_everyone()
 
