@@ -31,21 +31,24 @@ SHARED = Path(os.environ.get("CSTOOL_SHARED_DATA", REPO.parent / "shared" / "dat
 DEFAULT_DATA = ["hi_pud-ud-test.conllu", "mr_ufal-ud-train.conllu", "en_pud-ud-test.conllu"]
 
 
-def _text_artifact(args, tmp: Path) -> list[str]:
+def ud_text_parquet(names: list[str], tmp: Path) -> str:
+    """The sentences of these UD files under ../shared/data/ud as a Parquet file with a 'text' column."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from cstool.conllu import read_conllu
 
-    if args.data:
-        return args.data
-    missing = [n for n in DEFAULT_DATA if not (SHARED / n).is_file()]
+    missing = [n for n in names if not (SHARED / n).is_file()]
     if missing:
-        sys.exit(f"UD files {missing} not under {SHARED}; give --data PARQUET... with a 'text' column")
-    texts = [s.text for n in DEFAULT_DATA for s in read_conllu(SHARED / n)]
+        sys.exit(f"UD files {missing} not under {SHARED}; give --data PARQUET with a 'text' column")
+    texts = [s.text for n in names for s in read_conllu(SHARED / n)]
     path = tmp / "text.parquet"
     pq.write_table(pa.table({"text": texts}), path)
-    return [str(path)]
+    return str(path)
+
+
+def _text_artifact(args, tmp: Path) -> list[str]:
+    return args.data or [ud_text_parquet(DEFAULT_DATA, tmp)]
 
 
 def _step_time(out: Path, tokens_per_step: int) -> float:

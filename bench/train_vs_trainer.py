@@ -69,20 +69,9 @@ print(json.dumps({"train_s": train_s}))
 
 
 def _text_artifact(args, tmp: Path) -> str:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from distill import ud_text_parquet  # bench/distill.py, beside this script
 
-    from cstool.conllu import read_conllu
-
-    if args.data:
-        return args.data
-    missing = [n for n in DEFAULT_DATA if not (SHARED / n).is_file()]
-    if missing:
-        sys.exit(f"UD files {missing} not under {SHARED}; give --data PARQUET with a 'text' column")
-    texts = [s.text for n in DEFAULT_DATA for s in read_conllu(SHARED / n)]
-    path = tmp / "text.parquet"
-    pq.write_table(pa.table({"text": texts}), path)
-    return str(path)
+    return args.data or ud_text_parquet(DEFAULT_DATA, tmp)
 
 
 def _run(cmd: list[str]) -> tuple[float, str]:
