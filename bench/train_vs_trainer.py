@@ -14,7 +14,9 @@ user would write: read the texts, tokenise and pack them, build the model from t
 `save_pretrained`. cstool is `python -m cstool distill DATA -o OUT --tokenizer TOK --student-config SPEC ...` with
 its defaults otherwise (checkpoint every 200 steps, log every 10, metrics table, provenance). Each measurement is
 the wall time of a fresh process (imports included); the two sides alternate, best of --repeats. Printed:
-both times, the time inside `Trainer.train` of each, and the ratio trainer time / cstool time (goal ≥ 1.0).
+both times, the time inside `Trainer.train` of each, the minor page faults of each process, and the ratio trainer
+time / cstool time (goal ≥ 1.0). cstool fixes glibc's allocator thresholds before training (cstool/hostmem.py);
+--same-allocator gives the plain script the same settings, so that the ratio shows cstool's own cost alone.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -74,13 +77,17 @@ def _text_artifact(args, tmp: Path) -> str:
     return args.data or ud_text_parquet(DEFAULT_DATA, tmp)
 
 
-def _run(cmd: list[str]) -> tuple[float, str]:
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str, int]:
+    """Wall seconds, stdout and minor page faults of a child process."""
+    faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    return wall, proc.stdout
+    return wall, proc.stdout, resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - faults
 
 
 def main() -> None:
@@ -97,6 +104,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", help="keep the work folder here (default: a temporary folder)")
+    ap.add_argument(
+        "--same-allocator",
+        action="store_true",
+        help="give the plain script the host allocator settings cstool applies (cstool/hostmem.py), through "
+        "glibc's MALLOC_*_ variables: what is left is cstool's own cost",
+    )
     args = ap.parse_args()
 
     from cstool import models
@@ -119,24 +132,36 @@ def main() -> None:
 
     py = sys.executable
     common = [str(args.block_size), str(args.batch_size), str(args.steps), str(args.lr), "0", args.device]
-    best: dict[str, tuple[float, float]] = {}
+    from cstool import hostmem
+
+    plain_env = (
+        {
+            "MALLOC_MMAP_THRESHOLD_": str(hostmem.MMAP_THRESHOLD),
+            "MALLOC_TRIM_THRESHOLD_": str(hostmem.TRIM_THRESHOLD),
+            "MALLOC_TOP_PAD_": str(hostmem.TOP_PAD),
+        }
+        if args.same_allocator
+        else {}
+    )
+    best: dict[str, tuple[float, float, int]] = {}
     runs: dict[str, list[float]] = {}
     for r in range(args.repeats):
         for side in ("trainer", "cstool") if r % 2 == 0 else ("cstool", "trainer"):
             out = tmp / f"{side}-{r}"
             if side == "trainer":
-                wall, stdout = _run([py, str(script), data, str(tok_dir), str(tmp / "cfg"), str(out), *common])
+                cmd = [py, str(script), data, str(tok_dir), str(tmp / "cfg"), str(out), *common]
+                wall, stdout, faults = _run(cmd, plain_env)
                 inside = json.loads(stdout.strip().splitlines()[-1])["train_s"]
             else:
                 cmd = [py, "-m", "cstool", "--quiet", "distill", data, "-o", str(out), "--tokenizer", str(tok_dir)]
                 cmd += ["--student-config", spec, "--block-size", str(args.block_size)]
                 cmd += ["--batch-size", str(args.batch_size), "--max-steps", str(args.steps), "--lr", str(args.lr)]
                 cmd += ["--seed", "0", "--device", args.device]
-                wall, _ = _run(cmd)
+                wall, _, faults = _run(cmd)
                 inside = json.loads((out / "done.json").read_text())["seconds"]
             runs.setdefault(side, []).append(wall)
             if side not in best or wall < best[side][0]:
-                best[side] = (wall, inside)
+                best[side] = (wall, inside, faults)
 
     import torch
 
@@ -148,11 +173,12 @@ def main() -> None:
     print(
         f"device: {card}; llama {args.layers}×{args.hidden}, vocab {len(tok)}, {args.steps} steps of "
         f"{args.batch_size}×{args.block_size} tokens; whole processes, alternating, best of {args.repeats}"
+        + ("; the plain script with cstool's allocator settings" if args.same_allocator else "")
     )
-    print(f"{'side':<34}{'process s':>10}{'in train() s':>14}{'outside s':>11}")
+    print(f"{'side':<34}{'process s':>10}{'in train() s':>14}{'outside s':>11}{'minor faults':>14}")
     for side, label in (("trainer", "plain transformers.Trainer script"), ("cstool", "cstool distill")):
-        wall, inside = best[side]
-        print(f"{label:<34}{wall:>10.2f}{inside:>14.2f}{wall - inside:>11.2f}")
+        wall, inside, faults = best[side]
+        print(f"{label:<34}{wall:>10.2f}{inside:>14.2f}{wall - inside:>11.2f}{faults:>14,}")
     print("every run (process s): " + "; ".join(f"{k} {', '.join(f'{w:.1f}' for w in v)}" for k, v in runs.items()))
     print(f"ratio trainer / cstool (process):  {best['trainer'][0] / best['cstool'][0]:.3f}  (goal ≥ 1.0)")
     print(f"ratio trainer / cstool (train()):  {best['trainer'][1] / best['cstool'][1]:.3f}")

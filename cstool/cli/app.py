@@ -79,10 +79,13 @@ def stage(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def torch_threads() -> int:
-    """Apply --threads to torch (default: $OMP_NUM_THREADS, else torch's default, one per core)."""
+def prepare_torch() -> int:
+    """Before a command that runs torch: apply --threads (default: $OMP_NUM_THREADS, else torch's default, one
+    per core) and fix the host allocator's thresholds (:mod:`cstool.hostmem`). Returns the threads used."""
+    from cstool.hostmem import tune_allocator
     from cstool.models import set_threads
 
+    tune_allocator()
     return set_threads(_state["threads"])
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from cstool.cli.app import command, torch_threads
+from cstool.cli.app import command, prepare_torch
 from cstool.cli.options import argument, param
 from cstool.console import log, print_table
 
@@ -40,7 +40,7 @@ def replay_train(config: ReplayConfig, base: str, task: list[str], output: Path,
     from cstool.stages.replay_train import parse_named
     from cstool.stages.replay_train import replay_train as train_task_sequence
 
-    torch_threads()
+    prepare_torch()
     tasks, devs = parse_named(task, "--task"), parse_named(dev or [], "--dev")
     summary = train_task_sequence(base=base, tasks=tasks, devs=devs, output_dir=output, config=config)
     log(f"replay-train {summary['strategy']} (cs={summary['cs']}) done → {output}")
@@ -82,7 +82,7 @@ def eval_(
     from cstool.stages.evaluate import evaluate, parse_data_specs
 
     sets = parse_data_specs(data)
-    torch_threads()
+    prepare_torch()
     with progress("eval") as bar:
         scores = evaluate(
             model_path=model,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from cstool.cli.app import command, torch_threads
+from cstool.cli.app import command, prepare_torch
 from cstool.cli.options import Param, argument, param
 from cstool.console import is_quiet, log, print_table
 from cstool.paths import default_output
@@ -71,7 +71,7 @@ def tag(config: TagConfig, input: str, output: str | None) -> None:
 
     output = output or default_output(input, "tagged")
     if config.workers == 1:  # else each worker process uses one torch thread, and this one does not tag
-        torch_threads()
+        prepare_torch()
     with progress("tag") as bar:
         rows = tag_file(
             input, output, config=config, on_rows=lambda n: bar.advance(bar.task_ids[0], n), quiet=is_quiet()
@@ -95,7 +95,7 @@ def train_tagger(config: TrainTaggerConfig, train: Path, output: Path, dev: Path
     """Train a Stanza POS tagger from a UD treebank (offline, no pretrained vectors) and report dev accuracy."""
     from cstool.stages.train_tagger import train_tagger as train_stanza_tagger
 
-    torch_threads()
+    prepare_torch()
     log(f"training a {config.lang} tagger on {train} for {config.max_steps} steps")
     result = train_stanza_tagger(train, dev, output, config=config)
     print_table(

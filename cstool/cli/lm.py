@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cstool import ranks
-from cstool.cli.app import command, torch_threads
+from cstool.cli.app import command, prepare_torch
 from cstool.cli.options import argument, param
 from cstool.console import log, print_table
 
@@ -51,7 +51,7 @@ def teacher_cache(config: TeacherCacheConfig, data: list[str], output: str) -> N
     """Run a teacher once and store its top-k log-probs (+ tail mass) per token, for distill --teacher-cache."""
     from cstool.stages.teacher_cache import build_teacher_cache
 
-    torch_threads()
+    prepare_torch()
     r = build_teacher_cache(data, output, config=config)
     if not ranks.is_main():  # under torchrun / accelerate launch, process 0 reports
         return
@@ -84,7 +84,7 @@ def distill(config: DistillConfig, data: list[str], output: Path) -> None:
     """Distil a teacher into a student (α·CE + (1−α)·τ²·D), or train a causal LM when there is no teacher."""
     from cstool.stages.distill import distill as distill_student
 
-    torch_threads()
+    prepare_torch()
     summary = distill_student(data, output, config=config)
     if ranks.is_main():
         print_table("distill", list(summary), [list(summary.values())])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cstool.cli.app import command, torch_threads
+from cstool.cli.app import command, prepare_torch
 from cstool.cli.options import argument, param
 from cstool.console import log, print_table
 
@@ -63,7 +63,7 @@ def build_vlm(config: BuildVlmConfig, data: list[str], output: Path) -> None:
     """A tiny random Llava (CLIP vision + Llama text, sentencepiece tokenizer with <image>) for tests and demos."""
     from cstool.stages.build_vlm import build_vlm_from_data
 
-    torch_threads()
+    prepare_torch()
     r = build_vlm_from_data(data, output, config=config)
     log(f"built a {r['parameters']:,}-parameter VLM ({r['vocab_size']} tokens, {r['image_size']}px images) → {output}")
 
