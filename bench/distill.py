@@ -76,7 +76,7 @@ def main() -> None:
 
     from cstool import models
     from cstool.console import set_quiet
-    from cstool.models import set_threads
+    from cstool.devices import set_threads
     from cstool.stages.distill import DistillConfig, distill
     from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
     from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer

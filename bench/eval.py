@@ -87,6 +87,7 @@ def main() -> None:
 
     import torch
 
+    from cstool.devices import set_threads
     from cstool.lm.scoring import (
         batch_nll,
         context_length,
@@ -94,7 +95,6 @@ def main() -> None:
         pad_batch,
         score_lm,
     )
-    from cstool.models import set_threads
 
     if args.device == "cpu":
         set_threads(None)

@@ -67,7 +67,7 @@ def main() -> None:
 
     from peft import get_peft_model
 
-    from cstool import models
+    from cstool import devices, models
     from cstool.console import set_quiet
     from cstool.continual import adapters
     from cstool.stages.build_vlm import BuildVlmConfig, build_vlm_from_data
@@ -77,7 +77,7 @@ def main() -> None:
     from cstool.vqa.generate import generate_answers
     from cstool.vqa.model import projector_modules, text_only_targets
 
-    models.set_threads(None)
+    devices.set_threads(None)
     set_quiet(True)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)

@@ -21,6 +21,11 @@ class CstoolError(Exception):
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's text (its type's name when it has none): for messages of one line."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) in a stage that keeps resumable work: says what was kept and how to continue.
 

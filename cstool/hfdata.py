@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from cstool.console import log
-from cstool.errors import InputError
+from cstool.errors import InputError, first_line
 
 HUB_PREFIX = "hf:"
 HUB_FORMAT = "hf:OWNER/NAME[:CONFIG]:SPLIT"
@@ -146,7 +146,7 @@ def _open_saved(spec: str, path: Path, split: str | None) -> DatasetInput:
                             yield piece
             except (pa.ArrowInvalid, OSError) as e:
                 raise InputError(
-                    f"{spec}: {f} cannot be read after {rows} rows ({_first_line(e)})",
+                    f"{spec}: {f} cannot be read after {rows} rows ({first_line(e)})",
                     "save the dataset again with Dataset.save_to_disk",
                 ) from None
 
@@ -192,10 +192,10 @@ def _open_hub(spec: str) -> DatasetInput:
         with _offline(datasets, offline is not None):
             ds = datasets.load_dataset(name, config, split=split)
     except ConnectionError as e:
-        why = f"offline mode is on ({offline})" if offline else f"the Hub cannot be reached ({_first_line(e)})"
+        why = f"offline mode is on ({offline})" if offline else f"the Hub cannot be reached ({first_line(e)})"
         raise InputError(f"{spec}: {why} and the dataset is not in the datasets cache", OFFLINE_HINT) from None
     except (ValueError, FileNotFoundError) as e:  # unknown config or split, no such dataset
-        raise InputError(f"{spec}: {_first_line(e)}", f"the form is {HUB_FORMAT}") from None
+        raise InputError(f"{spec}: {first_line(e)}", f"the form is {HUB_FORMAT}") from None
     return _loaded(spec, ds, {"format": "hub", "id": name, "config": ds.info.config_name, "split": split})
 
 
@@ -208,9 +208,9 @@ def _open_folder(spec: str, path: Path, split: str | None) -> DatasetInput:
     try:
         loaded = datasets.load_dataset(str(path), split=split)
     except ValueError as e:  # unknown split
-        raise InputError(f"{spec}: {_first_line(e)}", f"give {path}:SPLIT with a split the folder has") from None
+        raise InputError(f"{spec}: {first_line(e)}", f"give {path}:SPLIT with a split the folder has") from None
     except (FileNotFoundError, datasets.exceptions.DatasetGenerationError) as e:
-        raise InputError(f"{spec} is a folder datasets cannot load ({_first_line(e)})", hint) from None
+        raise InputError(f"{spec} is a folder datasets cannot load ({first_line(e)})", hint) from None
     if split is None:
         names = list(loaded)
         if len(names) != 1:
@@ -253,7 +253,3 @@ def _import_datasets() -> Any:
     datasets.logging.set_verbosity_error()
     datasets.disable_progress_bars()
     return datasets
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -98,4 +98,4 @@ def test_no_import_cycles():
 def test_the_checker_finds_what_it_looks_for():
     """The graph sees imports inside functions (where cycles used to hide)."""
     assert "cstool.continual.learner" in GRAPH["cstool.stages.replay_train"]
-    assert "cstool.models" in GRAPH["cstool.stages.tag"]
+    assert "cstool.stanza_models" in GRAPH["cstool.stages.tag"]

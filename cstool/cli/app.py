@@ -82,8 +82,8 @@ def stage(fn: Callable[..., Any]) -> Callable[..., Any]:
 def prepare_torch() -> int:
     """Before a command that runs torch: apply --threads (default: $OMP_NUM_THREADS, else torch's default, one
     per core) and fix the host allocator's thresholds (:mod:`cstool.hostmem`). Returns the threads used."""
+    from cstool.devices import set_threads
     from cstool.hostmem import tune_allocator
-    from cstool.models import set_threads
 
     tune_allocator()
     return set_threads(_state["threads"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cstool import artifacts, models
+from cstool import artifacts, devices
 from cstool.errors import ConfigError, at_least
 from cstool.options import option
 from cstool.vqa.metrics import check_normalization
@@ -149,9 +149,9 @@ class ReplayConfig:
             problems.append(problem)
         if self.lr <= 0:
             problems.append(f"--lr must be positive, got {self.lr}")
-        if problem := models.device_problem(self.device):
+        if problem := devices.device_problem(self.device):
             problems.append(problem)
-        if problem := models.dtype_problem(self.dtype):
+        if problem := devices.dtype_problem(self.dtype):
             problems.append(problem)
         ConfigError.collect(problems, "see cstool replay-train --help")
 

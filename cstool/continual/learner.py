@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from cstool import artifacts, atomic, models, ranks
+from cstool import artifacts, atomic, devices, models, ranks
 from cstool.console import log
 from cstool.continual import adapters
 from cstool.continual.buffer import mixed_schedule, reservoir_sample
@@ -44,8 +44,8 @@ class Learner:
     ):
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
         self.base_path = base
-        self.device = ranks.join(models.resolve_device(config.device))
-        self.dtype = models.torch_dtype(config.dtype, self.device)
+        self.device = ranks.join(devices.resolve_device(config.device))
+        self.dtype = devices.torch_dtype(config.dtype, self.device)
         self.kind: TaskKind = kind or task_kind(config)
         self.base = self.kind.load(base, self.device)
         self.tokenizer = self.kind.tokenizer

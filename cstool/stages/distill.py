@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from cstool import artifacts, atomic, models, paths, ranks, runstate
+from cstool import artifacts, atomic, devices, models, paths, ranks, runstate
 from cstool.console import log
 from cstool.errors import (
     ConfigError,
@@ -142,9 +142,9 @@ class DistillConfig:
         problems += at_least(self, 2, "block_size")
         if not self.lr > 0:
             problems.append(f"--lr must be positive, got {self.lr}")
-        if problem := models.device_problem(self.device):
+        if problem := devices.device_problem(self.device):
             problems.append(problem)
-        if problem := models.dtype_problem(self.dtype):
+        if problem := devices.dtype_problem(self.dtype):
             problems.append(problem)
         ConfigError.collect(problems, "see cstool distill --help")
 
@@ -234,8 +234,8 @@ def distill(
 
     hf_logging.disable_progress_bar()
     out = Path(out_dir)
-    device = models.resolve_device(config.device)
-    dtype = models.torch_dtype(config.dtype, device)
+    device = devices.resolve_device(config.device)
+    dtype = devices.torch_dtype(config.dtype, device)
     paths.check_outputs(
         {"-o": out},
         {

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, models, paths, specs
+from cstool import artifacts, devices, models, paths, specs
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.scoring import LMScore, score_lm
 from cstool.options import option
@@ -58,11 +58,11 @@ class EvalConfig:
         if self.task not in TASKS:
             problems.append(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
         problems += at_least(self, 1, "batch_size", "max_new_tokens", "min_context") + at_least(self, 2, "max_tokens")
-        if problem := models.device_problem(self.device):
+        if problem := devices.device_problem(self.device):
             problems.append(problem)
         if problem := check_normalization(self.vqa_normalization):
             problems.append(problem)
-        if problem := models.dtype_problem(self.dtype):
+        if problem := devices.dtype_problem(self.dtype):
             problems.append(problem)
         if self.task == "lm" and not self.has_model:
             problems.append("--task lm needs --model DIR")
@@ -85,8 +85,8 @@ def parse_data_specs(values: Sequence[str]) -> dict[str, str]:
 def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tokenizer_path: str | None = None):
     """(model, tokenizer or processor) from local folders: causal LM for ``lm``, VLM for ``vqa``; adapters
     are stacked (every one active)."""
-    device = models.resolve_device(config.device)
-    dtype = models.torch_dtype(config.dtype, device)  # float16 is refused on the CPU
+    device = devices.resolve_device(config.device)
+    dtype = devices.torch_dtype(config.dtype, device)  # float16 is refused on the CPU
     if config.task == "vqa":
         model, tok = models.load_vlm(model_path, dtype=dtype, device=device)
         if tokenizer_path is not None:

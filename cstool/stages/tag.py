@@ -30,7 +30,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, models, paths, specs
+from cstool import artifacts, devices, paths, specs, stanza_models
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, CstoolError, InputError, at_least
 from cstool.lines import utf8_lines
@@ -87,7 +87,7 @@ class TagConfig:
         if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]+)*", self.lang or ""):
             problems.append(f"--lang must be a language code such as hi or mr, got {self.lang!r}")
         problems += at_least(self, 1, "batch_size", "workers")
-        if problem := models.device_problem(self.device):
+        if problem := devices.device_problem(self.device):
             problems.append(problem)
         shard = specs.parse_shard(self.shard)
         if shard is None:
@@ -382,7 +382,7 @@ def _worker(load: Any, config: TagConfig, stanza_tok: bool, tasks: Any, results:
     """Body of a worker process: load the pipeline once, then tag (sequence number, raw batch) tasks until
     None. Ctrl-C is the parent's to handle; a worker whose parent has gone away stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    models.set_threads(1)
+    devices.set_threads(1)
     parent = multiprocessing.parent_process()
     try:
         pipeline, failure = load(), None
@@ -482,7 +482,7 @@ def _tagger_name(config: TagConfig, needs_tagger: bool) -> str:
     """What tagged the rows, for the provenance: the POS model, the Stanza resources folder, or gold tags."""
     if config.pos_model or config.stanza_dir:
         return str(config.pos_model or config.stanza_dir)
-    return f"stanza:{models.default_stanza_dir()}" if needs_tagger else "gold"
+    return f"stanza:{stanza_models.default_stanza_dir()}" if needs_tagger else "gold"
 
 
 def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None, quiet: bool = False) -> int:
@@ -506,10 +506,10 @@ def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: A
     if needs_tagger:
         stanza_tok = config.pos_model is None and not config.pretokenized and "tokens" not in first.schema.names
         if config.workers > 1 and config.pos_model is None:  # download once here, not in every worker
-            res_dir = Path(config.stanza_dir) if config.stanza_dir else models.default_stanza_dir()
-            models.ensure_stanza_models(config.lang, res_dir, offline=config.offline, quiet=quiet)
+            res_dir = Path(config.stanza_dir) if config.stanza_dir else stanza_models.default_stanza_dir()
+            stanza_models.ensure_stanza_models(config.lang, res_dir, offline=config.offline, quiet=quiet)
         load = functools.partial(
-            models.load_stanza_pipeline,
+            stanza_models.load_stanza_pipeline,
             config.lang,
             pos_model=config.pos_model,
             stanza_dir=config.stanza_dir,

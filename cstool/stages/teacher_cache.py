@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, atomic, models, paths, ranks
+from cstool import artifacts, atomic, devices, models, paths, ranks
 from cstool.errors import ConfigError, at_least
 from cstool.lm.topk_cache import cache_batch, load_teacher_cache
 from cstool.options import option
@@ -42,9 +42,9 @@ class TeacherCacheConfig:
         problems = at_least(self, 1, "top_k", "batch_size") + at_least(self, 2, "block_size")
         if not self.temperature > 0:
             problems.append(f"--temperature must be positive, got {self.temperature}")
-        if problem := models.device_problem(self.device):
+        if problem := devices.device_problem(self.device):
             problems.append(problem)
-        if problem := models.dtype_problem(self.dtype):
+        if problem := devices.dtype_problem(self.dtype):
             problems.append(problem)
         ConfigError.collect(problems, "see cstool teacher-cache --help")
 
@@ -65,8 +65,8 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
         {"-o": output}, {"DATA": data, "--teacher": config.teacher}, folders=("-o",) if world > 1 else ()
     )
     models.require_model_dir(config.teacher, "teacher")
-    device = ranks.local_device(models.resolve_device(config.device))
-    dtype = models.torch_dtype(config.dtype, device)
+    device = ranks.local_device(devices.resolve_device(config.device))
+    dtype = devices.torch_dtype(config.dtype, device)
     texts, sources = read_texts(data, config.text_column)
     tokenizer = models.load_tokenizer(config.teacher, allow_download=config.allow_download)
     teacher = models.load_causal_lm(

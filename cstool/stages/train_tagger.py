@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cstool import artifacts, atomic, models, paths
+from cstool import artifacts, atomic, devices, paths, stanza_models
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import option
@@ -43,7 +43,7 @@ class TrainTaggerConfig:
 
     def __post_init__(self) -> None:
         problems = at_least(self, 1, "max_steps", "batch_size", "eval_interval")
-        if problem := models.device_problem(self.device):
+        if problem := devices.device_problem(self.device):
             problems.append(problem)
         ConfigError.collect(problems, "see cstool train-tagger --help")
 
@@ -103,7 +103,7 @@ def _hold_out(train: Path, workdir: Path) -> tuple[Path, Path]:
 def upos_accuracy(tagger_path: str | Path, gold: str | Path, *, lang: str, device: str = "cpu") -> float:
     """Share of words of ``gold`` whose UPOS the tagger predicts from the gold tokens."""
     sents = list(read_conllu(gold))
-    nlp = models.load_stanza_pipeline(lang, pos_model=tagger_path, pretokenized=True, device=device)
+    nlp = stanza_models.load_stanza_pipeline(lang, pos_model=tagger_path, pretokenized=True, device=device)
     doc = nlp([s.forms for s in sents])
     right = total = 0
     for s, pred in zip(sents, doc.sentences, strict=True):
@@ -125,7 +125,7 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
     if dev is not None:
         _check_treebank(Path(dev), "dev")
     _check_trees(Path(dev) if dev is not None else train, "dev" if dev is not None else "training")
-    device = models.resolve_device(config.device)
+    device = devices.resolve_device(config.device)
     with atomic.scratch_dir(output) as work:
         train_file, dev_file = (train, Path(dev)) if dev is not None else _hold_out(train, work)
         args = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cstool import models
+from cstool import devices
 from cstool.continual.config import ReplayConfig
 from cstool.errors import ConfigError
 from cstool.stages.distill import DistillConfig
@@ -26,26 +26,26 @@ CONFIGS = {
 
 @pytest.mark.parametrize("spec", ["auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"])
 def test_device_specs_that_are_accepted(spec):
-    assert models.device_problem(spec) is None
+    assert devices.device_problem(spec) is None
 
 
 @pytest.mark.parametrize("spec", ["gpu", "CUDA", "cuda:", "cuda:x", "cuda:-1", "", "cpu "])
 def test_device_specs_that_are_refused(spec):
-    assert models.device_problem(spec, "--teacher-device") == (
+    assert devices.device_problem(spec, "--teacher-device") == (
         f"--teacher-device must be auto, cpu, cuda, cuda:N or mps, got {spec!r}"
     )
 
 
 def test_auto_resolves_to_cuda_only_when_torch_sees_a_gpu():
-    assert models.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert models.resolve_device("cpu") == "cpu"
-    assert models.resolve_device("mps") == "mps"
+    assert devices.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert devices.resolve_device("cpu") == "cpu"
+    assert devices.resolve_device("mps") == "mps"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_gpu_that_is_not_there_is_a_clear_error():
     with pytest.raises(ConfigError) as e:
-        models.resolve_device("cuda:1")
+        devices.resolve_device("cuda:1")
     assert e.value.message == "--device cuda:1: torch sees 0 CUDA device(s)"
 
 
