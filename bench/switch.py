@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def replicated(conllu: Path, min_tokens: int) -> pa.Table:
-    from cstool.stages.tag import TagConfig, read_input, tag_batches
+    from cstool.stages.tag import TagConfig, tag_batches
+    from cstool.text.corpus import read_input
 
     cfg = TagConfig(lang="hi")
     batches, _ = read_input(str(conllu), cfg)

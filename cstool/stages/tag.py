@@ -3,26 +3,22 @@
 Inputs: ``.txt`` (a sentence, or with ``docs`` a document, per line), ``.jsonl``, Parquet/Arrow artifacts
 (a text column; other columns are carried through) and ``.conllu`` (gold tokens, UPOS and lemmas read as
 they are; ``retag`` tags the gold tokens with Stanza instead). An artifact that already has ``tokens`` and
-``upos`` is treated like CoNLL-U: kept as it is, or re-tagged on its tokens with ``retag``.
+``upos`` is treated like CoNLL-U: kept as it is, or re-tagged on its tokens with ``retag``. The readers are in
+:mod:`cstool.text.corpus`.
 
 Tokenisation: with full Stanza resources for the language, Stanza's own tokenizer; with a single POS
 model file (``pos_model``), cstool's script-agnostic tokenizer (:func:`tokenize`), since a tagger file
 carries no tokenizer. Tagging is batched: one Stanza call per batch of rows.
 
-With ``workers`` > 1, batches are tagged by that many processes (:func:`tag_in_workers`), each with its own
-Stanza pipeline and one torch thread; the output is the same, byte for byte, as with one.
+With ``workers`` > 1, batches are tagged by that many processes (:func:`tag_in_workers`, over
+:func:`cstool.workers.ordered_map`), each with its own Stanza pipeline and one torch thread; the output is the
+same, byte for byte, as with one.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import multiprocessing
-import pickle
-import queue
 import re
-import signal
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +27,13 @@ from typing import Any
 import pyarrow as pa
 
 from cstool import artifacts, devices, paths, specs, stanza_models
-from cstool.conllu import read_conllu
-from cstool.errors import ConfigError, CstoolError, InputError, at_least
-from cstool.lines import utf8_lines
+from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import option
+from cstool.text.corpus import read_input
 from cstool.text.tokenize import split_sentences, text_pieces, token_pieces, tokenize
+from cstool.workers import ordered_map
 
-TEXT_SUFFIXES = (".txt",)
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
-CONLLU_SUFFIXES = (".conllu", ".conll")
 # Raw batches of already tagged input (CoNLL-U, or an artifact with tokens/upos) carry these columns.
-_GOLD = artifacts.TAGGED.remove(artifacts.TAGGED.get_field_index("lang"))
 # Long lines are tagged in pieces (documented in the README, "What cstool guarantees"), so that memory stays
 # bounded: a row's tokens go to Stanza MAX_PIECE_TOKENS at a time as separate sentences, and to Stanza's
 # own tokenizer MAX_PIECE_CHARS characters at a time, cut at whitespace; one Stanza call gets at most
@@ -50,7 +42,6 @@ MAX_PIECE_TOKENS = 1000
 MAX_PIECE_CHARS = 10_000
 WORDS_PER_CALL = 20_000
 CHARS_PER_CALL = 100_000
-_JSON_TYPES = {list: "list", dict: "object", int: "number", float: "number", bool: "boolean"}
 
 
 @dataclass(frozen=True)
@@ -100,166 +91,6 @@ class TagConfig:
     def in_shard(self, ordinal: int) -> bool:
         """Whether the row with this 0-based ordinal in the input is in ``shard`` (:func:`cstool.specs.in_shard`)."""
         return specs.in_shard(ordinal, (self.shard_index, self.shard_count))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Readers: each yields raw batches with columns id, text [, tokens, upos, lemmas] and carried columns.
-
-
-def _read_txt(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
-    ids: list[str] = []
-    texts: list[str] = []
-    for lineno, line in utf8_lines(path):
-        if not cfg.in_shard(lineno - 1) or not line.strip():
-            continue
-        ids.append(str(lineno))
-        texts.append(line.strip())
-        if len(ids) == cfg.batch_size:
-            yield pa.record_batch({"id": ids, "text": texts})
-            ids, texts = [], []
-    if ids:
-        yield pa.record_batch({"id": ids, "text": texts})
-
-
-def _read_jsonl(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
-    carried_types: dict[str, pa.DataType] | None = None
-    rows: list[dict] = []
-    first_line = 0
-
-    def flush() -> pa.RecordBatch:
-        nonlocal carried_types
-        columns: dict[str, list] = {"id": [], "text": []}
-        keys = sorted({k for r in rows for k in r} - {cfg.text_column, "id"} - set(artifacts.TAGGED.names))
-        if carried_types is None:
-            carried_types = {}
-            for k in keys:
-                t = pa.array([r.get(k) for r in rows]).type
-                carried_types[k] = pa.string() if pa.types.is_null(t) else t
-        extra = set(keys) - set(carried_types)
-        if extra:
-            raise InputError(
-                f"{path}: lines {first_line}+ have keys not in the first lines: {sorted(extra)}",
-                "give every line the same keys (null where a value is missing)",
-            )
-        for r in rows:
-            columns["id"].append(str(r["id"]))
-            columns["text"].append(r["text"])
-        arrays = [pa.array(columns["id"], pa.string()), pa.array(columns["text"], pa.string())]
-        names = ["id", "text"]
-        for k, t in carried_types.items():
-            values = [r.get(k) for r in rows]
-            try:
-                arrays.append(pa.array(values, type=t))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                raise InputError(
-                    f"{path}: lines {first_line}+: column {k!r} changes type (first lines gave {t})",
-                    "give each key one type throughout the file",
-                ) from None
-            names.append(k)
-        return pa.record_batch(arrays, names=names)
-
-    ordinal = -1
-    for lineno, line in utf8_lines(path):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})", "write one JSON object per line") from None
-        if not isinstance(obj, dict):
-            raise InputError(
-                f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}", "write one object per line"
-            )
-        ordinal += 1
-        if cfg.text_column not in obj:
-            raise InputError(
-                f"{path}:{lineno}: no column {cfg.text_column!r}; the line has [{', '.join(obj)}]",
-                "choose the text column with --text-column NAME",
-            )
-        if not cfg.in_shard(ordinal):
-            continue
-        text = obj[cfg.text_column]
-        if text is not None and not isinstance(text, str):
-            raise InputError(
-                f"{path}:{lineno}: {cfg.text_column!r} is a {_JSON_TYPES.get(type(text), type(text).__name__)}, "
-                "not text",
-                "give the text as a JSON string, or choose the text column with --text-column NAME",
-            )
-        obj = dict(obj)
-        obj["text"] = "" if text is None else str(text)
-        obj["id"] = obj.get("id", lineno)
-        if not rows:
-            first_line = lineno
-        rows.append(obj)
-        if len(rows) == cfg.batch_size:
-            yield flush()
-            rows = []
-    if rows:
-        yield flush()
-
-
-def _read_table(src: artifacts.Source, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
-    path = src.spec
-    artifacts.require_text_column(src.schema, cfg.text_column, where=path)
-    carried = [n for n in src.schema.names if n not in artifacts.TAGGED.names and n != cfg.text_column]
-    gold = "tokens" in src.schema.names and "upos" in src.schema.names
-    if gold:
-        artifacts.require_columns(src.schema, "tagged", stage="tag", columns=["tokens", "upos"])
-    ordinal = 0
-    for batch in src.iter_batches(cfg.batch_size):
-        idx = [i for i in range(batch.num_rows) if cfg.in_shard(ordinal + i)]
-        ids = (
-            [str(v) for v in batch.column("id").to_pylist()]
-            if "id" in batch.schema.names
-            else [str(ordinal + i) for i in range(batch.num_rows)]
-        )
-        ordinal += batch.num_rows
-        if not idx:
-            continue
-        sub = batch.take(pa.array(idx))
-        if gold:  # tokens (and, kept as they are, tags) must be strings
-            elements = {"tokens": "token"} if cfg.retag else {"tokens": "token", "upos": "UPOS tag"}
-            artifacts.require_list_elements(sub, elements, [ids[i] for i in idx], where=f"{path}: ")
-        texts = ["" if t is None else str(t) for t in sub.column(cfg.text_column).to_pylist()]
-        cols = {"id": pa.array([ids[i] for i in idx], pa.string()), "text": pa.array(texts, pa.string())}
-        if gold:  # an already tagged artifact: keep its tokens/UPOS (retag re-tags its tokens)
-            for n in ("tokens", "upos", "lemmas"):
-                cols[n] = sub.column(n) if n in sub.schema.names else pa.nulls(len(idx), _GOLD.field(n).type)
-        for n in carried:
-            cols[n] = sub.column(n)
-        yield pa.record_batch(list(cols.values()), names=list(cols))
-
-
-def _read_conllu(path: Path, cfg: TagConfig) -> Iterator[pa.RecordBatch]:
-    rows: dict[str, list] = {"id": [], "text": [], "tokens": [], "upos": [], "lemmas": []}
-    for ordinal, sent in enumerate(read_conllu(path)):
-        if not cfg.in_shard(ordinal):
-            continue
-        rows["id"].append(sent.sent_id or str(ordinal + 1))
-        rows["text"].append(sent.text)
-        rows["tokens"].append(sent.forms)
-        rows["upos"].append(sent.upos)
-        rows["lemmas"].append(None if all(lem is None for lem in sent.lemmas) else sent.lemmas)
-        if len(rows["id"]) == cfg.batch_size:
-            yield pa.record_batch(rows, schema=_GOLD)
-            rows = {k: [] for k in rows}
-    if rows["id"]:
-        yield pa.record_batch(rows, schema=_GOLD)
-
-
-def read_input(path: str, cfg: TagConfig) -> tuple[Iterator[pa.RecordBatch], list]:
-    """Raw batches of the input (columns id, text, + gold tokens/upos/lemmas for CoNLL-U, + carried
-    columns) and the provenance inputs to record for it."""
-    suffix = Path(path).suffix.lower() if path != "-" and Path(path).is_file() else ""  # else an artifact or dataset
-    readers = {
-        **dict.fromkeys(TEXT_SUFFIXES, _read_txt),
-        **dict.fromkeys(JSONL_SUFFIXES, _read_jsonl),
-        **dict.fromkeys(CONLLU_SUFFIXES, _read_conllu),
-    }
-    if suffix in readers:
-        return readers[suffix](Path(path), cfg), [path]
-    src = artifacts.open_source(path)
-    return _read_table(src, cfg), [src]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -363,119 +194,39 @@ def tag_batches(
 # Batches handed out and not yet written, per worker: enough to keep every worker busy, few enough that
 # memory stays bounded whatever the size of the input.
 IN_FLIGHT_PER_WORKER = 2
-_POLL_S = 0.5
 
 
-def _portable(error: BaseException) -> BaseException:
-    """``error`` as it can cross to the parent process: a CstoolError as it is (one line + hint there), anything
-    else, a bug, as a RuntimeError that carries the worker's traceback."""
-    if isinstance(error, CstoolError):
-        try:
-            pickle.dumps(error)
-            return error
-        except Exception:
-            return CstoolError(error.message, error.hint)
-    return RuntimeError("in a tag worker process:\n" + "".join(traceback.format_exception(error)))
-
-
-def _worker(load: Any, config: TagConfig, stanza_tok: bool, tasks: Any, results: Any) -> None:
-    """Body of a worker process: load the pipeline once, then tag (sequence number, raw batch) tasks until
-    None. Ctrl-C is the parent's to handle; a worker whose parent has gone away stops."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _load_in_worker(load: Any) -> Any:
+    """A worker's setup: one torch thread, one Stanza pipeline."""
     devices.set_threads(1)
-    parent = multiprocessing.parent_process()
-    try:
-        pipeline, failure = load(), None
-    except Exception as e:
-        pipeline, failure = None, _portable(e)
-    while True:
-        try:
-            task = tasks.get(timeout=_POLL_S)
-        except queue.Empty:
-            if parent is not None and not parent.is_alive():
-                return
-            continue
-        if task is None:
-            return
-        seq, raw = task
-        try:
-            if failure is not None:
-                raise failure
-            (out,) = tag_batches(iter([raw]), config=config, pipeline=pipeline, uses_stanza_tokenizer=stanza_tok)
-            results.put((seq, out, None))
-        except Exception as e:
-            results.put((seq, None, _portable(e)))
+    return load()
+
+
+def _tag_in_worker(config: TagConfig, stanza_tok: bool, pipeline: Any, raw: pa.RecordBatch) -> pa.RecordBatch:
+    (out,) = tag_batches(iter([raw]), config=config, pipeline=pipeline, uses_stanza_tokenizer=stanza_tok)
+    return out
 
 
 def tag_in_workers(
     batches: Iterator[pa.RecordBatch], *, config: TagConfig, load: Any, uses_stanza_tokenizer: bool = False
 ) -> Iterator[pa.RecordBatch]:
-    """:func:`tag_batches` over ``config.workers`` processes: the same output batches, in input order.
+    """:func:`tag_batches` over ``config.workers`` processes (:func:`cstool.workers.ordered_map`): the same output
+    batches, in input order.
 
     ``load()`` makes the Stanza pipeline; each worker calls it once (a worker starts only when there is a
     batch for it, so a small input starts fewer). At most IN_FLIGHT_PER_WORKER batches per worker are
     handed out and not yet yielded. An error in a worker is raised here when its batch's turn comes (the
     error the first failing batch gives with one process); closing the generator early stops the workers.
     """
-    ctx = multiprocessing.get_context("spawn")
-    tasks, results = ctx.Queue(), ctx.Queue()
-    procs: list[Any] = []
-    finished = False
-    try:
-        done: dict[int, tuple[pa.RecordBatch | None, BaseException | None]] = {}
-        sent = written = 0
-        more = True
-        while True:
-            while more and sent - written < IN_FLIGHT_PER_WORKER * config.workers:
-                raw = next(batches, None)
-                if raw is None:
-                    more = False
-                    break
-                if len(procs) < config.workers and len(procs) <= sent:
-                    proc = ctx.Process(
-                        target=_worker,
-                        args=(load, config, uses_stanza_tokenizer, tasks, results),
-                        name=f"cstool-tag-{len(procs)}",
-                        daemon=True,
-                    )
-                    proc.start()
-                    procs.append(proc)
-                tasks.put((sent, raw))
-                sent += 1
-            if written == sent:
-                break
-            while written not in done:
-                try:
-                    seq, out, error = results.get(timeout=_POLL_S)
-                except queue.Empty:
-                    dead = [p.exitcode for p in procs if not p.is_alive()]
-                    if dead:
-                        how = f"killed by signal {-dead[0]}" if dead[0] < 0 else f"exit code {dead[0]}"
-                        raise CstoolError(
-                            f"a tag worker process stopped unexpectedly ({how})",
-                            "it may have run out of memory: use fewer --workers or a smaller --batch-size",
-                        ) from None
-                    continue
-                done[seq] = (out, error)
-            out, error = done.pop(written)
-            if error is not None:
-                raise error
-            written += 1
-            yield out
-        finished = True
-    finally:
-        if finished:  # every result is in: let the workers end (one still loading its pipeline is not waited for)
-            for _ in procs:
-                tasks.put(None)
-            for p in procs:
-                p.join(timeout=_POLL_S * 4)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-            p.join()
-        for q in (tasks, results):
-            q.cancel_join_thread()
-            q.close()
+    return ordered_map(
+        batches,
+        setup=functools.partial(_load_in_worker, load),
+        work=functools.partial(_tag_in_worker, config, uses_stanza_tokenizer),
+        workers=config.workers,
+        in_flight=IN_FLIGHT_PER_WORKER,
+        name="tag worker",
+        death_hint="it may have run out of memory: use fewer --workers or a smaller --batch-size",
+    )
 
 
 def _tagger_name(config: TagConfig, needs_tagger: bool) -> str:

@@ -364,7 +364,8 @@ def test_pipe_tag_to_switch_through_stdin_stdout(tmp_path):
 
 @pytest.fixture(scope="module")
 def pud():
-    from cstool.stages.tag import TagConfig, read_input, tag_batches
+    from cstool.stages.tag import TagConfig, tag_batches
+    from cstool.text.corpus import read_input
 
     path = shared_file("ud/hi_pud-ud-test.conllu")
     batches, _ = read_input(str(path), TagConfig(lang="hi"))
