@@ -18,7 +18,8 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, Trainer, TrainingArguments
 from transformers.utils import logging as hf_logging
 
-from cstool.lm.training import BlockDataset, KDTrainer
+from cstool.lm.blocks import BlockDataset
+from cstool.lm.training import KDTrainer
 
 
 def main() -> None:

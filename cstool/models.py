@@ -322,6 +322,33 @@ def check_own_tokenizer(tokenizer: Any, model: Any, *, model_path: str | os.Path
         )
 
 
+def check_vocab(teacher_tok: Any, student_tok: Any, teacher_size: int, student_size: int) -> int:
+    """Refuse a teacher/student pair that does not share its vocabulary; return the vocab size to compare."""
+    t_vocab, s_vocab = teacher_tok.get_vocab(), student_tok.get_vocab()
+    if t_vocab != s_vocab:
+        t_by_id = {i: t for t, i in t_vocab.items()}
+        s_by_id = {i: t for t, i in s_vocab.items()}
+        diffs = [
+            f"id {i}: {t_by_id.get(i)!r} vs {s_by_id.get(i)!r}"
+            for i in sorted(set(t_by_id) | set(s_by_id))
+            if t_by_id.get(i) != s_by_id.get(i)
+        ]
+        raise CstoolError(
+            f"teacher and student vocabularies differ: teacher has {len(t_vocab)} tokens, student {len(s_vocab)}; "
+            f"first differences (teacher vs student): {'; '.join(diffs[:5])}",
+            "distil into a student that uses the teacher's tokenizer "
+            "(--student-config SPEC or --init-from-teacher-layers)",
+        )
+    n = len(t_vocab)
+    if teacher_size < n or student_size < n:
+        raise CstoolError(
+            f"model output sizes (teacher {teacher_size}, student {student_size}) are smaller than the "
+            f"{n}-token vocabulary",
+            "the model folders do not match their tokenizers",
+        )
+    return n
+
+
 def check_positions(model: Any, length: int, role: str, flag: str = "--block-size") -> None:
     """Refuse sequences of ``length`` tokens (``flag``) longer than the model's positions (a VLM's: its
     language model's), before any compute."""

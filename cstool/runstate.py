@@ -65,6 +65,11 @@ def fingerprint(path: str | os.PathLike | None) -> str | None:
     return h.hexdigest()
 
 
+def content_fingerprint(path: str) -> str:
+    """Fingerprint of a local file or folder; a hub id (with --allow-download) stands for itself."""
+    return fingerprint(path) if Path(path).exists() else f"hub:{path}"
+
+
 def texts_fingerprint(texts: Iterable[str]) -> str:
     """SHA-256 of a sequence of texts, in order."""
     h = hashlib.sha256()

@@ -19,7 +19,7 @@ REPLAY = "replay"  # the replay adapter of replay-adapter
 FULL = "full"  # adapters/full-after-<task>: the whole model, with --full-finetune
 COMPOSITIONS = ("drop", "keep", "merge")
 SCHEDULES = ("consolidate", "concurrent")
-REPORT_TO = ("none", "tensorboard")  # as cstool.lm.training.REPORT_TO (not imported here: it loads torch)
+REPORT_TO = ("none", "tensorboard")  # as cstool.lm.reporting.REPORT_TO (not imported here: it loads torch)
 STATE, DONE, BUFFER, METRICS_FILE = "state.json", "done.json", "buffer.parquet", "metrics.parquet"
 
 

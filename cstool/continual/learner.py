@@ -25,7 +25,7 @@ from cstool.continual.buffer import mixed_schedule, reservoir_sample
 from cstool.continual.config import BUFFER, FULL, MAIN, REPLAY, ReplayConfig, Task
 from cstool.continual.tasks import TaskKind, task_kind
 from cstool.errors import ConfigError
-from cstool.lm.training import TENSORBOARD_DIR, report_callbacks
+from cstool.lm.reporting import TENSORBOARD_DIR, report_callbacks
 
 # transformers 5 warns about its own deprecated property whenever a peft model is trained or saved.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)

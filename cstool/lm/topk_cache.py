@@ -2,7 +2,7 @@
 log-probs at temperature τ, and the log of the remaining (tail) mass. :func:`cache_batch` makes one record
 batch of the ``teacher_cache`` artifact; :func:`load_teacher_cache` reads a cache back for a distill run
 (a file, or a folder of shards written by several processes, read in block order) and refuses one made from
-other inputs."""
+other inputs; :func:`cache_teacher` names the teacher folder whose tokenizer made a cache."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from cstool import artifacts
-from cstool.errors import InputError
+from cstool import artifacts, models
+from cstool.errors import CstoolError, InputError
 
 
 def cache_batch(
@@ -102,6 +102,23 @@ def load_teacher_cache(
         "topk_logprobs": _flat(table, "topk_logprobs").reshape(n, block_size, k),
         "tail_logprob": _flat(table, "tail_logprob").reshape(n, block_size),
     }
+
+
+def cache_teacher(cache_path: str | None) -> str:
+    """The teacher folder a cache's provenance names (its tokenizer made the cache's token ids)."""
+    prov = None
+    if cache_path and Path(cache_path).exists():  # a cache file, or a folder of shards from several processes
+        try:
+            prov = artifacts.open_source(cache_path).provenance
+        except CstoolError:
+            prov = None
+    teacher = ((prov or {}).get("options") or {}).get("teacher")
+    if not teacher:
+        raise InputError(
+            f"cannot tell which tokenizer made {cache_path}", "give --tokenizer DIR (the teacher's folder)"
+        )
+    models.require_model_dir(teacher, "teacher (named by the cache)")
+    return teacher
 
 
 def _ranges(blocks: np.ndarray) -> str:

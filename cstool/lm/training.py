@@ -1,6 +1,8 @@
-"""Causal-LM training machinery on the Hugging Face Trainer: packed token blocks, the KD-capable trainer,
-held-out loss and the metrics table. Used by ``cstool distill`` and reusable by any stage that trains a
-causal LM (e.g. replay-train's adapters with a KD term).
+"""The Hugging Face Trainer subclasses that train causal LMs: :class:`KDTrainer` (CE plus an optional KD term
+from a teacher run on the fly or a top-k cache, with per-token means over all processes) and
+:class:`ScheduledTrainer` (batches read in their planned order, new and replayed examples counted, gradients
+optionally routed per example), with the padding collator of variable-length examples. Used by ``cstool
+distill`` and reusable by any stage that trains a causal LM (e.g. replay-train's adapters with a KD term).
 
 Because everything runs through ``transformers.Trainer``, ``accelerate launch -m cstool ...`` and
 ``torchrun -m cstool ...`` train on several GPUs with no code change.
@@ -9,113 +11,19 @@ Because everything runs through ``transformers.Trainer``, ``accelerate launch -m
 from __future__ import annotations
 
 import gc
-import json
-import math
 import time
-from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
 import torch
 from transformers import Trainer, TrainerCallback
 
-from cstool import artifacts, atomic
-from cstool.console import warn
-from cstool.errors import ConfigError, CstoolError, InputError
+from cstool.errors import CstoolError
+from cstool.lm.blocks import collate_blocks
 from cstool.lm.kd import KINDS, causal_ce, kd_loss, topk_kd_loss
-from cstool.lm.scoring import encode_ids
 
 
 class TrainingDiverged(CstoolError):
     """The loss became NaN or infinite."""
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Data: texts → one token stream → blocks of block_size
-
-
-def read_texts(specs: Sequence[str], text_column: str) -> tuple[list[str], list[artifacts.Source]]:
-    """Non-empty texts of ``text_column`` from every input artifact, in order, and the opened sources."""
-    texts: list[str] = []
-    sources = []
-    for spec in specs:
-        src = artifacts.open_source(spec)
-        artifacts.require_text_column(
-            src.schema,
-            text_column,
-            where=spec,
-            hint="choose the text column with --text-column NAME (e.g. text, or text_cs after cstool switch)",
-        )
-        for batch in src.iter_batches():
-            texts.extend(t for t in batch.column(text_column).to_pylist() if t and t.strip())
-        sources.append(src)
-    if not texts:
-        raise InputError(
-            f"no text to train on: column {text_column!r} of {', '.join(specs)} is empty",
-            "give an artifact with at least one non-empty text (e.g. from cstool tag)",
-        )
-    return texts, sources
-
-
-def pack_texts(texts: Iterable[str], tokenizer: Any, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Tokenise texts (with the tokenizer's special tokens, then EOS), concatenate, cut into blocks.
-
-    Returns ``ids [N, block_size]`` int64 and ``lengths [N]``: every block is full except possibly the last,
-    which is right-padded (its padding is masked out of every loss).
-    """
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos if eos is not None else 0)
-    stream: list[int] = []
-    texts = list(texts)
-    for start in range(0, len(texts), 1000):
-        for ids in encode_ids(tokenizer, texts[start : start + 1000], add_special_tokens=True):
-            stream.extend(ids)
-            if eos is not None and (not ids or ids[-1] != eos):
-                stream.append(eos)
-    flat = np.asarray(stream, dtype=np.int64)
-    n_full, rest = divmod(len(flat), block_size)
-    blocks = [flat[: n_full * block_size].reshape(n_full, block_size)]
-    lengths = [np.full(n_full, block_size, dtype=np.int64)]
-    if rest >= 2:
-        last = np.full((1, block_size), pad, dtype=np.int64)
-        last[0, :rest] = flat[n_full * block_size :]
-        blocks.append(last)
-        lengths.append(np.array([rest], dtype=np.int64))
-    return np.concatenate(blocks), np.concatenate(lengths)
-
-
-class BlockDataset(torch.utils.data.Dataset):
-    """Packed blocks, optionally with a teacher's top-k cache aligned to them (see teacher_cache)."""
-
-    def __init__(self, ids: np.ndarray, lengths: np.ndarray, cache: dict[str, np.ndarray] | None = None):
-        self.ids, self.lengths, self.cache = ids, lengths, cache
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {"input_ids": torch.from_numpy(self.ids[i]), "length": torch.tensor(int(self.lengths[i]))}
-        if self.cache is not None:
-            item["topk_ids"] = torch.from_numpy(self.cache["topk_ids"][i].astype(np.int64))
-            item["topk_logprobs"] = torch.from_numpy(self.cache["topk_logprobs"][i].astype(np.float32))
-            item["tail_logprob"] = torch.from_numpy(self.cache["tail_logprob"][i].astype(np.float32))
-        return item
-
-
-def collate_blocks(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Stack blocks; attention_mask and labels (−100 on padding) come from each block's length."""
-    batch = {k: torch.stack([it[k] for it in items]) for k in items[0] if k != "length"}
-    lengths = torch.stack([it["length"] for it in items])
-    attn = torch.arange(batch["input_ids"].shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
-    batch["attention_mask"] = attn.long()
-    batch["labels"] = batch["input_ids"].masked_fill(~attn, -100)
-    return batch
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The trainer
 
 
 class _GcThaw(TrainerCallback):
@@ -402,86 +310,3 @@ class ScheduledTrainer(KDTrainer):
             self.fed["replay"] += n_rep
             self.fed["new"] += len(replay) - n_rep
         return replay
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
-    """The newest ``checkpoint-N`` whose save finished (its trainer_state.json, written last, is whole).
-    Newer ones that a kill cut off while saving are removed, so training continues from the complete one."""
-    found = sorted(
-        (int(p.name.removeprefix("checkpoint-")), p)
-        for p in (ckpt_dir.glob("checkpoint-*") if ckpt_dir.is_dir() else [])
-        if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()
-    )
-    for _, path in reversed(found):
-        try:
-            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-            return path
-        except (OSError, ValueError):
-            warn(f"removing {path}: its save was cut off (no complete trainer_state.json)")
-            atomic.discard(path)
-    return None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Measurements
-
-
-def metrics_table(log_history: list[dict]) -> pa.Table:
-    """The training log rows (those with ce/kd) as a ``train_metrics`` table, one row per logged step."""
-    rows = [h for h in log_history if "ce" in h and "loss" in h]
-    return pa.table(
-        {
-            "step": pa.array([int(h["step"]) for h in rows], pa.int64()),
-            "loss": pa.array([float(h["loss"]) for h in rows], pa.float64()),
-            "ce": pa.array([float(h["ce"]) for h in rows], pa.float64()),
-            "kd": pa.array([float(h["kd"]) for h in rows], pa.float64()),
-            "lr": pa.array([float(h.get("learning_rate", math.nan)) for h in rows], pa.float64()),
-            "tokens_per_s": pa.array([float(h["tokens_per_s"]) for h in rows], pa.float64()),
-        },
-        schema=artifacts.TRAIN_METRICS,
-    )
-
-
-REPORT_TO = ("none", "tensorboard")
-TENSORBOARD_DIR = "tensorboard"  # under a training stage's output folder
-
-
-def report_callbacks(report_to: str, log_dir: str | Path) -> list:
-    """Trainer callbacks for ``--report-to``: none, or the Trainer's own TensorBoard integration writing its
-    event files to ``log_dir`` (transformers' default, OUTPUT_DIR/runs/DATE_HOST, would lie inside the
-    checkpoint folder, which is deleted at the end)."""
-    if report_to == "none":
-        return []
-    from transformers.integrations import TensorBoardCallback
-
-    try:
-        callback = TensorBoardCallback()
-    except RuntimeError:  # neither tensorboard nor tensorboardX is installed
-        raise ConfigError("--report-to tensorboard needs the tensorboard package", "pip install tensorboard") from None
-    callback.logging_dir = str(log_dir)
-    return [callback]
-
-
-@torch.no_grad()
-def heldout_loss(model: torch.nn.Module, ids: np.ndarray, lengths: np.ndarray, *, batch_size: int = 8) -> float:
-    """Mean next-token cross-entropy (nats/token) of ``model`` over packed blocks."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
-    dataset = BlockDataset(ids, lengths)
-    for start in range(0, len(dataset), batch_size):
-        batch = collate_blocks([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        logits = model(
-            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
-        ).logits
-        ce, mask = causal_ce(logits, batch["labels"].to(device))
-        n = int(mask.sum())
-        total += ce.item() * n
-        count += n
-    model.train(was_training)
-    return total / max(count, 1)

@@ -26,26 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from transformers import TrainerCallback
 
 from cstool import artifacts, atomic, devices, models, paths, ranks, runstate
 from cstool.console import log
-from cstool.errors import (
-    ConfigError,
-    CstoolError,
-    InputError,
-    Interrupted,
-    at_least,
-)
+from cstool.errors import ConfigError, CstoolError, InputError, at_least
+from cstool.lm.checkpoints import NoFinalCheckpoint, interrupted, resume_point, write_run_record
 from cstool.lm.kd import KINDS
-from cstool.lm.training import REPORT_TO, TENSORBOARD_DIR, last_complete_checkpoint, report_callbacks
+from cstool.lm.reporting import REPORT_TO, TENSORBOARD_DIR, ConsoleLog, report_callbacks
 from cstool.options import option
 
 DONE = "done.json"
 TRAIN_METRICS_FILE = "train_metrics.parquet"
-RUN_FILE = "cstool-run.json"  # in OUT/checkpoints: the options and inputs of the run the checkpoints belong to
 
 
 @dataclass(frozen=True)
@@ -167,70 +159,20 @@ def parse_layers(text: str | None) -> tuple[int, ...] | None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Checks that run before any compute
-
-
-def check_vocab(teacher_tok: Any, student_tok: Any, teacher_size: int, student_size: int) -> int:
-    """Refuse a teacher/student pair that does not share its vocabulary; return the vocab size to compare."""
-    t_vocab, s_vocab = teacher_tok.get_vocab(), student_tok.get_vocab()
-    if t_vocab != s_vocab:
-        t_by_id = {i: t for t, i in t_vocab.items()}
-        s_by_id = {i: t for t, i in s_vocab.items()}
-        diffs = [
-            f"id {i}: {t_by_id.get(i)!r} vs {s_by_id.get(i)!r}"
-            for i in sorted(set(t_by_id) | set(s_by_id))
-            if t_by_id.get(i) != s_by_id.get(i)
-        ]
-        raise CstoolError(
-            f"teacher and student vocabularies differ: teacher has {len(t_vocab)} tokens, student {len(s_vocab)}; "
-            f"first differences (teacher vs student): {'; '.join(diffs[:5])}",
-            "distil into a student that uses the teacher's tokenizer "
-            "(--student-config SPEC or --init-from-teacher-layers)",
-        )
-    n = len(t_vocab)
-    if teacher_size < n or student_size < n:
-        raise CstoolError(
-            f"model output sizes (teacher {teacher_size}, student {student_size}) are smaller than the "
-            f"{n}-token vocabulary",
-            "the model folders do not match their tokenizers",
-        )
-    return n
-
-
-def _check_output(out: Path, resume: bool) -> bool:
-    """Refuse a finished or foreign output folder; return whether it existed (nothing is created here)."""
-    existed = out.exists()
-    if (out / DONE).exists():
-        raise InputError(
-            f"{out} already holds a finished run ({DONE})", "choose another -o, or delete the folder to retrain"
-        )
-    if existed and any(out.iterdir()) and not resume:
-        raise InputError(
-            f"{out} exists and is not empty", "pass --resume to continue an interrupted run, or choose another -o"
-        )
-    return existed
-
-
-# ---------------------------------------------------------------------------------------------------------
+# The stage, then its steps in the order it takes them (blocks, checkpoints and logs: :mod:`cstool.lm`)
 
 
 def distill(
     data: Sequence[str], out_dir: str | os.PathLike, *, config: DistillConfig, callbacks: Sequence[Any] = ()
 ) -> dict[str, Any]:
     """Train the student on ``data`` (artifacts with ``config.text_column``) into ``out_dir``; return a summary."""
-    from transformers import PrinterCallback, ProgressCallback, TrainingArguments
+    from transformers import PrinterCallback, ProgressCallback
     from transformers.utils import logging as hf_logging
 
-    from cstool.lm.scoring import check_model_tokenizer
+    from cstool.lm.blocks import BlockDataset, pack_texts, pooled_heldout_loss, read_texts
+    from cstool.lm.reporting import metrics_table
     from cstool.lm.topk_cache import load_teacher_cache
-    from cstool.lm.training import (
-        BlockDataset,
-        KDTrainer,
-        heldout_loss,
-        metrics_table,
-        pack_texts,
-        read_texts,
-    )
+    from cstool.lm.training import KDTrainer
 
     hf_logging.disable_progress_bar()
     out = Path(out_dir)
@@ -255,56 +197,9 @@ def distill(
     texts, sources = read_texts(list(data), config.text_column)
     eval_texts = read_texts(list(config.eval_data), config.text_column)[0] if config.eval_data else None
     ckpt_dir = out / "checkpoints"
-    record = runstate.run_record(
-        config,
-        {
-            "DATA": runstate.texts_fingerprint(texts),
-            **{
-                flag: _content(path)
-                for flag, path in (
-                    ("--student", config.student),
-                    ("--teacher", config.teacher),
-                    ("--teacher-cache", config.teacher_cache),
-                    ("--tokenizer", config.tokenizer),
-                )
-                if path
-            },
-        },
-    )
-    if config.batch_size % ranks.world_size():
-        raise ConfigError(
-            f"--batch-size {config.batch_size} does not split over {ranks.world_size()} processes",
-            f"give a multiple of {ranks.world_size()}: --batch-size is the whole batch of a step",
-        )
-    record["processes"] = ranks.world_size()  # each process's random state is in the checkpoints
-    resume_from = _resume_point(ckpt_dir, record, out) if config.resume else None
-
-    teacher = teacher_tok = None
-    if config.teacher:
-        teacher_tok = models.load_tokenizer(config.teacher, allow_download=config.allow_download)
-    tok_dir = config.student or config.tokenizer or config.teacher
-    if tok_dir is None:  # --student-config with --teacher-cache only: the cache's teacher tokenizer
-        tok_dir = _cache_teacher(config.teacher_cache)
-    student_tok = models.load_tokenizer(tok_dir, allow_download=config.allow_download)
-    if config.student:
-        student = models.load_causal_lm(config.student, allow_download=config.allow_download, dtype=torch.float32)
-    if config.teacher:
-        teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download, dtype=dtype)
-        if config.init_from_teacher_layers:
-            layers = list(config.init_from_teacher_layers)
-            student = models.student_from_teacher_layers(teacher, layers).to(torch.float32)
-    if config.student_config:
-        special = {k: getattr(student_tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-        student = models.build_causal_lm(
-            config.student_config, vocab_size=len(student_tok), special_ids=special, seed=config.seed
-        )
-    vocab = None
-    if teacher is not None:
-        vocab = check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
-        models.check_positions(teacher, config.block_size, "teacher")
-        check_model_tokenizer(teacher, teacher_tok)
-    models.check_positions(student, config.block_size, "student")
-    check_model_tokenizer(student, student_tok)
+    record = _run_record(config, texts)
+    resume_from = resume_point(ckpt_dir, record, where=out) if config.resume else None
+    student, student_tok, teacher, vocab = _load_models(config, dtype)
 
     ids, lengths = pack_texts(texts, student_tok, config.block_size)
     cache = None
@@ -323,44 +218,17 @@ def distill(
     # anything; it alone writes the run record, the checkpoints (the Trainer) and the output folder.
     ranks.barrier(device)
     if resume_from is None and ranks.is_main():  # a new run: record what it is
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_json(ckpt_dir / RUN_FILE, record, indent=2, sort_keys=True)
-    args = TrainingArguments(
-        output_dir=str(ckpt_dir),
-        per_device_train_batch_size=config.batch_size // ranks.world_size(),
-        gradient_accumulation_steps=config.grad_accum,
-        max_steps=config.max_steps if config.max_steps is not None else -1,
-        num_train_epochs=config.epochs,
-        learning_rate=config.lr,
-        warmup_steps=config.warmup_steps,
-        weight_decay=config.weight_decay,
-        logging_steps=config.log_every,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        report_to=[],
-        seed=config.seed,
-        data_seed=config.seed,
-        use_cpu=device == "cpu",
-        remove_unused_columns=False,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=device != "cpu" and torch.cuda.is_available(),
-        bf16=config.dtype == "bfloat16",
-        fp16=config.dtype == "float16",
-        activation_checkpointing=config.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
-    )
+        write_run_record(ckpt_dir, record)
     trainer = KDTrainer(
         model=student,
-        args=args,
+        args=_training_arguments(config, ckpt_dir, device),
         train_dataset=BlockDataset(ids, lengths, cache),
         teacher=teacher,
         alpha=config.kd_alpha,
         temperature=config.temperature,
         divergence=config.loss,
         vocab_size=vocab,
-        callbacks=[_ConsoleLog(), *([] if config.keep_checkpoints else [_NoFinalCheckpoint()]), *reporting, *callbacks],
+        callbacks=[ConsoleLog(), *([] if config.keep_checkpoints else [NoFinalCheckpoint()]), *reporting, *callbacks],
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
@@ -388,12 +256,9 @@ def distill(
         }
         if eval_texts is not None:  # each process scores its slice of the held-out blocks; the sums are pooled
             e_ids, e_lengths = pack_texts(eval_texts, student_tok, config.block_size)
-            part = ranks.shard(len(e_ids))
-            mine = slice(part.start, part.stop)
-            tokens = float(np.maximum(e_lengths[mine] - 1, 0).sum())
-            mean = heldout_loss(trainer.model, e_ids[mine], e_lengths[mine], batch_size=config.batch_size)
-            total, count = ranks.all_sum([mean * tokens, tokens], device)
-            summary["eval_loss"] = total / max(count, 1.0)
+            summary["eval_loss"] = pooled_heldout_loss(
+                trainer.model, e_ids, e_lengths, batch_size=config.batch_size, device=device
+            )
         table = metrics_table(trainer.state.log_history)
         if table.num_rows:
             summary["final_loss"] = table.column("loss")[-1].as_py()
@@ -419,75 +284,114 @@ def distill(
             atomic.write_json(out / DONE, summary, indent=2)
         ranks.barrier(device)  # no process returns before the output is complete
     except KeyboardInterrupt:
-        kept = last_complete_checkpoint(ckpt_dir)
-        if kept is None and not existed:
-            shutil.rmtree(out, ignore_errors=True)
-            raise Interrupted("interrupted before the first checkpoint; no output was written") from None
-        if kept is None:
-            raise Interrupted(f"interrupted before the first checkpoint of this run; {out} is as it was") from None
-        raise Interrupted(
-            f"interrupted; kept {kept} (step {kept.name.removeprefix('checkpoint-')}) in {out}",
-            "continue from it with the same command and --resume",
-        ) from None
+        raise interrupted(ckpt_dir, out, existed=existed) from None
     return summary
 
 
-def _content(path: str) -> str:
-    """Fingerprint of a local file or folder; a hub id (with --allow-download) stands for itself."""
-    return runstate.fingerprint(path) if Path(path).exists() else f"hub:{path}"
-
-
-def _resume_point(ckpt_dir: Path, record: dict, out: Path) -> Path | None:
-    """The checkpoint a resume continues from, after checking it belongs to a run with these options and
-    inputs; None when there is none (the run starts from step 0)."""
-    last = last_complete_checkpoint(ckpt_dir)
-    if last is None:
-        return None
-    if not (ckpt_dir / RUN_FILE).is_file():
+def _check_output(out: Path, resume: bool) -> bool:
+    """Refuse a finished or foreign output folder; return whether it existed (nothing is created here)."""
+    existed = out.exists()
+    if (out / DONE).exists():
         raise InputError(
-            f"{ckpt_dir} holds checkpoints but no {RUN_FILE}: cannot tell which options and inputs made them",
-            "start a new run with another -o",
+            f"{out} already holds a finished run ({DONE})", "choose another -o, or delete the folder to retrain"
         )
-    saved = runstate.read_json(ckpt_dir / RUN_FILE, "run record")
-    saved.setdefault("processes", 1)  # a record from before the number of processes was kept
-    runstate.check_same_run(saved, record, where=out)
-    if ranks.is_main():
-        log(f"resuming from {last}")
-    return last
-
-
-def _cache_teacher(cache_path: str | None) -> str:
-    prov = None
-    if cache_path and Path(cache_path).exists():  # a cache file, or a folder of shards from several processes
-        try:
-            prov = artifacts.open_source(cache_path).provenance
-        except CstoolError:
-            prov = None
-    teacher = ((prov or {}).get("options") or {}).get("teacher")
-    if not teacher:
+    if existed and any(out.iterdir()) and not resume:
         raise InputError(
-            f"cannot tell which tokenizer made {cache_path}", "give --tokenizer DIR (the teacher's folder)"
+            f"{out} exists and is not empty", "pass --resume to continue an interrupted run, or choose another -o"
         )
-    models.require_model_dir(teacher, "teacher (named by the cache)")
-    return teacher
+    return existed
 
 
-class _NoFinalCheckpoint(TrainerCallback):
-    """No checkpoint at the last step: the model is saved to OUT right after, and the checkpoints are deleted
-    (the run would write the model and optimizer state only to remove them). A kill in between resumes from
-    the checkpoint before."""
+def _run_record(config: DistillConfig, texts: list[str]) -> dict[str, Any]:
+    """What the run's checkpoints belong to: the options that change the result, fingerprints of the texts
+    and of the model, cache and tokenizer inputs, and the number of processes (checked to split the batch)."""
+    record = runstate.run_record(
+        config,
+        {
+            "DATA": runstate.texts_fingerprint(texts),
+            **{
+                flag: runstate.content_fingerprint(path)
+                for flag, path in (
+                    ("--student", config.student),
+                    ("--teacher", config.teacher),
+                    ("--teacher-cache", config.teacher_cache),
+                    ("--tokenizer", config.tokenizer),
+                )
+                if path
+            },
+        },
+    )
+    if config.batch_size % ranks.world_size():
+        raise ConfigError(
+            f"--batch-size {config.batch_size} does not split over {ranks.world_size()} processes",
+            f"give a multiple of {ranks.world_size()}: --batch-size is the whole batch of a step",
+        )
+    record["processes"] = ranks.world_size()  # each process's random state is in the checkpoints
+    return record
 
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= state.max_steps:
-            control.should_save = False
+
+def _load_models(config: DistillConfig, dtype: torch.dtype) -> tuple[Any, Any, Any, int | None]:
+    """The student and its tokenizer, the teacher (None without one), and the vocabulary size the KD term
+    compares, after checking the models, tokenizers and block size belong together."""
+    from cstool.lm.scoring import check_model_tokenizer
+    from cstool.lm.topk_cache import cache_teacher
+
+    teacher = teacher_tok = None
+    if config.teacher:
+        teacher_tok = models.load_tokenizer(config.teacher, allow_download=config.allow_download)
+    tok_dir = config.student or config.tokenizer or config.teacher
+    if tok_dir is None:  # --student-config with --teacher-cache only: the cache's teacher tokenizer
+        tok_dir = cache_teacher(config.teacher_cache)
+    student_tok = models.load_tokenizer(tok_dir, allow_download=config.allow_download)
+    if config.student:
+        student = models.load_causal_lm(config.student, allow_download=config.allow_download, dtype=torch.float32)
+    if config.teacher:
+        teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download, dtype=dtype)
+        if config.init_from_teacher_layers:
+            layers = list(config.init_from_teacher_layers)
+            student = models.student_from_teacher_layers(teacher, layers).to(torch.float32)
+    if config.student_config:
+        special = {k: getattr(student_tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
+        student = models.build_causal_lm(
+            config.student_config, vocab_size=len(student_tok), special_ids=special, seed=config.seed
+        )
+    vocab = None
+    if teacher is not None:
+        vocab = models.check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
+        models.check_positions(teacher, config.block_size, "teacher")
+        check_model_tokenizer(teacher, teacher_tok)
+    models.check_positions(student, config.block_size, "student")
+    check_model_tokenizer(student, student_tok)
+    return student, student_tok, teacher, vocab
 
 
-class _ConsoleLog(TrainerCallback):
-    """Training logs as one line each on stderr (the Trainer's own printer writes to stdout)."""
+def _training_arguments(config: DistillConfig, ckpt_dir: Path, device: str) -> Any:
+    """The Trainer's arguments: checkpoints in ``ckpt_dir``, the batch split over the processes."""
+    from transformers import TrainingArguments
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs and "ce" in logs:
-            log(
-                f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  ce {logs['ce']:.4f}  "
-                f"kd {logs['kd']:.4f}  lr {logs.get('learning_rate', 0):.2e}  {logs['tokens_per_s']:.0f} tok/s"
-            )
+    return TrainingArguments(
+        output_dir=str(ckpt_dir),
+        per_device_train_batch_size=config.batch_size // ranks.world_size(),
+        gradient_accumulation_steps=config.grad_accum,
+        max_steps=config.max_steps if config.max_steps is not None else -1,
+        num_train_epochs=config.epochs,
+        learning_rate=config.lr,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        logging_steps=config.log_every,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        report_to=[],
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=device == "cpu",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=device != "cpu" and torch.cuda.is_available(),
+        bf16=config.dtype == "bfloat16",
+        fp16=config.dtype == "float16",
+        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+    )

@@ -110,7 +110,7 @@ def replay_train(
         "--task": [list(t) for t in tasks],
         "--dev": [list(d) for d in devs],
     }
-    from cstool.lm.training import report_callbacks
+    from cstool.lm.reporting import report_callbacks
 
     report_callbacks(config.report_to, out)  # a missing tensorboard fails now, before the run folder starts
     existed = out.exists()

@@ -52,8 +52,8 @@ class TeacherCacheConfig:
 def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheConfig) -> dict[str, Any]:
     """Write the cache artifact to ``output`` (atomic; a folder of one shard per process under a launcher).
     Returns blocks, tokens, bytes and bytes/token."""
+    from cstool.lm.blocks import pack_texts, read_texts
     from cstool.lm.scoring import check_model_tokenizer
-    from cstool.lm.training import pack_texts, read_texts
 
     world = ranks.world_size()
     if world > 1 and output == "-":

@@ -401,7 +401,7 @@ def test_real_smollm2_teacher_into_4_layer_student(tmp_path):
     data = write_text(tmp_path / "t.parquet", [sentence(r) for _ in range(200)])
     from transformers import AutoTokenizer
 
-    from cstool.lm.training import heldout_loss, pack_texts
+    from cstool.lm.blocks import heldout_loss, pack_texts
 
     ids, lengths = pack_texts(
         pq.read_table(data).column("text").to_pylist(), AutoTokenizer.from_pretrained(teacher), 64

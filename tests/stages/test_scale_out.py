@@ -68,7 +68,7 @@ def runs(tmp_path_factory, tiny_lm) -> dict:
 def _read(cache: Path, data: Path, tiny_lm) -> tuple[dict, np.ndarray]:
     from transformers import AutoTokenizer
 
-    from cstool.lm.training import pack_texts, read_texts
+    from cstool.lm.blocks import pack_texts, read_texts
     from cstool.models import tokenizer_fingerprint
 
     tok = AutoTokenizer.from_pretrained(tiny_lm)

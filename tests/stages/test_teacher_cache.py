@@ -40,8 +40,8 @@ def _cache(tiny_lm, data, out, **kw) -> dict:
 def test_round_trip_matches_teacher(tiny_lm, data, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from cstool.lm.blocks import pack_texts, read_texts
     from cstool.lm.kd import teacher_topk
-    from cstool.lm.training import pack_texts, read_texts
     from cstool.models import tokenizer_fingerprint
 
     out = tmp_path / "c.parquet"

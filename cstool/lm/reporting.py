@@ -1,0 +1,62 @@
+"""What a training run reports: its log rows as a ``train_metrics`` table, one line per log on the console,
+and (``--report-to tensorboard``) the Trainer's TensorBoard event files under the output folder.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pyarrow as pa
+from transformers import TrainerCallback
+
+from cstool import artifacts
+from cstool.console import log
+from cstool.errors import ConfigError
+
+
+def metrics_table(log_history: list[dict]) -> pa.Table:
+    """The training log rows (those with ce/kd) as a ``train_metrics`` table, one row per logged step."""
+    rows = [h for h in log_history if "ce" in h and "loss" in h]
+    return pa.table(
+        {
+            "step": pa.array([int(h["step"]) for h in rows], pa.int64()),
+            "loss": pa.array([float(h["loss"]) for h in rows], pa.float64()),
+            "ce": pa.array([float(h["ce"]) for h in rows], pa.float64()),
+            "kd": pa.array([float(h["kd"]) for h in rows], pa.float64()),
+            "lr": pa.array([float(h.get("learning_rate", math.nan)) for h in rows], pa.float64()),
+            "tokens_per_s": pa.array([float(h["tokens_per_s"]) for h in rows], pa.float64()),
+        },
+        schema=artifacts.TRAIN_METRICS,
+    )
+
+
+REPORT_TO = ("none", "tensorboard")
+TENSORBOARD_DIR = "tensorboard"  # under a training stage's output folder
+
+
+def report_callbacks(report_to: str, log_dir: str | Path) -> list:
+    """Trainer callbacks for ``--report-to``: none, or the Trainer's own TensorBoard integration writing its
+    event files to ``log_dir`` (transformers' default, OUTPUT_DIR/runs/DATE_HOST, would lie inside the
+    checkpoint folder, which is deleted at the end)."""
+    if report_to == "none":
+        return []
+    from transformers.integrations import TensorBoardCallback
+
+    try:
+        callback = TensorBoardCallback()
+    except RuntimeError:  # neither tensorboard nor tensorboardX is installed
+        raise ConfigError("--report-to tensorboard needs the tensorboard package", "pip install tensorboard") from None
+    callback.logging_dir = str(log_dir)
+    return [callback]
+
+
+class ConsoleLog(TrainerCallback):
+    """Training logs as one line each on stderr (the Trainer's own printer writes to stdout)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and "ce" in logs:
+            log(
+                f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  ce {logs['ce']:.4f}  "
+                f"kd {logs['kd']:.4f}  lr {logs.get('learning_rate', 0):.2e}  {logs['tokens_per_s']:.0f} tok/s"
+            )
