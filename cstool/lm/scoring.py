@@ -225,11 +225,20 @@ def lm_batches(
 def encode_ids(tokenizer, texts: list[str], *, add_special_tokens: bool = False) -> list[list[int]]:
     """Token ids of each text: one batched call of a fast tokenizer's Rust backend for ids only (no attention
     masks or offsets built for Python, which is most of a tokenizer call's cost on short texts); other
-    tokenizers through their usual call. The ids are the same either way."""
+    tokenizers through their usual call. The ids are the same either way: whole texts, never truncated.
+
+    A call such as ``tokenizer(texts, truncation=True, max_length=96)`` (how training examples are made) leaves
+    truncation set on the Rust backend, which transformers resets only at its next call of that kind; it is
+    turned off here first, as a call without truncation or padding would, so that scoring after training reads
+    every token."""
     backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
     fast = getattr(backend, "encode_batch_fast", None)
     if fast is None:
         return tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]
+    if backend.truncation is not None:
+        backend.no_truncation()
+    if backend.padding is not None:
+        backend.no_padding()
     return [e.ids for e in fast(texts, add_special_tokens=add_special_tokens)]
 
 

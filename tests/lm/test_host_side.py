@@ -45,3 +45,15 @@ def test_pad_batch_right_pads_with_a_mask_of_the_lengths():
     assert ids.tolist() == [[5, 6, 7], [8, 1, 1], [9, 10, 1]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0], [1, 1, 0]]
     assert str(ids.dtype) == "torch.int64" and str(mask.dtype) == "torch.int64"
+
+
+@pytest.mark.parametrize("special", [False, True])
+def test_encode_ids_read_whole_texts_after_a_truncating_call(tokenizer, special):
+    """Training tokenises with truncation, which transformers leaves set on the backend: scoring after it must
+    still read every token (it once read only the first max_length, and bits per byte came out too low)."""
+    whole = tokenizer(TEXTS, add_special_tokens=special)["input_ids"]
+    assert max(len(i) for i in whole) > 8  # the long text is cut below
+    tokenizer(TEXTS, truncation=True, max_length=8)
+    tokenizer(TEXTS, padding="max_length", max_length=60)
+    assert encode_ids(tokenizer, TEXTS, add_special_tokens=special) == whole
+    assert tokenizer(TEXTS, add_special_tokens=special)["input_ids"] == whole

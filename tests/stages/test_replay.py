@@ -460,3 +460,24 @@ def test_a_bad_task_file_leaves_no_run_folder(seq, tmp_path):
     )
     assert r.exit_code == 2 and "has no column 'text'" in r.output
     assert not (tmp_path / "run").exists()
+
+
+def test_dev_scores_read_whole_texts_longer_than_max_length(seq, tmp_path):
+    """Training examples are cut at --max-length; dev texts are scored whole: the scores written after the last
+    task are the final model's on the whole texts (they once were of the texts' first max-length tokens)."""
+    from transformers import AutoModelForCausalLM
+
+    from cstool.lm.scoring import score_lm
+    from cstool.models import load_tokenizer
+
+    texts = pq.read_table(seq["devs"][0][1]).column("text").to_pylist()
+    long_dev = tmp_path / "en.long.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "text": [" ".join(texts[:12]), " ".join(texts[12:30])]}), long_dev)
+    tok = load_tokenizer(seq["base"])
+    assert min(len(ids) for ids in tok([" ".join(texts[:12])])["input_ids"]) > 3 * 12
+    out = tmp_path / "run"
+    config = ReplayConfig(**{**FAST, "steps_per_task": 4, "max_length": 12, "strategy": "replay"})
+    replay_train(base=seq["base"], tasks=seq["tasks"][:2], devs=[("en", str(long_dev))], output_dir=out, config=config)
+    final = AutoModelForCausalLM.from_pretrained(out / "final")
+    whole = score_lm(final, load_tokenizer(seq["base"]), pq.read_table(long_dev).column("text").to_pylist())
+    assert _matrix(out)[("hi", "en")] == pytest.approx(whole.bpb, rel=1e-4)
