@@ -33,7 +33,7 @@ class ReplayConfig:
     )
     buffer_per_task: int = option(500, "Examples kept per earlier task (seeded reservoir).")
     consolidation_new: float = option(
-        0.75, "Share of the replay adapter's batches from the new task (0.25 in the first design; see README)."
+        0.6, "Share of the replay adapter's batches from the new task (0.25 in the first design; see README)."
     )
     task_adapter_init: str = option(
         "fresh", "replay-adapter: each task adapter starts fresh (docs/method.md) or from the previous one, A_(t-1)."
@@ -159,7 +159,7 @@ class ReplayConfig:
     def label(self) -> str:
         """The strategy with its variant, as metrics and reports name it: ``replay-adapter`` is the design of
         docs/method.md (drop A_(t-1), fresh A_t, R consolidated after A_t on batches 25 % new); a variant appends
-        what differs (``replay-adapter/merge+concurrent``, ``replay-adapter/merge+new0.75``, ``naive/full``)."""
+        what differs (``replay-adapter/merge+concurrent``, ``replay-adapter/merge+new0.6``, ``naive/full``)."""
         parts = ["full"] if self.full_finetune else []
         if self.strategy == "replay-adapter":
             parts += [self.composition] if self.composition != "drop" else []
