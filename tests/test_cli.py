@@ -165,9 +165,17 @@ def _makefile_invocations():
             yield makefile.parent.name, m.group(2), flags
 
 
+def _replay_option_variables():
+    """(Makefile, flags) of the variables the example Makefiles hand to replay-train (``opts_…``, ``RA_OPTS``…)."""
+    for makefile in sorted(EXAMPLES.glob("*/Makefile")):
+        for m in re.finditer(r"^(?:opts_[\w-]+|RA_OPTS|NEW25)\s*[:?]?=(.*)$", makefile.read_text(), re.M):
+            flags = [t for t in m.group(1).split("#")[0].split() if re.fullmatch(r"--?[a-z][a-z-]*", t)]
+            yield makefile.parent.name, "replay-train", flags
+
+
 def test_the_flags_the_example_makefiles_use_exist():
     seen = 0
-    for where, name, flags in _makefile_invocations():
+    for where, name, flags in [*_makefile_invocations(), *_replay_option_variables()]:
         opts = {o for p in click_command(name).params for o in [*p.opts, *p.secondary_opts]}
         assert set(flags) <= opts, (where, name, set(flags) - opts)
         seen += len(flags)
