@@ -143,17 +143,20 @@ def bench_direct(work: Path, tagger: Path, lines: list[str], args: argparse.Name
 
     rss = {}
     for factor in (1, 8):
-        big = work / f"in{factor}.txt"
-        big.write_text("\n".join(lines * factor) + "\n", encoding="utf-8")
-        out = subprocess.run(
-            [sys.executable, "-c", RSS_CHILD, str(big), str(work / f"o{factor}.parquet"), "en", str(tagger)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        rss[factor] = int(out.strip().splitlines()[-1]) / 1024
+        (rss[factor],) = _peak_rss_mib(RSS_CHILD, lines * factor, work / f"in{factor}", tagger)
         print(f"peak RSS at {factor}x input ({factor * len(lines)} sentences): {rss[factor]:.0f} MiB")
     print(f"peak RSS growth 8x/1x: {rss[8] / rss[1]:.3f}  (goal <= 1.2)")
+
+
+def _peak_rss_mib(child: str, lines: list[str], stem: Path, tagger: Path, env: dict | None = None) -> list[float]:
+    """Tag ``lines`` (written to STEM.txt, tagged into STEM.parquet) in a fresh process running ``child``; the
+    peak RSS figures (KiB) it prints on its last line, in MiB."""
+    stem.with_suffix(".txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = [str(stem.with_suffix(".txt")), str(stem.with_suffix(".parquet")), "en", str(tagger)]
+    out = subprocess.run(
+        [sys.executable, "-c", child, *args], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    return [int(x) / 1024 for x in out.strip().splitlines()[-1].split()]
 
 
 def _children_cpu() -> float:
@@ -188,16 +191,9 @@ def bench_workers(work: Path, tagger: Path, sents: list[str], args: argparse.Nam
 
     rss = {}
     for factor in (1, 4):
-        part = work / f"wrss{factor}.txt"
-        part.write_text("\n".join(lines[: n // 4] * factor) + "\n", encoding="utf-8")
-        out = subprocess.run(
-            [sys.executable, "-c", WORKERS_RSS_CHILD, str(part), str(work / f"wr{factor}.parquet"), "en", str(tagger)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-        ).stdout
-        parent, *workers = (int(x) / 1024 for x in out.strip().splitlines()[-1].split())
+        parent, *workers = _peak_rss_mib(
+            WORKERS_RSS_CHILD, lines[: n // 4] * factor, work / f"wrss{factor}", tagger, env
+        )
         rss[factor] = max(workers)
         print(
             f"--workers 2 at {factor}x ({factor * (n // 4)} sentences): peak RSS parent {parent:.0f} MiB, "
