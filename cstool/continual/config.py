@@ -23,7 +23,11 @@ STATE, DONE, BUFFER, METRICS_FILE = "state.json", "done.json", "buffer.parquet",
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    strategy: str = option("replay-adapter", "naive, replay, replay-adapter or joint.")
+    strategy: str = option(
+        "replay-adapter",
+        "naive, replay, replay-adapter or joint; the peers replay-rewarm (LR re-warming with replay) and "
+        "ema-replay (interpolated LoRA with replay).",
+    )
     cs: str = option("none", "none, pos or random: train on code-switched text_cs (from cstool switch).")
     replay_ratio: float = option(
         0.25,
@@ -43,6 +47,17 @@ class ReplayConfig:
     )
     replay_schedule: str = option(
         "consolidate", "replay-adapter: train the replay adapter after A_t (consolidate) or with it (concurrent)."
+    )
+    warmup_share: float = option(
+        0.1,
+        "replay-rewarm: share of each task's steps that re-warm the learning rate linearly from 0 to --lr; the "
+        "rest re-decay it by a cosine to 0 (Ibrahim et al. 2024).",
+    )
+    ema_decay: float = option(
+        0.99,
+        "ema-replay: after every optimizer step the slow adapter becomes decay × slow + (1 − decay) × fast "
+        "(I-LoRA's interpolation, Ren et al. 2024); the slow adapter is the model scored and kept. 0.99 averages "
+        "over about 100 steps, one task at the benchmarks' budgets (set from the budget, not swept).",
     )
     full_finetune: bool = option(False, "naive, replay and joint without LoRA: every weight of the base trains.")
     lora_r: int = option(8, "LoRA rank.")
@@ -125,6 +140,10 @@ class ReplayConfig:
             problems += strategies.strategy_class(self.strategy).problems(self)
         if self.full_finetune and self.kd_teacher:
             problems.append("--full-finetune with --kd-teacher is not supported (the teacher term is for adapters)")
+        if not 0.0 <= self.warmup_share < 1.0:
+            problems.append(f"--warmup-share must lie in [0, 1), got {self.warmup_share}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            problems.append(f"--ema-decay must lie in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.kd_alpha <= 1.0:
             problems.append(f"--kd-alpha must lie in [0, 1], got {self.kd_alpha}")
         problems += at_least(

@@ -128,8 +128,22 @@ class Learner:
             p.requires_grad_("vision_tower" not in n)
 
     def train(
-        self, task: str, phase: str, steps: int, new: list[list], replay: list, ratio: float, route: Any = None
+        self,
+        task: str,
+        phase: str,
+        steps: int,
+        new: list[list],
+        replay: list,
+        ratio: float,
+        route: Any = None,
+        *,
+        schedule: dict | None = None,
+        callbacks: tuple = (),
     ) -> None:
+        """One training phase of ``task``: ``steps`` optimizer steps on batches of which a share ``ratio`` comes
+        from ``replay`` (one list of texts per curriculum epoch in ``new``). ``route``: (new, replayed)
+        parameter lists, each example's gradient reaching only its own. ``schedule``: TrainingArguments fields
+        of the learning-rate schedule (default constant, no warm-up); ``callbacks``: more TrainerCallbacks."""
         from transformers import PrinterCallback, ProgressCallback
 
         from cstool.lm.trainer_args import training_arguments
@@ -166,8 +180,7 @@ class Learner:
             gradient_checkpointing=c.gradient_checkpointing,
             max_steps=steps,
             accelerator_config={"split_batches": ranks.world_size() > 1},
-            lr_scheduler_type="constant",
-            warmup_steps=0,
+            **(schedule or {"lr_scheduler_type": "constant", "warmup_steps": 0}),
             weight_decay=0.0,
             logging_steps=max(1, steps // 5),
             save_strategy="no",
@@ -184,6 +197,8 @@ class Learner:
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
             for callback in report_callbacks(c.report_to, self.out / TENSORBOARD_DIR / f"{task}-{phase}"):
+                trainer.add_callback(callback)
+            for callback in callbacks:
                 trainer.add_callback(callback)
             started = time.perf_counter()
             result = trainer.train()

@@ -92,7 +92,7 @@ def test_a_strategy_checks_its_own_options(toy):
 
 
 def test_an_unknown_strategy_names_the_registered_ones():
-    with pytest.raises(ConfigError, match="naive, replay, replay-adapter, joint, got 'toy'"):
+    with pytest.raises(ConfigError, match="naive, replay, replay-adapter, joint, replay-rewarm, ema-replay, got 'toy'"):
         ReplayConfig(strategy="toy")
 
 
@@ -129,3 +129,54 @@ def test_score_phases_adds_rows_after_each_phase_and_changes_nothing_else(seq, t
     (run,) = build_runs(table, "phased")
     assert run.tasks == ("en", "hi", "mr")
     assert run.matrices["bpb"][2][0] == pytest.approx(plain[("mr", "en")])
+
+
+def _examples(out) -> dict:
+    return json.loads((out / "done.json").read_text())["examples"]
+
+
+def test_replay_rewarm_feeds_replays_batches_on_another_schedule(seq, tmp_path):  # noqa: F811
+    options = dict(replay_ratio=0.25, steps_per_task=12)
+    replay = _run(seq, tmp_path / "replay", strategy="replay", **options)
+    rewarm = _run(seq, tmp_path / "rewarm", strategy="replay-rewarm", **options)
+    assert _examples(tmp_path / "rewarm") == _examples(tmp_path / "replay")  # equal compute, same replayed share
+    assert rewarm[("en", "en")] != replay[("en", "en")]  # the schedule is not replay's constant one
+    assert rewarm[("hi", "hi")] < rewarm[("en", "hi")] - 0.3  # and it learns
+
+
+def test_ema_replay_at_decay_0_is_replay_and_at_099_lags_behind(seq, tmp_path):  # noqa: F811
+    from safetensors.torch import load_file
+
+    options = dict(replay_ratio=0.25, steps_per_task=12)
+    replay = _run(seq, tmp_path / "replay", strategy="replay", **options)
+    ema0 = _run(seq, tmp_path / "ema0", strategy="ema-replay", ema_decay=0.0, **options)
+    assert ema0 == pytest.approx(replay, abs=1e-6)  # slow = fast = replay's adapter, step for step
+    ema = _run(seq, tmp_path / "ema", strategy="ema-replay", ema_decay=0.99, **options)
+    assert _examples(tmp_path / "ema") == _examples(tmp_path / "replay")
+    slow = load_file(str(tmp_path / "ema" / "adapters" / "hi" / "adapter_model.safetensors"))
+    fast = load_file(str(tmp_path / "ema" / "adapters" / "hi.fast" / "adapter_model.safetensors"))
+    assert slow.keys() == fast.keys()
+    assert any(not torch_equal(slow[k], fast[k]) for k in slow)
+    # 12 steps a task at 0.99: the slow weights are still about 0.99**12 ≈ 89 % of where they started, so
+    # the slow model lags well behind the fast one (replay's) on what it has just learnt
+    assert ema[("en", "en")] > replay[("en", "en")] + 0.3
+    assert ema[("hi", "hi")] > replay[("hi", "hi")] + 0.3
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_interpolate_is_the_ema_formula():
+    import torch
+
+    from cstool.continual.strategies.ema_replay import interpolate
+
+    current = {"a": torch.full((2, 3), 2.0), "b": torch.tensor([1.0, -1.0])}
+    slow = {"a": torch.full((2, 3), 10.0), "b": torch.tensor([0.0, 0.0])}
+    interpolate(current, slow, 0.75)
+    assert torch.allclose(slow["a"], torch.full((2, 3), 0.75 * 10 + 0.25 * 2))
+    assert torch.allclose(slow["b"], torch.tensor([0.25, -0.25]))
+    assert torch.equal(current["a"], torch.full((2, 3), 2.0))  # the fast weights are not touched

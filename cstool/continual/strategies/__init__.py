@@ -30,6 +30,8 @@ REGISTRY: dict[str, str] = {
     "replay": "cstool.continual.strategies.replay:Replay",
     "replay-adapter": "cstool.continual.strategies.replay_adapter:ReplayAdapter",
     "joint": "cstool.continual.strategies.joint:Joint",
+    "replay-rewarm": "cstool.continual.strategies.replay_rewarm:ReplayRewarm",
+    "ema-replay": "cstool.continual.strategies.ema_replay:EmaReplay",
 }
 _ADDED: dict[str, type] = {}
 
