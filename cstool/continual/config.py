@@ -16,7 +16,7 @@ from cstool.vqa.metrics import check_normalization
 TASK_TYPES = ("lm", "vqa")
 CS_MODES = ("none", "pos", "random")
 COMPOSITIONS = ("drop", "keep", "merge")
-SCHEDULES = ("consolidate", "concurrent")
+SCHEDULES = ("consolidate", "concurrent", "replay-consolidate")
 REPORT_TO = ("none", "tensorboard")  # as cstool.lm.reporting.REPORT_TO (not imported here: it loads torch)
 STATE, DONE, BUFFER, METRICS_FILE = "state.json", "done.json", "buffer.parquet", "metrics.parquet"
 
@@ -46,7 +46,9 @@ class ReplayConfig:
         "same function as keep), keep it frozen and active, or drop it (the first design).",
     )
     replay_schedule: str = option(
-        "consolidate", "replay-adapter: train the replay adapter after A_t (consolidate) or with it (concurrent)."
+        "consolidate",
+        "replay-adapter: train the replay adapter after A_t (consolidate) or with it (concurrent); "
+        "replay-consolidate: as consolidate, with a share --replay-ratio of A_t's own batches from the buffer too.",
     )
     warmup_share: float = option(
         0.1,

@@ -180,3 +180,20 @@ def test_interpolate_is_the_ema_formula():
     assert torch.allclose(slow["a"], torch.full((2, 3), 0.75 * 10 + 0.25 * 2))
     assert torch.allclose(slow["b"], torch.tensor([0.25, -0.25]))
     assert torch.equal(current["a"], torch.full((2, 3), 2.0))  # the fast weights are not touched
+
+
+def test_replay_consolidate_replays_inside_the_task_adapter_phase(seq, tmp_path):  # noqa: F811
+    import pyarrow.parquet as pq
+
+    options = dict(strategy="replay-adapter", replay_ratio=0.25, steps_per_task=12, score_phases=True)
+    plain = _run(seq, tmp_path / "plain", **options)
+    both = _run(seq, tmp_path / "both", **options, replay_schedule="replay-consolidate")
+    fed_plain, fed_both = _examples(tmp_path / "plain"), _examples(tmp_path / "both")
+    S, B = 12, FAST["batch_size"]
+    for task in ("hi", "mr"):  # the same steps and examples; A_t's 9 steps now replay 25 % too (2 of 8 each)
+        assert sum(fed_both[task].values()) == sum(fed_plain[task].values()) == S * B
+        assert fed_both[task]["replay"] == fed_plain[task]["replay"] + 9 * 2
+    assert pq.read_table(tmp_path / "both" / "metrics.parquet").column("strategy")[0].as_py() == (
+        "replay-adapter/merge+replay+new0.6"
+    )
+    assert both != plain

@@ -2,9 +2,10 @@
 learns the replay buffer, after A_t (``--replay-schedule consolidate``: A_t trains round((1−ρ)·S) steps,
 then R the remaining ρ·S steps with A_t frozen but active, on batches of which a share
 ``--consolidation-new`` comes from T_t) or in the same steps (``concurrent``: replayed examples' gradients
-reach R only, new ones' A_t only). What becomes of A_(t-1) when A_t starts is the composition: merged into
-the frozen weights (the default), kept frozen and active, or dropped (the first design). The model after
-task t is base (+ merged earlier adapters) + A_t + R."""
+reach R only, new ones' A_t only), or after A_t trained with replay itself (``replay-consolidate``: A_t's
+batches hold a share ρ from the buffer, as plain replay's do, then R consolidates as above). What becomes
+of A_(t-1) when A_t starts is the composition: merged into the frozen weights (the default), kept frozen and
+active, or dropped (the first design). The model after task t is base (+ merged earlier adapters) + A_t + R."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class ReplayAdapter:
         parts = [config.composition] if config.composition != "drop" else []
         parts += ["previous"] if config.task_adapter_init == "previous" else []
         parts += ["concurrent"] if config.replay_schedule == "concurrent" else []
-        consolidating = config.replay_schedule == "consolidate"
+        parts += ["replay"] if config.replay_schedule == "replay-consolidate" else []
+        consolidating = config.replay_schedule in ("consolidate", "replay-consolidate")
         parts += [f"new{config.consolidation_new:g}"] if consolidating and config.consolidation_new != 0.25 else []
         return "replay-adapter" + ("/" + "+".join(parts) if parts else "")
 
@@ -73,7 +75,10 @@ class ReplayAdapter:
         else:
             s_task = round((1.0 - rho) * S) if buffer else S  # nothing to consolidate yet: all steps to A_t
             learner.activate(self.active(learner, with_replay=False), [name])
-            learner.train(task.name, "task-adapter", s_task, task.train, [], 0.0)
+            if c.replay_schedule == "replay-consolidate":  # A_t's batches replay too, as plain replay's do
+                learner.train(task.name, "task-adapter", s_task, task.train, buffer, rho)
+            else:
+                learner.train(task.name, "task-adapter", s_task, task.train, [], 0.0)
             if S - s_task > 0:
                 if not learner.has(REPLAY):
                     learner.add_adapter(REPLAY, with_embeddings=False)
