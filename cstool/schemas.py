@@ -66,7 +66,7 @@ PRODUCED_BY: dict[str, str] = {
 
 
 def register_schema(kind: str, schema: pa.Schema, produced_by: str) -> pa.Schema:
-    """Declare an artifact kind (stages call this at import time for the artifacts they write)."""
+    """Declare an artifact kind: its schema and the command that produces it (for "Produce them with" hints)."""
     SCHEMAS[kind] = schema
     PRODUCED_BY[kind] = produced_by
     return schema
@@ -82,7 +82,7 @@ SWITCHED = register_schema(
         list(TAGGED)
         + [
             pa.field("tokens_cs", _str_list),
-            pa.field("text_cs", pa.string()),  # text with the switched spans replaced (see splice.py)
+            pa.field("text_cs", pa.string()),  # text with the switched spans replaced (cstool/text/splice.py)
             pa.field("switched", pa.list_(pa.bool_())),
             pa.field("switch_src", _str_list),
             pa.field("switch_tgt", _str_list),

@@ -35,7 +35,8 @@ class ReplayConfig:
     )
     buffer_per_task: int = option(500, "Examples kept per earlier task (seeded reservoir).")
     consolidation_new: float = option(
-        0.6, "Share of the replay adapter's batches from the new task (0.25 in the first design; see docs/results/ud.md)."
+        0.6,
+        "Share of the replay adapter's batches from the new task (0.25 in the first design; see docs/results/ud.md).",
     )
     task_adapter_init: str = option(
         "fresh", "replay-adapter: each task adapter starts fresh (docs/method.md) or from the previous one, A_(t-1)."
