@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -65,3 +66,16 @@ def test_shell_completion_installs_and_completes(tmp_path):
 
     assert complete("cstool ta") == ["tag"]
     assert "--stanza-dir" in complete("cstool tag --st")  # a command's options are generated when completed
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_help_at_80_columns_shows_every_option_name_whole(name):
+    r = runner.invoke(app, [name, "--help"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert max(map(len, lines)) <= 80
+    words = set(re.findall(r"-[-\w]+", r.output))
+    command = get_command(command_app(name))
+    for p in command.params:
+        for opt in [*p.opts, *p.secondary_opts] if p.param_type_name == "option" else []:
+            assert opt in words, f"cstool {name} --help at 80 columns: {opt} is not shown whole"

@@ -22,6 +22,7 @@ from typing import Any, Optional
 import typer
 
 from cstool import __version__
+from cstool.cli.help import print_help
 from cstool.cli.options import (
     CONFIG_FILE,
     Param,
@@ -168,19 +169,31 @@ def _load_config_file(ctx: typer.Context, value: Optional[Path]) -> Optional[Pat
     return value
 
 
+def _help_param(spec: CommandSpec, params: list[Param]) -> Param:
+    """``--help``, drawn by :mod:`cstool.cli.help` from ``params`` (which it joins)."""
+
+    def show(ctx: typer.Context, value: bool) -> None:
+        if value and not ctx.resilient_parsing:
+            print_help(ctx.command_path, spec.help, spec.epilog, params)
+            raise typer.Exit()
+
+    return param("help", bool, "Show this message and exit.", "--help", default=False, is_eager=True, callback=show)
+
+
 def make_callback(spec: CommandSpec) -> Callable[..., Any]:
     """The function typer reads: ``spec.params``, the config fields, --config and the global options."""
     cls = spec.config_class()
     params = [*spec.params]
     if cls is not None:
         params += [*field_params(cls), config_file_param(_load_config_file)]
-    params += [dataclasses.replace(g, panel=GLOBAL_PANEL) for g in GLOBALS]
+    params += [_help_param(spec, params), *(dataclasses.replace(g, panel=GLOBAL_PANEL) for g in GLOBALS)]
     own = [p.name for p in spec.params]
 
     @stage
     def run(ctx: typer.Context, values: dict[str, Any]) -> Any:
         _apply_globals(values)
         values.pop(CONFIG_FILE, None)
+        values.pop("help")
         extras = {name: values.pop(name) for name in own}
         if cls is None:
             return spec.body(**extras)
@@ -197,7 +210,7 @@ def command_app(name: str) -> typer.Typer:
     if name not in _APPS:
         spec = COMMANDS[name]
         sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-        sub.command(spec.name, help=spec.help, epilog=spec.epilog)(make_callback(spec))
+        sub.command(spec.name, help=spec.help, epilog=spec.epilog, add_help_option=False)(make_callback(spec))
         _APPS[name] = sub
     return _APPS[name]
 
@@ -221,7 +234,7 @@ def _add(spec: CommandSpec) -> None:
     running it) gets the generated command itself."""
     shown = {"help": spec.help, "epilog": spec.epilog, "rich_help_panel": spec.panel}
     if COMPLETING in os.environ:
-        app.command(spec.name, **shown)(make_callback(spec))
+        app.command(spec.name, **shown, add_help_option=False)(make_callback(spec))
     else:
         app.command(spec.name, **shown, add_help_option=False, context_settings=dict(_FORWARD))(_forward(spec))
 
