@@ -197,3 +197,12 @@ def test_pud_pair_induced_lexicon_agrees_with_wiktionary(tmp_path):
     shared = [s for s in induced if s in gold]
     hits = sum(bool(induced[s] & gold[s]) for s in shared)
     assert len(shared) >= 100 and hits / len(shared) >= 0.5
+
+
+def test_docs_list_every_option():
+    import dataclasses
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "lexicon.md").read_text(encoding="utf-8")
+    for f in dataclasses.fields(LexiconConfig):
+        flag = f"`--{f.name.replace('_', '-')}`"
+        assert flag in text, flag
