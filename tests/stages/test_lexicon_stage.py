@@ -206,3 +206,11 @@ def test_docs_list_every_option():
     for f in dataclasses.fields(LexiconConfig):
         flag = f"`--{f.name.replace('_', '-')}`"
         assert flag in text, flag
+
+
+def test_one_side_only_or_output_over_an_input_is_refused(sides, tmp_path):
+    code, output = invoke("lexicon", "--target", sides[1], "-o", tmp_path / "lex.tsv")
+    assert_user_error(code, output, "--source and --target go together")
+    code, output = invoke("lexicon", "--source", sides[0], "--target", sides[1], "-o", sides[1])
+    assert_user_error(code, output, "is also an input")
+    assert not (tmp_path / "lex.tsv").exists()
