@@ -32,6 +32,7 @@ ALL_COMMANDS = [
     "tag",
     "train-tagger",
     "switch",
+    "lexicon",
     "train-tokenizer",
     "teacher-cache",
     "distill",
