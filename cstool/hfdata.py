@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +53,39 @@ class DatasetInput:
 
 
 def local_path(spec: str) -> Path | None:
-    """The local folder a dataset spec names (``FOLDER`` or ``FOLDER:SPLIT``), None for a Hub id."""
+    """The local folder a dataset spec names (``FOLDER`` or ``FOLDER:SPLIT``, also ``hf:FOLDER:SPLIT``, which
+    ``datasets.load_dataset`` reads as that folder), None for a Hub id."""
     if spec.startswith(HUB_PREFIX):
-        return None
+        name = spec[len(HUB_PREFIX) :].split(":")[0]
+        return Path(name) if name and Path(name).is_dir() else None
     path = Path(spec)
     if not path.exists() and ":" in spec and Path(spec.rsplit(":", 1)[0]).is_dir():
         return Path(spec.rsplit(":", 1)[0])
     return path
+
+
+MAX_LISTED = 100_000
+
+
+def files_read(folder: Path) -> list[Path]:
+    """Every file a folder input may read: the files under it (symlinks and hard links included, so each
+    can be compared with the outputs as the file it is) and the data files its ``save_to_disk``
+    ``state.json`` files name (which may lie outside it). At most ``MAX_LISTED`` of them are listed."""
+    out: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        base = Path(root)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            out.append(base / name)
+            if name == "state.json":
+                with contextlib.suppress(InputError):
+                    named = _read_json(base / name).get("_data_files")
+                    if isinstance(named, list):
+                        entries = [f.get("filename") for f in named if isinstance(f, dict)]
+                        out += [base / f for f in entries if isinstance(f, str) and f]
+        if len(out) >= MAX_LISTED:
+            break
+    return out[:MAX_LISTED]
 
 
 def open_dataset(spec: str) -> DatasetInput | None:

@@ -8,8 +8,10 @@
 * a file output may not name an existing folder, and a folder output may not name an existing file;
 * the nearest existing folder above an output must be writable. Nothing is created by the check.
 
-``-`` (stdin/stdout) is never a path and is not compared; an input dataset ``FOLDER:SPLIT`` is its folder,
-and a Hub dataset ``hf:...`` names no local path.
+``-`` (stdin/stdout) is never a path and is not compared; an input dataset ``FOLDER:SPLIT`` (or
+``hf:FOLDER:SPLIT``) is its folder and every file it may read: each file under it, compared as the file it
+resolves to (a shard that is a symlink or hard link to an output is caught), and the data files its
+``save_to_disk`` ``state.json`` names, wherever they lie. A Hub dataset ``hf:OWNER/NAME`` names no local path.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ def _paths(value: Any) -> list[Path]:
             return []
         if not os.path.lexists(spec) and any(ch in spec for ch in "*?["):
             return [Path(p) for p in sorted(globmod.glob(spec))]
-        local = hfdata.local_path(spec)  # a dataset: its folder (FOLDER:SPLIT), none for a Hub id
-        return [local] if local is not None else []
+        local = hfdata.local_path(spec)  # a dataset: its folder (FOLDER:SPLIT, hf:FOLDER), none for a Hub id
+        if local is None:
+            return []
+        return [local, *hfdata.files_read(local)] if local.is_dir() else [local]
     out: list[Path] = []
     for item in value:
         out += _paths(item)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, devices, models, paths, specs
+from cstool import artifacts, atomic, devices, models, paths, specs
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.scoring import LMScore, score_lm
 from cstool.options import option
@@ -269,14 +269,15 @@ def evaluate(
         "data": dict(data),
     }
     inputs = [src for _t, src in sets.values()]
-    if predictions_output is not None and pred_tables:
+    with atomic.group():  # -o and --predictions are committed together, or neither is
+        if predictions_output is not None and pred_tables:
+            artifacts.write_table(
+                predictions_output,
+                pa.concat_tables(pred_tables),
+                kind="vqa_predictions",
+                provenance=artifacts.make_provenance("eval", options=options, inputs=inputs),
+            )
         artifacts.write_table(
-            predictions_output,
-            pa.concat_tables(pred_tables),
-            kind="vqa_predictions",
-            provenance=artifacts.make_provenance("eval", options=options, inputs=inputs),
+            output, table, kind="scores", provenance=artifacts.make_provenance("eval", options=options, inputs=inputs)
         )
-    artifacts.write_table(
-        output, table, kind="scores", provenance=artifacts.make_provenance("eval", options=options, inputs=inputs)
-    )
     return table

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from cstool import artifacts, paths, specs
+from cstool import artifacts, atomic, paths, specs
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
 from cstool.options import option
@@ -268,23 +268,24 @@ def switch_file(
     schema = output_schema(source.schema)
     # min/max statistics only where a reader can use them (not on token lists or free text: costly to write)
     scalar = [f.name for f in schema if not pa.types.is_list(f.type) and f.name not in ("text", "text_cs")]
-    with artifacts.ArtifactWriter(output_path, schema, kind="switched", provenance=prov, statistics=scalar) as w:
-        for out in switch_batches(
-            counted(), lexicon=lexicon, config=config, weights=profile.weights if profile else None, stats=epochs
-        ):
-            w.write(out)
-        covered = sum(int(st.covered.sum()) for st in epochs)
-        if covered == 0 and not config.allow_empty and (rows_in > 0):
-            raise InputError(
-                f"lexicon coverage is 0 %: no input token is in {lexicon_path} (lexicon sources are "
-                f"{dominant_script(lexicon.sources)} script, input tokens {_input_script(input_path)})",
-                "give a lexicon for the input's language and script, or pass --allow-empty",
-            )
-        if covered == 0:
-            warn("lexicon coverage is 0 %: nothing could be switched (--allow-empty)")
-    table = stats_table(epochs, profile.switched if profile else None)
-    if stats_path is not None:
-        artifacts.write_table(stats_path, table, kind="switch_stats", provenance=prov)
+    with atomic.group():  # -o and --stats are committed together, or neither is
+        with artifacts.ArtifactWriter(output_path, schema, kind="switched", provenance=prov, statistics=scalar) as w:
+            for out in switch_batches(
+                counted(), lexicon=lexicon, config=config, weights=profile.weights if profile else None, stats=epochs
+            ):
+                w.write(out)
+            covered = sum(int(st.covered.sum()) for st in epochs)
+            if covered == 0 and not config.allow_empty and (rows_in > 0):
+                raise InputError(
+                    f"lexicon coverage is 0 %: no input token is in {lexicon_path} (lexicon sources are "
+                    f"{dominant_script(lexicon.sources)} script, input tokens {_input_script(input_path)})",
+                    "give a lexicon for the input's language and script, or pass --allow-empty",
+                )
+            if covered == 0:
+                warn("lexicon coverage is 0 %: nothing could be switched (--allow-empty)")
+        table = stats_table(epochs, profile.switched if profile else None)
+        if stats_path is not None:
+            artifacts.write_table(stats_path, table, kind="switch_stats", provenance=prov)
     return SwitchReport(rows_in, w.rows, lexicon, epochs, profile, table)
 
 
