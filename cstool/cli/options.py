@@ -27,7 +27,7 @@ import typer
 from rich.markup import escape
 
 from cstool.errors import ConfigError, InputError
-from cstool.options import option_info
+from cstool.options import bound_problems, option_info
 
 REQUIRED = inspect.Parameter.empty
 CONFIG_FILE = "config_file"  # the parameter of --config (no config field may have this name)
@@ -129,7 +129,8 @@ def field_params(cls: type) -> list[Param]:
 
 
 def build_config(cls: type, given: Mapping[str, Any], derived: Mapping[str, Any] | None = None) -> Any:
-    """``cls(**given)`` with command-line values turned into field values (``parse``, lists → tuples)."""
+    """``cls(**given)`` with command-line values turned into field values (``parse``, lists → tuples); every
+    number is first checked against its field's type and declared bounds (:func:`bound_problems`)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = dict(derived or {})
     for name, value in given.items():
@@ -139,6 +140,7 @@ def build_config(cls: type, given: Mapping[str, Any], derived: Mapping[str, Any]
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[name] = value
+    ConfigError.collect(bound_problems(cls, kwargs), "give a value in the range the message names")
     return cls(**kwargs)
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from cstool import artifacts, atomic, paths
 from cstool.errors import ConfigError, InputError
-from cstool.options import comma_list, option
+from cstool.options import SEED, comma_list, option
 from cstool.text.keyed_random import keyed_rng
 from cstool.vqa.easyvqa import (
     ANSWERS,
@@ -29,7 +29,7 @@ class EasyVqaConfig:
     langs: tuple[str, ...] = option(LANGS, "Comma-separated languages among en, hi, mr.", type=str, parse=comma_list)
     train_images: int = option(1000, "Training images per language (disjoint across languages; easy-vqa has 4000).")
     dev_images: int = option(250, "Held-out images per language (from easy-vqa's 1000 test images).")
-    seed: int = option(1234, "Random seed of the image splits.")
+    seed: int = option(1234, "Random seed of the image splits.", **SEED)
 
     def __post_init__(self) -> None:
         problems = []
