@@ -29,7 +29,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from cstool import __version__, atomic, hfdata, streams
-from cstool.errors import InputError, SchemaError
+from cstool.errors import InputError, SchemaError, first_line
 from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one import stages need)
     METRICS,
     PRODUCED_BY,
@@ -116,10 +116,34 @@ def provenance_metadata(provenance: dict, kind: str) -> dict[bytes, bytes]:
     }
 
 
-def schema_provenance(schema: pa.Schema) -> dict | None:
+PROVENANCE_HINT = "its provenance was damaged after cstool wrote it: write the file again with the command that made it"
+
+
+def decode_provenance(raw: bytes | str, where: str) -> dict:
+    """The provenance record in ``raw`` (UTF-8 JSON of an object); an InputError naming ``where`` when it is
+    not that (not UTF-8, not JSON, nested too deeply, or not an object). Every reader of provenance — schema
+    metadata and ``*.cstool.json`` sidecars alike — goes through here."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = json.loads(text)
+    except UnicodeDecodeError:
+        problem = "not UTF-8"
+    except RecursionError:
+        problem = "JSON nested too deeply"
+    except ValueError as e:
+        problem = f"not JSON: {first_line(e)}"
+    else:
+        if isinstance(value, dict):
+            return value
+        problem = f"a JSON {type(value).__name__}, not an object"
+    raise InputError(f"the cstool provenance of {where} is damaged ({problem})", PROVENANCE_HINT)
+
+
+def schema_provenance(schema: pa.Schema, where: str = "an Arrow schema") -> dict | None:
+    """The provenance in a schema's metadata (None when it has none); ``where`` names the file in an error."""
     meta = schema.metadata or {}
     raw = meta.get(PROVENANCE_KEY)
-    return json.loads(raw) if raw else None
+    return decode_provenance(raw, where) if raw else None
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -137,12 +161,17 @@ def read_provenance(path: str | os.PathLike) -> dict | None:
     p = Path(path)
     side = sidecar_path(p)
     if side.is_file():
-        return json.loads(side.read_text(encoding="utf-8"))
+        try:
+            raw = side.read_bytes()
+        except OSError as e:
+            raise InputError(f"cannot read {side}: {e.strerror or e}", PROVENANCE_HINT) from None
+        return decode_provenance(raw, str(side))
     if p.is_file():
         try:
-            return schema_provenance(_read_file_schema(p))
+            schema = _read_file_schema(p)
         except (pa.ArrowInvalid, OSError):
             return None
+        return schema_provenance(schema, str(p))
     return None
 
 
@@ -201,7 +230,7 @@ class Source:
 
     @property
     def provenance(self) -> dict | None:
-        return schema_provenance(self.schema)
+        return schema_provenance(self.schema, self.spec)
 
     @property
     def num_rows(self) -> int | None:
@@ -217,7 +246,7 @@ class Source:
         if self.is_stream:
             return [{"path": "-", "sha256": None, "provenance": self.provenance}]
         return [
-            {"path": str(f), "sha256": file_sha256(f), "provenance": schema_provenance(_read_file_schema(f))}
+            {"path": str(f), "sha256": file_sha256(f), "provenance": schema_provenance(_read_file_schema(f), str(f))}
             for f in self.files
         ]
 
@@ -419,7 +448,7 @@ def describe(path: str | os.PathLike) -> dict:
         return out
     src = open_source(p)
     meta = src.schema.metadata or {}
-    out["kind"] = meta.get(KIND_KEY, b"").decode() or None
+    out["kind"] = meta.get(KIND_KEY, b"").decode("utf-8", "replace") or None
     out["rows"] = src.num_rows
     out["columns"] = [f"{f.name}: {f.type}" for f in src.schema]
     if src.dataset is not None:
