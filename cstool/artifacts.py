@@ -169,7 +169,7 @@ def read_provenance(path: str | os.PathLike) -> dict | None:
     if p.is_file():
         try:
             schema = _read_file_schema(p)
-        except (pa.ArrowInvalid, OSError):
+        except (pa.ArrowException, OSError):
             return None
         return schema_provenance(schema, str(p))
     return None
@@ -266,7 +266,7 @@ class Source:
                 for batch in self._file_batches(f, batch_size):
                     rows += batch.num_rows
                     yield batch
-            except (pa.ArrowInvalid, OSError) as e:  # a damaged file: its footer read, its data not
+            except (pa.ArrowException, OSError) as e:  # a damaged file: its footer read, its data not
                 raise InputError(
                     f"{f} is damaged after {rows} rows ({str(e).splitlines()[0]})",
                     "write it again with the command that made it",
@@ -300,7 +300,7 @@ def open_source(spec: str | os.PathLike) -> Source:
         tap = streams.StreamTap(sys.stdin.buffer)
         try:
             stream = ipc.open_stream(tap)
-        except (pa.ArrowInvalid, OSError) as e:
+        except (pa.ArrowException, OSError) as e:
             raise InputError(
                 f"stdin is not an Arrow IPC stream ({e})",
                 "pipe the output of a cstool command written with -o -",
@@ -321,7 +321,7 @@ def open_source(spec: str | os.PathLike) -> Source:
         raise InputError(f"input {spec} does not exist", "check the path")
     try:
         return Source(spec, files)
-    except (pa.ArrowInvalid, OSError) as e:
+    except (pa.ArrowException, OSError) as e:
         raise InputError(
             f"{spec} is not a Parquet or Arrow artifact ({str(e).splitlines()[0]})",
             "give a file written by a cstool command",

@@ -145,7 +145,7 @@ def _open_saved(spec: str, path: Path, split: str | None) -> DatasetInput:
         )
     try:
         schema = ipc.open_stream(pa.memory_map(str(files[0]))).schema
-    except (pa.ArrowInvalid, OSError) as e:
+    except (pa.ArrowException, OSError) as e:
         raise InputError(
             f"{spec}: {files[0]} is not an Arrow file ({str(e).splitlines()[0]})", "save the dataset again"
         ) from None
@@ -171,7 +171,7 @@ def _open_saved(spec: str, path: Path, split: str | None) -> DatasetInput:
                             piece = batch.slice(start, batch_size)
                             rows += piece.num_rows
                             yield piece
-            except (pa.ArrowInvalid, OSError) as e:
+            except (pa.ArrowException, OSError) as e:
                 raise InputError(
                     f"{spec}: {f} cannot be read after {rows} rows ({first_line(e)})",
                     "save the dataset again with Dataset.save_to_disk",
@@ -188,7 +188,7 @@ def _count_rows(files: list[Path]) -> int | None:
             with pa.memory_map(str(f)) as mapped:
                 total += sum(batch.num_rows for batch in ipc.open_stream(mapped))
         return total
-    except (pa.ArrowInvalid, OSError):
+    except (pa.ArrowException, OSError):
         return None  # a damaged file is reported, with its row count, when it is read
 
 

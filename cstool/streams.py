@@ -66,7 +66,7 @@ def whole_stream(
         for batch in stream:
             rows += batch.num_rows
             yield from rechunk(batch, batch_size)
-    except (pa.ArrowInvalid, OSError) as e:
+    except (pa.ArrowException, OSError) as e:
         raise InputError(f"{what} is truncated after {rows} rows ({str(e).splitlines()[0]})", hint) from None
     if tap is not None and not tap.ended_with_marker():
         raise InputError(f"{what} ended without its end-of-stream marker after {rows} rows", hint)
