@@ -215,23 +215,32 @@ def folder_files(folder: str | os.PathLike, command: str) -> Iterator[Callable[[
     may hold other files too. The folder's manifest ``.cstool-COMMAND.files.json`` records what the command
     wrote; when the block succeeds, the files the previous manifest listed and this call did not write are
     removed (the outputs of an earlier call that are now stale), and nothing else is ever touched: files
-    the command did not write itself stay, whoever wrote them. When the block fails, nothing changes."""
+    the command did not write itself stay, whoever wrote them. The folder is made when missing; when the
+    block fails, nothing changes (a folder it made is removed again)."""
     folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / MANIFEST.format(command=command)
     before = _manifest_names(folder, command)
     written: list[str] = []
-    with atomic_files() as place:
+    try:
+        with atomic_files() as place:
 
-        def place_in(target: str | os.PathLike) -> Path:
-            target = Path(target)
-            if target.parent != folder or target.name == manifest.name:
-                raise ValueError(f"{target} is not a file of its own in {folder}")
-            written.append(target.name)
-            return place(target)
+            def place_in(target: str | os.PathLike) -> Path:
+                target = Path(target)
+                if target.parent != folder or target.name == manifest.name:
+                    raise ValueError(f"{target} is not a file of its own in {folder}")
+                written.append(target.name)
+                return place(target)
 
-        yield place_in
-        # Listed before they appear: a kill between the renames leaves no file the manifest does not know.
-        write_json(manifest, {"command": command, "files": sorted(before | set(written))})
+            yield place_in
+            # Listed before they appear: a kill between the renames leaves no file the manifest does not know.
+            write_json(manifest, {"command": command, "files": sorted(before | set(written))})
+    except BaseException:
+        if created:  # a folder this call made stays only with the output in it
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     for name in sorted(before - set(written)):
         discard(folder / name)
     write_json(manifest, {"command": command, "files": sorted(written)})

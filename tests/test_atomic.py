@@ -120,3 +120,10 @@ def test_folder_files_remove_only_what_their_manifest_lists(tmp_path):
     assert json.loads((tmp_path / ".cstool-cmd.files.json").read_text())["files"] == ["x.txt"]
     with pytest.raises(ValueError), atomic.folder_files(tmp_path, "cmd") as place:
         place(tmp_path / "sub" / "z.txt")
+
+
+def test_folder_files_remove_a_folder_they_made_when_they_fail(tmp_path):
+    with pytest.raises(RuntimeError), atomic.folder_files(tmp_path / "new" / "out", "cmd") as place:
+        place(tmp_path / "new" / "out" / "x.txt").write_text("1")
+        raise RuntimeError
+    assert _listing(tmp_path) == ["new"] and _listing(tmp_path / "new") == []

@@ -28,6 +28,11 @@ CASES = {
     "ratio nan": (SWITCH, ["--ratio", "nan"], "--ratio must be a finite number"),
     "shard huge": (SWITCH, ["--shard", "0/99999999999999999999"], "--shard must be i/n with 0 <= i < n <="),
     "curriculum long": (SWITCH, ["--curriculum", "const:0.3:100000000"], "at most 1000 epochs"),
+    "replay-train lr nan": (
+        ["replay-train", "--base", "no-such-model", "--task", "en=a.parquet", "--task", "hi=b.parquet", "-o", "{out}"],
+        ["--lr", "nan"],
+        "--lr must be a finite number",
+    ),
     "vocab huge": (
         ["train-tokenizer", MISSING, "-o", "{out}"],
         ["--vocab-size", "99999999999"],

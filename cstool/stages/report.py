@@ -156,7 +156,6 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
         names = {r.name: f"{safe_name(r.name)}_{k}" for k, r in enumerate(loaded)}
     files = [out / "summary.parquet", out / "summary.md", out / "forgetting.png"]
     files += [out / f"rmatrix_{names[r.name]}.png" for r in loaded]
-    out.mkdir(parents=True, exist_ok=True)
     # the report appears whole or not at all; heatmaps an earlier report wrote (its manifest) and no longer
     # writes are removed, and no other file
     with atomic.folder_files(out, "report") as place:

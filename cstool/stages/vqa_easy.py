@@ -64,7 +64,6 @@ def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> d
     parse = template_parser()
     counts: dict[str, dict[str, int]] = {}
     prov = artifacts.make_provenance("vqa-easy", options=config, seed=config.seed)
-    out.mkdir(parents=True, exist_ok=True)
     # the files appear all at once or not at all; stale ones of an earlier call (its manifest) are removed
     with atomic.folder_files(out, "vqa-easy") as place:
         for split, questions, images, per_task in (
