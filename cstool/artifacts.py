@@ -332,6 +332,18 @@ def open_source(spec: str | os.PathLike) -> Source:
 # Writing
 
 
+STDOUT_HINT = "give an output file with -o FILE, or send stdout to a reader with room (| cstool ... -)"
+
+
+def _stdout_failed(e: OSError) -> InputError:
+    """The error for a stdout that is full or closed (``>/dev/full``, a reader that went away). Its file
+    descriptor is pointed at /dev/null so the interpreter's last flush at exit fails no more."""
+    with contextlib.suppress(Exception):
+        if sys.stdout.fileno() == 1:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    return InputError(f"cannot write the Arrow stream to stdout: {e.strerror or e}", STDOUT_HINT)
+
+
 class ArtifactWriter:
     """Write batches to ``path`` atomically, with provenance in the schema metadata.
 
@@ -356,7 +368,12 @@ class ArtifactWriter:
         self._tmp: Path | None = None
         self._sink = None
         if self.path == "-":
-            self._writer = ipc.new_stream(sys.stdout.buffer, self.schema)
+            if sys.stdout is None:
+                raise InputError("-o -: stdout is closed", STDOUT_HINT)
+            try:
+                self._writer = ipc.new_stream(sys.stdout.buffer, self.schema)
+            except OSError as e:
+                raise _stdout_failed(e) from None
             return
         target = Path(self.path)
         try:
@@ -386,11 +403,24 @@ class ArtifactWriter:
         table = table.replace_schema_metadata(self.schema.metadata)
         if isinstance(self._writer, pq.ParquetWriter):
             self._writer.write_table(table, row_group_size=self.row_group_rows)
+        elif self.path == "-":
+            try:
+                self._writer.write_table(table)
+                sys.stdout.buffer.flush()
+            except OSError as e:
+                raise _stdout_failed(e) from None
         else:
             self._writer.write_table(table)
         self.rows += data.num_rows
 
     def commit(self) -> None:
+        if self.path == "-":
+            try:
+                self._writer.close()
+                sys.stdout.buffer.flush()
+            except OSError as e:
+                raise _stdout_failed(e) from None
+            return
         self._writer.close()
         if self._sink is not None:
             self._sink.close()

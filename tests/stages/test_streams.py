@@ -152,3 +152,20 @@ def test_bytes_after_the_end_marker_are_refused(stage, extra, inputs, tmp_path):
     path.write_bytes(data)
     with pytest.raises(artifacts.InputError, match="has bytes after its end-of-stream marker"):
         artifacts.open_source(path).read_all()
+
+
+@pytest.mark.parametrize("stdout", ["full", "closed"])
+def test_stdout_full_or_closed_is_one_line(stdout, inputs, tmp_path):
+    import os
+
+    argv = [CSTOOL, "switch", str(inputs["tagged"]), "--lexicon", str(inputs["lexicon"]), "-o", "-", "--allow-empty"]
+    if stdout == "full":
+        if not os.path.exists("/dev/full"):
+            pytest.skip("no /dev/full")
+        with open("/dev/full", "wb") as full:
+            proc = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, timeout=120)
+    else:
+        proc = subprocess.run(argv, stderr=subprocess.PIPE, timeout=120, preexec_fn=lambda: os.close(1))
+    err = proc.stderr.decode()
+    assert_user_error(proc.returncode, err, "stdout")
+    assert err.count("\n") == 2, err  # the error and its hint, and nothing printed at exit
