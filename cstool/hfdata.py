@@ -68,24 +68,35 @@ MAX_LISTED = 100_000
 
 
 def files_read(folder: Path) -> list[Path]:
-    """Every file a folder input may read: the files under it (symlinks and hard links included, so each
-    can be compared with the outputs as the file it is) and the data files its ``save_to_disk``
-    ``state.json`` files name (which may lie outside it). At most ``MAX_LISTED`` of them are listed."""
+    """The files a folder input may read that do not simply lie inside it, each to be compared with the
+    outputs as the file it is: symlinks and hard links under it (they may be another name of an output),
+    and the data files its ``save_to_disk`` ``state.json`` files name (they may lie outside it). Plain files
+    inside the folder need no listing: an output inside the folder is refused as such. At most
+    ``MAX_LISTED`` entries are looked at."""
     out: list[Path] = []
-    for root, dirs, names in os.walk(folder):
-        base = Path(root)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in names:
-            out.append(base / name)
-            if name == "state.json":
+    todo, seen = [folder], 0
+    while todo and seen < MAX_LISTED:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink() or entry.is_file(follow_symlinks=False) and entry.stat().st_nlink > 1:
+                    out.append(path)
+                elif entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    todo.append(path)
+            except OSError:
+                continue
+            if entry.name == "state.json":
                 with contextlib.suppress(InputError):
-                    named = _read_json(base / name).get("_data_files")
+                    named = _read_json(path).get("_data_files")
                     if isinstance(named, list):
-                        entries = [f.get("filename") for f in named if isinstance(f, dict)]
-                        out += [base / f for f in entries if isinstance(f, str) and f]
-        if len(out) >= MAX_LISTED:
-            break
-    return out[:MAX_LISTED]
+                        entries_named = [f.get("filename") for f in named if isinstance(f, dict)]
+                        out += [path.parent / f for f in entries_named if isinstance(f, str) and f]
+    return out
 
 
 def open_dataset(spec: str) -> DatasetInput | None:
