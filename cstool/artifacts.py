@@ -29,7 +29,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from cstool import __version__, atomic, hfdata, streams
-from cstool.errors import InputError, SchemaError
+from cstool.errors import InputError, SchemaError, first_line
 from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one import stages need)
     METRICS,
     PRODUCED_BY,
@@ -116,10 +116,34 @@ def provenance_metadata(provenance: dict, kind: str) -> dict[bytes, bytes]:
     }
 
 
-def schema_provenance(schema: pa.Schema) -> dict | None:
+PROVENANCE_HINT = "its provenance was damaged after cstool wrote it: write the file again with the command that made it"
+
+
+def decode_provenance(raw: bytes | str, where: str) -> dict:
+    """The provenance record in ``raw`` (UTF-8 JSON of an object); an InputError naming ``where`` when it is
+    not that (not UTF-8, not JSON, nested too deeply, or not an object). Every reader of provenance — schema
+    metadata and ``*.cstool.json`` sidecars alike — goes through here."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        value = json.loads(text)
+    except UnicodeDecodeError:
+        problem = "not UTF-8"
+    except RecursionError:
+        problem = "JSON nested too deeply"
+    except ValueError as e:
+        problem = f"not JSON: {first_line(e)}"
+    else:
+        if isinstance(value, dict):
+            return value
+        problem = f"a JSON {type(value).__name__}, not an object"
+    raise InputError(f"the cstool provenance of {where} is damaged ({problem})", PROVENANCE_HINT)
+
+
+def schema_provenance(schema: pa.Schema, where: str = "an Arrow schema") -> dict | None:
+    """The provenance in a schema's metadata (None when it has none); ``where`` names the file in an error."""
     meta = schema.metadata or {}
     raw = meta.get(PROVENANCE_KEY)
-    return json.loads(raw) if raw else None
+    return decode_provenance(raw, where) if raw else None
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -137,12 +161,17 @@ def read_provenance(path: str | os.PathLike) -> dict | None:
     p = Path(path)
     side = sidecar_path(p)
     if side.is_file():
-        return json.loads(side.read_text(encoding="utf-8"))
+        try:
+            raw = side.read_bytes()
+        except OSError as e:
+            raise InputError(f"cannot read {side}: {e.strerror or e}", PROVENANCE_HINT) from None
+        return decode_provenance(raw, str(side))
     if p.is_file():
         try:
-            return schema_provenance(_read_file_schema(p))
-        except (pa.ArrowInvalid, OSError):
+            schema = _read_file_schema(p)
+        except (pa.ArrowException, OSError):
             return None
+        return schema_provenance(schema, str(p))
     return None
 
 
@@ -201,7 +230,7 @@ class Source:
 
     @property
     def provenance(self) -> dict | None:
-        return schema_provenance(self.schema)
+        return schema_provenance(self.schema, self.spec)
 
     @property
     def num_rows(self) -> int | None:
@@ -217,7 +246,7 @@ class Source:
         if self.is_stream:
             return [{"path": "-", "sha256": None, "provenance": self.provenance}]
         return [
-            {"path": str(f), "sha256": file_sha256(f), "provenance": schema_provenance(_read_file_schema(f))}
+            {"path": str(f), "sha256": file_sha256(f), "provenance": schema_provenance(_read_file_schema(f), str(f))}
             for f in self.files
         ]
 
@@ -237,7 +266,7 @@ class Source:
                 for batch in self._file_batches(f, batch_size):
                     rows += batch.num_rows
                     yield batch
-            except (pa.ArrowInvalid, OSError) as e:  # a damaged file: its footer read, its data not
+            except (pa.ArrowException, OSError) as e:  # a damaged file: its footer read, its data not
                 raise InputError(
                     f"{f} is damaged after {rows} rows ({str(e).splitlines()[0]})",
                     "write it again with the command that made it",
@@ -271,7 +300,7 @@ def open_source(spec: str | os.PathLike) -> Source:
         tap = streams.StreamTap(sys.stdin.buffer)
         try:
             stream = ipc.open_stream(tap)
-        except (pa.ArrowInvalid, OSError) as e:
+        except (pa.ArrowException, OSError) as e:
             raise InputError(
                 f"stdin is not an Arrow IPC stream ({e})",
                 "pipe the output of a cstool command written with -o -",
@@ -292,7 +321,7 @@ def open_source(spec: str | os.PathLike) -> Source:
         raise InputError(f"input {spec} does not exist", "check the path")
     try:
         return Source(spec, files)
-    except (pa.ArrowInvalid, OSError) as e:
+    except (pa.ArrowException, OSError) as e:
         raise InputError(
             f"{spec} is not a Parquet or Arrow artifact ({str(e).splitlines()[0]})",
             "give a file written by a cstool command",
@@ -301,6 +330,18 @@ def open_source(spec: str | os.PathLike) -> Source:
 
 # ---------------------------------------------------------------------------------------------------------
 # Writing
+
+
+STDOUT_HINT = "give an output file with -o FILE, or send stdout to a reader with room (| cstool ... -)"
+
+
+def _stdout_failed(e: OSError) -> InputError:
+    """The error for a stdout that is full or closed (``>/dev/full``, a reader that went away). Its file
+    descriptor is pointed at /dev/null so the interpreter's last flush at exit fails no more."""
+    with contextlib.suppress(Exception):
+        if sys.stdout.fileno() == 1:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    return InputError(f"cannot write the Arrow stream to stdout: {e.strerror or e}", STDOUT_HINT)
 
 
 class ArtifactWriter:
@@ -327,7 +368,12 @@ class ArtifactWriter:
         self._tmp: Path | None = None
         self._sink = None
         if self.path == "-":
-            self._writer = ipc.new_stream(sys.stdout.buffer, self.schema)
+            if sys.stdout is None:
+                raise InputError("-o -: stdout is closed", STDOUT_HINT)
+            try:
+                self._writer = ipc.new_stream(sys.stdout.buffer, self.schema)
+            except OSError as e:
+                raise _stdout_failed(e) from None
             return
         target = Path(self.path)
         try:
@@ -357,11 +403,24 @@ class ArtifactWriter:
         table = table.replace_schema_metadata(self.schema.metadata)
         if isinstance(self._writer, pq.ParquetWriter):
             self._writer.write_table(table, row_group_size=self.row_group_rows)
+        elif self.path == "-":
+            try:
+                self._writer.write_table(table)
+                sys.stdout.buffer.flush()
+            except OSError as e:
+                raise _stdout_failed(e) from None
         else:
             self._writer.write_table(table)
         self.rows += data.num_rows
 
     def commit(self) -> None:
+        if self.path == "-":
+            try:
+                self._writer.close()
+                sys.stdout.buffer.flush()
+            except OSError as e:
+                raise _stdout_failed(e) from None
+            return
         self._writer.close()
         if self._sink is not None:
             self._sink.close()
@@ -419,7 +478,7 @@ def describe(path: str | os.PathLike) -> dict:
         return out
     src = open_source(p)
     meta = src.schema.metadata or {}
-    out["kind"] = meta.get(KIND_KEY, b"").decode() or None
+    out["kind"] = meta.get(KIND_KEY, b"").decode("utf-8", "replace") or None
     out["rows"] = src.num_rows
     out["columns"] = [f"{f.name}: {f.type}" for f in src.schema]
     if src.dataset is not None:

@@ -8,6 +8,11 @@ date, and a reader never sees a half-written one.
 * :func:`atomic_files` — several files as one: all of them appear when the block succeeds, none otherwise.
 * :func:`temp_path`, :func:`commit`, :func:`discard` — the three steps, for writers that cannot be one
   ``with`` block (a streaming writer that commits or aborts later).
+* :func:`group` — the outputs of one command as one: every :func:`commit` inside the block is held back
+  until the block succeeds, and none happens when it fails (``switch -o`` with ``--stats``, ``eval -o``
+  with ``--predictions``).
+* :func:`folder_files` — files a command writes into a folder it shares with others: a manifest in the
+  folder lists what the command wrote, and only files on that list are ever removed.
 
 Nothing stale is left for long: a temporary name ends in the id of the process writing it, and whenever a
 temporary name is made for a target, the leftovers of processes that no longer run (killed before they
@@ -17,11 +22,13 @@ could clean up) are removed; those of running processes (a concurrent writer) ar
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import glob
 import json
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -66,19 +73,38 @@ def sweep(target: str | os.PathLike) -> list[Path]:
 
 
 def discard(path: str | os.PathLike) -> None:
-    """Remove a temporary file or folder, if it is there."""
-    path = Path(path)
-    if path.is_dir() and not path.is_symlink():
+    """Remove a temporary file or folder, if it is there (a name that cannot exist, such as one over the
+    filesystem's length limit, is not there)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
         shutil.rmtree(path, ignore_errors=True)
     else:
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            os.unlink(path)
+
+
+_GROUP: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar("_GROUP", default=None)
 
 
 def commit(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
     """Rename the finished ``tmp`` over ``target``. A folder replaces an existing ``target`` folder whole: the
-    old one is first renamed aside, so ``target`` is missing only between two renames."""
+    old one is first renamed aside, so ``target`` is missing only between two renames. Inside :func:`group`
+    the file is only staged (renamed to ``.NAME.grp-PID``) and committed when the group ends."""
     tmp, target = Path(tmp), Path(target)
+    staged = _GROUP.get()
+    if staged is not None:
+        held = temp_path(target, "grp")  # as long as "tmp": it fits wherever the temporary name fit
+        discard(held)
+        os.replace(tmp, held)
+        staged.append((held, target))
+        return
+    _commit_now(tmp, target)
+
+
+def _commit_now(tmp: Path, target: Path) -> None:
     if tmp.is_dir() and target.is_dir() and not target.is_symlink():
         old = temp_path(target, "old")
         discard(old)
@@ -140,6 +166,84 @@ def atomic_files() -> Iterator[Callable[[str | os.PathLike], Path]]:
     finally:
         for tmp, _ in staged:
             discard(tmp)
+
+
+@contextlib.contextmanager
+def group() -> Iterator[None]:
+    """Commit the outputs written inside the block all together, or none of them: each :func:`commit` (of
+    :func:`atomic_path`, :class:`~cstool.artifacts.ArtifactWriter`, ...) is held back as a staged temporary
+    file; when the block ends without an exception every staged file is renamed over its target, otherwise
+    every staged file is removed and every target is left as it was. Groups nest into the outermost one."""
+    if _GROUP.get() is not None:  # an inner group is part of the outer one
+        yield
+        return
+    staged: list[tuple[Path, Path]] = []
+    token = _GROUP.set(staged)
+    try:
+        try:
+            yield
+        finally:
+            _GROUP.reset(token)
+        for k, (held, target) in enumerate(staged):
+            _commit_now(held, target)
+            staged[k] = (target, target)  # committed: not to be discarded
+    finally:
+        for held, target in staged:
+            if held != target:
+                discard(held)
+
+
+MANIFEST = ".cstool-{command}.files.json"
+
+
+def _manifest_names(folder: Path, command: str) -> set[str]:
+    """The file names the folder's manifest of ``command`` lists (plain names inside the folder only: a damaged
+    or hostile manifest can never name a file elsewhere)."""
+    try:
+        listed = json.loads((folder / MANIFEST.format(command=command)).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    names = listed.get("files") if isinstance(listed, dict) else None
+    if not isinstance(names, list):
+        return set()
+    return {n for n in names if isinstance(n, str) and n and n == Path(n).name and n not in (".", "..")}
+
+
+@contextlib.contextmanager
+def folder_files(folder: str | os.PathLike, command: str) -> Iterator[Callable[[str | os.PathLike], Path]]:
+    """Write files into ``folder`` as one output of ``command`` (like :func:`atomic_files`), in a folder that
+    may hold other files too. The folder's manifest ``.cstool-COMMAND.files.json`` records what the command
+    wrote; when the block succeeds, the files the previous manifest listed and this call did not write are
+    removed (the outputs of an earlier call that are now stale), and nothing else is ever touched: files
+    the command did not write itself stay, whoever wrote them. The folder is made when missing; when the
+    block fails, nothing changes (a folder it made is removed again)."""
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / MANIFEST.format(command=command)
+    before = _manifest_names(folder, command)
+    written: list[str] = []
+    try:
+        with atomic_files() as place:
+
+            def place_in(target: str | os.PathLike) -> Path:
+                target = Path(target)
+                if target.parent != folder or target.name == manifest.name:
+                    raise ValueError(f"{target} is not a file of its own in {folder}")
+                written.append(target.name)
+                return place(target)
+
+            yield place_in
+            # Listed before they appear: a kill between the renames leaves no file the manifest does not know.
+            write_json(manifest, {"command": command, "files": sorted(before | set(written))})
+    except BaseException:
+        if created:  # a folder this call made stays only with the output in it
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    for name in sorted(before - set(written)):
+        discard(folder / name)
+    write_json(manifest, {"command": command, "files": sorted(written)})
 
 
 @contextlib.contextmanager

@@ -13,6 +13,15 @@ from typing import Any
 from cstool.errors import ConfigError, CstoolError
 
 
+def max_threads() -> int:
+    """The most CPU threads cstool asks torch for: 4 per core, at least 256 (far more crash OpenMP)."""
+    return max(256, 4 * (os.cpu_count() or 1))
+
+
+def _outside(n: int) -> str:
+    return f"must be at least 1, got {n}" if n < 1 else f"must be at most {max_threads()}, got {n}"
+
+
 def set_threads(n: int | None) -> int:
     """Use ``n`` CPU threads for torch. Returns the number used.
 
@@ -32,10 +41,10 @@ def set_threads(n: int | None) -> int:
             raise CstoolError(
                 f"OMP_NUM_THREADS must be a whole number, got {env!r}", "unset it, or set it to e.g. 1"
             ) from None
-        if n < 1:
-            raise CstoolError(f"OMP_NUM_THREADS must be at least 1, got {n}", "unset it, or set it to e.g. 1")
-    if n < 1:
-        raise CstoolError(f"--threads must be at least 1, got {n}", "use --threads 1 on a shared machine")
+        if not 1 <= n <= max_threads():
+            raise CstoolError(f"OMP_NUM_THREADS {_outside(n)}", "unset it, or set it to e.g. 1")
+    if not 1 <= n <= max_threads():
+        raise CstoolError(f"--threads {_outside(n)}", "use --threads 1 on a shared machine")
     os.environ["OMP_NUM_THREADS"] = str(n)
     import torch
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +53,50 @@ class DatasetInput:
 
 
 def local_path(spec: str) -> Path | None:
-    """The local folder a dataset spec names (``FOLDER`` or ``FOLDER:SPLIT``), None for a Hub id."""
+    """The local folder a dataset spec names (``FOLDER`` or ``FOLDER:SPLIT``, also ``hf:FOLDER:SPLIT``, which
+    ``datasets.load_dataset`` reads as that folder), None for a Hub id."""
     if spec.startswith(HUB_PREFIX):
-        return None
+        name = spec[len(HUB_PREFIX) :].split(":")[0]
+        return Path(name) if name and Path(name).is_dir() else None
     path = Path(spec)
     if not path.exists() and ":" in spec and Path(spec.rsplit(":", 1)[0]).is_dir():
         return Path(spec.rsplit(":", 1)[0])
     return path
+
+
+MAX_LISTED = 100_000
+
+
+def files_read(folder: Path) -> list[Path]:
+    """The files a folder input may read that do not simply lie inside it, each to be compared with the
+    outputs as the file it is: symlinks and hard links under it (they may be another name of an output),
+    and the data files its ``save_to_disk`` ``state.json`` files name (they may lie outside it). Plain files
+    inside the folder need no listing: an output inside the folder is refused as such. At most
+    ``MAX_LISTED`` entries are looked at."""
+    out: list[Path] = []
+    todo, seen = [folder], 0
+    while todo and seen < MAX_LISTED:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink() or entry.is_file(follow_symlinks=False) and entry.stat().st_nlink > 1:
+                    out.append(path)
+                elif entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    todo.append(path)
+            except OSError:
+                continue
+            if entry.name == "state.json":
+                with contextlib.suppress(InputError):
+                    named = _read_json(path).get("_data_files")
+                    if isinstance(named, list):
+                        entries_named = [f.get("filename") for f in named if isinstance(f, dict)]
+                        out += [path.parent / f for f in entries_named if isinstance(f, str) and f]
+    return out
 
 
 def open_dataset(spec: str) -> DatasetInput | None:
@@ -118,7 +156,7 @@ def _open_saved(spec: str, path: Path, split: str | None) -> DatasetInput:
         )
     try:
         schema = ipc.open_stream(pa.memory_map(str(files[0]))).schema
-    except (pa.ArrowInvalid, OSError) as e:
+    except (pa.ArrowException, OSError) as e:
         raise InputError(
             f"{spec}: {files[0]} is not an Arrow file ({str(e).splitlines()[0]})", "save the dataset again"
         ) from None
@@ -144,7 +182,7 @@ def _open_saved(spec: str, path: Path, split: str | None) -> DatasetInput:
                             piece = batch.slice(start, batch_size)
                             rows += piece.num_rows
                             yield piece
-            except (pa.ArrowInvalid, OSError) as e:
+            except (pa.ArrowException, OSError) as e:
                 raise InputError(
                     f"{spec}: {f} cannot be read after {rows} rows ({first_line(e)})",
                     "save the dataset again with Dataset.save_to_disk",
@@ -161,7 +199,7 @@ def _count_rows(files: list[Path]) -> int | None:
             with pa.memory_map(str(f)) as mapped:
                 total += sum(batch.num_rows for batch in ipc.open_stream(mapped))
         return total
-    except (pa.ArrowInvalid, OSError):
+    except (pa.ArrowException, OSError):
         return None  # a damaged file is reported, with its row count, when it is read
 
 

@@ -8,8 +8,11 @@
 * a file output may not name an existing folder, and a folder output may not name an existing file;
 * the nearest existing folder above an output must be writable. Nothing is created by the check.
 
-``-`` (stdin/stdout) is never a path and is not compared; an input dataset ``FOLDER:SPLIT`` is its folder,
-and a Hub dataset ``hf:...`` names no local path.
+``-`` (stdin/stdout) is never a path and is not compared; an input dataset ``FOLDER:SPLIT`` (or
+``hf:FOLDER:SPLIT``) is its folder and every file it may read that does not simply lie inside it: each
+symlink and hard link under it, compared as the file it names (a shard that is another name of an output is
+caught), and the data files its ``save_to_disk`` ``state.json`` names, wherever they lie.
+A Hub dataset ``hf:OWNER/NAME`` names no local path.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ def _paths(value: Any) -> list[Path]:
             return []
         if not os.path.lexists(spec) and any(ch in spec for ch in "*?["):
             return [Path(p) for p in sorted(globmod.glob(spec))]
-        local = hfdata.local_path(spec)  # a dataset: its folder (FOLDER:SPLIT), none for a Hub id
-        return [local] if local is not None else []
+        local = hfdata.local_path(spec)  # a dataset: its folder (FOLDER:SPLIT, hf:FOLDER), none for a Hub id
+        if local is None:
+            return []
+        return [local, *hfdata.files_read(local)] if local.is_dir() else [local]
     out: list[Path] = []
     for item in value:
         out += _paths(item)
@@ -116,18 +121,31 @@ def check_outputs(
         for other_flag, other in outs[i + 1 :]:
             if same_file(out, other) or _inside(out, other) or _inside(other, out):
                 raise ConfigError(f"{flag} {out} and {other_flag} {other} overlap", OVERLAP_HINT)
-        for label, inp in named_inputs:
-            if same_file(out, inp):
+    # Each path is resolved (and stat-ed) once: a folder input may list many thousands of files.
+    ins = [(label, inp, resolved(inp), _file_id(inp)) for label, inp in named_inputs]
+    for flag, out in outs:
+        out_res, out_id = resolved(out), _file_id(out)
+        for label, inp, inp_res, inp_id in ins:
+            if out_res == inp_res or (out_id is not None and out_id == inp_id):
                 problem = "is also the input"
-            elif _inside(inp, out):
+            elif out_res in inp_res.parents:
                 problem = "contains the input"
-            elif _inside(out, inp):
+            elif inp_res in out_res.parents:
                 problem = "lies inside the input"
             else:
                 continue
             raise ConfigError(
                 f"{flag} {out} {problem} {label} {inp}; writing it would destroy that input", OVERLAP_HINT
             )
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of what ``path`` names (through symlinks), None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def default_output(input_spec: str, kind: str) -> str:

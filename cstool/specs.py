@@ -41,11 +41,14 @@ def parse_named(
     return out
 
 
+MAX_SHARDS = 2**31 - 1  # row ordinals modulo n stay 64-bit integers
+
+
 def parse_shard(spec: str) -> tuple[int, int] | None:
-    """``"i/n"`` → (i, n) with 0 <= i < n, or None when malformed. Shard i of n holds the rows whose
+    """``"i/n"`` → (i, n) with 0 <= i < n <= ``MAX_SHARDS``, or None when malformed. Shard i of n holds the rows whose
     0-based ordinal in the input is i modulo n (balanced, and readable in one streaming pass)."""
     m = re.fullmatch(r"(\d+)/(\d+)", spec or "")
-    if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
+    if not m or not 0 <= int(m.group(1)) < int(m.group(2)) <= MAX_SHARDS:
         return None
     return int(m.group(1)), int(m.group(2))
 

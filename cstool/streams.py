@@ -3,7 +3,8 @@
 A reader takes an IPC stream for complete only when it ends with the end-of-stream marker; one that stops
 between two messages (its writer was killed) or inside one is an error saying how many rows arrived. A
 writer that fails mid-stream ends it with a cut-off message header instead of the marker, so the reader
-fails too (``TRUNCATED_STREAM``).
+fails too (``TRUNCATED_STREAM``). Bytes after the end-of-stream marker (a second stream appended, garbage)
+are an error too: they would otherwise be dropped without a word.
 """
 
 from __future__ import annotations
@@ -65,10 +66,15 @@ def whole_stream(
         for batch in stream:
             rows += batch.num_rows
             yield from rechunk(batch, batch_size)
-    except (pa.ArrowInvalid, OSError) as e:
+    except (pa.ArrowException, OSError) as e:
         raise InputError(f"{what} is truncated after {rows} rows ({str(e).splitlines()[0]})", hint) from None
     if tap is not None and not tap.ended_with_marker():
         raise InputError(f"{what} ended without its end-of-stream marker after {rows} rows", hint)
+    if tap is not None and tap.raw.read(1):
+        raise InputError(
+            f"{what} has bytes after its end-of-stream marker (after {rows} rows): not one whole stream",
+            "give one Arrow stream per input (two streams written one after the other are two inputs)",
+        )
 
 
 def rechunk(batch: pa.RecordBatch, size: int) -> Iterator[pa.RecordBatch]:

@@ -85,3 +85,45 @@ def test_a_folder_can_be_taken_from_a_subfolder(tmp_path):
     with atomic.atomic_dir(tmp_path / "plain", subdir="main") as tmp:  # no such subfolder: the folder itself
         (tmp / "config.json").write_text("{}")
     assert _listing(tmp_path / "plain") == ["config.json"]
+
+
+def test_a_group_commits_all_of_its_outputs_or_none(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("old a")
+    with pytest.raises(RuntimeError), atomic.group():
+        atomic.write_text(a, "new a")
+        assert a.read_text() == "old a"  # held back until the group ends
+        with atomic.atomic_path(b) as tmp:
+            tmp.write_text("new b")
+        raise RuntimeError("the second output's work failed")
+    assert a.read_text() == "old a" and _listing(tmp_path) == ["a.txt"]
+    with atomic.group():
+        atomic.write_text(a, "new a")
+        with atomic.group():  # nested: part of the outer group
+            atomic.write_text(b, "new b")
+        assert not b.exists()
+    assert a.read_text() == "new a" and b.read_text() == "new b" and _listing(tmp_path) == ["a.txt", "b.txt"]
+
+
+def test_folder_files_remove_only_what_their_manifest_lists(tmp_path):
+    (tmp_path / "theirs.txt").write_text("someone else's")
+    with atomic.folder_files(tmp_path, "cmd") as place:
+        place(tmp_path / "x.txt").write_text("1")
+        place(tmp_path / "y.txt").write_text("1")
+    with pytest.raises(RuntimeError), atomic.folder_files(tmp_path, "cmd") as place:
+        place(tmp_path / "x.txt").write_text("2")
+        raise RuntimeError
+    assert (tmp_path / "y.txt").exists() and (tmp_path / "x.txt").read_text() == "1"  # a failed call changes nothing
+    with atomic.folder_files(tmp_path, "cmd") as place:
+        place(tmp_path / "x.txt").write_text("3")
+    assert _listing(tmp_path) == [".cstool-cmd.files.json", "theirs.txt", "x.txt"]
+    assert json.loads((tmp_path / ".cstool-cmd.files.json").read_text())["files"] == ["x.txt"]
+    with pytest.raises(ValueError), atomic.folder_files(tmp_path, "cmd") as place:
+        place(tmp_path / "sub" / "z.txt")
+
+
+def test_folder_files_remove_a_folder_they_made_when_they_fail(tmp_path):
+    with pytest.raises(RuntimeError), atomic.folder_files(tmp_path / "new" / "out", "cmd") as place:
+        place(tmp_path / "new" / "out" / "x.txt").write_text("1")
+        raise RuntimeError
+    assert _listing(tmp_path) == ["new"] and _listing(tmp_path / "new") == []

@@ -27,7 +27,7 @@ import typer
 from rich.markup import escape
 
 from cstool.errors import ConfigError, InputError
-from cstool.options import option_info
+from cstool.options import bound_problems, option_info
 
 REQUIRED = inspect.Parameter.empty
 CONFIG_FILE = "config_file"  # the parameter of --config (no config field may have this name)
@@ -129,7 +129,8 @@ def field_params(cls: type) -> list[Param]:
 
 
 def build_config(cls: type, given: Mapping[str, Any], derived: Mapping[str, Any] | None = None) -> Any:
-    """``cls(**given)`` with command-line values turned into field values (``parse``, lists → tuples)."""
+    """``cls(**given)`` with command-line values turned into field values (``parse``, lists → tuples); every
+    number is first checked against its field's type and declared bounds (:func:`bound_problems`)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = dict(derived or {})
     for name, value in given.items():
@@ -139,6 +140,7 @@ def build_config(cls: type, given: Mapping[str, Any], derived: Mapping[str, Any]
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[name] = value
+    ConfigError.collect(bound_problems(cls, kwargs), "give a value in the range the message names")
     return cls(**kwargs)
 
 
@@ -201,6 +203,50 @@ def _yaml_value(value: Any, multiple: bool) -> Any:
     return items if multiple else ",".join(map(str, items))
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_NODES = 100_000  # values in the file once every alias is expanded
+
+
+class _TooManyValues(Exception):
+    pass
+
+
+def _expanded_size(node: Any, memo: dict[int, int], open_: set[int]) -> int:
+    """How many YAML nodes ``node`` stands for with every alias expanded (a shared node counts each time it is
+    used, as a reader of the values sees it); a node that contains itself counts as too many."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in open_:
+        return MAX_CONFIG_NODES + 1
+    open_.add(key)
+    total = 1
+    if isinstance(node.value, list):
+        for item in node.value:
+            for part in item if isinstance(item, tuple) else (item,):
+                total += _expanded_size(part, memo, open_)
+                if total > MAX_CONFIG_NODES:
+                    break
+    open_.discard(key)
+    memo[key] = total
+    return total
+
+
+def _bounded_loader() -> type:
+    """PyYAML's safe loader that refuses a document standing for more than ``MAX_CONFIG_NODES`` values with its
+    aliases expanded (a "billion laughs" of nested aliases is a few lines that expand to 10**9 values)."""
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        def compose_document(self) -> Any:
+            node = super().compose_document()
+            if node is not None and _expanded_size(node, {}, set()) > MAX_CONFIG_NODES:
+                raise _TooManyValues
+            return node
+
+    return BoundedLoader
+
+
 def read_config_file(path: str | Path, command: Any) -> dict[str, Any]:
     """The options in a ``--config`` YAML file, as a click ``default_map`` for ``command``."""
     import yaml
@@ -208,11 +254,25 @@ def read_config_file(path: str | Path, command: Any) -> dict[str, Any]:
     where = f"--config {path}"
     hint = f"keys are the option names of cstool {command.name} (see cstool {command.name} --help)"
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)  # bounded: /dev/zero or a huge file is refused, not read
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read {where}: {getattr(e, 'strerror', None) or e}", "give a YAML file") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise InputError(
+            f"{where} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not an options file",
+            "give a YAML file of 'option-name: value' lines",
+        )
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_bounded_loader())
+    except RecursionError:
+        raise ConfigError(f"{where} nests too deeply", "write one 'option-name: value' per line") from None
+    except _TooManyValues:
+        raise ConfigError(
+            f"{where} stands for more than {MAX_CONFIG_NODES} values once its aliases (*name) are expanded",
+            "write the options out; an options file needs few values",
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cstool.errors import ConfigError, CstoolError
-from cstool.options import option
+from cstool.options import SEED, option
 
 SPECIALS = {"unk": (0, "<unk>"), "bos": (1, "<s>"), "eos": (2, "</s>"), "pad": (3, "<pad>")}
 
@@ -27,15 +27,18 @@ SPECIALS = {"unk": (0, "<unk>"), "bos": (1, "<s>"), "eos": (2, "</s>"), "pad": (
 class SentencePieceOptions:
     """What sentencepiece is trained with (the options of train-tokenizer that shape the vocabulary)."""
 
-    vocab_size: int = option(4000, "Pieces in the vocabulary.")
+    vocab_size: int = option(4000, "Pieces in the vocabulary.", low=8, high=2**20)
     character_coverage: float = option(0.9995, "Share of characters covered by pieces; rest via bytes.")
     byte_fallback: bool = option(
         True, "Spell characters outside the vocabulary as UTF-8 byte pieces (256 of them), not <unk>."
     )
     max_sentences: int = option(
-        2_000_000, "Most texts sentencepiece trains on (a random sample of them when there are more)."
+        2_000_000,
+        "Most texts sentencepiece trains on (a random sample of them when there are more).",
+        low=1,
+        high=10**9,
     )
-    seed: int = option(1234, "Random seed.")
+    seed: int = option(1234, "Random seed.", **SEED)
 
     def __post_init__(self) -> None:
         problems = []

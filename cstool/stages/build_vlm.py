@@ -12,7 +12,7 @@ from typing import Any
 
 from cstool import artifacts, paths
 from cstool.errors import InputError
-from cstool.options import option
+from cstool.options import SEED, option
 from cstool.vqa.model import build_tiny_vlm
 
 
@@ -25,8 +25,10 @@ class BuildVlmConfig:
     text: str = option(
         "layers=2,hidden=64,heads=4", "Llama language model: layers, hidden, heads, intermediate, positions."
     )
-    vocab_size: int | None = option(None, "Tokenizer pieces [default: up to 1000, as the text allows].")
-    seed: int = option(1234, "Random seed.")
+    vocab_size: int | None = option(
+        None, "Tokenizer pieces [default: up to 1000, as the text allows].", low=8, high=2**20
+    )
+    seed: int = option(1234, "Random seed.", **SEED)
 
 
 def build_vlm_from_data(

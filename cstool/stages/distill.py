@@ -34,7 +34,7 @@ from cstool.errors import ConfigError, CstoolError, InputError, at_least
 from cstool.lm.checkpoints import NoFinalCheckpoint, interrupted, resume_point, write_run_record
 from cstool.lm.kd import KINDS
 from cstool.lm.reporting import REPORT_TO, TENSORBOARD_DIR, ConsoleLog, report_callbacks
-from cstool.options import option
+from cstool.options import SEED, option
 
 DONE = "done.json"
 TRAIN_METRICS_FILE = "train_metrics.parquet"
@@ -57,26 +57,31 @@ class DistillConfig:
     alpha: float | None = option(
         None, "Weight of CE; 1−alpha weights KD (default 0.5 with a teacher or cache, 1 without)."
     )
-    temperature: float = option(2.0, "KD temperature τ.")
+    temperature: float = option(2.0, "KD temperature τ.", high=100)
     loss: str = option("fkl", "KD divergence: fkl, rkl or jsd.")
-    max_steps: int | None = option(None, "Optimizer steps (overrides --epochs).")
-    epochs: float = option(1.0, "Passes over DATA.")
+    max_steps: int | None = option(None, "Optimizer steps (overrides --epochs).", low=1, high=10**9)
+    epochs: float = option(1.0, "Passes over DATA.", low=0.001, high=10**6)
     batch_size: int = option(
-        8, "Blocks per step (before --grad-accum), over all processes: a multiple of their number under torchrun."
+        8,
+        "Blocks per step (before --grad-accum), over all processes: a multiple of their number under torchrun.",
+        low=1,
+        high=2**16,
     )
-    grad_accum: int = option(1, "Gradient accumulation steps.")
-    block_size: int = option(256, "Tokens per packed block.")
-    lr: float = option(5e-4, "Peak learning rate (linear decay).")
-    warmup_steps: int = option(0, "Linear warm-up steps.")
-    weight_decay: float = option(0.0, "AdamW weight decay.")
-    seed: int = option(1234, "Random seed.")
+    grad_accum: int = option(1, "Gradient accumulation steps.", low=1, high=2**16)
+    block_size: int = option(256, "Tokens per packed block.", low=2, high=2**20)
+    lr: float = option(5e-4, "Peak learning rate (linear decay).", low=0, high=10)
+    warmup_steps: int = option(0, "Linear warm-up steps.", low=0, high=10**9)
+    weight_decay: float = option(0.0, "AdamW weight decay.", low=0, high=10)
+    seed: int = option(1234, "Random seed.", **SEED)
     resume: bool = option(
         False,
         "Continue from the newest complete checkpoint in OUT/checkpoints (same options and inputs).",
         changes_result=False,
     )
-    save_steps: int = option(200, "Checkpoint every N steps.", changes_result=False)
-    log_every: int = option(10, "Log (and record in train_metrics) every N steps.", changes_result=False)
+    save_steps: int = option(200, "Checkpoint every N steps.", changes_result=False, low=1, high=10**9)
+    log_every: int = option(
+        10, "Log (and record in train_metrics) every N steps.", changes_result=False, low=1, high=10**9
+    )
     eval_data: tuple[str, ...] = option((), "Held-out text artifact(s): report CE at the end.", changes_result=False)
     keep_checkpoints: bool = option(
         False, "Keep OUT/checkpoints after a finished run (else they are deleted).", changes_result=False

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, devices, models, paths, specs
+from cstool import artifacts, atomic, devices, models, paths, specs
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.scoring import LMScore, score_lm
 from cstool.options import option
@@ -33,17 +33,19 @@ TASKS = ("lm", "vqa")
 @dataclass(frozen=True)
 class EvalConfig:
     task: str = option("lm", "lm (nll, ppl, bits per byte) or vqa (accuracy).")
-    batch_size: int = option(16, "Most sequences per batch.")
-    max_tokens: int = option(16384, "Most padded tokens per batch (LM).")
+    batch_size: int = option(16, "Most sequences per batch.", low=1, high=2**16)
+    max_tokens: int = option(16384, "Most padded tokens per batch (LM).", low=2, high=2**24)
     min_context: int = option(
         1,
         "LM: texts longer than the model's context L are scored in rolling windows that advance by L-K+1 tokens, "
         "so every token after the first window sees at least K tokens (1: lm-evaluation-harness's windows).",
+        low=1,
+        high=2**20,
     )
     text_column: str = option("text", "Text column of the LM sets.")
     run: str | None = option(None, "Run name in the output (default: the model folder name).")
     after_task: str | None = option(None, "Task the model was last trained on (R-matrix row).")
-    max_new_tokens: int = option(10, "VQA: longest generated answer, in tokens.")
+    max_new_tokens: int = option(10, "VQA: longest generated answer, in tokens.", low=1, high=4096)
     vqa_normalization: str = option(
         "multilingual",
         "VQA answer normalisation: multilingual (language-aware, for Hindi, Marathi, ...) or official (the official "
@@ -269,14 +271,15 @@ def evaluate(
         "data": dict(data),
     }
     inputs = [src for _t, src in sets.values()]
-    if predictions_output is not None and pred_tables:
+    with atomic.group():  # -o and --predictions are committed together, or neither is
+        if predictions_output is not None and pred_tables:
+            artifacts.write_table(
+                predictions_output,
+                pa.concat_tables(pred_tables),
+                kind="vqa_predictions",
+                provenance=artifacts.make_provenance("eval", options=options, inputs=inputs),
+            )
         artifacts.write_table(
-            predictions_output,
-            pa.concat_tables(pred_tables),
-            kind="vqa_predictions",
-            provenance=artifacts.make_provenance("eval", options=options, inputs=inputs),
+            output, table, kind="scores", provenance=artifacts.make_provenance("eval", options=options, inputs=inputs)
         )
-    artifacts.write_table(
-        output, table, kind="scores", provenance=artifacts.make_provenance("eval", options=options, inputs=inputs)
-    )
     return table

@@ -156,13 +156,12 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
         names = {r.name: f"{safe_name(r.name)}_{k}" for k, r in enumerate(loaded)}
     files = [out / "summary.parquet", out / "summary.md", out / "forgetting.png"]
     files += [out / f"rmatrix_{names[r.name]}.png" for r in loaded]
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic.atomic_files() as place:  # the report appears whole, or not at all
+    # the report appears whole or not at all; heatmaps an earlier report wrote (its manifest) and no longer
+    # writes are removed, and no other file
+    with atomic.folder_files(out, "report") as place:
         artifacts.write_table(place(files[0]), summary, kind="summary", provenance=prov)
         atomic.write_text(place(files[1]), md)
         plot_forgetting(summary, forgetting.orient(metric)[1], place(files[2]))
         for r, path in zip(loaded, files[3:]):
             plot_rmatrix(r, metric, place(path))
-    for stale in sorted(set(out.glob("rmatrix_*.png")) - set(files)):  # heatmaps of runs no longer reported
-        atomic.discard(stale)
     return {"summary": summary, "markdown": md, "files": files, "metric": metric, "vqa_normalization": normalization}

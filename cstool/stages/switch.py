@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from cstool import artifacts, paths, specs
+from cstool import artifacts, atomic, paths, specs
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
-from cstool.options import option
+from cstool.options import SEED, option
 from cstool.text.cs_stats import EpochStats, NaturalProfile, fit_profile, stats_table
 from cstool.text.lexicon import UPOS_TAGS, Lexicon, dominant_script, load_lexicon
 from cstool.text.switching import switch_batch
@@ -42,12 +42,18 @@ BATCH_ROWS = 8192  # rows switched at a time by switch_file (memory stays flat: 
 _CURRICULUM = re.compile(r"(linear):([^:]+):([^:]+):(\d+)|(const):([^:]+):(\d+)|(list):(.+)")
 
 
+MAX_EPOCHS = 1000
+
+
 def parse_curriculum(spec: str) -> tuple[float, ...]:
     """Ratios per epoch: ``linear:START:END:EPOCHS`` (evenly spaced, both ends included),
     ``const:RATIO:EPOCHS`` or ``list:R0,R1,...``. Raises ValueError with the reason."""
     m = _CURRICULUM.fullmatch(spec.strip())
     if not m:
         raise ValueError("expected linear:START:END:EPOCHS, const:RATIO:EPOCHS or list:R0,R1,...")
+    counts = [int(g) for g in (m.group(4), m.group(7)) if g is not None]
+    if any(n > MAX_EPOCHS for n in counts) or m.group(9) and m.group(9).count(",") >= MAX_EPOCHS:
+        raise ValueError(f"a schedule has at most {MAX_EPOCHS} epochs (each is one more variant of every row)")
     if m.group(1):
         start, end, n = float(m.group(2)), float(m.group(3)), int(m.group(4))
         ratios = [start] if n == 1 else [start + (end - start) * e / (n - 1) for e in range(n)]
@@ -57,7 +63,7 @@ def parse_curriculum(spec: str) -> tuple[float, ...]:
         ratios = [float(r) for r in m.group(9).split(",")]
     if not ratios:
         raise ValueError("the schedule has no epochs")
-    if any(not 0.0 <= r <= 1.0 for r in ratios):
+    if any(not 0.0 <= r <= 1.0 for r in ratios):  # also refuses nan
         raise ValueError("every ratio must lie in [0, 1]")
     return tuple(round(r, 12) for r in ratios)
 
@@ -86,7 +92,7 @@ class SwitchConfig:
     target_lang: str = option("en", "Language the lexicon translates into.")
     strict_pos: bool = option(False, "Only lexicon entries with the token's UPOS.")
     curriculum: str | None = option(None, "Ratio per epoch, one variant each: linear:0.5:0.0:3, const:R:N, list:R,R.")
-    seed: int = option(1234, "Random seed.")
+    seed: int = option(1234, "Random seed.", **SEED)
     shard: str = option("0/1", "i/n: process rows whose ordinal is i modulo n (0-based i).")
     skip_bad_lines: bool = option(False, "Count and skip malformed lexicon lines.")
     allow_empty: bool = option(False, "Write the output even when no token is in the lexicon.")
@@ -140,7 +146,7 @@ class SwitchConfig:
             problems.append(f"--target-lang must be a language code such as en, got {self.target_lang!r}")
         shard = specs.parse_shard(self.shard)
         if shard is None:
-            problems.append(f"--shard must be i/n with 0 <= i < n, got {self.shard!r}")
+            problems.append(f"--shard must be i/n with 0 <= i < n <= {specs.MAX_SHARDS}, got {self.shard!r}")
         else:
             set_("shard_index", shard[0])
             set_("shard_count", shard[1])
@@ -268,23 +274,24 @@ def switch_file(
     schema = output_schema(source.schema)
     # min/max statistics only where a reader can use them (not on token lists or free text: costly to write)
     scalar = [f.name for f in schema if not pa.types.is_list(f.type) and f.name not in ("text", "text_cs")]
-    with artifacts.ArtifactWriter(output_path, schema, kind="switched", provenance=prov, statistics=scalar) as w:
-        for out in switch_batches(
-            counted(), lexicon=lexicon, config=config, weights=profile.weights if profile else None, stats=epochs
-        ):
-            w.write(out)
-        covered = sum(int(st.covered.sum()) for st in epochs)
-        if covered == 0 and not config.allow_empty and (rows_in > 0):
-            raise InputError(
-                f"lexicon coverage is 0 %: no input token is in {lexicon_path} (lexicon sources are "
-                f"{dominant_script(lexicon.sources)} script, input tokens {_input_script(input_path)})",
-                "give a lexicon for the input's language and script, or pass --allow-empty",
-            )
-        if covered == 0:
-            warn("lexicon coverage is 0 %: nothing could be switched (--allow-empty)")
-    table = stats_table(epochs, profile.switched if profile else None)
-    if stats_path is not None:
-        artifacts.write_table(stats_path, table, kind="switch_stats", provenance=prov)
+    with atomic.group():  # -o and --stats are committed together, or neither is
+        with artifacts.ArtifactWriter(output_path, schema, kind="switched", provenance=prov, statistics=scalar) as w:
+            for out in switch_batches(
+                counted(), lexicon=lexicon, config=config, weights=profile.weights if profile else None, stats=epochs
+            ):
+                w.write(out)
+            covered = sum(int(st.covered.sum()) for st in epochs)
+            if covered == 0 and not config.allow_empty and (rows_in > 0):
+                raise InputError(
+                    f"lexicon coverage is 0 %: no input token is in {lexicon_path} (lexicon sources are "
+                    f"{dominant_script(lexicon.sources)} script, input tokens {_input_script(input_path)})",
+                    "give a lexicon for the input's language and script, or pass --allow-empty",
+                )
+            if covered == 0:
+                warn("lexicon coverage is 0 %: nothing could be switched (--allow-empty)")
+        table = stats_table(epochs, profile.switched if profile else None)
+        if stats_path is not None:
+            artifacts.write_table(stats_path, table, kind="switch_stats", provenance=prov)
     return SwitchReport(rows_in, w.rows, lexicon, epochs, profile, table)
 
 

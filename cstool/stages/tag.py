@@ -51,7 +51,7 @@ class TagConfig:
     docs: bool = option(False, "Each line/row is a document of several sentences.")
     retag: bool = option(False, "Tag the gold tokens of a .conllu input with Stanza.")
     pretokenized: bool = option(False, "Text is already tokenized: split on whitespace only.")
-    batch_size: int = option(256, "Rows per Stanza call.")
+    batch_size: int = option(256, "Rows per Stanza call.", low=1, high=2**20)
     device: str = option("cpu", "cpu or cuda.")
     shard: str = option("0/1", "i/n: process rows whose ordinal is i modulo n (0-based i).")
     pos_model: str | None = option(None, "A Stanza POS model file (see cstool train-tagger).")
@@ -69,6 +69,8 @@ class TagConfig:
         1,
         "Processes that tag batches in parallel, each with one torch thread; the output is the same as with 1.",
         changes_result=False,
+        low=1,
+        high=256,
     )
     shard_index: int = field(init=False, repr=False, compare=False)
     shard_count: int = field(init=False, repr=False, compare=False)
@@ -82,7 +84,7 @@ class TagConfig:
             problems.append(problem)
         shard = specs.parse_shard(self.shard)
         if shard is None:
-            problems.append(f"--shard must be i/n with 0 <= i < n, got {self.shard!r}")
+            problems.append(f"--shard must be i/n with 0 <= i < n <= {specs.MAX_SHARDS}, got {self.shard!r}")
         else:
             object.__setattr__(self, "shard_index", shard[0])
             object.__setattr__(self, "shard_count", shard[1])

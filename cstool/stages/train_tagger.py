@@ -18,7 +18,7 @@ from pathlib import Path
 from cstool import artifacts, atomic, devices, paths, stanza_models
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
-from cstool.options import option
+from cstool.options import SEED, option
 
 SMALL_SIZES = {
     "hidden_dim": 128,
@@ -34,11 +34,11 @@ SMALL_SIZES = {
 @dataclass(frozen=True)
 class TrainTaggerConfig:
     lang: str = option(help="Language code.")
-    max_steps: int = option(1000, "Training steps.")
-    batch_size: int = option(32, "Sentences per step.")
-    eval_interval: int = option(100, "Evaluate on dev (and keep the best) every N steps.")
+    max_steps: int = option(1000, "Training steps.", low=1, high=10**9)
+    batch_size: int = option(32, "Sentences per step.", low=1, high=2**16)
+    eval_interval: int = option(100, "Evaluate on dev (and keep the best) every N steps.", low=1, high=10**9)
     full_size: bool = option(False, "Stanza's default sizes instead of small CPU ones.")
-    seed: int = option(1234, "Random seed.")
+    seed: int = option(1234, "Random seed.", **SEED)
     device: str = option("cpu", "cpu or cuda.")
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from cstool import artifacts, atomic, paths
 from cstool.errors import ConfigError, InputError
-from cstool.options import comma_list, option
+from cstool.options import SEED, comma_list, option
 from cstool.text.keyed_random import keyed_rng
 from cstool.vqa.easyvqa import (
     ANSWERS,
@@ -29,7 +29,7 @@ class EasyVqaConfig:
     langs: tuple[str, ...] = option(LANGS, "Comma-separated languages among en, hi, mr.", type=str, parse=comma_list)
     train_images: int = option(1000, "Training images per language (disjoint across languages; easy-vqa has 4000).")
     dev_images: int = option(250, "Held-out images per language (from easy-vqa's 1000 test images).")
-    seed: int = option(1234, "Random seed of the image splits.")
+    seed: int = option(1234, "Random seed of the image splits.", **SEED)
 
     def __post_init__(self) -> None:
         problems = []
@@ -57,14 +57,15 @@ def _package():
 def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> dict[str, dict[str, int]]:
     """Write ``{lang}.train.parquet`` and ``{lang}.dev.parquet`` for every language, and a switch lexicon
     ``lexicon.{lang}-en.tsv`` for every language but English, all at once; the files of other languages
-    that an earlier call left in the folder are removed. Returns row counts."""
+    that an earlier call wrote (by its manifest) are removed, and no other file. Returns row counts."""
     out = Path(output_dir)
     paths.check_outputs({"-o": out}, folders=["-o"])
     ev = _package()
     parse = template_parser()
     counts: dict[str, dict[str, int]] = {}
     prov = artifacts.make_provenance("vqa-easy", options=config, seed=config.seed)
-    with atomic.atomic_files() as place:  # the folder is rewritten whole, or not at all
+    # the files appear all at once or not at all; stale ones of an earlier call (its manifest) are removed
+    with atomic.folder_files(out, "vqa-easy") as place:
         for split, questions, images, per_task in (
             ("train", ev.get_train_questions(), ev.get_train_image_paths(), config.train_images),
             ("dev", ev.get_test_questions(), ev.get_test_image_paths(), config.dev_images),
@@ -104,7 +105,4 @@ def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> d
         for lang in config.langs:
             if lang != "en":
                 write_lexicon(place(out / f"lexicon.{lang}-en.tsv"), lang)
-    for lang in set(LANGS) - set(config.langs):  # files of languages an earlier call wrote, now stale
-        for name in (f"{lang}.train.parquet", f"{lang}.dev.parquet", f"lexicon.{lang}-en.tsv"):
-            atomic.discard(out / name)
     return counts

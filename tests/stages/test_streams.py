@@ -135,3 +135,37 @@ def test_a_writer_killed_between_batches_fails_the_reader(inputs, tmp_path):
     assert reader.returncode == 2, err.decode()
     # where the reader notices the end (between batches or inside the next one) depends on timing: both refuse
     assert (b"end-of-stream marker after" in err or b"is truncated after" in err) and not out.exists()
+
+
+@pytest.mark.parametrize("extra", [b"\x00", b"garbage after the end", "second stream"])
+@pytest.mark.parametrize("stage", ["switch", "tag"])
+def test_bytes_after_the_end_marker_are_refused(stage, extra, inputs, tmp_path):
+    kind, argv = READERS[stage]
+    table = pq.read_table(inputs[kind])
+    data = stream_bytes(table, rows_per_batch=2, end="marker")
+    data += data if extra == "second stream" else extra  # a second stream appended would be dropped unread
+    values = {**{k: str(v) for k, v in inputs.items()}, "OUT": str(tmp_path / "out")}
+    code, output = invoke(*[a.format(**values) for a in argv], input=data)
+    assert_user_error(code, output, "has bytes after its end-of-stream marker", f"after {table.num_rows} rows")
+    assert list(tmp_path.iterdir()) == []
+    path = tmp_path / "x.arrow"  # a stream file, too
+    path.write_bytes(data)
+    with pytest.raises(artifacts.InputError, match="has bytes after its end-of-stream marker"):
+        artifacts.open_source(path).read_all()
+
+
+@pytest.mark.parametrize("stdout", ["full", "closed"])
+def test_stdout_full_or_closed_is_one_line(stdout, inputs, tmp_path):
+    import os
+
+    argv = [CSTOOL, "switch", str(inputs["tagged"]), "--lexicon", str(inputs["lexicon"]), "-o", "-", "--allow-empty"]
+    if stdout == "full":
+        if not os.path.exists("/dev/full"):
+            pytest.skip("no /dev/full")
+        with open("/dev/full", "wb") as full:
+            proc = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, timeout=120)
+    else:
+        proc = subprocess.run(argv, stderr=subprocess.PIPE, timeout=120, preexec_fn=lambda: os.close(1))
+    err = proc.stderr.decode()
+    assert_user_error(proc.returncode, err, "stdout")
+    assert err.count("\n") == 2, err  # the error and its hint, and nothing printed at exit
