@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from cstool import devices, specs
-from cstool.errors import CstoolError
+from cstool.errors import ConfigError, CstoolError
 from cstool.options import SEED, bound_problems, option
 from cstool.stages.switch import parse_curriculum
 
@@ -89,3 +89,19 @@ def test_spec_strings_and_threads_have_bounds(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "999999")
     with pytest.raises(CstoolError, match="OMP_NUM_THREADS must be at most"):
         devices.set_threads(None)
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ({"lora_dropout": 1.5}, "--lora-dropout must be below 1, got 1.5"),
+        ({"seed": -3}, "--seed must be at least 0, got -3"),
+        ({"steps_per_task": 10**9}, "--steps-per-task must be at most 10000000"),
+    ],
+)
+def test_replay_train_options_have_bounds(given, expected):
+    from cstool.cli.options import build_config
+    from cstool.continual.config import ReplayConfig
+
+    with pytest.raises(ConfigError, match=expected):
+        build_config(ReplayConfig, given)

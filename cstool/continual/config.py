@@ -10,7 +10,7 @@ from cstool import artifacts, devices
 from cstool.continual import strategies
 from cstool.continual.strategies import FULL, MAIN, REPLAY  # noqa: F401 (the run folder's names, used here too)
 from cstool.errors import ConfigError, at_least
-from cstool.options import option
+from cstool.options import SEED, option
 from cstool.vqa.metrics import check_normalization
 
 TASK_TYPES = ("lm", "vqa")
@@ -33,7 +33,7 @@ class ReplayConfig:
         0.25,
         "Share of each batch from the replay buffer (replay); share of steps for the replay adapter (replay-adapter).",
     )
-    buffer_per_task: int = option(500, "Examples kept per earlier task (seeded reservoir).")
+    buffer_per_task: int = option(500, "Examples kept per earlier task (seeded reservoir).", high=100000000)
     consolidation_new: float = option(
         0.6,
         "Share of the replay adapter's batches from the new task (0.25 in the first design; see docs/results/ud.md).",
@@ -63,24 +63,26 @@ class ReplayConfig:
         "over about 100 steps, one task at the benchmarks' budgets (set from the budget, not swept).",
     )
     full_finetune: bool = option(False, "naive, replay and joint without LoRA: every weight of the base trains.")
-    lora_r: int = option(8, "LoRA rank.")
-    lora_alpha: int = option(16, "LoRA alpha.")
-    lora_dropout: float = option(0.0, "LoRA dropout.")
+    lora_r: int = option(8, "LoRA rank.", high=4096)
+    lora_alpha: int = option(16, "LoRA alpha.", high=65536)
+    lora_dropout: float = option(0.0, "LoRA dropout.", low=0, below=1)
     target_modules: str = option("auto", "auto, or comma-separated module names.")
     train_embeddings: bool = option(False, "Also train embeddings and LM head (peft modules_to_save).")
-    steps_per_task: int = option(200, "Optimizer steps per task (every strategy).")
-    batch_size: int = option(8, "Examples per optimizer step (under torchrun: split evenly over the processes).")
-    max_length: int = option(128, "Tokens per example (longer ones are cut).")
-    lr: float = option(1e-3, "Learning rate (constant).")
+    steps_per_task: int = option(200, "Optimizer steps per task (every strategy).", high=10000000)
+    batch_size: int = option(
+        8, "Examples per optimizer step (under torchrun: split evenly over the processes).", high=65536
+    )
+    max_length: int = option(128, "Tokens per example (longer ones are cut).", high=1048576)
+    lr: float = option(1e-3, "Learning rate (constant; replay-rewarm: the peak).", high=10)
     kd_teacher: str | None = option(None, "Teacher for a KD term on replayed examples.")
     kd_alpha: float = option(0.5, "Weight of CE against the KD term.")
-    kd_temperature: float = option(2.0, "Temperature τ of the KD term.")
+    kd_temperature: float = option(2.0, "Temperature τ of the KD term.", low=0.01, high=100)
     train_first: bool = option(False, "Train on the first task too (it is otherwise the known anchor).")
     text_column: str | None = option(
         None, "Training text column [default: text_cs with --cs, else text (question for vqa)]."
     )
-    eval_batch_size: int = option(16, "Examples per batch when scoring dev sets.")
-    seed: int = option(1234, "Random seed.")
+    eval_batch_size: int = option(16, "Examples per batch when scoring dev sets.", high=65536)
+    seed: int = option(1234, "Random seed.", **SEED)
     resume: bool = option(
         False, "Continue a killed run in the same folder (same options and inputs).", changes_result=False
     )
@@ -109,7 +111,7 @@ class ReplayConfig:
         changes_result=False,
     )
     task_type: str = option("lm", "lm (text) or vqa (image + question → answer; dev metric accuracy).")
-    max_new_tokens: int = option(10, "vqa: greedy answer length limit on dev sets.")
+    max_new_tokens: int = option(10, "vqa: greedy answer length limit on dev sets.", high=4096)
     vqa_normalization: str = option(
         "multilingual",
         "vqa: answer normalisation of dev accuracy, multilingual (language-aware) or official (the official VQA "
