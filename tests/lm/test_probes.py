@@ -132,32 +132,36 @@ def test_bad_tables_are_refused():
         probe_from_table("p", "translation", pa.table({"source": ["a", "b"], "target": ["c", "d"]}), distractors=2)
 
 
-def test_lm_eval_scores_the_same_items_alike():
+def test_lm_eval_scores_the_same_items_alike(tmp_path):
     """The harness's own multiple_choice process_results on our log-likelihoods gives our acc and acc_norm."""
     pytest.importorskip("lm_eval")
+    import json
+
     from lm_eval.api.task import ConfigurableTask
 
     probe = Probe("p", "choice", (ChoiceItem("c", ("a", "bbbbbb"), 1), ChoiceItem("c", ("xyz", "uv"), 1)))
+    docs = [{"context": i.context, "choices": list(i.choices), "label": i.label} for i in probe.items]
+    data = tmp_path / "items.jsonl"
+    data.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    config = {
+        "task": "t",
+        "output_type": "multiple_choice",
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "test_split": "test",
+        "doc_to_text": "context",
+        "doc_to_choice": "choices",
+        "doc_to_target": "label",
+        "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}],
+    }
+    task = ConfigurableTask(config=config)
     lls = [-10.0, -12.0, -3.0, -2.0]
-    task = ConfigurableTask(
-        config={
-            "task": "t",
-            "output_type": "multiple_choice",
-            "doc_to_text": "{{c}}",
-            "doc_to_target": "{{label}}",
-            "doc_to_choice": "{{choices}}",
-            "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}],
-            "dataset_path": "json",
-            "test_split": "test",
-        }
-    )
     got = {"acc": 0.0, "acc_norm": 0.0}
     pos = 0
-    for item in probe.items:
-        doc = {"c": item.context, "choices": list(item.choices), "label": item.label}
-        res = task.process_results(doc, [(v, False) for v in lls[pos : pos + len(item.choices)]])
-        pos += len(item.choices)
+    for doc in docs:
+        res = task.process_results(doc, [(v, False) for v in lls[pos : pos + len(doc["choices"])]])
+        pos += len(doc["choices"])
         for k in got:
-            got[k] += res[k] / len(probe.items)
+            got[k] += res[k] / len(docs)
     ours = item_scores(probe, lls)
     assert got == {"acc": ours["acc"], "acc_norm": ours["acc_norm"]}
