@@ -10,7 +10,7 @@
 * ``translation``: parallel rows (``source``, ``target``). Each row becomes a choice item whose context is
   the source in a prompt and whose choices are its own target and K distractor targets drawn from the
   other rows (a generator keyed by (seed, "probe-translation", row id), so the draw depends on neither
-  order nor batching); ``accuracy`` = mean of [the true target ranks first], ``mrr`` = mean of 1 / rank of
+  order nor batching); ``acc`` = mean of [the true target ranks first], ``mrr`` = mean of 1 / rank of
   the true target (ties counted against it).
 
 Context and continuation are tokenised as the harness does (``_encode_pair``): trailing spaces of the
@@ -33,7 +33,7 @@ from cstool.errors import ConfigError, InputError
 
 KINDS = ("choice", "translation")
 COLUMNS = {"choice": ("context", "choices", "label"), "translation": ("source", "target")}
-METRICS = {"choice": ("acc", "acc_norm"), "translation": ("accuracy", "mrr")}
+METRICS = {"choice": ("acc", "acc_norm"), "translation": ("acc", "mrr")}
 TRANSLATION_PROMPT = "{source}\n"
 
 
@@ -205,7 +205,7 @@ def item_scores(probe: Probe, lls: Sequence[float]) -> dict[str, float]:
     n = len(probe.items)
     if probe.kind == "choice":
         return {"acc": correct / n, "acc_norm": norm / n, "examples": float(n)}
-    return {"accuracy": correct / n, "mrr": recip / n, "examples": float(n)}
+    return {"acc": correct / n, "mrr": recip / n, "examples": float(n)}
 
 
 def score_probe(model, tokenizer, probe: Probe, *, batch_size: int = 16, max_tokens: int = 16384) -> dict[str, float]:

@@ -63,10 +63,10 @@ def test_choice_metrics_by_hand():
 
 
 def test_translation_metrics_by_hand():
-    # ranks of the true target (label 0): 1, 3 (two better), 2 → accuracy 1/3, MRR (1 + 1/3 + 1/2) / 3
+    # ranks of the true target (label 0): 1, 3 (two better), 2 → acc 1/3, MRR (1 + 1/3 + 1/2) / 3
     items = tuple(ChoiceItem("s", ("t", "u", "v"), 0) for _ in range(3))
     scores = item_scores(Probe("p", "translation", items, ""), [-1, -2, -3, -5, -4, -3, -2, -1, -9])
-    assert scores["accuracy"] == pytest.approx(1 / 3)
+    assert scores["acc"] == pytest.approx(1 / 3)
     assert scores["mrr"] == pytest.approx((1 + 1 / 3 + 1 / 2) / 3)
 
 
@@ -107,7 +107,7 @@ def test_translation_probe_ranks_true_target_among_keyed_distractors(lm):
         rank = 1 + sum(v >= ll[0] for v in ll[1:])
         acc += rank == 1
         rr += 1 / rank
-    assert got["accuracy"] == pytest.approx(acc / 4)
+    assert got["acc"] == pytest.approx(acc / 4)
     assert got["mrr"] == pytest.approx(rr / 4)
     assert 1 / 3 <= got["mrr"] <= 1
 
