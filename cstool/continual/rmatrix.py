@@ -180,15 +180,56 @@ def load_runs(specs: Sequence[str | os.PathLike]) -> tuple[list[Run], list[artif
 # Summary
 
 
-def summarize(runs: Sequence[Run]) -> pa.Table:
-    """The ``summary`` table: per (strategy, cs, score, metric), mean ± 95 % CI over the runs' seeds."""
+def read_baseline(spec: str | os.PathLike) -> tuple[dict[str, dict[str, float]], artifacts.Source]:
+    """A ``scores`` artifact (``cstool eval`` of the model before training) → {metric: {eval_task: value}}."""
+    src = artifacts.open_source(spec)
+    artifacts.require_columns(src.schema, "scores", stage="report --fwt-baseline")
+    out: dict[str, dict[str, float]] = {}
+    for row in src.read_all().select(["run", "eval_task", "metric", "value"]).to_pylist():
+        seen = out.setdefault(row["metric"], {})
+        if row["eval_task"] in seen:
+            raise InputError(
+                f"--fwt-baseline {spec} has several {row['metric']} values for {row['eval_task']}",
+                "give the scores of one model (one cstool eval output)",
+            )
+        if row["value"] is not None and not math.isnan(row["value"]):
+            seen[row["eval_task"]] = row["value"]
+    return out, src
+
+
+def baseline_vectors(runs: Sequence[Run], baseline: dict[str, dict[str, float]], source: str) -> dict:
+    """{metric: oriented baseline per task of the runs' sequence}, for every metric with an FWT; refuses gaps."""
+    out: dict[str, list[float | None]] = {}
+    missing = []
+    for metric in sorted(set().union(*(r.matrices for r in runs))):
+        if "FWT" not in forgetting.cl_metrics(metric):
+            continue
+        tasks = runs[0].tasks
+        values = baseline.get(metric, {})
+        missing += [f"{metric} of {t}" for t in tasks[1:] if t not in values]
+        sign, _ = forgetting.orient(metric)
+        out[metric] = [sign * values[t] if t in values else None for t in tasks]
+    if missing:
+        raise InputError(
+            f"--fwt-baseline {source} has no {', '.join(missing)}",
+            "score the untrained model on every task after the first: cstool eval --model BASE --data TASK=DEV ...",
+        )
+    return out
+
+
+def summarize(runs: Sequence[Run], baselines: dict[str, list[float | None]] | None = None) -> pa.Table:
+    """The ``summary`` table: per (strategy, cs, score, metric), mean ± 95 % CI over the runs' seeds.
+    ``baselines`` ({metric: oriented scores per task}, :func:`baseline_vectors`) make FWT GEM's."""
     groups: dict[tuple[str, str, str], list[Run]] = {}
     for r in runs:
         for metric in r.matrices:
             groups.setdefault((r.strategy, r.cs, metric), []).append(r)
     rows: dict[str, list] = {name: [] for name in artifacts.SUMMARY.names}
     for (strategy, cs, metric), members in sorted(groups.items()):
-        per_run = [(r, forgetting.all_metrics(r.scores(metric))) for r in sorted(members, key=lambda r: r.seed)]
+        per_run = [
+            (r, forgetting.all_metrics(r.scores(metric), (baselines or {}).get(metric)))
+            for r in sorted(members, key=lambda r: r.seed)
+        ]
         for name in forgetting.cl_metrics(metric):
             values = [(r.name, m[name]) for r, m in per_run if m[name] is not None]
             mean, ci, n = forgetting.mean_ci95([v for _, v in values])
