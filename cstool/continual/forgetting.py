@@ -123,6 +123,30 @@ def forgetting(R: Matrix) -> float | None:
     return _mean(terms)
 
 
+# Probe metrics (cstool.lm.probes), higher is better: a probe is scored after every task but never trained on,
+# so it is one column v[0..N] of the R matrix rather than a task of its own.
+PROBE_METRICS = ("acc", "acc_norm", "mrr")
+PROBE_CL_METRICS = ("Last", "Avg", "BWT", "Forgetting")
+
+
+def probe_metrics(v: Sequence[float | None]) -> dict[str, float | None]:
+    """Over a probe's scores v[i] after task i (i = 0..N):
+
+    * Last = v[N];  Avg = mean_i v[i]
+    * BWT = v[N] − v[0]  (change since the anchor task; negative: the model lost the probe)
+    * Forgetting = max_{k<N} v[k] − v[N]  (drop from the best earlier score; None when N = 0)
+    """
+    N = len(v) - 1
+    vals = [_get([v], 0, i) for i in range(N + 1)]
+    earlier = [x for x in vals[:N] if x is not None]
+    return {
+        "Last": vals[N] if N >= 0 else None,
+        "Avg": _mean(vals),
+        "BWT": _diff(vals[N], vals[0]) if N >= 1 else None,
+        "Forgetting": _diff(max(earlier), vals[N]) if earlier and N >= 1 else None,
+    }
+
+
 def all_metrics(R: Matrix, baseline: Sequence[float | None] | None = None) -> dict[str, float | None]:
     """Every metric of CL_METRICS for one R matrix (``baseline``: FWT's reference, see :func:`fwt`)."""
     return {

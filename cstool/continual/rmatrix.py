@@ -32,6 +32,8 @@ class Run:
     matrices: dict[str, list[list[float | None]]]
     source: str
     vqa_normalization: str | None = None  # how its VQA accuracy normalised answers (from the run's provenance)
+    probes: dict[tuple[str, str], list[float | None]] = dataclasses.field(default_factory=dict)
+    # (probe, metric) → its value after each task: eval_tasks outside the sequence scored with probe metrics
 
     def scores(self, metric: str) -> list[list[float | None]]:
         """The R matrix of ``metric`` oriented so that higher is better."""
@@ -99,16 +101,25 @@ def build_runs(table: pa.Table, source: str) -> list[Run]:
         for i in rows:
             if cols["after_task"][i] not in tasks:
                 tasks.append(cols["after_task"][i])
-        extra = sorted({cols["eval_task"][i] for i in rows} - set(tasks))
+        probe_rows = {i for i in rows if cols["eval_task"][i] not in tasks}
+        probe_tasks = {cols["eval_task"][i] for i in probe_rows if cols["metric"][i] in forgetting.PROBE_METRICS}
+        extra = sorted({cols["eval_task"][i] for i in probe_rows} - probe_tasks)
         if extra:
             raise InputError(
                 f"run {name} in {source} evaluates tasks {extra} that are not in its sequence {tasks}",
-                "every eval_task must be a task of the run's sequence",
+                "every eval_task must be a task of the run's sequence, or a probe scored with acc, acc_norm or mrr",
             )
         index = {t: k for k, t in enumerate(tasks)}
         matrices: dict[str, list[list[float | None]]] = {}
+        probes: dict[tuple[str, str], list[float | None]] = {}
         for i in rows:
             metric = cols["metric"][i]
+            if i in probe_rows:
+                if metric in forgetting.PROBE_METRICS:
+                    v = cols["value"][i]
+                    column = probes.setdefault((cols["eval_task"][i], metric), [None] * len(tasks))
+                    column[index[cols["after_task"][i]]] = None if v is None or math.isnan(v) else v
+                continue
             try:
                 forgetting.orient(metric)
             except KeyError:
@@ -121,7 +132,7 @@ def build_runs(table: pa.Table, source: str) -> list[Run]:
                 f"run {name} in {source} has no score metrics (accuracy, nll, bpb or ppl)",
                 "the metrics file must hold R-matrix rows",
             )
-        runs.append(Run(name, strategy, cs, int(seed), tuple(tasks), matrices, source))
+        runs.append(Run(name, strategy, cs, int(seed), tuple(tasks), matrices, source, probes=probes))
     return runs
 
 
@@ -242,4 +253,27 @@ def summarize(runs: Sequence[Run], baselines: dict[str, list[float | None]] | No
             rows["ci95"].append(ci)
             rows["n"].append(n)
             rows["runs"].append([name for name, _ in values])
+    probe_groups: dict[tuple[str, str, str, str], list[Run]] = {}
+    for r in runs:
+        for probe, metric in r.probes:
+            probe_groups.setdefault((r.strategy, r.cs, probe, metric), []).append(r)
+    for (strategy, cs, probe, metric), members in sorted(probe_groups.items()):
+        per_run = [
+            (r, forgetting.probe_metrics(r.probes[probe, metric])) for r in sorted(members, key=lambda r: r.seed)
+        ]
+        for name in forgetting.PROBE_CL_METRICS:
+            values = [(r.name, m[name]) for r, m in per_run if m[name] is not None]
+            mean, ci, n = forgetting.mean_ci95([v for _, v in values])
+            for key, value in (
+                ("tasks", "→".join(members[0].tasks)),
+                ("strategy", strategy),
+                ("cs", cs),
+                ("score", f"{probe}:{metric}"),
+                ("metric", name),
+                ("mean", mean),
+                ("ci95", ci),
+                ("n", n),
+                ("runs", [name for name, _ in values]),
+            ):
+                rows[key].append(value)
     return pa.table(rows, schema=artifacts.SUMMARY)

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from cstool import artifacts
 from cstool.cli import app
 from cstool.continual import forgetting as F
+from cstool.errors import CstoolError
 from cstool.stages.report import ReportConfig, report
 
 from .test_report import bpb_matrix, write_run
@@ -58,3 +59,66 @@ def test_cli_fwt_baseline_with_gaps_is_refused(runs, tmp_path):
     assert result.exit_code == 2 and "has no bpb of mr" in result.output and not out.exists()
     result = CliRunner().invoke(app, ["report", *map(str, runs), "-o", str(out), "--fwt-baseline", str(runs[0])])
     assert result.exit_code == 2 and not out.exists()
+
+
+def test_per_probe_last_bwt_and_forgetting(tmp_path):
+    runs = []
+    for seed, probe in ((1, [0.6, 0.7, 0.4]), (2, [0.5, 0.8, 0.6])):
+        d = write_run(tmp_path / f"r{seed}", f"r{seed}", "naive", "none", seed, bpb_matrix(0.5))
+        table = artifacts.open_source(d / "metrics.parquet").read_all()
+        extra = pa.table(
+            {
+                "run": [f"r{seed}"] * 6,
+                "strategy": ["naive"] * 6,
+                "cs": ["none"] * 6,
+                "seed": [seed] * 6,
+                "after_task": ["en", "hi", "mr"] * 2,
+                "eval_task": ["en-hi"] * 6,
+                "metric": ["acc"] * 3 + ["examples"] * 3,
+                "value": [*probe, 100.0, 100.0, 100.0],
+            },
+            schema=artifacts.METRICS,
+        )
+        artifacts.write_table(
+            d / "metrics.parquet",
+            pa.concat_tables([table.select(artifacts.METRICS.names).cast(artifacts.METRICS), extra]),
+            kind="metrics",
+            provenance=artifacts.make_provenance("replay-train", options={}),
+        )
+        runs.append(d)
+    out = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())
+    rows = {r["metric"]: r for r in out["summary"].to_pylist() if r["score"] == "en-hi:acc"}
+    assert rows["Last"]["mean"] == pytest.approx((0.4 + 0.6) / 2)
+    assert rows["BWT"]["mean"] == pytest.approx(((0.4 - 0.6) + (0.6 - 0.5)) / 2)
+    assert rows["Forgetting"]["mean"] == pytest.approx(((0.7 - 0.4) + (0.8 - 0.6)) / 2)
+    assert rows["Avg"]["mean"] == pytest.approx((1.7 / 3 + 1.9 / 3) / 2)
+    assert "FWT" not in rows and rows["Last"]["n"] == 2
+    assert "| naive | none | en-hi:acc |" in out["markdown"]
+
+
+def test_probe_metrics_of_one_row_and_missing_entries():
+    assert F.probe_metrics([0.5]) == {"Last": 0.5, "Avg": 0.5, "BWT": None, "Forgetting": None}
+    m = F.probe_metrics([None, 0.9, 0.7])
+    assert m["BWT"] is None and m["Forgetting"] == pytest.approx(0.2) and m["Avg"] == pytest.approx(0.8)
+
+
+def test_an_extra_eval_task_without_probe_metrics_is_refused(tmp_path):
+    from cstool.continual.rmatrix import build_runs
+
+    table = pa.table(
+        {
+            "run": ["r", "r"],
+            "strategy": ["naive"] * 2,
+            "cs": ["none"] * 2,
+            "seed": [1, 1],
+            "after_task": ["en", "en"],
+            "eval_task": ["en", "xx"],
+            "metric": ["bpb", "bpb"],
+            "value": [1.0, 2.0],
+        },
+        schema=artifacts.METRICS,
+    )
+    with pytest.raises(CstoolError, match=r"evaluates tasks \['xx'\]"):
+        build_runs(table, "m.parquet")
+    probe = table.set_column(6, "metric", pa.array(["bpb", "mrr"]))
+    assert build_runs(probe, "m.parquet")[0].probes == {("xx", "mrr"): [2.0]}
