@@ -147,9 +147,18 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
 
 
 def loglikelihoods(
-    model, tokenizer, pairs: Sequence[tuple[str, str]], *, batch_size: int = 16, max_tokens: int = 16384
-):
-    """log P(continuation | BOS + context) of each (context, continuation) pair (nats, float)."""
+    model,
+    tokenizer,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    batch_size: int = 16,
+    max_tokens: int = 16384,
+    bos: bool = True,
+) -> list[float]:
+    """log P(continuation | BOS + context) of each (context, continuation) pair (nats, float).
+
+    ``bos=False`` conditions on the context alone, BOS only before an empty context: the harness's HFLM with a
+    tokenizer that adds no BOS itself (``add_bos_token`` False, or a tokenizer without a BOS template)."""
     import torch
 
     from cstool.lm.scoring import (
@@ -163,13 +172,13 @@ def loglikelihoods(
     )
 
     check_model_tokenizer(model, tokenizer)
-    bos, max_len = bos_id(tokenizer), context_length(model)
+    start, max_len = bos_id(tokenizer), context_length(model)
     seqs, predict = [], []
     for ctx, cont in pairs:
         c, k = encode_pair(tokenizer, ctx, cont)
         if not k:
             raise InputError(f"continuation {cont!r} has no tokens", "give non-empty choices")
-        ids = [bos, *c, *k]
+        ids = [start, *c, *k] if bos or not c else [*c, *k]
         if max_len is not None and len(ids) > max_len + 1:
             ids = ids[-(max_len + 1) :]
         seqs.append(ids)
@@ -208,8 +217,11 @@ def item_scores(probe: Probe, lls: Sequence[float]) -> dict[str, float]:
     return {"acc": correct / n, "mrr": recip / n, "examples": float(n)}
 
 
-def score_probe(model, tokenizer, probe: Probe, *, batch_size: int = 16, max_tokens: int = 16384) -> dict[str, float]:
-    """The probe's metrics under ``model`` (all higher is better; ``examples`` counts the items)."""
+def score_probe(
+    model, tokenizer, probe: Probe, *, batch_size: int = 16, max_tokens: int = 16384, bos: bool = True
+) -> dict[str, float]:
+    """The probe's metrics under ``model`` (all higher is better; ``examples`` counts the items); ``bos`` as in
+    :func:`loglikelihoods`."""
     pairs = [(item.context, probe.delimiter + c) for item in probe.items for c in item.choices]
-    lls = loglikelihoods(model, tokenizer, pairs, batch_size=batch_size, max_tokens=max_tokens)
+    lls = loglikelihoods(model, tokenizer, pairs, batch_size=batch_size, max_tokens=max_tokens, bos=bos)
     return item_scores(probe, lls)

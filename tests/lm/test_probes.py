@@ -165,3 +165,19 @@ def test_lm_eval_scores_the_same_items_alike(tmp_path):
             got[k] += res[k] / len(docs)
     ours = item_scores(probe, lls)
     assert got == {"acc": ours["acc"], "acc_norm": ours["acc_norm"]}
+
+
+def test_loglikelihoods_equal_lm_eval_hflm(lm):
+    """The harness's own HFLM.loglikelihood on the same model and pairs (its split of context and continuation
+    included); the tiny tokenizer adds no BOS, so the harness conditions on the context alone (bos=False)."""
+    pytest.importorskip("lm_eval")
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    model, tok = lm
+    pairs = [("the cat sits on the", " mat ."), ("a dog ", "sits"), ("मैं घर", " जाता हूँ ।"), ("", "a dog")]
+    harness = HFLM(pretrained=model, tokenizer=tok, batch_size=2)
+    reqs = [Instance(request_type="loglikelihood", doc={}, arguments=p, idx=0) for p in pairs]
+    want = [ll for ll, _greedy in harness.loglikelihood(reqs)]
+    assert loglikelihoods(model, tok, pairs, bos=False) == pytest.approx(want, rel=1e-5)
+    assert loglikelihoods(model, tok, pairs[:3]) != pytest.approx(want[:3], rel=1e-5)  # BOS changes the scores
