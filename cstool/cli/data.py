@@ -1,4 +1,4 @@
-"""Commands over text data: info, tag, train-tagger, switch."""
+"""Commands over text data: info, tag, train-tagger, switch, lexicon."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cstool.console import is_quiet, log, print_table
 from cstool.paths import default_output
 
 if TYPE_CHECKING:
+    from cstool.stages.lexicon import LexiconConfig
     from cstool.stages.switch import SwitchConfig
     from cstool.stages.tag import TagConfig
     from cstool.stages.train_tagger import TrainTaggerConfig
@@ -130,4 +131,65 @@ def switch(config: SwitchConfig, input: str, lexicon: str, output: str | None, s
     log(f"switched {result.rows_in} rows → {result.rows_out} rows in {'stdout' if output == '-' else output}")
 
 
-COMMANDS = (info, tag, train_tagger, switch)
+@command(
+    "lexicon",
+    examples=[
+        "cstool lexicon --source hi.tagged.parquet --target en.tagged.parquet -o hi-en.induced.tsv",
+        "cstool lexicon --source hi.tagged.parquet --target en.tagged.parquet --dictionary hi-en.tsv "
+        "--coverage hi.tagged.parquet -o hi-en.union.tsv",
+    ],
+    config="cstool.stages.lexicon.LexiconConfig",
+    params=[
+        param("output", str, "Lexicon to write: .tsv (read by switch --lexicon) or .parquet.", "--output", "-o"),
+        param("source", Optional[str], "Tagged artifact of the source language (parallel text).", default=None),
+        param("target", Optional[str], "Tagged artifact of the target language, parallel to --source.", default=None),
+        param(
+            "dictionary",
+            Optional[list[str]],
+            "Dictionary TSV (source, target[, upos]) or MUSE pairs; repeatable.",
+            default=None,
+        ),
+        param("coverage", Optional[str], "Tagged corpus to report the lexicon's coverage per UPOS on.", default=None),
+        param(
+            "coverage_out",
+            Optional[str],
+            "Coverage artifact (default: OUTPUT's name with .coverage.parquet).",
+            default=None,
+        ),
+    ],
+)
+def lexicon(
+    config: LexiconConfig,
+    output: str,
+    source: str | None,
+    target: str | None,
+    dictionary: list[str] | None,
+    coverage: str | None,
+    coverage_out: str | None,
+) -> None:
+    """Build a bilingual lexicon with UPOS from parallel tagged text (word alignment) and dictionary files."""
+    from cstool.stages.lexicon import run, summary_rows
+
+    result = run(
+        config,
+        source=source,
+        target=target,
+        dictionaries=dictionary or [],
+        output=output,
+        coverage=coverage,
+        coverage_output=coverage_out,
+    )
+    print_table("lexicon entries", ["origin", "entries"], summary_rows(result))
+    if result.dropped:
+        print_table("removed", ["filter", "removed"], [[k, v] for k, v in sorted(result.dropped.items())])
+    if result.coverage is not None:
+        cov = result.coverage
+        rows = [
+            [u, n, c, f"{100 * r:.1f} %"]
+            for u, n, c, r in zip(*(cov[k] for k in ("upos", "tokens", "covered", "coverage")))
+        ]
+        print_table("coverage", ["UPOS", "tokens", "covered", "coverage"], rows)
+    log(f"wrote {len(result.entries)} entries → {output}")
+
+
+COMMANDS = (info, tag, train_tagger, switch, lexicon)

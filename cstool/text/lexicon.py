@@ -315,6 +315,14 @@ def _parse(line: str, columns: dict[str, int] | None) -> tuple[str, str, str | N
 
 def load_lexicon(path: str | Path, *, skip_bad_lines: bool = False) -> Lexicon:
     """Read a lexicon file. Bad lines raise InputError with file:line, or are counted with ``skip_bad_lines``."""
+    entries, duplicates, bad_lines = read_entries(path, skip_bad_lines=skip_bad_lines)
+    return Lexicon(str(path), entries, duplicates=duplicates, bad_lines=bad_lines)
+
+
+def read_entries(
+    path: str | Path, *, skip_bad_lines: bool = False
+) -> tuple[list[tuple[str, str, str | None]], int, int]:
+    """The distinct (source, target, UPOS or None) entries of a lexicon file, duplicates and bad lines."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"lexicon {path} does not exist", "give --lexicon a TSV (source, target[, upos]) or MUSE file")
@@ -355,7 +363,7 @@ def load_lexicon(path: str | Path, *, skip_bad_lines: bool = False) -> Lexicon:
             f"lexicon {path} has no entries",
             "give a TSV with a header (source, target[, upos]) or MUSE-style 'source target' lines",
         )
-    return Lexicon(str(path), entries, duplicates=duplicates, bad_lines=len(bad))
+    return entries, duplicates, len(bad)
 
 
 def dominant_script(words: list[str], sample: int = 2000) -> str:
