@@ -76,6 +76,7 @@ def test_per_probe_last_bwt_and_forgetting(tmp_path):
                 "eval_task": ["en-hi"] * 6,
                 "metric": ["acc"] * 3 + ["examples"] * 3,
                 "value": [*probe, 100.0, 100.0, 100.0],
+                "phase": pa.nulls(6, pa.string()),
             },
             schema=artifacts.METRICS,
         )
@@ -115,6 +116,7 @@ def test_an_extra_eval_task_without_probe_metrics_is_refused(tmp_path):
             "eval_task": ["en", "xx"],
             "metric": ["bpb", "bpb"],
             "value": [1.0, 2.0],
+            "phase": pa.nulls(2, pa.string()),
         },
         schema=artifacts.METRICS,
     )
