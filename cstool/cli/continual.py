@@ -51,10 +51,23 @@ def replay_train(config: ReplayConfig, base: str, task: list[str], output: Path,
     examples=[
         "cstool eval --model runs/ra/final --data hi=hi.dev.parquet --data en=en.dev.parquet -o scores.parquet",
         "cstool eval --task vqa --model runs/vqa/final --data en=en.dev.parquet -o scores.parquet",
+        "cstool eval --model runs/ra/final --probe en-hi=translation:en-hi.parquet --probe hi=choice:hi.cloze.jsonl "
+        "-o scores.parquet",
     ],
     config="cstool.stages.evaluate.EvalConfig",
     params=[
-        param("data", list[str], "An eval set as NAME=PATH (artifact or dataset with a text column); repeatable."),
+        param(
+            "data",
+            Optional[list[str]],
+            "An eval set as NAME=PATH (artifact or dataset with a text column); repeatable.",
+            default=None,
+        ),
+        param(
+            "probe",
+            Optional[list[str]],
+            "A probe as NAME=KIND:PATH, KIND choice or translation (docs/probes.md); repeatable.",
+            default=None,
+        ),
         param("output", str, "Scores artifact (.parquet, .arrow, or - for stdout).", "--output", "-o"),
         param(
             "model",
@@ -70,7 +83,8 @@ def replay_train(config: ReplayConfig, base: str, task: list[str], output: Path,
 )
 def eval_(
     config: EvalConfig,
-    data: list[str],
+    data: list[str] | None,
+    probe: list[str] | None,
     output: str,
     model: str | None,
     adapter: list[str] | None,
@@ -79,9 +93,10 @@ def eval_(
 ) -> None:
     """Score a model on named sets: LM mean token NLL, perplexity and bits per byte, or VQA accuracy."""
     from cstool.console import progress
-    from cstool.stages.evaluate import evaluate, parse_data_specs
+    from cstool.stages.evaluate import evaluate, parse_data_specs, parse_probe_specs
 
-    sets = parse_data_specs(data)
+    probes = parse_probe_specs(probe or [])
+    sets = parse_data_specs(data or [], probes=bool(probes))
     prepare_torch()
     with progress("eval") as bar:
         scores = evaluate(
@@ -93,12 +108,17 @@ def eval_(
             config=config,
             predictions_output=predictions,
             on_progress=lambda n: bar.advance(bar.task_ids[0], n),
+            probes=probes,
         )
     wide: dict[str, dict[str, float]] = {}
     for row in scores.to_pylist():
         wide.setdefault(row["eval_task"], {})[row["metric"]] = row["value"]
     metrics = ["nll", "ppl", "bpb", "tokens"] if config.task == "lm" else ["accuracy", "examples"]
-    print_table("eval", ["set", *metrics], [[name, *(v[m] for m in metrics)] for name, v in wide.items()])
+    sets_wide = {name: v for name, v in wide.items() if name not in probes}
+    if sets_wide:
+        print_table("eval", ["set", *metrics], [[name, *(v[m] for m in metrics)] for name, v in sets_wide.items()])
+    if probes:
+        print_table("probes", ["probe", "metric", "value"], [[n, m, wide[n][m]] for n in probes for m in wide[n]])
 
 
 @command(

@@ -8,8 +8,14 @@ oriented so that higher is better (accuracy; −NLL or −bits-per-byte for lang
 * Last       = mean_j R[N][j]
 * Avg        = mean_k mean_{j≤k} R[k][j]          (k = 0..N)
 * BWT        = mean_{j<N} (R[N][j] − R[j][j])       (negative: the model forgot)
-* FWT        = mean_{j≥1} (R[j−1][j] − R[0][j])     (positive: earlier tasks helped the next one)
+* FWT        = mean_{j≥1} (R[j−1][j] − b[j])        (positive: earlier tasks helped the next one)
 * Forgetting = mean_{j<N} max_{k<N} (R[k][j] − R[N][j])   (positive: the model forgot)
+
+FWT's reference b is GEM's (Lopez-Paz & Ranzato 2017) when given: b[j] = the score on task j of the model
+before any training (or of a random init; ``report --fwt-baseline``). Without it b[j] = R[0][j], the model
+after the anchor task, so the first term (j = 1) measures only what the anchor did for task 1.
+Forgetting is Chaudhry et al.'s (2018): the drop from each task's best earlier score (k < N, any row, not
+only the diagonal); Avalanche's "forgetting" is R[j][j] − R[N][j], the negative of a BWT term.
 
 Missing entries: a term that needs a missing entry is left out of its mean (a max skips missing ``k``),
 and a metric with no terms left is ``None``. So a 1-task run (N = 0) has Last and Avg = R[0][0] and no
@@ -92,10 +98,18 @@ def bwt(R: Matrix) -> float | None:
     return _mean([_diff(_get(R, N, j), _get(R, j, j)) for j in range(N)])
 
 
-def fwt(R: Matrix) -> float | None:
-    """FWT = mean_{j≥1} (R[j−1][j] − R[0][j]): what training up to j−1 did for task j before it is trained."""
+def fwt(R: Matrix, baseline: Sequence[float | None] | None = None) -> float | None:
+    """FWT = mean_{j≥1} (R[j−1][j] − b[j]): what training up to j−1 did for task j before it is trained;
+    b = ``baseline`` (oriented scores of the untrained model per task, GEM's FWT), else row 0 of R."""
     N = _check_square(R)
-    return _mean([_diff(_get(R, j - 1, j), _get(R, 0, j)) for j in range(1, N + 1)])
+    if baseline is not None and len(baseline) != N + 1:
+        raise ValueError(f"FWT baseline has {len(baseline)} entries for {N + 1} tasks")
+    ref = (
+        [_get([baseline], 0, j) for j in range(N + 1)]
+        if baseline is not None
+        else [_get(R, 0, j) for j in range(N + 1)]
+    )
+    return _mean([_diff(_get(R, j - 1, j), ref[j]) for j in range(1, N + 1)])
 
 
 def forgetting(R: Matrix) -> float | None:
@@ -109,9 +123,39 @@ def forgetting(R: Matrix) -> float | None:
     return _mean(terms)
 
 
-def all_metrics(R: Matrix) -> dict[str, float | None]:
-    """Every metric of CL_METRICS for one R matrix."""
-    return {"Last": last(R), "Avg": average(R), "BWT": bwt(R), "FWT": fwt(R), "Forgetting": forgetting(R)}
+# Probe metrics (cstool.lm.probes), higher is better: a probe is scored after every task but never trained on,
+# so it is one column v[0..N] of the R matrix rather than a task of its own.
+PROBE_METRICS = ("acc", "acc_norm", "mrr")
+PROBE_CL_METRICS = ("Last", "Avg", "BWT", "Forgetting")
+
+
+def probe_metrics(v: Sequence[float | None]) -> dict[str, float | None]:
+    """Over a probe's scores v[i] after task i (i = 0..N):
+
+    * Last = v[N];  Avg = mean_i v[i]
+    * BWT = v[N] − v[0]  (change since the anchor task; negative: the model lost the probe)
+    * Forgetting = max_{k<N} v[k] − v[N]  (drop from the best earlier score; None when N = 0)
+    """
+    N = len(v) - 1
+    vals = [_get([v], 0, i) for i in range(N + 1)]
+    earlier = [x for x in vals[:N] if x is not None]
+    return {
+        "Last": vals[N] if N >= 0 else None,
+        "Avg": _mean(vals),
+        "BWT": _diff(vals[N], vals[0]) if N >= 1 else None,
+        "Forgetting": _diff(max(earlier), vals[N]) if earlier and N >= 1 else None,
+    }
+
+
+def all_metrics(R: Matrix, baseline: Sequence[float | None] | None = None) -> dict[str, float | None]:
+    """Every metric of CL_METRICS for one R matrix (``baseline``: FWT's reference, see :func:`fwt`)."""
+    return {
+        "Last": last(R),
+        "Avg": average(R),
+        "BWT": bwt(R),
+        "FWT": fwt(R, baseline),
+        "Forgetting": forgetting(R),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------

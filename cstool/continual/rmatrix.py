@@ -32,6 +32,8 @@ class Run:
     matrices: dict[str, list[list[float | None]]]
     source: str
     vqa_normalization: str | None = None  # how its VQA accuracy normalised answers (from the run's provenance)
+    probes: dict[tuple[str, str], list[float | None]] = dataclasses.field(default_factory=dict)
+    # (probe, metric) → its value after each task: eval_tasks outside the sequence scored with probe metrics
 
     def scores(self, metric: str) -> list[list[float | None]]:
         """The R matrix of ``metric`` oriented so that higher is better."""
@@ -105,16 +107,25 @@ def build_runs(table: pa.Table, source: str) -> list[Run]:
         for i in rows:
             if cols["after_task"][i] not in tasks:
                 tasks.append(cols["after_task"][i])
-        extra = sorted({cols["eval_task"][i] for i in rows} - set(tasks))
+        probe_rows = {i for i in rows if cols["eval_task"][i] not in tasks}
+        probe_tasks = {cols["eval_task"][i] for i in probe_rows if cols["metric"][i] in forgetting.PROBE_METRICS}
+        extra = sorted({cols["eval_task"][i] for i in probe_rows} - probe_tasks)
         if extra:
             raise InputError(
                 f"run {name} in {source} evaluates tasks {extra} that are not in its sequence {tasks}",
-                "every eval_task must be a task of the run's sequence",
+                "every eval_task must be a task of the run's sequence, or a probe scored with acc, acc_norm or mrr",
             )
         index = {t: k for k, t in enumerate(tasks)}
         matrices: dict[str, list[list[float | None]]] = {}
+        probes: dict[tuple[str, str], list[float | None]] = {}
         for i in rows:
             metric = cols["metric"][i]
+            if i in probe_rows:
+                if metric in forgetting.PROBE_METRICS:
+                    v = cols["value"][i]
+                    column = probes.setdefault((cols["eval_task"][i], metric), [None] * len(tasks))
+                    column[index[cols["after_task"][i]]] = None if v is None or math.isnan(v) else v
+                continue
             try:
                 forgetting.orient(metric)
             except KeyError:
@@ -127,7 +138,7 @@ def build_runs(table: pa.Table, source: str) -> list[Run]:
                 f"run {name} in {source} has no score metrics (accuracy, nll, bpb or ppl)",
                 "the metrics file must hold R-matrix rows",
             )
-        runs.append(Run(name, strategy, cs, int(seed), tuple(tasks), matrices, source))
+        runs.append(Run(name, strategy, cs, int(seed), tuple(tasks), matrices, source, probes=probes))
     return runs
 
 
@@ -186,15 +197,56 @@ def load_runs(specs: Sequence[str | os.PathLike]) -> tuple[list[Run], list[artif
 # Summary
 
 
-def summarize(runs: Sequence[Run]) -> pa.Table:
-    """The ``summary`` table: per (strategy, cs, score, metric), mean ± 95 % CI over the runs' seeds."""
+def read_baseline(spec: str | os.PathLike) -> tuple[dict[str, dict[str, float]], artifacts.Source]:
+    """A ``scores`` artifact (``cstool eval`` of the model before training) → {metric: {eval_task: value}}."""
+    src = artifacts.open_source(spec)
+    artifacts.require_columns(src.schema, "scores", stage="report --fwt-baseline")
+    out: dict[str, dict[str, float]] = {}
+    for row in src.read_all().select(["run", "eval_task", "metric", "value"]).to_pylist():
+        seen = out.setdefault(row["metric"], {})
+        if row["eval_task"] in seen:
+            raise InputError(
+                f"--fwt-baseline {spec} has several {row['metric']} values for {row['eval_task']}",
+                "give the scores of one model (one cstool eval output)",
+            )
+        if row["value"] is not None and not math.isnan(row["value"]):
+            seen[row["eval_task"]] = row["value"]
+    return out, src
+
+
+def baseline_vectors(runs: Sequence[Run], baseline: dict[str, dict[str, float]], source: str) -> dict:
+    """{metric: oriented baseline per task of the runs' sequence}, for every metric with an FWT; refuses gaps."""
+    out: dict[str, list[float | None]] = {}
+    missing = []
+    for metric in sorted(set().union(*(r.matrices for r in runs))):
+        if "FWT" not in forgetting.cl_metrics(metric):
+            continue
+        tasks = runs[0].tasks
+        values = baseline.get(metric, {})
+        missing += [f"{metric} of {t}" for t in tasks[1:] if t not in values]
+        sign, _ = forgetting.orient(metric)
+        out[metric] = [sign * values[t] if t in values else None for t in tasks]
+    if missing:
+        raise InputError(
+            f"--fwt-baseline {source} has no {', '.join(missing)}",
+            "score the untrained model on every task after the first: cstool eval --model BASE --data TASK=DEV ...",
+        )
+    return out
+
+
+def summarize(runs: Sequence[Run], baselines: dict[str, list[float | None]] | None = None) -> pa.Table:
+    """The ``summary`` table: per (strategy, cs, score, metric), mean ± 95 % CI over the runs' seeds.
+    ``baselines`` ({metric: oriented scores per task}, :func:`baseline_vectors`) make FWT GEM's."""
     groups: dict[tuple[str, str, str], list[Run]] = {}
     for r in runs:
         for metric in r.matrices:
             groups.setdefault((r.strategy, r.cs, metric), []).append(r)
     rows: dict[str, list] = {name: [] for name in artifacts.SUMMARY.names}
     for (strategy, cs, metric), members in sorted(groups.items()):
-        per_run = [(r, forgetting.all_metrics(r.scores(metric))) for r in sorted(members, key=lambda r: r.seed)]
+        per_run = [
+            (r, forgetting.all_metrics(r.scores(metric), (baselines or {}).get(metric)))
+            for r in sorted(members, key=lambda r: r.seed)
+        ]
         for name in forgetting.cl_metrics(metric):
             values = [(r.name, m[name]) for r, m in per_run if m[name] is not None]
             mean, ci, n = forgetting.mean_ci95([v for _, v in values])
@@ -207,4 +259,27 @@ def summarize(runs: Sequence[Run]) -> pa.Table:
             rows["ci95"].append(ci)
             rows["n"].append(n)
             rows["runs"].append([name for name, _ in values])
+    probe_groups: dict[tuple[str, str, str, str], list[Run]] = {}
+    for r in runs:
+        for probe, metric in r.probes:
+            probe_groups.setdefault((r.strategy, r.cs, probe, metric), []).append(r)
+    for (strategy, cs, probe, metric), members in sorted(probe_groups.items()):
+        per_run = [
+            (r, forgetting.probe_metrics(r.probes[probe, metric])) for r in sorted(members, key=lambda r: r.seed)
+        ]
+        for name in forgetting.PROBE_CL_METRICS:
+            values = [(r.name, m[name]) for r, m in per_run if m[name] is not None]
+            mean, ci, n = forgetting.mean_ci95([v for _, v in values])
+            for key, value in (
+                ("tasks", "→".join(members[0].tasks)),
+                ("strategy", strategy),
+                ("cs", cs),
+                ("score", f"{probe}:{metric}"),
+                ("metric", name),
+                ("mean", mean),
+                ("ci95", ci),
+                ("n", n),
+                ("runs", [name for name, _ in values]),
+            ):
+                rows[key].append(value)
     return pa.table(rows, schema=artifacts.SUMMARY)

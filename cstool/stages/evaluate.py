@@ -51,6 +51,8 @@ class EvalConfig:
         "VQA answer normalisation: multilingual (language-aware, for Hindi, Marathi, ...) or official (the official "
         "VQA evaluation script's, quirks included, for English).",
     )
+    probe_distractors: int = option(4, "Translation probes: distractor targets ranked against each true target.")
+    seed: int = option(0, "Seed of the translation probes' distractor draw (keyed by row id).")
     device: str = option("cpu", "cpu or cuda.")
     dtype: str | None = option(None, "float32, bfloat16 or float16 (default: as saved).")
     has_model: bool = option(True, "Whether a model is scored (set from --model).", cli=False, compare=False)
@@ -59,7 +61,9 @@ class EvalConfig:
         problems = []
         if self.task not in TASKS:
             problems.append(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        problems += at_least(self, 1, "batch_size", "max_new_tokens", "min_context") + at_least(self, 2, "max_tokens")
+        problems += at_least(self, 1, "batch_size", "max_new_tokens", "min_context", "probe_distractors") + at_least(
+            self, 2, "max_tokens"
+        )
         if problem := devices.device_problem(self.device):
             problems.append(problem)
         if problem := check_normalization(self.vqa_normalization):
@@ -75,13 +79,24 @@ class EvalConfig:
 # The eval stage
 
 
-def parse_data_specs(values: Sequence[str]) -> dict[str, str]:
-    """``["hi=hi_dev.parquet", ...]`` → ``{"hi": "hi_dev.parquet", ...}`` (a bare path is named by its stem)."""
-    if not values:
+def parse_data_specs(values: Sequence[str], *, probes: bool = False) -> dict[str, str]:
+    """``["hi=hi_dev.parquet", ...]`` → ``{"hi": "hi_dev.parquet", ...}`` (a bare path is named by its stem);
+    none is fine when there are probes."""
+    if not values and not probes:
         raise ConfigError(
-            "give at least one --data NAME=PATH", "e.g. --data hi=hi_dev.parquet --data en=en_dev.parquet"
+            "give at least one --data NAME=PATH or --probe NAME=KIND:PATH",
+            "e.g. --data hi=hi_dev.parquet --data en=en_dev.parquet",
         )
     return dict(specs.parse_named(values, "--data", bare_paths=True))
+
+
+def parse_probe_specs(values: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``["hi=choice:items.jsonl"]`` → ``{"hi": ("choice", "items.jsonl")}``; names unique."""
+    from cstool.lm.probes import parse_probe_spec
+
+    parsed = [parse_probe_spec(v) for v in values]
+    named = specs.parse_named([f"{name}={path}" for name, _k, path in parsed], "--probe")  # checks the names
+    return {name: (kind, path) for (name, path), (_n, kind, _p) in zip(named, parsed, strict=True)}
 
 
 def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tokenizer_path: str | None = None):
@@ -157,6 +172,22 @@ def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artif
     return table, src
 
 
+def _read_probes(probes: Mapping[str, tuple[str, str]], data: Mapping[str, str], config: EvalConfig) -> list:
+    """Every probe read and checked before any model is loaded."""
+    if not probes:
+        return []
+    from cstool.lm.probes import probe_from_table, read_probe_table
+
+    if config.task != "lm":
+        raise ConfigError("--probe is for --task lm", "drop --probe, or use --task lm")
+    if clash := sorted(set(probes) & set(data)):
+        raise ConfigError(f"--probe and --data names repeat: {clash}", "give each set and probe its own name")
+    return [
+        probe_from_table(name, kind, read_probe_table(path), distractors=config.probe_distractors, seed=config.seed)
+        for name, (kind, path) in probes.items()
+    ]
+
+
 def _ids(table: pa.Table) -> list[str]:
     if "id" in table.schema.names:
         return [str(v) for v in table.column("id").to_pylist()]
@@ -173,17 +204,21 @@ def evaluate(
     tokenizer_path: str | None = None,
     predictions_output: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    probes: Mapping[str, tuple[str, str]] | None = None,
 ) -> pa.Table:
     """Score every set in ``data`` (name → artifact path) and write the ``scores`` artifact to ``output``.
 
     Returns the scores table. ``predictions_output`` (VQA only) gets one row per example: id, eval_task,
-    lang, prediction, answers, accuracy.
+    lang, prediction, answers, accuracy. ``probes`` (name → (kind, path), :mod:`cstool.lm.probes`, LM only)
+    adds each probe's metrics as rows with the probe's name as eval_task.
     """
     from cstool.vqa import metrics as vqa_metrics
 
+    probes = dict(probes or {})
     paths.check_outputs(
         {"-o": output, "--predictions": predictions_output},
         [*((f"--data {name}", path) for name, path in data.items()), ("--model", model_path)]
+        + [(f"--probe {name}", path) for name, (_kind, path) in probes.items()]
         + [("--adapter", list(adapters)), ("--tokenizer", tokenizer_path)],
     )
     if predictions_output is not None and config.task != "vqa":
@@ -192,6 +227,7 @@ def evaluate(
     sets: dict[str, tuple[pa.Table, artifacts.Source]] = {}
     for name, path in data.items():
         sets[name] = _read_set(name, path, config)
+    probe_sets = _read_probes(probes, data, config)
     model = tok = None
     if model_path is not None:
         model, tok = load_model(model_path, adapters, config, tokenizer_path)
@@ -250,6 +286,11 @@ def evaluate(
                 schema=artifacts.VQA_PREDICTIONS,
             )
         )
+    for probe in probe_sets:
+        from cstool.lm.probes import score_probe
+
+        scores = score_probe(model, tok, probe, batch_size=config.batch_size, max_tokens=config.max_tokens)
+        rows += [(probe.name, metric, value) for metric, value in scores.items()]
     model_label = " + ".join([model_path, *adapters]) if model_path else "(predictions)"
     run = config.run or (Path(model_path).name if model_path else "predictions")
     table = pa.table(
@@ -269,6 +310,7 @@ def evaluate(
         "adapters": list(adapters),
         "tokenizer": tokenizer_path,
         "data": dict(data),
+        "probes": {name: f"{kind}:{path}" for name, (kind, path) in probes.items()},
     }
     inputs = [src for _t, src in sets.values()]
     with atomic.group():  # -o and --predictions are committed together, or neither is

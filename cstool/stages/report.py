@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from cstool import artifacts, atomic, paths
 from cstool.continual import forgetting
-from cstool.continual.rmatrix import Run, load_runs, summarize
+from cstool.continual.rmatrix import Run, baseline_vectors, load_runs, read_baseline, summarize
 from cstool.errors import ConfigError
 from cstool.options import option
 
@@ -45,6 +45,11 @@ class ReportConfig:
     )
     all_metrics: bool = option(False, "Show a terminal table for every metric the runs have, not only --metric's.")
     markdown: bool = option(False, "Also print the table as Markdown on stdout (every metric).")
+    fwt_baseline: str | None = option(
+        None,
+        "Scores artifact (cstool eval) of the model before training or of a random init: FWT is then GEM's, "
+        "R[j-1][j] - baseline[j]; without it FWT's reference is R[0][j], the model after the anchor task.",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -97,11 +102,17 @@ def console_tables(
     return tables
 
 
-def markdown_table(summary: pa.Table, vqa_normalization: str | None = None) -> str:
-    """The comparison table; with VQA accuracy, a line below it says how answers were normalised."""
+def markdown_table(summary: pa.Table, vqa_normalization: str | None = None, fwt_baseline: str | None = None) -> str:
+    """The comparison table; lines below it say which FWT it is and, with VQA accuracy, how answers were
+    normalised."""
     header, rows = summary_rows(summary)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if fwt_baseline is not None:
+        lines += ["", f"FWT is GEM's: R[j-1][j] minus the baseline scores in {fwt_baseline} (--fwt-baseline)."]
+    else:
+        lines += ["", "FWT is R[j-1][j] - R[0][j] (row 0: after the anchor task), not GEM's; give --fwt-baseline."]
+    lines += ["Forgetting is Chaudhry et al. (2018): the drop from each task's best earlier score."]
     if vqa_normalization is not None:
         lines += ["", f"VQA accuracy with answer normalisation: {vqa_normalization} (--vqa-normalization)."]
     return "\n".join(lines) + "\n"
@@ -140,11 +151,18 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
     from cstool.continual.plots import plot_forgetting, plot_rmatrix
 
     paths.check_outputs({"-o": output_dir}, {"RUNS": list(runs)}, folders=["-o"])
+    if config.fwt_baseline is not None:
+        paths.check_outputs({"-o": output_dir}, {"--fwt-baseline": config.fwt_baseline}, folders=["-o"])
     loaded, sources = load_runs(runs)
     metric = plot_metric(loaded, config.metric)
-    summary = summarize(loaded)
+    baselines = None
+    if config.fwt_baseline is not None:
+        values, src = read_baseline(config.fwt_baseline)
+        baselines = baseline_vectors(loaded, values, config.fwt_baseline)
+        sources = [*sources, src]
+    summary = summarize(loaded, baselines)
     normalization = vqa_normalization(loaded)
-    md = markdown_table(summary, normalization)
+    md = markdown_table(summary, normalization, config.fwt_baseline)
     out = Path(output_dir)
     prov = artifacts.make_provenance(
         "report",

@@ -1,0 +1,98 @@
+"""Builders of probe sets (:mod:`cstool.lm.probes`) from CoNLL-U treebanks.
+
+* :func:`parallel_table`: a translation probe's rows (id, source, target) from two treebanks of the same
+  sentences (e.g. the PUD treebanks, parallel by ``sent_id``), joined on ``sent_id``.
+* :func:`cloze_table`: choice items (id, context, choices, label): in each sentence with enough left
+  context, one word of a content UPOS is held out; the context is the words before it, the choices are
+  that word and ``distractors`` other word forms of the same UPOS from the treebank, the gold at a random
+  place. Every draw comes from a generator keyed by (seed, "probe-cloze", sent_id).
+
+``python -m cstool.lm.probe_sets SRC.conllu TGT.conllu OUT_DIR`` writes ``translation.parquet`` (SRC → TGT)
+and ``cloze.SRC.parquet``/``cloze.TGT.parquet`` named by the treebanks' file names up to the first '_'.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from cstool.conllu import read_conllu
+from cstool.errors import InputError
+
+CLOZE_UPOS = ("NOUN", "VERB", "ADJ")
+
+
+def parallel_table(source: str | Path, target: str | Path) -> pa.Table:
+    """Rows (id, source, target) of the sentences both treebanks hold, joined on sent_id, in source order."""
+    tgt = {s.sent_id: s.text for s in read_conllu(target) if s.sent_id}
+    rows = [(s.sent_id, s.text, tgt[s.sent_id]) for s in read_conllu(source) if s.sent_id in tgt]
+    if len(rows) < 2:
+        raise InputError(
+            f"{source} and {target} share {len(rows)} sent_id(s)", "give two treebanks of the same sentences"
+        )
+    ids, src, dst = zip(*rows, strict=True)
+    return pa.table({"id": list(ids), "source": list(src), "target": list(dst)})
+
+
+def cloze_table(
+    conllu: str | Path,
+    *,
+    distractors: int = 3,
+    seed: int = 0,
+    upos: Sequence[str] = CLOZE_UPOS,
+    min_context: int = 3,
+) -> pa.Table:
+    """Choice items of held-out words against same-UPOS distractors (see the module docstring)."""
+    from cstool.text.keyed_random import keyed_rng
+
+    sents = list(read_conllu(conllu))
+    vocab: dict[str, list[str]] = {
+        u: sorted({f for s in sents for f, p in zip(s.forms, s.upos) if p == u}) for u in upos
+    }
+    rows = []
+    for i, s in enumerate(sents):
+        sid = s.sent_id or str(i)
+        places = [j for j in range(min_context, len(s.forms)) if s.upos[j] in vocab]
+        if not places:
+            continue
+        rng = keyed_rng(seed, "probe-cloze", sid)
+        j = places[int(rng.integers(len(places)))]
+        gold, pool = s.forms[j], [f for f in vocab[s.upos[j]] if f != s.forms[j]]
+        if len(pool) < distractors:
+            continue
+        choices = [pool[k] for k in rng.choice(len(pool), size=distractors, replace=False)]
+        label = int(rng.integers(distractors + 1))
+        choices.insert(label, gold)
+        rows.append((sid, " ".join(s.forms[:j]), choices, label))
+    if not rows:
+        raise InputError(f"{conllu} gives no cloze item", f"it needs sentences with a {'/'.join(upos)} word")
+    ids, ctx, choices, labels = zip(*rows, strict=True)
+    return pa.table(
+        {
+            "id": list(ids),
+            "context": list(ctx),
+            "choices": pa.array(list(choices), pa.list_(pa.string())),
+            "label": pa.array(list(labels), pa.int64()),
+        }
+    )
+
+
+def main(argv: Sequence[str]) -> None:
+    from cstool import artifacts
+
+    if len(argv) != 3:
+        raise SystemExit("usage: python -m cstool.lm.probe_sets SRC.conllu TGT.conllu OUT_DIR")
+    src, tgt, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    made = artifacts.make_provenance("probe-sets", options={"source": str(src), "target": str(tgt)}, inputs=[src, tgt])
+    artifacts.write_table(out / "translation.parquet", parallel_table(src, tgt), kind="probe", provenance=made)
+    for tb in (src, tgt):
+        lang = tb.name.split("_")[0]
+        artifacts.write_table(out / f"cloze.{lang}.parquet", cloze_table(tb), kind="probe", provenance=made)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
