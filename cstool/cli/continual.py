@@ -33,16 +33,26 @@ if TYPE_CHECKING:
         ),
         param("output", Path, "Run folder.", "--output", "-o"),
         param("dev", Optional[list[str]], "NAME=PATH dev set scored after every task.", default=None),
+        param(
+            "probe",
+            Optional[list[str]],
+            "NAME=KIND:PATH probe scored after every task (KIND choice or translation; docs/probes.md).",
+            default=None,
+        ),
     ],
 )
-def replay_train(config: ReplayConfig, base: str, task: list[str], output: Path, dev: list[str] | None) -> None:
+def replay_train(
+    config: ReplayConfig, base: str, task: list[str], output: Path, dev: list[str] | None, probe: list[str] | None
+) -> None:
     """Continual learning over a task sequence with LoRA adapters, a replay buffer and a replay adapter."""
+    from cstool.lm.probes import parse_probe_spec
     from cstool.stages.replay_train import parse_named
     from cstool.stages.replay_train import replay_train as train_task_sequence
 
     prepare_torch()
     tasks, devs = parse_named(task, "--task"), parse_named(dev or [], "--dev")
-    summary = train_task_sequence(base=base, tasks=tasks, devs=devs, output_dir=output, config=config)
+    probes = [(name, f"{kind}:{path}") for name, kind, path in map(parse_probe_spec, probe or [])]
+    summary = train_task_sequence(base=base, tasks=tasks, devs=devs, probes=probes, output_dir=output, config=config)
     log(f"replay-train {summary['strategy']} (cs={summary['cs']}) done → {output}")
 
 

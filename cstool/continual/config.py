@@ -81,6 +81,9 @@ class ReplayConfig:
     text_column: str | None = option(
         None, "Training text column [default: text_cs with --cs, else text (question for vqa)]."
     )
+    probe_distractors: int = option(
+        4, "Translation probes (--probe): distractor targets ranked against each true target.", high=1000
+    )
     eval_batch_size: int = option(16, "Examples per batch when scoring dev sets.", high=65536)
     seed: int = option(1234, "Random seed.", **SEED)
     resume: bool = option(
@@ -162,6 +165,7 @@ class ReplayConfig:
             "max_length",
             "eval_batch_size",
             "max_new_tokens",
+            "probe_distractors",
         )
         if problem := check_normalization(self.vqa_normalization):
             problems.append(problem)

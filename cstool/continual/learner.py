@@ -69,6 +69,7 @@ class Learner:
         self.strategy = strategies.create(config)
         self._done: list[str] | None = None
         self.after_phase: Any = None  # called as after_phase(task, phase) when a training phase ends
+        self.probes: list = []  # cstool.lm.probes.Probe, scored with the dev sets
 
     # ---- data -----------------------------------------------------------------------------------------
 
@@ -226,6 +227,12 @@ class Learner:
             with self._autocast():
                 out[name] = self.kind.score(self.model, examples)
             log(f"  dev {name}: " + "  ".join(f"{k} {v:.4f}" for k, v in out[name].items() if k != "ppl"))
+        for probe in self.probes:
+            from cstool.lm.probes import score_probe
+
+            with self._autocast(), torch.no_grad():
+                out[probe.name] = score_probe(self.model, self.tokenizer, probe, batch_size=self.config.eval_batch_size)
+            log(f"  probe {probe.name}: " + "  ".join(f"{k} {v:.4f}" for k, v in out[probe.name].items()))
         return out
 
     def _autocast(self) -> Any:

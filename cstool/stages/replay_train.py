@@ -63,8 +63,10 @@ def replay_train(
     devs: list[tuple[str, str]],
     output_dir: str | os.PathLike,
     config: ReplayConfig,
+    probes: list[tuple[str, str]] = (),
 ) -> dict:
-    """Train the task sequence and write RUN_DIR (adapters, buffer, metrics, final model). Returns a summary."""
+    """Train the task sequence and write RUN_DIR (adapters, buffer, metrics, final model). Returns a summary.
+    ``probes``: (name, "KIND:PATH") scored after every task like the dev sets (:mod:`cstool.lm.probes`)."""
     from cstool.continual.learner import Learner
 
     out = Path(output_dir)
@@ -94,6 +96,11 @@ def replay_train(
         raise ConfigError(
             f"--dev for tasks not in the sequence: {', '.join(unknown)}", f"the tasks are: {', '.join(names)}"
         )
+    probes = list(probes)
+    if clash := sorted({n for n, _ in probes} & (set(names) | {n for n, _ in devs})):
+        raise ConfigError(f"--probe names repeat task or dev names: {clash}", "give each probe a name of its own")
+    if probes and config.task_type != "lm":
+        raise ConfigError("--probe is for --task-type lm", "drop --probe, or use --task-type lm")
     for n in names:
         if n not in dict(devs):
             warn(f"task {n} has no --dev set: its column of the R matrix stays empty")
@@ -101,7 +108,8 @@ def replay_train(
         {"-o": out},
         [("--base", base), ("--kd-teacher", config.kd_teacher)]
         + [(f"--task {n}", p) for n, p in tasks]
-        + [(f"--dev {n}", p) for n, p in devs],
+        + [(f"--dev {n}", p) for n, p in devs]
+        + [(f"--probe {n}", spec.split(":", 1)[1]) for n, spec in probes],
         folders=["-o"],
     )
     models = {"--base": base, **({"--kd-teacher": config.kd_teacher} if config.kd_teacher else {})}
@@ -112,6 +120,7 @@ def replay_train(
         "--base": str(base),
         "--task": [list(t) for t in tasks],
         "--dev": [list(d) for d in devs],
+        **({"--probe": [list(p) for p in probes]} if probes else {}),
     }
     from cstool.lm.reporting import report_callbacks
 
@@ -127,10 +136,14 @@ def replay_train(
             kind.read_task(n, p, trained=(i > 0 or config.train_first), anchor=i == 0) for i, (n, p) in enumerate(tasks)
         ]
         dev_sets = {n: kind.read_dev(n, p) for n, p in devs}
+        probe_sets = _read_probes(probes, config)
         run = config.run_name or out.name
         prov = artifacts.make_provenance(
             "replay-train",
-            options={**artifacts.jsonable(config), "base": base, "tasks": tasks, "devs": devs, "run": run},
+            options={
+                **artifacts.jsonable(config),
+                **{"base": base, "tasks": tasks, "devs": devs, "probes": probes, "run": run},
+            },
             seed=config.seed,
             inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
         )
@@ -150,6 +163,7 @@ def replay_train(
     # rows of a task whose state was not recorded are measured again, not kept twice
     metrics = [m for m in _load_metrics(out) if m["after_task"] in state.done]
     dev_texts = {n: texts for n, (texts, _) in dev_sets.items()}
+    learner.probes = probe_sets
     if config.score_phases:
         learner.after_phase = lambda task, phase: metrics.extend(
             _rows(learner.evaluate(dev_texts), config, run, task, phase=phase)
@@ -200,6 +214,18 @@ def replay_train(
         _write_json(out / DONE, summary)
     ranks.barrier()  # every process returns once the run folder is complete
     return summary
+
+
+def _read_probes(probes: list[tuple[str, str]], config: ReplayConfig) -> list:
+    """Every probe read and checked before the model is loaded."""
+    from cstool.lm.probes import probe_from_table, read_probe_table
+
+    out = []
+    for name, spec in probes:
+        kind, path = spec.split(":", 1)
+        table = read_probe_table(path)
+        out.append(probe_from_table(name, kind, table, distractors=config.probe_distractors, seed=config.seed))
+    return out
 
 
 def _rows(scores: dict, config: ReplayConfig, run: str, after: str, *, phase: str | None) -> list[dict]:

@@ -197,3 +197,50 @@ def test_replay_consolidate_replays_inside_the_task_adapter_phase(seq, tmp_path)
         "replay-adapter/merge+replay+new0.6"
     )
     assert both != plain
+
+
+def test_probes_are_scored_after_every_task_and_reported(seq, tmp_path):  # noqa: F811
+    import pyarrow.parquet as pq
+
+    from cstool.continual.rmatrix import build_runs, read_metrics
+
+    items = tmp_path / "cloze.jsonl"
+    lines = [{"id": f"c{i}", "context": "the cat", "choices": ["eats", "सेब", "खातो"], "label": 0} for i in range(4)] + [
+        {"id": "d", "context": "बिल्ली", "choices": ["सेब", "ball"], "label": 0}
+    ]
+    items.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+    out = tmp_path / "run"
+    config = ReplayConfig(**{**FAST, "steps_per_task": 6, "strategy": "replay"})
+    from cstool.stages.replay_train import replay_train
+
+    replay_train(
+        base=seq["base"],
+        tasks=seq["tasks"],
+        devs=seq["devs"],
+        probes=[("cloze", f"choice:{items}")],
+        output_dir=out,
+        config=config,
+    )
+    rows = [r for r in pq.read_table(out / "metrics.parquet").to_pylist() if r["eval_task"] == "cloze"]
+    assert {(r["after_task"], r["metric"]) for r in rows} >= {
+        (t, m) for t in ("en", "hi", "mr") for m in ("acc", "acc_norm")
+    }
+    assert all(0.0 <= r["value"] <= 1.0 for r in rows if r["metric"] in ("acc", "acc_norm"))
+    table, _ = read_metrics(out)
+    (run,) = build_runs(table, "run")
+    assert run.tasks == ("en", "hi", "mr")  # the probe is a column of scores, not a task of the sequence
+
+
+def test_a_probe_named_like_a_task_is_refused(seq, tmp_path):  # noqa: F811
+    from cstool.stages.replay_train import replay_train
+
+    with pytest.raises(ConfigError, match="--probe names repeat task or dev names"):
+        replay_train(
+            base=seq["base"],
+            tasks=seq["tasks"],
+            devs=seq["devs"],
+            probes=[("hi", "choice:x.jsonl")],
+            output_dir=tmp_path / "r",
+            config=ReplayConfig(**FAST),
+        )
+    assert not (tmp_path / "r").exists()
