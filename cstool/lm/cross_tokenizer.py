@@ -14,6 +14,9 @@ Two losses:
   same text prefix (:func:`aligned_positions`). At each pair the loss is ULD between the two distributions
   (the vocabularies still differ, so KL is not defined without a token map); unpaired positions do not count.
 
+In training (:func:`cross_blocks`) each chunk of text is tokenised by both tokenizers; ``align`` gives, for
+each student position, the teacher position it is compared with, and :func:`span_loss` serves both losses.
+
 Both are averaged over the counted positions and multiplied by τ² like the same-vocabulary KD term.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 CROSS_KINDS = ("uld", "spans")
@@ -91,26 +95,97 @@ def aligned_positions(teacher_ends: Sequence[int], student_ends: Sequence[int]) 
 def span_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
-    pairs: Sequence[Sequence[tuple[int, int]]],
+    align: torch.Tensor,
+    mask: torch.Tensor | None = None,
     *,
     temperature: float = 1.0,
 ) -> torch.Tensor:
-    """τ²·ULD between teacher and student next-token distributions at byte-aligned positions.
+    """τ²·ULD between teacher and student next-token distributions at paired positions.
 
     Args:
         student_logits: ``[B, T_s, V_s]``.
         teacher_logits: ``[B, T_t, V_t]``; no gradient flows into it.
-        pairs: per row, the (teacher position, student position) pairs that count
-            (:func:`aligned_positions`, shifted to the rows' positions and without the last token).
+        align: ``[B, T_s]`` int64, the teacher position paired with each student position, −1 for none
+            (:func:`aligned_positions` for ``spans``, the same index for ``uld``).
+        mask: ``[B, T_s]`` bool, True where the student's position predicts a token.
     Returns:
         scalar tensor (0 with no pairs at all).
     """
-    rows_t = [(b, i) for b, row in enumerate(pairs) for i, _ in row]
-    rows_s = [(b, j) for b, row in enumerate(pairs) for _, j in row]
-    if not rows_t:
+    keep = align >= 0
+    if mask is not None:
+        keep = keep & mask
+    rows, cols = keep.nonzero(as_tuple=True)
+    if rows.numel() == 0:
         return student_logits.sum() * 0.0
-    bt, it = zip(*rows_t, strict=True)
-    bs, js = zip(*rows_s, strict=True)
-    p = torch.softmax(teacher_logits.detach()[list(bt), list(it)].float() / temperature, dim=-1)
-    q = torch.softmax(student_logits[list(bs), list(js)].float() / temperature, dim=-1)
+    p = torch.softmax(teacher_logits.detach()[rows, align[rows, cols]].float() / temperature, dim=-1)
+    q = torch.softmax(student_logits[rows, cols].float() / temperature, dim=-1)
     return temperature**2 * uld_distance(p, q).mean()
+
+
+def cross_blocks(
+    texts: Sequence[str], student_tok, teacher_tok, block_size: int, teacher_positions: int, kind: str
+) -> dict[str, np.ndarray]:
+    """Blocks for cross-tokenizer distillation: each text cut into chunks of ``block_size − 1`` student
+    tokens, each chunk's text tokenised by the teacher too, both after their own BOS.
+
+    Returns ``input_ids [N, block_size]``, ``length [N]`` (student), ``teacher_ids [N, W]``,
+    ``teacher_length [N]`` and ``align [N, block_size]``: for each student position the teacher position
+    whose next-token distribution it is compared with (−1: none), by byte end (``spans``) or by index
+    (``uld``). BOS pairs with BOS (both predict the text's first token from an empty prefix). A text is
+    never packed with another: short texts leave padding, which no loss counts.
+    """
+    from cstool.lm.scoring import bos_id
+
+    if kind not in CROSS_KINDS:
+        raise ValueError(f"unknown cross-tokenizer loss {kind!r}; choose one of {', '.join(CROSS_KINDS)}")
+    s_bos, t_bos = bos_id(student_tok), bos_id(teacher_tok)
+    s_pad = student_tok.pad_token_id if student_tok.pad_token_id is not None else s_bos
+    t_pad = teacher_tok.pad_token_id if teacher_tok.pad_token_id is not None else t_bos
+    rows: list[tuple[list[int], list[int], list[int]]] = []
+    for text in texts:
+        enc = student_tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        for start in range(0, len(ids), block_size - 1):
+            chunk, offs = ids[start : start + block_size - 1], offsets[start : start + block_size - 1]
+            a, b = offs[0][0], offs[-1][1]
+            sub = text[a:b]
+            s_ends = [0, *byte_ends(sub, [(x - a, y - a) for x, y in offs])]
+            t_enc = teacher_tok(sub, add_special_tokens=False, return_offsets_mapping=True)
+            t_ids = [t_bos, *t_enc["input_ids"]][:teacher_positions]
+            t_ends = [0, *byte_ends(sub, t_enc["offset_mapping"])][: len(t_ids)]
+            align = [-1] * (len(chunk) + 1)
+            if kind == "spans":
+                for i, j in aligned_positions(t_ends, s_ends):
+                    align[j] = i
+            else:
+                for j in range(min(len(align), len(t_ids))):
+                    align[j] = j
+            rows.append(([s_bos, *chunk], t_ids, align))
+    width = max((len(t) for _, t, _ in rows), default=1)
+    out = {
+        "input_ids": np.full((len(rows), block_size), s_pad, dtype=np.int64),
+        "length": np.zeros(len(rows), dtype=np.int64),
+        "teacher_ids": np.full((len(rows), width), t_pad, dtype=np.int64),
+        "teacher_length": np.zeros(len(rows), dtype=np.int64),
+        "align": np.full((len(rows), block_size), -1, dtype=np.int64),
+    }
+    for r, (s_ids, t_ids, align) in enumerate(rows):
+        out["input_ids"][r, : len(s_ids)] = s_ids
+        out["length"][r] = len(s_ids)
+        out["teacher_ids"][r, : len(t_ids)] = t_ids
+        out["teacher_length"][r] = len(t_ids)
+        out["align"][r, : len(align)] = align
+    return out
+
+
+class CrossBlockDataset(torch.utils.data.Dataset):
+    """The arrays of :func:`cross_blocks` as Trainer examples (``collate_blocks`` stacks them)."""
+
+    def __init__(self, blocks: dict[str, np.ndarray]):
+        self.blocks = blocks
+
+    def __len__(self) -> int:
+        return len(self.blocks["length"])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: torch.as_tensor(v[i]) for k, v in self.blocks.items()}

@@ -70,7 +70,24 @@ def test_byte_span_alignment_of_two_tokenizers():
 def test_span_loss_hand_computed():
     teacher = torch.log(torch.tensor([[[0.7, 0.2, 0.1], [0.3, 0.3, 0.4]]]))  # [1, 2, 3]
     student = torch.log(torch.tensor([[[0.5, 0.5], [0.9, 0.1], [0.6, 0.4]]]))  # [1, 3, 2]
-    pairs = [[(0, 1), (1, 2)]]
+    align = torch.tensor([[-1, 0, 1]])  # student position 1 with teacher 0, 2 with 1
     # (0,1): [.7 .2 .1] vs [.9 .1 0] -> .2+.1+.1 = .4 ; (1,2): [.4 .3 .3] vs [.6 .4 0] -> .2+.1+.3 = .6
-    assert span_loss(student, teacher, pairs).item() == pytest.approx(0.5, abs=1e-6)
-    assert span_loss(student, teacher, [[]]).item() == 0.0
+    assert span_loss(student, teacher, align).item() == pytest.approx(0.5, abs=1e-6)
+    assert span_loss(student, teacher, align, torch.tensor([[True, True, False]])).item() == pytest.approx(0.4)
+    assert span_loss(student, teacher, torch.full((1, 3), -1)).item() == 0.0
+
+
+def test_cross_blocks_pair_byte_ends():
+    from cstool.lm.cross_tokenizer import cross_blocks
+
+    student = byte_bpe(["x"], 259)
+    teacher = byte_bpe(["héllo wörld"] * 10 + ["hé"], 262)
+    spans = cross_blocks(["héllo"], student, teacher, 8, 64, "spans")
+    # student: <s> h Ã © l l o (ends 0 1 3 3 4 5 6), teacher: <s> hé l l o (ends 0 3 4 5 6)
+    assert spans["length"].tolist() == [7] and spans["teacher_length"].tolist() == [5]
+    assert spans["align"][0].tolist() == [0, -1, -1, 1, 2, 3, 4, -1]
+    uld = cross_blocks(["héllo"], student, teacher, 8, 64, "uld")
+    assert uld["align"][0].tolist() == [0, 1, 2, 3, 4, -1, -1, -1]
+    chunks = cross_blocks(["héllo"], student, teacher, 4, 64, "spans")  # 3 student tokens a chunk
+    assert chunks["length"].tolist() == [4, 4]
+    assert chunks["align"].tolist() == [[0, -1, -1, 1], [0, 1, 2, 3]]  # "hé" | "llo" both fully aligned
