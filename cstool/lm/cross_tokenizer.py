@@ -131,8 +131,9 @@ def cross_blocks(
     Returns ``input_ids [N, block_size]``, ``length [N]`` (student), ``teacher_ids [N, W]``,
     ``teacher_length [N]`` and ``align [N, block_size]``: for each student position the teacher position
     whose next-token distribution it is compared with (−1: none), by byte end (``spans``) or by index
-    (``uld``). BOS pairs with BOS (both predict the text's first token from an empty prefix). A text is
-    never packed with another: short texts leave padding, which no loss counts.
+    (``uld``). BOS pairs with BOS (both predict the text's first token from an empty prefix). Chunks are
+    packed whole into rows, in order, while both sequences fit (``block_size`` student tokens,
+    ``teacher_positions`` teacher tokens); the rest of a row is padding, which no loss counts.
     """
     from cstool.lm.scoring import bos_id
 
@@ -141,7 +142,7 @@ def cross_blocks(
     s_bos, t_bos = bos_id(student_tok), bos_id(teacher_tok)
     s_pad = student_tok.pad_token_id if student_tok.pad_token_id is not None else s_bos
     t_pad = teacher_tok.pad_token_id if teacher_tok.pad_token_id is not None else t_bos
-    rows: list[tuple[list[int], list[int], list[int]]] = []
+    segments: list[tuple[list[int], list[int], list[int]]] = []
     for text in texts:
         enc = student_tok(text, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = enc["input_ids"], enc["offset_mapping"]
@@ -160,7 +161,8 @@ def cross_blocks(
             else:
                 for j in range(min(len(align), len(t_ids))):
                     align[j] = j
-            rows.append(([s_bos, *chunk], t_ids, align))
+            segments.append(([s_bos, *chunk], t_ids, align))
+    rows = _pack_segments(segments, block_size, teacher_positions)
     width = max((len(t) for _, t, _ in rows), default=1)
     out = {
         "input_ids": np.full((len(rows), block_size), s_pad, dtype=np.int64),
@@ -176,6 +178,25 @@ def cross_blocks(
         out["teacher_length"][r] = len(t_ids)
         out["align"][r, : len(align)] = align
     return out
+
+
+def _pack_segments(segments, block_size: int, teacher_positions: int) -> list[tuple[list[int], list[int], list[int]]]:
+    """Concatenate (student ids, teacher ids, align) segments into rows that fit both limits; a segment's
+    align entries are shifted by the teacher tokens before it in its row."""
+    rows: list[tuple[list[int], list[int], list[int]]] = []
+    s_row: list[int] = []
+    t_row: list[int] = []
+    a_row: list[int] = []
+    for s_ids, t_ids, align in segments:
+        if s_row and (len(s_row) + len(s_ids) > block_size or len(t_row) + len(t_ids) > teacher_positions):
+            rows.append((s_row, t_row, a_row))
+            s_row, t_row, a_row = [], [], []
+        a_row += [i + len(t_row) if i >= 0 else -1 for i in align]
+        s_row += s_ids
+        t_row += t_ids
+    if s_row:
+        rows.append((s_row, t_row, a_row))
+    return rows
 
 
 class CrossBlockDataset(torch.utils.data.Dataset):

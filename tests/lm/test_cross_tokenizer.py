@@ -91,3 +91,10 @@ def test_cross_blocks_pair_byte_ends():
     chunks = cross_blocks(["héllo"], student, teacher, 4, 64, "spans")  # 3 student tokens a chunk
     assert chunks["length"].tolist() == [4, 4]
     assert chunks["align"].tolist() == [[0, -1, -1, 1], [0, 1, 2, 3]]  # "hé" | "llo" both fully aligned
+    packed = cross_blocks(["héllo", "hé"], student, teacher, 12, 64, "spans")  # 7 + 4 tokens: one row
+    # second text: student <s> h Ã ©, teacher <s> hé, after 7 student and 5 teacher tokens
+    assert packed["length"].tolist() == [11] and packed["teacher_length"].tolist() == [7]
+    assert packed["align"][0].tolist() == [0, -1, -1, 1, 2, 3, 4, 5, -1, -1, 6, -1]
+    assert packed["teacher_ids"][0, 5] == teacher.bos_token_id and packed["input_ids"][0, 7] == student.bos_token_id
+    split = cross_blocks(["héllo", "hé"], student, teacher, 12, 6, "spans")  # the teacher's 5 + 2 do not fit in 6
+    assert split["length"].tolist() == [7, 4] and split["align"][1].tolist()[:4] == [0, -1, -1, 1]
