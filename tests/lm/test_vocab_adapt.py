@@ -103,3 +103,23 @@ def test_adapt_vocab_command_output_loads_and_scores_the_same(tiny_lm, tmp_path)
         app, ["adapt-vocab", str(tiny_lm), "--tokenizer", str(tok_dir), "--mode", "x", "-o", str(tmp_path / "b")]
     )
     assert bad.exit_code == 2 and "--mode" in bad.output
+
+
+def test_tied_embeddings_stay_tied(tmp_path):
+    from transformers import LlamaForCausalLM
+
+    from tests.conftest import TINY_CORPUS, tiny_llama_config
+
+    old_tok = byte_bpe(TINY_CORPUS, 400)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(tiny_llama_config(old_tok, tie_word_embeddings=True))
+    old_in = model.get_input_embeddings().weight.detach().clone()
+    model, tok = adapt_vocabulary(model, old_tok, byte_bpe(HINDI, 320), mode="replace")
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    i = next(i for i in range(len(tok)) if len(piece_surface(tok, i).strip()) >= 2)
+    assert torch.equal(
+        model.get_output_embeddings().weight[i].detach(), _mean_of_old(old_in, old_tok, piece_surface(tok, i))
+    )
+    model.save_pretrained(tmp_path)
+    again = LlamaForCausalLM.from_pretrained(tmp_path)
+    assert torch.equal(again.get_output_embeddings().weight, model.get_output_embeddings().weight)
