@@ -1,4 +1,4 @@
-"""Language-model commands: train-tokenizer, teacher-cache, distill."""
+"""Language-model commands: train-tokenizer, adapt-vocab, teacher-cache, distill."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from cstool.cli.options import argument, param
 from cstool.console import log, print_table
 
 if TYPE_CHECKING:
+    from cstool.stages.adapt_vocab import AdaptVocabConfig
     from cstool.stages.distill import DistillConfig
     from cstool.stages.teacher_cache import TeacherCacheConfig
     from cstool.stages.train_tokenizer import TrainTokenizerConfig
@@ -36,6 +37,24 @@ def train_tokenizer(config: TrainTokenizerConfig, data: list[str], output: Path)
 
     r = train_sentencepiece_tokenizer(data, output, config=config)
     log(f"trained a {r['vocab_size']}-piece tokenizer on {r['sentences']} texts → {output}")
+
+
+@command(
+    "adapt-vocab",
+    examples=["cstool adapt-vocab student --tokenizer hi_tok --mode extend -o student_hi"],
+    config="cstool.stages.adapt_vocab.AdaptVocabConfig",
+    params=[
+        argument("model", str, "Causal LM folder (save_pretrained) to adapt."),
+        param("output", Path, "Adapted model folder (AutoModelForCausalLM-loadable).", "--output", "-o"),
+    ],
+)
+def adapt_vocab(config: AdaptVocabConfig, model: str, output: Path) -> None:
+    """Give a model a new or extended tokenizer; new embedding rows = mean of the old pieces' rows."""
+    from cstool.stages.adapt_vocab import adapt_vocab as adapt
+
+    prepare_torch()
+    r = adapt(model, output, config=config)
+    print_table("adapt-vocab", list(r), [list(r.values())])
 
 
 @command(
@@ -90,4 +109,4 @@ def distill(config: DistillConfig, data: list[str], output: Path) -> None:
         print_table("distill", list(summary), [list(summary.values())])
 
 
-COMMANDS = (train_tokenizer, teacher_cache, distill)
+COMMANDS = (train_tokenizer, adapt_vocab, teacher_cache, distill)

@@ -67,6 +67,7 @@ class KDTrainer(Trainer):
         temperature: float = 2.0,
         divergence: str = "fkl",
         vocab_size: int | None = None,
+        cross_tokenizer: str | None = None,
         **kwargs: Any,
     ):
         if divergence not in KINDS:
@@ -75,6 +76,7 @@ class KDTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.alpha, self.temperature, self.divergence = alpha, temperature, divergence
         self.vocab_size = vocab_size  # compare only the first V logits when the models pad their heads
+        self.cross_tokenizer = cross_tokenizer  # uld | spans: the batch carries teacher_ids and align
         self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean
         self.model_accepts_loss_kwargs = False
         self.teacher = None
@@ -105,6 +107,8 @@ class KDTrainer(Trainer):
                     temperature=self.temperature,
                     kind=self.divergence,
                 )
+            elif self.teacher is not None and self.cross_tokenizer:
+                kd = self._cross_kd(logits, inputs, mask)
             elif self.teacher is not None:
                 with torch.no_grad():
                     t_logits = self.teacher(
@@ -124,6 +128,16 @@ class KDTrainer(Trainer):
                 )
             self._sums += torch.tensor([values[0].item(), values[1].item(), 1.0, float(inputs["attention_mask"].sum())])
         return (loss, outputs) if return_outputs else loss
+
+    def _cross_kd(self, logits: torch.Tensor, inputs: dict[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        """ULD at the positions ``align`` pairs (see :mod:`cstool.lm.cross_tokenizer`)."""
+        from cstool.lm.cross_tokenizer import span_loss
+
+        t_ids = inputs["teacher_ids"]
+        t_mask = torch.arange(t_ids.shape[1], device=t_ids.device) < inputs["teacher_length"].unsqueeze(1)
+        with torch.no_grad():
+            t_logits = self.teacher(input_ids=t_ids, attention_mask=t_mask.long()).logits
+        return span_loss(logits, t_logits, inputs["align"], mask, temperature=self.temperature)
 
     def _token_share(self, mask: torch.Tensor) -> torch.Tensor:
         """``this process's tokens × processes / the micro-batch's tokens over all processes``."""

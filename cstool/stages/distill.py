@@ -52,7 +52,14 @@ class DistillConfig:
     )
     teacher: str | None = option(None, "Teacher model folder; without it (and a cache): plain LM training.")
     teacher_cache: str | None = option(None, "Top-k cache from cstool teacher-cache (no teacher in memory).")
-    tokenizer: str | None = option(None, "Tokenizer folder for --student-config without a teacher.")
+    tokenizer: str | None = option(
+        None, "Tokenizer folder for --student-config without a teacher, or the student's own with --cross-tokenizer."
+    )
+    cross_tokenizer: str | None = option(
+        None,
+        "uld or spans: distil across different vocabularies (ULD over sorted probabilities, paired by index or "
+        "by byte span); needs --teacher.",
+    )
     text_column: str = option("text", "Text column of DATA.")
     alpha: float | None = option(
         None, "Weight of CE; 1−alpha weights KD (default 0.5 with a teacher or cache, 1 without)."
@@ -117,6 +124,19 @@ class DistillConfig:
             )
         if self.init_from_teacher_layers and not self.teacher:
             problems.append("--init-from-teacher-layers needs --teacher")
+        if self.cross_tokenizer is not None:
+            from cstool.lm.cross_tokenizer import CROSS_KINDS
+
+            if self.cross_tokenizer not in CROSS_KINDS:
+                problems.append(
+                    f"--cross-tokenizer must be one of {', '.join(CROSS_KINDS)}, got {self.cross_tokenizer!r}"
+                )
+            if not self.teacher:
+                problems.append("--cross-tokenizer needs --teacher (a top-k cache holds no second tokenization)")
+            if self.init_from_teacher_layers:
+                problems.append(
+                    "--cross-tokenizer does not go with --init-from-teacher-layers (the teacher's vocabulary)"
+                )
         if self.teacher and self.teacher_cache:
             problems.append("give --teacher or --teacher-cache, not both (the cache replaces the teacher)")
         if self.student_config and not (self.teacher or self.tokenizer or self.teacher_cache):
@@ -204,9 +224,17 @@ def distill(
     ckpt_dir = out / "checkpoints"
     record = _run_record(config, texts)
     resume_from = resume_point(ckpt_dir, record, where=out) if config.resume else None
-    student, student_tok, teacher, vocab = _load_models(config, dtype)
+    student, student_tok, teacher, vocab, teacher_tok = _load_models(config, dtype)
 
     ids, lengths = pack_texts(texts, student_tok, config.block_size)
+    dataset = BlockDataset(ids, lengths)
+    if config.cross_tokenizer:
+        from cstool.lm.cross_tokenizer import CrossBlockDataset, cross_blocks
+
+        blocks = cross_blocks(
+            texts, student_tok, teacher_tok, config.block_size, _max_positions(teacher), config.cross_tokenizer
+        )
+        ids, dataset = blocks["input_ids"], CrossBlockDataset(blocks)
     cache = None
     if config.teacher_cache:
         cache = load_teacher_cache(
@@ -219,6 +247,7 @@ def distill(
             text_column=config.text_column,
         )
         vocab = len(student_tok)
+        dataset = BlockDataset(ids, lengths, cache)
     # Under torchrun / accelerate launch every process has made the checks above before process 0 writes
     # anything; it alone writes the run record, the checkpoints (the Trainer) and the output folder.
     ranks.barrier(device)
@@ -227,17 +256,20 @@ def distill(
     trainer = KDTrainer(
         model=student,
         args=_training_arguments(config, ckpt_dir, device),
-        train_dataset=BlockDataset(ids, lengths, cache),
+        train_dataset=dataset,
         teacher=teacher,
         alpha=config.kd_alpha,
         temperature=config.temperature,
         divergence=config.loss,
         vocab_size=vocab,
+        cross_tokenizer=config.cross_tokenizer,
         callbacks=[ConsoleLog(), *([] if config.keep_checkpoints else [NoFinalCheckpoint()]), *reporting, *callbacks],
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     mode = "KD from cache" if cache is not None else ("KD" if teacher is not None and config.kd_alpha < 1 else "LM")
+    if config.cross_tokenizer and mode == "KD":
+        mode = f"KD across tokenizers, {config.cross_tokenizer}"
     if ranks.is_main():
         per = f" on {ranks.world_size()} processes" if ranks.world_size() > 1 else ""
         log(
@@ -335,9 +367,14 @@ def _run_record(config: DistillConfig, texts: list[str]) -> dict[str, Any]:
     return record
 
 
-def _load_models(config: DistillConfig, dtype: torch.dtype) -> tuple[Any, Any, Any, int | None]:
-    """The student and its tokenizer, the teacher (None without one), and the vocabulary size the KD term
-    compares, after checking the models, tokenizers and block size belong together."""
+def _max_positions(model: Any) -> int:
+    return int(getattr(model.config, "max_position_embeddings", None) or 1 << 30)
+
+
+def _load_models(config: DistillConfig, dtype: torch.dtype) -> tuple[Any, Any, Any, int | None, Any]:
+    """The student and its tokenizer, the teacher (None without one), the vocabulary size the KD term
+    compares and the teacher's tokenizer, after checking the models, tokenizers and block size belong
+    together (the vocabularies must be the same unless a cross-tokenizer loss is chosen)."""
     from cstool.lm.scoring import check_model_tokenizer
     from cstool.lm.topk_cache import cache_teacher
 
@@ -362,12 +399,13 @@ def _load_models(config: DistillConfig, dtype: torch.dtype) -> tuple[Any, Any, A
         )
     vocab = None
     if teacher is not None:
-        vocab = models.check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
-        models.check_positions(teacher, config.block_size, "teacher")
+        if not config.cross_tokenizer:
+            vocab = models.check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
+            models.check_positions(teacher, config.block_size, "teacher")
         check_model_tokenizer(teacher, teacher_tok)
     models.check_positions(student, config.block_size, "student")
     check_model_tokenizer(student, student_tok)
-    return student, student_tok, teacher, vocab
+    return student, student_tok, teacher, vocab, teacher_tok
 
 
 def _training_arguments(config: DistillConfig, ckpt_dir: Path, device: str) -> Any:
