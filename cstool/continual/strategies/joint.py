@@ -6,19 +6,8 @@ from __future__ import annotations
 from cstool.continual.strategies import single
 
 
-class Joint:
-    OWN_OPTIONS: tuple[str, ...] = ()
-
-    def __init__(self, config) -> None:
-        self.config = config
-
-    @classmethod
-    def problems(cls, config) -> list[str]:
-        return []
-
-    @classmethod
-    def label(cls, config) -> str:
-        return single.label("joint", config)
+class Joint(single.OneModel):
+    NAME = "joint"
 
     def learn(self, learner, i: int) -> None:
         single.prepare(learner)
@@ -29,9 +18,3 @@ class Joint:
             for t in (tasks[k].train[0] if k or c.train_first else [r[2] for r in tasks[k].replay])
         ]
         learner.train(tasks[i].name, "joint", c.steps_per_task, [union], [], 0.0)
-
-    def save(self, learner, task: str, adapters_dir) -> None:
-        single.save(learner, task, adapters_dir)
-
-    def restore(self, learner, trained: list[str], adapters_dir) -> None:
-        single.restore(learner, trained, adapters_dir)

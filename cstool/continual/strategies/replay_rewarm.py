@@ -8,21 +8,13 @@ from __future__ import annotations
 from cstool.continual.strategies import single
 
 
-class ReplayRewarm:
+class ReplayRewarm(single.OneModel):
+    NAME = "replay-rewarm"
     OWN_OPTIONS: tuple[str, ...] = ("warmup_share",)
-
-    def __init__(self, config) -> None:
-        self.config = config
-
-    @classmethod
-    def problems(cls, config) -> list[str]:
-        return []
 
     @classmethod
     def label(cls, config) -> str:
-        return single.label("replay-rewarm", config) + (
-            f"+warm{config.warmup_share:g}" if config.warmup_share != 0.1 else ""
-        )
+        return single.label(cls.NAME, config) + (f"+warm{config.warmup_share:g}" if config.warmup_share != 0.1 else "")
 
     def learn(self, learner, i: int) -> None:
         single.prepare(learner)
@@ -37,9 +29,3 @@ class ReplayRewarm:
             c.replay_ratio,
             schedule=schedule,
         )
-
-    def save(self, learner, task: str, adapters_dir) -> None:
-        single.save(learner, task, adapters_dir)
-
-    def restore(self, learner, trained: list[str], adapters_dir) -> None:
-        single.restore(learner, trained, adapters_dir)

@@ -41,3 +41,29 @@ def restore(learner: Learner, trained: list[str], adapters_dir: Path) -> None:
 
 def label(name: str, config) -> str:
     return name + ("/full" if config.full_finetune else "")
+
+
+class OneModel:
+    """What naive, replay, joint and replay-rewarm share: the protocol's methods but ``learn``, for a strategy
+    whose model is the single main adapter (or, with --full-finetune, the base's own weights). A subclass
+    names itself (``NAME``) and trains (``learn``)."""
+
+    NAME = ""
+    OWN_OPTIONS: tuple[str, ...] = ()
+
+    def __init__(self, config) -> None:
+        self.config = config
+
+    @classmethod
+    def problems(cls, config) -> list[str]:
+        return []
+
+    @classmethod
+    def label(cls, config) -> str:
+        return label(cls.NAME, config)
+
+    def save(self, learner: Learner, task: str, adapters_dir: Path) -> None:
+        save(learner, task, adapters_dir)
+
+    def restore(self, learner: Learner, trained: list[str], adapters_dir: Path) -> None:
+        restore(learner, trained, adapters_dir)
