@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from cstool import artifacts, paths, specs
+from cstool import artifacts, langcodes, paths, specs
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
 from cstool.options import option
@@ -136,8 +136,8 @@ class SwitchConfig:
             except ValueError as e:
                 problems.append(f"--curriculum {self.curriculum!r}: {e}")
         set_("ratios", ratios)
-        if not re.fullmatch(r"[A-Za-z]{2,8}", self.target_lang or ""):
-            problems.append(f"--target-lang must be a language code such as en, got {self.target_lang!r}")
+        if problem := langcodes.problem(self.target_lang, "--target-lang"):
+            problems.append(problem)
         shard = specs.parse_shard(self.shard)
         if shard is None:
             problems.append(f"--shard must be i/n with 0 <= i < n, got {self.shard!r}")
