@@ -45,6 +45,18 @@ def orient(metric: str) -> tuple[float, str]:
     return _ORIENTATION[metric]
 
 
+def natural(score: str, cl_metric: str) -> tuple[str, float, str]:
+    """(raw metric, sign, which way is better) to show ``cl_metric`` of a higher-is-better ``score`` (e.g.
+    ``-bpb``) in the raw metric's own direction: Last, Avg, BWT and FWT of a lower-is-better metric change
+    sign (bits per byte, not negative bits per byte; BWT > 0: the final model is worse on earlier tasks);
+    Forgetting is already a loss of score in the metric's units (lower is better, 0: nothing forgotten)."""
+    metric = next(m for m, (_, name) in _ORIENTATION.items() if name == score)
+    sign = _ORIENTATION[metric][0]
+    if cl_metric == "Forgetting":
+        return metric, 1.0, "lower"
+    return metric, sign, "higher" if sign > 0 else "lower"
+
+
 def _get(R: Matrix, i: int, j: int) -> float | None:
     try:
         v = R[i][j]

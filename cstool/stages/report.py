@@ -8,7 +8,8 @@ accuracy, −nll, −bpb), and summarises them per (strategy, cs) as mean ± 95 
 With VQA accuracy, the answer normalisation the runs used (``--vqa-normalization``, from their provenance; runs
 that differ are refused) is written below the Markdown table and into the report's provenance.
 
-Writes to REPORT_DIR: ``summary.parquet`` (the ``summary`` artifact), ``summary.md`` (a Markdown table),
+Writes to REPORT_DIR: ``summary.parquet`` (the ``summary`` artifact), ``summary.md`` (a Markdown table with
+each metric in its natural direction and which way is better),
 ``rmatrix_<run>.png`` (a heatmap of each run's R matrix for the plotted metric) and ``forgetting.png``
 (Forgetting per strategy and cs, with 95 % CI whiskers). The files appear together or not at all, and
 heatmaps an earlier report left for runs not in this one are removed.
@@ -59,17 +60,34 @@ def _fmt(mean: float | None, ci: float | None) -> str:
     return f"{mean:.3f} ± {ci:.3f}" if ci is not None else f"{mean:.3f}"
 
 
-def summary_rows(summary: pa.Table) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of the comparison table: one row per (strategy, cs, score), one column per metric."""
+def summary_rows(summary: pa.Table, *, natural: bool = False) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the comparison table: one row per (strategy, cs, score), one column per metric.
+
+    ``natural``: each metric in its own direction (bits per byte, not −bpb; see
+    :func:`forgetting.natural`), the row named by the raw metric and which way its Last is better."""
     data = summary.to_pylist()
     keys: dict[tuple[str, str, str], dict[str, str]] = {}
     ns: dict[tuple[str, str, str], int] = {}
     for d in data:
-        key = (d["strategy"], d["cs"], d["score"])
-        keys.setdefault(key, {})[d["metric"]] = _fmt(d["mean"], d["ci95"])
+        label, mean = d["score"], d["mean"]
+        if natural:
+            metric, sign, _ = forgetting.natural(d["score"], d["metric"])
+            label = f"{metric} ({forgetting.natural(d['score'], 'Last')[2]} is better)"
+            mean = None if mean is None else sign * mean + 0.0  # + 0.0: no "-0.000"
+        key = (d["strategy"], d["cs"], label)
+        keys.setdefault(key, {})[d["metric"]] = _fmt(mean, d["ci95"])
         ns[key] = max(ns.get(key, 0), d["n"])
-    header = ["strategy", "cs", "score", *forgetting.CL_METRICS, "seeds"]
+    header = ["strategy", "cs", "metric" if natural else "score", *forgetting.CL_METRICS, "seeds"]
     return header, [[*k, *(v.get(m, "—") for m in forgetting.CL_METRICS), str(ns[k])] for k, v in keys.items()]
+
+
+DIRECTIONS = (
+    "Each metric in its own direction: Last and Avg are the metric itself (accuracy: higher is better; nll, bpb "
+    "and ppl: lower is better). BWT is its change on earlier tasks from when each was learnt to the end, FWT "
+    "its change on each next task from training on the earlier ones, both in the metric's units (for a "
+    "lower-is-better metric a negative change is good). Forgetting is how far each earlier task ends below its "
+    "best, in the metric's units: lower is better, 0 is nothing forgotten. Mean ± 95 % CI over seeds."
+)
 
 
 def console_tables(
@@ -99,9 +117,10 @@ def console_tables(
 
 def markdown_table(summary: pa.Table, vqa_normalization: str | None = None) -> str:
     """The comparison table; with VQA accuracy, a line below it says how answers were normalised."""
-    header, rows = summary_rows(summary)
+    header, rows = summary_rows(summary, natural=True)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", DIRECTIONS]
     if vqa_normalization is not None:
         lines += ["", f"VQA accuracy with answer normalisation: {vqa_normalization} (--vqa-normalization)."]
     return "\n".join(lines) + "\n"

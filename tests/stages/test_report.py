@@ -94,6 +94,17 @@ def test_summary_matches_hand_computation(runs, tmp_path):
     assert {r["score"] for r in result["summary"].to_pylist()} == {"-bpb"}  # tokens rows are skipped
 
 
+def test_summary_md_shows_each_metric_in_its_natural_direction(runs, tmp_path):
+    md = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())["markdown"]
+    row = next(line for line in md.splitlines() if line.startswith("| naive | none |")).split(" | ")
+    assert row[2] == "bpb (lower is better)"
+    # bits per byte after mr: 1 + d (mean over seeds 1.6); BWT = bpb rise on en and hi = 1.5 d = Forgetting
+    last, avg, bwt, fwt, forgot = (float(cell.split(" ± ")[0]) for cell in row[3:8])
+    assert last == pytest.approx(1.6, abs=5e-4) and bwt == pytest.approx(0.9, abs=5e-4) == forgot
+    assert avg > 0 and fwt == 0.0 and "-0.000" not in md and "lower is better, 0 is nothing forgotten" in md
+    assert all(not cell.startswith("-") for cell in row[3:8])
+
+
 def test_pngs_are_valid_and_follow_the_data(runs, tmp_path):
     out = tmp_path / "rep"
     result = report(runs=runs, output_dir=out, config=ReportConfig())
@@ -153,8 +164,8 @@ def test_cli_report_and_markdown(runs, tmp_path):
     out = tmp_path / "rep"
     result = CliRunner().invoke(app, ["report", *map(str, runs), "-o", str(out), "--markdown"])
     assert result.exit_code == 0, result.output
-    assert "| strategy | cs | score | Last | Avg | BWT | FWT | Forgetting | seeds |" in result.stdout
-    assert "| naive | none | -bpb |" in result.stdout
+    assert "| strategy | cs | metric | Last | Avg | BWT | FWT | Forgetting | seeds |" in result.stdout
+    assert "| naive | none | bpb (lower is better) |" in result.stdout
     assert (out / "summary.md").read_text() in result.stdout
     summary = pq.read_table(out / "summary.parquet")
     assert summary.schema.remove_metadata().equals(artifacts.SUMMARY)
@@ -269,7 +280,7 @@ def test_terminal_shows_bits_per_byte_by_default_and_other_metrics_on_request(tm
     assert {r["metric"] for r in summary if r["score"] == "-ppl"} == {"Last", "Avg", "Forgetting"}
     assert {r["metric"] for r in summary if r["score"] == "-bpb"} == set(forgetting.CL_METRICS)
     md = (tmp_path / "d" / "summary.md").read_text()
-    ppl_row = next(line for line in md.splitlines() if "| naive | none | -ppl |" in line)
+    ppl_row = next(line for line in md.splitlines() if "| naive | none | ppl (lower is better) |" in line)
     assert ppl_row.split(" | ")[5:7] == ["—", "—"]  # BWT, FWT
 
 
