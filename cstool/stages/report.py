@@ -152,11 +152,11 @@ def safe_name(name: str) -> str:
 
 def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, config: ReportConfig) -> dict:
     """Read the runs, write the report files into ``output_dir``; return {"summary", "markdown", "files", "metric",
-    "vqa_normalization"}.
+    "vqa_normalization", "heatmap_scale"} (the one colour range of every heatmap).
 
     Every input is read and checked before anything is written, so a bad input leaves no output.
     """
-    from cstool.continual.plots import plot_forgetting, plot_rmatrix
+    from cstool.continual.plots import heatmap_scale, plot_forgetting, plot_rmatrix
 
     paths.check_outputs({"-o": output_dir}, {"RUNS": list(runs)}, folders=["-o"])
     loaded, sources = load_runs(runs)
@@ -180,8 +180,16 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
         artifacts.write_table(place(files[0]), summary, kind="summary", provenance=prov)
         atomic.write_text(place(files[1]), md)
         plot_forgetting(summary, forgetting.orient(metric)[1], place(files[2]))
+        scale = heatmap_scale(loaded, metric)  # one colour scale across the report's heatmaps
         for r, path in zip(loaded, files[3:]):
-            plot_rmatrix(r, metric, place(path))
+            plot_rmatrix(r, metric, place(path), scale)
     for stale in sorted(set(out.glob("rmatrix_*.png")) - set(files)):  # heatmaps of runs no longer reported
         atomic.discard(stale)
-    return {"summary": summary, "markdown": md, "files": files, "metric": metric, "vqa_normalization": normalization}
+    return {
+        "summary": summary,
+        "markdown": md,
+        "files": files,
+        "metric": metric,
+        "vqa_normalization": normalization,
+        "heatmap_scale": scale,
+    }

@@ -118,12 +118,22 @@ def test_pngs_are_valid_and_follow_the_data(runs, tmp_path):
     before = {p.name: sha(p) for p in out.glob("*.png")}
     again = report(runs=runs, output_dir=out, config=ReportConfig())  # same data → same bytes
     assert {p.name: sha(p) for p in out.glob("*.png")} == before and again["metric"] == "bpb"
-    write_run(runs[0], "naive-s1", "naive", "none", 1, bpb_matrix(2.0))
+    write_run(runs[0], "naive-s1", "naive", "none", 1, bpb_matrix(0.55))  # within the shared range 1..3
     report(runs=runs, output_dir=out, config=ReportConfig())
     after = {p.name: sha(p) for p in out.glob("*.png")}
     assert after["forgetting.png"] != before["forgetting.png"]
     assert after["rmatrix_naive-s1.png"] != before["rmatrix_naive-s1.png"]
     assert after["rmatrix_replay-s1.png"] == before["rmatrix_replay-s1.png"]
+
+
+def test_heatmaps_of_one_report_share_one_colour_scale(tmp_path):
+    low = write_run(tmp_path / "low", "low", "replay", "none", 1, bpb_matrix(0.1, learn=1.0))
+    high = write_run(tmp_path / "high", "high", "naive", "none", 1, bpb_matrix(2.0, learn=1.0))
+    alone = report(runs=[low], output_dir=tmp_path / "alone", config=ReportConfig())
+    both = report(runs=[low, high], output_dir=tmp_path / "both", config=ReportConfig())
+    assert alone["heatmap_scale"] == (1.0, 3.0) and both["heatmap_scale"] == (1.0, 5.0)  # 1 + 2 × 2.0
+    # the same run's picture is drawn on the wider scale when reported with a run of higher values
+    assert sha(tmp_path / "alone" / "rmatrix_low.png") != sha(tmp_path / "both" / "rmatrix_low.png")
 
 
 def test_one_task_run_and_missing_entries(tmp_path):
