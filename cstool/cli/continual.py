@@ -54,7 +54,12 @@ def replay_train(config: ReplayConfig, base: str, task: list[str], output: Path,
     ],
     config="cstool.stages.evaluate.EvalConfig",
     params=[
-        param("data", list[str], "An eval set as NAME=PATH (artifact or dataset with a text column); repeatable."),
+        param(
+            "data",
+            list[str],
+            "An eval set as NAME=PATH (artifact or dataset with a text column; for LM also .txt, .jsonl or "
+            ".conllu, read as by tag); repeatable.",
+        ),
         param("output", str, "Scores artifact (.parquet, .arrow, or - for stdout).", "--output", "-o"),
         param(
             "model",
