@@ -112,13 +112,19 @@ def fwt(R: Matrix) -> float | None:
 
 def forgetting(R: Matrix) -> float | None:
     """Forgetting = mean_{j<N} max_{k<N} (R[k][j] − R[N][j]): drop from each task's best earlier score."""
+    return _mean([forgot for _, forgot in per_task(R)[:-1]])
+
+
+def per_task(R: Matrix) -> list[tuple[float | None, float | None]]:
+    """(final score R[N][j], its forgetting max_{k<N} R[k][j] − R[N][j]) per task j; the last task's forgetting
+    is None (nothing trained after it)."""
     N = _check_square(R)
-    terms: list[float | None] = []
-    for j in range(N):
+    out: list[tuple[float | None, float | None]] = []
+    for j in range(N + 1):
         final = _get(R, N, j)
         best = [v for v in (_get(R, k, j) for k in range(N)) if v is not None]
-        terms.append(None if final is None or not best else max(best) - final)
-    return _mean(terms)
+        out.append((final, None if j == N or final is None or not best else max(best) - final))
+    return out
 
 
 def all_metrics(R: Matrix) -> dict[str, float | None]:

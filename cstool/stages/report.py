@@ -115,12 +115,44 @@ def console_tables(
     return tables
 
 
-def markdown_table(summary: pa.Table, vqa_normalization: str | None = None) -> str:
-    """The comparison table; with VQA accuracy, a line below it says how answers were normalised."""
+def per_task_rows(runs: Sequence[Run], metric: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the per-language table: per (strategy, cs) and task, the final ``metric`` (raw, its own
+    direction) and the forgetting on that task, each as mean ± 95 % CI over seeds."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for r in runs:
+        if metric in r.matrices:
+            groups.setdefault((r.strategy, r.cs), []).append(r)
+    sign, _ = forgetting.orient(metric)
+    rows = []
+    for (strategy, cs), members in groups.items():
+        per_run = [forgetting.per_task(r.scores(metric)) for r in members]
+        for j, task in enumerate(members[0].tasks):
+            finals = [sign * p[j][0] for p in per_run if p[j][0] is not None]
+            forgot = [p[j][1] for p in per_run if p[j][1] is not None]
+            final_mean, final_ci, n = forgetting.mean_ci95(finals)
+            forgot_mean, forgot_ci, _ = forgetting.mean_ci95(forgot)
+            rows.append([strategy, cs, task, _fmt(final_mean, final_ci), _fmt(forgot_mean, forgot_ci), str(n)])
+    better = "higher" if sign > 0 else "lower"
+    return ["strategy", "cs", "task", f"final {metric} ({better} is better)", "Forgetting", "seeds"], rows
+
+
+def markdown_table(
+    summary: pa.Table,
+    vqa_normalization: str | None = None,
+    runs: Sequence[Run] = (),
+    metric: str | None = None,
+) -> str:
+    """The comparison table, then (given ``runs`` and ``metric``) the per-language one; with VQA accuracy, a
+    line below them says how answers were normalised."""
     header, rows = summary_rows(summary, natural=True)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", DIRECTIONS]
+    if runs and metric is not None:
+        header, rows = per_task_rows(runs, metric)
+        lines += ["", f"Per language ({metric}, after the last task):", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
     if vqa_normalization is not None:
         lines += ["", f"VQA accuracy with answer normalisation: {vqa_normalization} (--vqa-normalization)."]
     return "\n".join(lines) + "\n"
@@ -163,7 +195,7 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
     metric = plot_metric(loaded, config.metric)
     summary = summarize(loaded)
     normalization = vqa_normalization(loaded)
-    md = markdown_table(summary, normalization)
+    md = markdown_table(summary, normalization, loaded, metric)
     out = Path(output_dir)
     prov = artifacts.make_provenance(
         "report",

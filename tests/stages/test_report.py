@@ -105,6 +105,23 @@ def test_summary_md_shows_each_metric_in_its_natural_direction(runs, tmp_path):
     assert all(not cell.startswith("-") for cell in row[3:8])
 
 
+def test_summary_md_has_per_language_numbers(runs, tmp_path):
+    md = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())["markdown"]
+    assert "| strategy | cs | task | final bpb (lower is better) | Forgetting | seeds |" in md
+    rows = {
+        tuple(cells[1:4]): cells[4:7]
+        for line in md.splitlines()
+        if (cells := [c.strip() for c in line.split("|")])[1:2] in (["naive"], ["replay"]) and len(cells) == 8
+    }
+    mean = lambda cell: float(cell.split(" ± ")[0])
+    # naive, drops d = 0.5, 0.6, 0.7: after mr, en's bpb is 1 + 2d (forgot 2d), hi's 1 + d (forgot d), mr's 1
+    en, hi, mr = (rows[("naive", "none", t)] for t in TASKS)
+    assert mean(en[0]) == pytest.approx(2.2, abs=5e-4) and mean(en[1]) == pytest.approx(1.2, abs=5e-4)
+    assert mean(hi[0]) == pytest.approx(1.6, abs=5e-4) and mean(hi[1]) == pytest.approx(0.6, abs=5e-4)
+    assert mr[0] == "1.000 ± 0.000" and mr[1] == "—" and en[2] == "3"
+    assert mean(rows[("replay", "none", "en")][1]) == pytest.approx(2 * 0.1, abs=5e-4)
+
+
 def test_pngs_are_valid_and_follow_the_data(runs, tmp_path):
     out = tmp_path / "rep"
     result = report(runs=runs, output_dir=out, config=ReportConfig())
