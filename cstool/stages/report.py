@@ -94,9 +94,10 @@ def console_tables(
     summary: pa.Table, metrics: Sequence[str] | None = None
 ) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) per score, narrow enough for an 80-column terminal: the scores of ``metrics`` (raw
-    metric names: bpb, accuracy, …; None: every score), in that order. A metric's table has only the columns
-    reported over it (no BWT or FWT over perplexity)."""
+    metric names: bpb, accuracy, …; None: every score), in that order, each metric in its natural direction
+    (as in summary.md). A metric's table has only the columns reported over it (no BWT or FWT over perplexity)."""
     header, rows = summary_rows(summary)
+    natural = summary_rows(summary, natural=True)[1]  # the same rows in the same order, values in natural direction
     tasks = summary.column("tasks")[0].as_py() if summary.num_rows else ""
     present = list(dict.fromkeys(r[2] for r in rows))
     by_score = {forgetting.orient(m)[1]: m for m in PLOT_PREFERENCE}
@@ -105,11 +106,16 @@ def console_tables(
     for score in (s for s in scores if s in present):
         shown = forgetting.cl_metrics(by_score.get(score, ""))
         cols = [header.index(m) for m in shown]
+        metric, _, better = forgetting.natural(score, "Last")
         tables.append(
             (
-                f"{tasks} · score {score} (higher is better) · mean ± 95 % CI over n seeds",
-                ["strategy", "cs", "n", *shown],
-                [[r[0], r[1], r[-1], *(r[i].replace(" ± ", "\n±") for i in cols)] for r in rows if r[2] == score],
+                f"{tasks} · {metric} ({better} is better) · mean ± 95 % CI over n seeds",
+                ["strategy", "n", *shown],
+                [
+                    [f"{r[0]}\ncs={r[1]}", r[-1], *(nat[i].replace(" ± ", "\n±") for i in cols)]
+                    for r, nat in zip(rows, natural)
+                    if r[2] == score
+                ],
             )
         )
     return tables

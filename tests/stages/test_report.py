@@ -278,7 +278,8 @@ def lm_run(run_dir, name, strategy, seed, drop):
 
 
 def _titles(output: str) -> list[str]:
-    return [score for score in ("-bpb", "-nll", "-ppl", "accuracy") if f"score {score} " in output]
+    metrics = {"-bpb": "bpb", "-nll": "nll", "-ppl": "ppl", "accuracy": "accuracy"}
+    return [score for score, metric in metrics.items() if f"· {metric} (" in output]
 
 
 def test_terminal_shows_bits_per_byte_by_default_and_other_metrics_on_request(tmp_path):
@@ -316,3 +317,17 @@ def test_terminal_shows_accuracy_for_vqa_runs(tmp_path):
     run = write_run(tmp_path / "v", "v", "naive", "none", 1, R, metric="accuracy")
     result = CliRunner().invoke(app, ["report", str(run), "-o", str(tmp_path / "rep")], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and _titles(result.output) == ["accuracy"], result.output
+
+
+def test_terminal_table_keeps_long_strategy_labels_and_natural_values_at_80_columns(tmp_path):
+    runs = [
+        str(write_run(tmp_path / f"{s}{seed}", f"{s}-s{seed}", s, "random", seed, bpb_matrix(drop + seed / 100)))
+        for s, drop in (("replay-adapter-rewarm", 0.1), ("naive", 0.5))
+        for seed in (1, 2)
+    ]
+    result = CliRunner().invoke(app, ["report", *runs, "-o", str(tmp_path / "rep")], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "│ replay-adapter-rewarm │" in result.output and "…" not in result.output
+    assert "bpb (lower is better)" in result.output and "cs=random" in result.output
+    assert "│ 1.515" in result.output and "-1.5" not in result.output  # naive's Last: bits per byte, not −bpb
+    assert max(len(line) for line in result.output.splitlines() if line[:1] in "┏┃┡│└") <= 80
