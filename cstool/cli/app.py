@@ -2,9 +2,10 @@
 
 A command is a :class:`CommandSpec`: its name, the stage's config dataclass (``"module.Class"``), the
 parameters that are not config fields (inputs, outputs), and a body ``body(config, **params)`` that reads,
-calls the stage function and reports. The click command is generated from the spec when it is first needed
-(parsing its options or printing its help), so ``cstool --help`` imports no stage and ``cstool switch`` only
-its own.
+calls the stage function and reports. Only typer's public API is used: ``cstool NAME`` hands its arguments
+to :func:`command_app`, a one-command typer app whose function signature is generated from the spec when the
+command runs (parsing its options or printing its help), so ``cstool --help`` imports no stage and
+``cstool switch`` only its own.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from typer.core import TyperCommand, TyperGroup
-from typer.main import get_command_from_info
-from typer.models import CommandInfo
 
 from cstool import __version__
+from cstool.cli.help import print_help
 from cstool.cli.options import (
     CONFIG_FILE,
     Param,
@@ -135,12 +135,15 @@ def command(
 
 
 COMMANDS: dict[str, CommandSpec] = {}
+COMPLETING = "_CSTOOL_COMPLETE"  # set while the shell asks for completions (typer's shell completion)
 
 
 def register(*specs: CommandSpec, panel: str | None = None) -> None:
     """Add commands to ``cstool`` (in this order, under ``panel`` in ``cstool --help``)."""
     for spec in specs:
         COMMANDS[spec.name] = dataclasses.replace(spec, panel=panel)
+        _APPS.pop(spec.name, None)
+        _add(COMMANDS[spec.name])
 
 
 def _apply_globals(values: dict[str, Any]) -> None:
@@ -166,19 +169,31 @@ def _load_config_file(ctx: typer.Context, value: Optional[Path]) -> Optional[Pat
     return value
 
 
+def _help_param(spec: CommandSpec, params: list[Param]) -> Param:
+    """``--help``, drawn by :mod:`cstool.cli.help` from ``params`` (which it joins)."""
+
+    def show(ctx: typer.Context, value: bool) -> None:
+        if value and not ctx.resilient_parsing:
+            print_help(ctx.command_path, spec.help, spec.epilog, params)
+            raise typer.Exit()
+
+    return param("help", bool, "Show this message and exit.", "--help", default=False, is_eager=True, callback=show)
+
+
 def make_callback(spec: CommandSpec) -> Callable[..., Any]:
     """The function typer reads: ``spec.params``, the config fields, --config and the global options."""
     cls = spec.config_class()
     params = [*spec.params]
     if cls is not None:
         params += [*field_params(cls), config_file_param(_load_config_file)]
-    params += [dataclasses.replace(g, panel=GLOBAL_PANEL) for g in GLOBALS]
+    params += [_help_param(spec, params), *(dataclasses.replace(g, panel=GLOBAL_PANEL) for g in GLOBALS)]
     own = [p.name for p in spec.params]
 
     @stage
     def run(ctx: typer.Context, values: dict[str, Any]) -> Any:
         _apply_globals(values)
         values.pop(CONFIG_FILE, None)
+        values.pop("help")
         extras = {name: values.pop(name) for name in own}
         if cls is None:
             return spec.body(**extras)
@@ -189,38 +204,39 @@ def make_callback(spec: CommandSpec) -> Callable[..., Any]:
     return generate(spec.name, params, run)
 
 
-class LazyCommand(TyperCommand):
-    """A command whose parameters are generated (importing its config dataclass) when first needed."""
-
-    def __init__(self, spec: CommandSpec, **kwargs: Any):
-        super().__init__(spec.name, help=spec.help, epilog=spec.epilog, rich_help_panel=spec.panel, **kwargs)
-        self.spec = spec
-        self._loaded = False
-
-    def load(self) -> LazyCommand:
-        if not self._loaded:
-            info = CommandInfo(name=self.spec.name, callback=make_callback(self.spec))
-            built = get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode)
-            self.params, self.callback = built.params, built.callback
-            self._loaded = True
-        return self
-
-    def make_context(self, *args: Any, **kwargs: Any) -> Any:
-        self.load()
-        return super().make_context(*args, **kwargs)
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        self.load()
-        return super().get_params(ctx)
+def command_app(name: str) -> typer.Typer:
+    """``cstool NAME`` alone: a one-command typer app with every option of the command (generated, importing
+    its config dataclass, on the first call)."""
+    if name not in _APPS:
+        spec = COMMANDS[name]
+        sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        sub.command(spec.name, help=spec.help, epilog=spec.epilog, add_help_option=False)(make_callback(spec))
+        _APPS[name] = sub
+    return _APPS[name]
 
 
-class LazyGroup(TyperGroup):
-    """``cstool``: the registered commands, each a :class:`LazyCommand`."""
+_APPS: dict[str, typer.Typer] = {}
+# The arguments after ``cstool NAME`` go, unparsed, to command_app(NAME) (its --help included).
+_FORWARD = {"ignore_unknown_options": True, "allow_extra_args": True}
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        for spec in COMMANDS.values():
-            self.add_command(LazyCommand(spec, rich_markup_mode=self.rich_markup_mode))
+
+def _forward(spec: CommandSpec) -> Callable[..., Any]:
+    def forward(ctx: typer.Context) -> Any:
+        return command_app(spec.name)(args=ctx.args, prog_name=ctx.command_path)
+
+    forward.__name__ = forward.__qualname__ = spec.name.replace("-", "_")
+    return forward
+
+
+def _add(spec: CommandSpec) -> None:
+    """``cstool NAME`` in the group. Its options are generated only when it runs, so ``cstool --help`` and
+    ``cstool switch`` import no other stage; shell completion (which lists a command's options without
+    running it) gets the generated command itself."""
+    shown = {"help": spec.help, "epilog": spec.epilog, "rich_help_panel": spec.panel}
+    if COMPLETING in os.environ:
+        app.command(spec.name, **shown, add_help_option=False)(make_callback(spec))
+    else:
+        app.command(spec.name, **shown, add_help_option=False, context_settings=dict(_FORWARD))(_forward(spec))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -245,7 +261,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
-    cls=LazyGroup,
 )
 _VERSION = param("version", bool, "Print the version.", "--version", default=False, callback=_version, is_eager=True)
 app.callback()(generate("cstool", [_VERSION, *GLOBALS], _main))

@@ -7,25 +7,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from cstool import artifacts, devices
+from cstool.continual import strategies
+from cstool.continual.strategies import FULL, MAIN, REPLAY  # noqa: F401 (the run folder's names, used here too)
 from cstool.errors import ConfigError, at_least
 from cstool.options import option
 from cstool.vqa.metrics import check_normalization
 
-STRATEGIES = ("naive", "replay", "replay-adapter", "joint")
 TASK_TYPES = ("lm", "vqa")
 CS_MODES = ("none", "pos", "random")
-MAIN = "main"  # the single adapter of naive / replay / joint
-REPLAY = "replay"  # the replay adapter of replay-adapter
-FULL = "full"  # adapters/full-after-<task>: the whole model, with --full-finetune
 COMPOSITIONS = ("drop", "keep", "merge")
-SCHEDULES = ("consolidate", "concurrent")
+SCHEDULES = ("consolidate", "concurrent", "replay-consolidate")
 REPORT_TO = ("none", "tensorboard")  # as cstool.lm.reporting.REPORT_TO (not imported here: it loads torch)
 STATE, DONE, BUFFER, METRICS_FILE = "state.json", "done.json", "buffer.parquet", "metrics.parquet"
 
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    strategy: str = option("replay-adapter", "naive, replay, replay-adapter or joint.")
+    strategy: str = option(
+        "replay-adapter",
+        "naive, replay, replay-adapter or joint; the peers replay-rewarm (LR re-warming with replay) and "
+        "ema-replay (interpolated LoRA with replay).",
+    )
     cs: str = option("none", "none, pos or random: train on code-switched text_cs (from cstool switch).")
     replay_ratio: float = option(
         0.25,
@@ -33,7 +35,8 @@ class ReplayConfig:
     )
     buffer_per_task: int = option(500, "Examples kept per earlier task (seeded reservoir).")
     consolidation_new: float = option(
-        0.6, "Share of the replay adapter's batches from the new task (0.25 in the first design; see README)."
+        0.6,
+        "Share of the replay adapter's batches from the new task (0.25 in the first design; see docs/results/ud.md).",
     )
     task_adapter_init: str = option(
         "fresh", "replay-adapter: each task adapter starts fresh (docs/method.md) or from the previous one, A_(t-1)."
@@ -44,7 +47,20 @@ class ReplayConfig:
         "same function as keep), keep it frozen and active, or drop it (the first design).",
     )
     replay_schedule: str = option(
-        "consolidate", "replay-adapter: train the replay adapter after A_t (consolidate) or with it (concurrent)."
+        "consolidate",
+        "replay-adapter: train the replay adapter after A_t (consolidate) or with it (concurrent); "
+        "replay-consolidate: as consolidate, with a share --replay-ratio of A_t's own batches from the buffer too.",
+    )
+    warmup_share: float = option(
+        0.1,
+        "replay-rewarm: share of each task's steps that re-warm the learning rate linearly from 0 to --lr; the "
+        "rest re-decay it by a cosine to 0 (Ibrahim et al. 2024).",
+    )
+    ema_decay: float = option(
+        0.99,
+        "ema-replay: after every optimizer step the slow adapter becomes decay × slow + (1 − decay) × fast "
+        "(I-LoRA's interpolation, Ren et al. 2024); the slow adapter is the model scored and kept. 0.99 averages "
+        "over about 100 steps, one task at the benchmarks' budgets (set from the budget, not swept).",
     )
     full_finetune: bool = option(False, "naive, replay and joint without LoRA: every weight of the base trains.")
     lora_r: int = option(8, "LoRA rank.")
@@ -80,6 +96,12 @@ class ReplayConfig:
         "Recompute activations in the backward pass: less memory, more compute.",
         changes_result=False,
     )
+    score_phases: bool = option(
+        False,
+        "Also score every dev set right after each training phase of a task (replay-adapter: the task adapter, "
+        "then the consolidation), as extra rows of metrics.parquet named in its phase column.",
+        changes_result=False,
+    )
     report_to: str = option(
         "none",
         "none or tensorboard: log the training losses as TensorBoard event files in "
@@ -102,8 +124,8 @@ class ReplayConfig:
             problems.append("--kd-teacher is for --task-type lm (a VQA teacher would need the images too)")
         if self.report_to not in REPORT_TO:
             problems.append(f"--report-to must be one of {', '.join(REPORT_TO)}, got {self.report_to!r}")
-        if self.strategy not in STRATEGIES:
-            problems.append(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.strategy not in strategies.names():
+            problems.append(f"--strategy must be one of {', '.join(strategies.names())}, got {self.strategy!r}")
         if self.cs not in CS_MODES:
             problems.append(f"--cs must be one of {', '.join(CS_MODES)}, got {self.cs!r}")
         if not 0.0 <= self.replay_ratio < 1.0:
@@ -116,21 +138,15 @@ class ReplayConfig:
             problems.append(f"--composition must be one of {', '.join(COMPOSITIONS)}, got {self.composition!r}")
         if self.replay_schedule not in SCHEDULES:
             problems.append(f"--replay-schedule must be one of {', '.join(SCHEDULES)}, got {self.replay_schedule!r}")
-        variant = (self.composition, self.replay_schedule, self.task_adapter_init) != ("merge", "consolidate", "fresh")
-        if variant and self.strategy != "replay-adapter":
-            problems.append(
-                "--composition, --replay-schedule and --task-adapter-init shape the replay adapter: "
-                f"use them with --strategy replay-adapter, not {self.strategy}"
-            )
-        if self.composition != "drop" and self.task_adapter_init == "previous":
-            problems.append(
-                f"--composition {self.composition} with --task-adapter-init previous would count A_(t-1) twice "
-                "(add --composition drop)"
-            )
-        if self.full_finetune and self.strategy not in ("naive", "replay", "joint"):
-            problems.append(f"--full-finetune is a reference for naive, replay and joint, not {self.strategy}")
+        if self.strategy in strategies.names():
+            problems += strategies.option_problems(self)
+            problems += strategies.strategy_class(self.strategy).problems(self)
         if self.full_finetune and self.kd_teacher:
             problems.append("--full-finetune with --kd-teacher is not supported (the teacher term is for adapters)")
+        if not 0.0 <= self.warmup_share < 1.0:
+            problems.append(f"--warmup-share must lie in [0, 1), got {self.warmup_share}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            problems.append(f"--ema-decay must lie in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.kd_alpha <= 1.0:
             problems.append(f"--kd-alpha must lie in [0, 1], got {self.kd_alpha}")
         problems += at_least(
@@ -157,17 +173,9 @@ class ReplayConfig:
 
     @property
     def label(self) -> str:
-        """The strategy with its variant, as metrics and reports name it: ``replay-adapter`` is the design of
-        docs/method.md (drop A_(t-1), fresh A_t, R consolidated after A_t on batches 25 % new); a variant appends
-        what differs (``replay-adapter/merge+concurrent``, ``replay-adapter/merge+new0.6``, ``naive/full``)."""
-        parts = ["full"] if self.full_finetune else []
-        if self.strategy == "replay-adapter":
-            parts += [self.composition] if self.composition != "drop" else []
-            parts += ["previous"] if self.task_adapter_init == "previous" else []
-            parts += ["concurrent"] if self.replay_schedule == "concurrent" else []
-            consolidating = self.replay_schedule == "consolidate"
-            parts += [f"new{self.consolidation_new:g}"] if consolidating and self.consolidation_new != 0.25 else []
-        return self.strategy + ("/" + "+".join(parts) if parts else "")
+        """The strategy with its variant, as metrics and reports name it (``naive/full``,
+        ``replay-adapter/merge+new0.6``): each strategy names its own variants."""
+        return strategies.strategy_class(self.strategy).label(self)
 
     @property
     def column(self) -> str:

@@ -1,5 +1,6 @@
-"""The learner behind replay-train: holds the base model, its peft adapters and the replay buffer, trains
-one task at a time with the HF Trainer, scores dev sets, and saves/restores state between tasks.
+"""The learner behind replay-train: holds the base model, its peft adapters and the replay buffer, runs the
+training phases a strategy asks for (:mod:`cstool.continual.strategies`) with the HF Trainer, scores dev sets,
+and saves/restores state between tasks. What is trained when, and which adapters exist, is the strategy's.
 
 Every training phase runs ``transformers.Trainer`` (via cstool's KDTrainer) on a dataset laid out by
 :func:`cstool.continual.buffer.mixed_schedule` and read sequentially, so the batch composition is exactly the
@@ -20,9 +21,10 @@ import torch
 
 from cstool import artifacts, atomic, devices, models, ranks
 from cstool.console import log
-from cstool.continual import adapters
+from cstool.continual import adapters, strategies
 from cstool.continual.buffer import mixed_schedule, reservoir_sample
-from cstool.continual.config import BUFFER, FULL, MAIN, REPLAY, ReplayConfig, Task
+from cstool.continual.config import BUFFER, FULL, ReplayConfig, Task
+from cstool.continual.state import RunState
 from cstool.continual.tasks import TaskKind, task_kind
 from cstool.errors import ConfigError
 from cstool.lm.reporting import TENSORBOARD_DIR, report_callbacks
@@ -41,6 +43,7 @@ class Learner:
         tasks: list[Task],
         provenance: dict,
         kind: TaskKind | None = None,
+        state: RunState | None = None,
     ):
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
         self.base_path = base
@@ -61,13 +64,11 @@ class Learner:
         self.teacher = self._load_teacher() if config.kd_teacher else None
         self._check_limits()
         self.buffer: list[dict] = []
-        self.steps: dict[str, int] = {}
-        self.train_seconds = 0.0  # wall time inside Trainer.train, all phases
         self._buf_cache: tuple[int, list] = (-1, [])
-        self.examples: dict[str, dict[str, int]] = {}  # per task: new and replayed examples trained on
+        self.state = state or RunState(run={})  # steps, examples and seconds are counted into it
+        self.strategy = strategies.create(config)
         self._done: list[str] | None = None
-        self._task_adapter: str | None = None
-        self._kept: list[str] = []  # earlier task adapters kept frozen and active (composition keep)
+        self.after_phase: Any = None  # called as after_phase(task, phase) when a training phase ends
 
     # ---- data -----------------------------------------------------------------------------------------
 
@@ -76,7 +77,7 @@ class Learner:
         kept = reservoir_sample(task.replay, self.config.buffer_per_task, seed=self.config.seed, task=task.name)
         self.buffer += [{"task": task.name, "row": row, "id": rid, "text": text} for _, (row, rid, text) in kept]
 
-    def _buffer_texts(self) -> list[str]:
+    def buffer_texts(self) -> list[str]:
         if self._buf_cache[0] != len(self.buffer):
             self._buf_cache = (len(self.buffer), [b["text"] for b in self.buffer])
         return self._buf_cache[1]
@@ -93,7 +94,7 @@ class Learner:
             modules_to_save=self.save_modules if with_embeddings else None,
         )
 
-    def _add_adapter(self, name: str, with_embeddings: bool = True) -> None:
+    def add_adapter(self, name: str, with_embeddings: bool = True) -> None:
         from peft import get_peft_model
 
         torch.manual_seed(self.config.seed)  # the same fresh adapter whatever ran before
@@ -102,103 +103,50 @@ class Learner:
         else:
             self.model.add_adapter(name, self._lora(with_embeddings))
 
-    def _has(self, name: str) -> bool:
+    def has(self, name: str) -> bool:
         return self.model is not self.base and name in self.model.peft_config
 
-    def _load(self, name: str, path: Path) -> None:
+    def load(self, name: str, path: Path) -> None:
         self.model = models.load_adapter(self.model, path, adapter_name=name, trainable=True)
 
-    # ---- training -------------------------------------------------------------------------------------
+    # ---- training ---------------------------------------------------------------------------------------
 
     def learn(self, i: int) -> None:
-        c, task = self.config, self.tasks[i]
-        S, rho = c.steps_per_task, c.replay_ratio
-        buffer = self._buffer_texts()
-        if c.strategy == "replay-adapter":
-            return self._learn_replay_adapter(i, buffer)
-        if c.full_finetune:
-            self._unfreeze_base()
-        else:
-            if not self._has(MAIN):
-                self._add_adapter(MAIN)
-            adapters.activate(self.model, [MAIN], [MAIN])
-        if c.strategy == "joint":
-            union = [
-                t
-                for k in range(i + 1)
-                for t in (self.tasks[k].train[0] if k or c.train_first else [r[2] for r in self.tasks[k].replay])
-            ]
-            self._train(task.name, "joint", S, [union], [], 0.0)
-        else:
-            self._train(task.name, c.strategy, S, task.train, buffer, rho if c.strategy == "replay" else 0.0)
+        """Train task ``i`` as the run's strategy does it."""
+        self.strategy.learn(self, i)
 
-    def _learn_replay_adapter(self, i: int, buffer: list) -> None:
-        """A_t learns T_t; R learns the buffer after it (consolidate) or in the same steps (concurrent). What
-        becomes of A_(t-1) is the composition: dropped, kept frozen and active, or merged into the weights."""
-        c, task = self.config, self.tasks[i]
-        S, rho = c.steps_per_task, c.replay_ratio
-        previous, name = self._task_adapter, f"task-{task.name}"
-        if previous and c.composition == "merge":
-            self._merge(previous)
-            previous = None
-        self._add_adapter(name)
-        if previous and c.task_adapter_init == "previous":
-            adapters.copy_weights(self.model, previous, name)
-        elif previous and c.composition == "keep" and self.save_modules:
-            adapters.copy_weights(self.model, previous, name, part="saved")  # the embeddings continue
-        self.model.base_model.set_adapter([name])  # so deleting A_(t-1) leaves one well-defined active adapter
-        if previous and c.composition == "keep":
-            self._keep(previous)
-        elif previous:  # A_{t-1} is on disk; the model after t is base + A_t + R
-            self.model.delete_adapter(previous)
-        self._task_adapter = name
-        if c.replay_schedule == "concurrent" and buffer:
-            if not self._has(REPLAY):
-                self._add_adapter(REPLAY, with_embeddings=False)
-            adapters.activate(self.model, self._active(), [name, REPLAY])
-            route = (adapters.parameters_of(self.model, name), adapters.parameters_of(self.model, REPLAY))
-            self._train(task.name, "concurrent", S, task.train, buffer, rho, route=route)
-        else:
-            s_task = round((1.0 - rho) * S) if buffer else S  # nothing to consolidate yet: all steps to A_t
-            adapters.activate(self.model, self._active(with_replay=False), [name])
-            self._train(task.name, "task-adapter", s_task, task.train, [], 0.0)
-            if S - s_task > 0:
-                if not self._has(REPLAY):
-                    self._add_adapter(REPLAY, with_embeddings=False)
-                adapters.activate(self.model, self._active(), [REPLAY])
-                self._train(task.name, "replay-adapter", S - s_task, task.train, buffer, 1.0 - c.consolidation_new)
-        adapters.activate(self.model, self._active(), [])
+    def activate(self, active: list[str], trainable: list[str]) -> None:
+        adapters.activate(self.model, active, trainable)
 
-    def _active(self, with_replay: bool = True) -> list[str]:
-        """Adapters in the forward pass: A_t first (its embedding copy is the one in use), kept ones, then R."""
-        names = [self._task_adapter, *reversed(self._kept)] if self._task_adapter else list(self._kept)
-        return names + ([REPLAY] if with_replay and self._has(REPLAY) else [])
+    def merge(self, name: str, *, keep: str | None = None) -> None:
+        """Merge adapter ``name`` into the base weights (frozen); adapter ``keep`` stays a separate adapter."""
+        self.base, self.model = adapters.merge_into_base(self.model, name, keep=keep)
 
-    def _keep(self, name: str) -> None:
-        """Keep task adapter ``name`` frozen and active: its LoRA matrices move to ``kept-…``, an adapter without
-        embedding copies (peft runs one modules_to_save copy at a time: A_t's, which continues from A_(t-1)'s)."""
-        kept = name.replace("task-", "kept-", 1)
-        self._add_adapter(kept, with_embeddings=False)
-        adapters.copy_weights(self.model, name, kept, part="lora")
-        if name in self.model.active_adapters:
-            self.model.base_model.set_adapter([kept])
-        self.model.delete_adapter(name)
-        self._kept.append(kept)
-
-    def _merge(self, name: str) -> None:
-        """Merge adapter ``name`` into the base weights (frozen); R, if present, stays a separate adapter."""
-        self.base, self.model = adapters.merge_into_base(self.model, name, keep=REPLAY if self._has(REPLAY) else None)
-        self._task_adapter = None
-
-    def _unfreeze_base(self) -> None:
+    def unfreeze_base(self) -> None:
         """Full fine-tuning: every weight of the language model trains (a VLM's vision tower stays frozen)."""
         for n, p in self.base.named_parameters():
             p.requires_grad_("vision_tower" not in n)
 
-    def _train(
-        self, task: str, phase: str, steps: int, new: list[list], replay: list, ratio: float, route: Any = None
+    def train(
+        self,
+        task: str,
+        phase: str,
+        steps: int,
+        new: list[list],
+        replay: list,
+        ratio: float,
+        route: Any = None,
+        *,
+        schedule: dict | None = None,
+        callbacks: tuple = (),
     ) -> None:
-        from transformers import PrinterCallback, ProgressCallback, TrainingArguments
+        """One training phase of ``task``: ``steps`` optimizer steps on batches of which a share ``ratio`` comes
+        from ``replay`` (one list of texts per curriculum epoch in ``new``). ``route``: (new, replayed)
+        parameter lists, each example's gradient reaching only its own. ``schedule``: TrainingArguments fields
+        of the learning-rate schedule (default constant, no warm-up); ``callbacks``: more TrainerCallbacks."""
+        from transformers import PrinterCallback, ProgressCallback
+
+        from cstool.lm.trainer_args import training_arguments
 
         if steps <= 0:
             return
@@ -222,30 +170,21 @@ class Learner:
                     (rep_ids[s.index], True) if s.source == "replay" else (new_ids[e][s.index], False) for s in batch
                 ]
         work = self.out / "work" / f"{task}-{phase}"
-        args = TrainingArguments(
+        args = training_arguments(
             output_dir=str(work),
+            batch_size=B,  # on several processes the whole batch, which each one slices
+            lr=c.lr,
+            seed=c.seed,
+            device=self.device,
+            dtype=c.dtype,
+            gradient_checkpointing=c.gradient_checkpointing,
             max_steps=steps,
-            per_device_train_batch_size=B,  # on several processes the whole batch, which each one slices
             accelerator_config={"split_batches": ranks.world_size() > 1},
-            learning_rate=c.lr,
-            lr_scheduler_type="constant",
-            warmup_steps=0,
+            **(schedule or {"lr_scheduler_type": "constant", "warmup_steps": 0}),
             weight_decay=0.0,
             logging_steps=max(1, steps // 5),
             save_strategy="no",
-            report_to=[],
-            seed=c.seed,
-            data_seed=c.seed,
-            use_cpu=self.device == "cpu",
-            remove_unused_columns=False,
-            disable_tqdm=True,
-            dataloader_num_workers=0,
             train_sampling_strategy="sequential",
-            dataloader_pin_memory=self.device != "cpu",
-            bf16=c.dtype == "bfloat16",
-            fp16=c.dtype == "float16",
-            activation_checkpointing=c.gradient_checkpointing,
-            activation_checkpointing_kwargs={"use_reentrant": False} if c.gradient_checkpointing else None,
         )
         n_rep = sum(r for _, r in items)
         log(
@@ -259,19 +198,22 @@ class Learner:
             trainer.remove_callback(ProgressCallback)
             for callback in report_callbacks(c.report_to, self.out / TENSORBOARD_DIR / f"{task}-{phase}"):
                 trainer.add_callback(callback)
+            for callback in callbacks:
+                trainer.add_callback(callback)
             started = time.perf_counter()
             result = trainer.train()
-            self.train_seconds += time.perf_counter() - started
+            seconds = time.perf_counter() - started
         log(f"  {phase}: mean loss {result.training_loss:.4f}")
-        self.steps[task] = self.steps.get(task, 0) + trainer.state.global_step
         counted = torch.tensor([trainer.fed["new"], trainer.fed["replay"]], device=trainer.args.device)
         if ranks.world_size() > 1:  # each process counted its slices
             counted = trainer.accelerator.reduce(counted, reduction="sum")
-        fed = self.examples.setdefault(task, {"new": 0, "replay": 0})
-        fed["new"] += int(counted[0])
-        fed["replay"] += int(counted[1])
+        self.state.count(
+            task, steps=trainer.state.global_step, new=int(counted[0]), replay=int(counted[1]), seconds=seconds
+        )
         if ranks.is_main():
             shutil.rmtree(work, ignore_errors=True)
+        if self.after_phase is not None:
+            self.after_phase(task, phase)
 
     # ---- evaluation -----------------------------------------------------------------------------------
 
@@ -298,13 +240,13 @@ class Learner:
 
     # ---- saving and restoring -------------------------------------------------------------------------
 
-    def _save_adapter(self, name: str, dest: Path) -> None:
+    def save_adapter(self, name: str, dest: Path) -> None:
         with atomic.atomic_dir(dest, subdir=name) as tmp:  # peft saves a named adapter in tmp/NAME/
             self.model.save_pretrained(str(tmp), selected_adapters=[name])
             src = tmp / name if (tmp / name).is_dir() else tmp
             artifacts.write_sidecar(src, {**self.provenance, "adapter": name})
 
-    def _save_full(self, adir: Path, task: str) -> None:
+    def save_full(self, adir: Path, task: str) -> None:
         """Full fine-tuning: the whole model's weights after ``task``, as ``full-after-<task>``; snapshots
         older than the previous task's are removed (a resume needs at most the last two)."""
         dest = adir / f"{FULL}-after-{task}"
@@ -317,21 +259,13 @@ class Learner:
             artifacts.write_sidecar(tmp, self.provenance)
 
     def save_after(self, i: int) -> None:
-        """After task i is scored: snapshot its adapters, add it to the buffer, write buffer.parquet (on
-        several processes every one adds to its buffer, process 0 alone writes)."""
+        """After task i is scored: snapshot what the strategy needs to resume, add the task to the buffer, write
+        buffer.parquet (on several processes every one adds to its buffer, process 0 alone writes)."""
         task = self.tasks[i].name
-        adir = self.out / "adapters"
         self._add_to_buffer(i)
         if ranks.is_main():
-            if self.config.full_finetune and (i > 0 or self.config.train_first):
-                self._save_full(adir, task)
-            if self._has(MAIN):
-                self._save_adapter(MAIN, adir / task)
-            if self._task_adapter and self._has(self._task_adapter):
-                self._save_adapter(self._task_adapter, adir / task)
-            if self._has(REPLAY):
-                self._save_adapter(REPLAY, adir / f"{REPLAY}-after-{task}")
-                self._save_adapter(REPLAY, adir / REPLAY)
+            if i > 0 or self.config.train_first:
+                self.strategy.save(self, task, self.out / "adapters")
             rows = [{**b, "text": str(b["text"])} for b in self.buffer]  # a VQA example records its question
             table = artifacts.pa.Table.from_pylist(rows, schema=artifacts.SCHEMAS["replay_buffer"])
             artifacts.write_table(self.out / BUFFER, table, kind="replay_buffer", provenance=self.provenance)
@@ -347,27 +281,8 @@ class Learner:
         for i in range(k):
             self._add_to_buffer(i)
         trained = [t.name for i, t in enumerate(self.tasks[:k]) if i > 0 or self.config.train_first]
-        adir = self.out / "adapters"
-        if trained and self.config.full_finetune:
-            from safetensors.torch import load_file
-
-            self.base.load_state_dict(
-                load_file(str(adir / f"{FULL}-after-{trained[-1]}" / "model.safetensors")), strict=False
-            )
-        elif trained and self.config.strategy != "replay-adapter":
-            self._load(MAIN, adir / trained[-1])
-        elif trained:
-            names = [f"task-{t}" for t in trained]
-            for t, n in zip(trained[:-1], names[:-1]):  # earlier task adapters, as the composition left them
-                if self.config.composition == "drop":
-                    break
-                self._load(n, adir / t)
-                self._merge(n) if self.config.composition == "merge" else self._keep(n)
-            self._task_adapter = names[-1]
-            self._load(self._task_adapter, adir / trained[-1])
-            if (adir / f"{REPLAY}-after-{trained[-1]}").is_dir():
-                self._load(REPLAY, adir / f"{REPLAY}-after-{trained[-1]}")
-            adapters.activate(self.model, self._active(), [])
+        if trained:
+            self.strategy.restore(self, trained, self.out / "adapters")
         self._done = list(done)
         log(f"resumed after task {done[-1]}")
 

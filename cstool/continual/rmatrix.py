@@ -62,7 +62,8 @@ def read_metrics(spec: str | os.PathLike) -> tuple[pa.Table, artifacts.Source]:
     try:
         if kind and kind != "metrics":
             raise SchemaError(f"{path} is a '{kind}' artifact, not a replay-train metrics file", "")
-        artifacts.require_columns(src.schema, "metrics", stage="report")
+        required = [n for n in artifacts.METRICS.names if n != "phase"]  # older files have no phase column
+        artifacts.require_columns(src.schema, "metrics", stage="report", columns=required)
     except SchemaError as e:
         from cstool import __version__
 
@@ -71,7 +72,10 @@ def read_metrics(spec: str | os.PathLike) -> tuple[pa.Table, artifacts.Source]:
             f"{path} does not match the metrics schema of cstool {__version__}{by}: {e.message}",
             "re-run its replay-train with this cstool, or report it with the cstool version that wrote it",
         ) from None
-    table = src.read_all().select(artifacts.METRICS.names)
+    table = src.read_all()
+    if "phase" not in table.schema.names:
+        table = table.append_column("phase", pa.nulls(table.num_rows, pa.string()))
+    table = table.select(artifacts.METRICS.names)
     if table.num_rows == 0:
         raise InputError(
             f"{path} holds no metrics", "the run recorded nothing; run replay-train until a task completes"
@@ -84,8 +88,10 @@ def build_runs(table: pa.Table, source: str) -> list[Run]:
     (after_task, eval_task, metric) keeps its last value (a resumed run re-measured it)."""
     cols = {name: table.column(name).to_pylist() for name in table.schema.names}
     by_run: dict[str, list[int]] = {}
+    phases = cols.get("phase") or [None] * len(cols["run"])
     for i, run in enumerate(cols["run"]):
-        by_run.setdefault(run, []).append(i)
+        if phases[i] is None:  # rows of a phase within a task (--score-phases) are not R-matrix rows
+            by_run.setdefault(run, []).append(i)
     runs = []
     for name, rows in by_run.items():
         ident = {(cols["strategy"][i], cols["cs"][i], cols["seed"][i]) for i in rows}

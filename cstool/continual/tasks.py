@@ -37,7 +37,7 @@ class Examples(torch.utils.data.Dataset):
 
 
 class TaskKind(Protocol):
-    """What the learner calls; ``tokenizer`` and ``base`` exist after :meth:`load`."""
+    """What the learner calls; ``tokenizer`` exists after :meth:`load`, which returns the base model."""
 
     name: str
     tokenizer: Any
@@ -247,10 +247,10 @@ class VqaKind:
         return text_only_targets(targets), (save_modules + projector_modules(model)) if save_modules else save_modules
 
     def read_task(self, name: str, path: str, *, trained: bool, anchor: bool = False) -> Task:
-        config = self.config
         """A replay-train task of VQA examples (the VQA counterpart of the LM kind's): training
         examples per curriculum epoch (questions from ``config.column``), and the pure-language rows of the
         first epoch for the replay buffer."""
+        config = self.config
         column = config.column if trained and not anchor else "question"
         examples, epochs, src = read_examples(name, path, column)
         if trained and not anchor and config.cs != "none" and "strategy" in src.schema.names:

@@ -367,31 +367,23 @@ def _load_models(config: DistillConfig, dtype: torch.dtype) -> tuple[Any, Any, A
 
 def _training_arguments(config: DistillConfig, ckpt_dir: Path, device: str) -> Any:
     """The Trainer's arguments: checkpoints in ``ckpt_dir``, the batch split over the processes."""
-    from transformers import TrainingArguments
+    from cstool.lm.trainer_args import training_arguments
 
-    return TrainingArguments(
+    return training_arguments(
         output_dir=str(ckpt_dir),
-        per_device_train_batch_size=config.batch_size // ranks.world_size(),
+        batch_size=config.batch_size // ranks.world_size(),
+        lr=config.lr,
+        seed=config.seed,
+        device=device,
+        dtype=config.dtype,
+        gradient_checkpointing=config.gradient_checkpointing,
         gradient_accumulation_steps=config.grad_accum,
         max_steps=config.max_steps if config.max_steps is not None else -1,
         num_train_epochs=config.epochs,
-        learning_rate=config.lr,
         warmup_steps=config.warmup_steps,
         weight_decay=config.weight_decay,
         logging_steps=config.log_every,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
-        report_to=[],
-        seed=config.seed,
-        data_seed=config.seed,
-        use_cpu=device == "cpu",
-        remove_unused_columns=False,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=device != "cpu" and torch.cuda.is_available(),
-        bf16=config.dtype == "bfloat16",
-        fp16=config.dtype == "float16",
-        activation_checkpointing=config.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
     )

@@ -8,8 +8,11 @@ a batch, they are not extra):
 * ``replay`` — as naive, with a share ρ of every batch drawn from the replay buffer.
 * ``replay-adapter`` — for task t a fresh task adapter A_t learns T_t for round((1−ρ)·S) steps; then, with
   A_t frozen but active, the shared replay adapter R trains for the remaining ρ·S steps on batches of which
-  a share ``consolidation_new`` comes from T_t and the rest from the buffer. The model after task t is
-  base + A_t + R; earlier task adapters are kept on disk but no longer used.
+  a share ``consolidation_new`` (default 0.6) comes from T_t and the rest from the buffer. By default
+  (``composition="merge"``) A_(t−1) is merged into the frozen weights when A_t starts, so the model after
+  task t is base + A_1 + … + A_t + R. The first design is ``composition="drop"`` with
+  ``consolidation_new=0.25``: A_(t−1) is dropped (kept on disk only) and the model after task t is
+  base + A_t + R. The variants live in :mod:`cstool.continual.strategies`.
 * ``joint`` — one adapter on the union of all tasks so far (anchor included), the reference upper bound.
 
 The first task is the anchor: evaluated and put in the buffer, not trained unless ``train_first``. After
@@ -35,9 +38,9 @@ import pyarrow as pa
 from cstool import artifacts, atomic, paths, ranks, runstate, specs
 from cstool.console import log, set_quiet, warn
 from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
+from cstool.continual.state import RunState
 from cstool.continual.tasks import task_kind
 from cstool.errors import ConfigError, InputError, Interrupted
-from cstool.runstate import DAMAGED_HINT
 
 FILES = "--task/--dev files (content)"
 
@@ -114,7 +117,7 @@ def replay_train(
 
     report_callbacks(config.report_to, out)  # a missing tensorboard fails now, before the run folder starts
     existed = out.exists()
-    state = _prepare_dir(out, config, record)
+    state = _prepare_dir(out, config, record, names)
     if (out / DONE).is_file():
         log(f"{out} is complete; nothing to do")
         return runstate.read_json(out / DONE, "replay-train summary")
@@ -134,8 +137,8 @@ def replay_train(
         files = runstate.texts_fingerprint(
             r["sha256"] or (r.get("dataset") or {}).get("fingerprint") or "-" for r in prov["inputs"]
         )
-        runstate.check_same_run({FILES: state["run"].setdefault(FILES, files)}, {FILES: files}, where=out)
-        learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov, kind=kind)
+        runstate.check_same_run({FILES: state.run.setdefault(FILES, files)}, {FILES: files}, where=out)
+        learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov, kind=kind, state=state)
     except BaseException:
         if not existed and main:
             shutil.rmtree(out, ignore_errors=True)
@@ -143,34 +146,23 @@ def replay_train(
     ranks.barrier()  # every process checked the run folder before process 0 starts writing it
     if main:
         out.mkdir(parents=True, exist_ok=True)  # every check passed: the run folder starts here
-        _write_json(out / STATE, state)
-    learner.steps, learner.examples = state.setdefault("steps", {}), state.setdefault("examples", {})
-    learner.train_seconds = state.get("train_seconds", 0.0)
+        state.write(out / STATE)
     # rows of a task whose state was not recorded are measured again, not kept twice
-    metrics = [m for m in _load_metrics(out) if m["after_task"] in state["done"]]
+    metrics = [m for m in _load_metrics(out) if m["after_task"] in state.done]
+    dev_texts = {n: texts for n, (texts, _) in dev_sets.items()}
+    if config.score_phases:
+        learner.after_phase = lambda task, phase: metrics.extend(
+            _rows(learner.evaluate(dev_texts), config, run, task, phase=phase)
+        )
     try:
         for i, task in enumerate(data):
-            if task.name in state["done"]:
+            if task.name in state.done:
                 continue
-            learner.restore(state["done"])
+            learner.restore(state.done)
             if i > 0 or config.train_first:
                 log(f"task {i}: {task.name} ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
                 learner.learn(i)
-            scores = learner.evaluate({n: texts for n, (texts, _) in dev_sets.items()})
-            for eval_task, values in scores.items():
-                for metric, value in values.items():
-                    metrics.append(
-                        {
-                            "run": run,
-                            "strategy": config.label,
-                            "cs": config.cs,
-                            "seed": config.seed,
-                            "after_task": task.name,
-                            "eval_task": eval_task,
-                            "metric": metric,
-                            "value": value,
-                        }
-                    )
+            metrics += _rows(learner.evaluate(dev_texts), config, run, task.name, phase=None)
             learner.save_after(i)
             if main:
                 artifacts.write_table(
@@ -179,17 +171,16 @@ def replay_train(
                     kind="metrics",
                     provenance=prov,
                 )
-            state["done"].append(task.name)
-            state["train_seconds"] = learner.train_seconds
+            state.done.append(task.name)
             if main:
-                _write_json(out / STATE, state)
+                state.write(out / STATE)
             ranks.barrier()  # the others wait while process 0 scores and writes
-        learner.restore(state["done"])  # a resumed run whose tasks were all done still composes its final model
+        learner.restore(state.done)  # a resumed run whose tasks were all done still composes its final model
         if main:
             learner.save_final(out / "final")
             shutil.rmtree(out / "work", ignore_errors=True)
     except KeyboardInterrupt:
-        done = ", ".join(state["done"]) or "none yet"
+        done = ", ".join(state.done) or "none yet"
         raise Interrupted(
             f"interrupted; kept {out} (tasks completed: {done})",
             "continue with the same command and --resume",
@@ -200,9 +191,9 @@ def replay_train(
         "strategy": config.label,
         "cs": config.cs,
         "steps_per_task": config.steps_per_task,
-        "steps": learner.steps,
-        "examples": learner.examples,
-        "train_seconds": round(learner.train_seconds, 3),
+        "steps": state.steps,
+        "examples": state.examples,
+        "train_seconds": round(state.train_seconds, 3),
     }
     if main:
         artifacts.write_sidecar(out, prov)
@@ -211,7 +202,17 @@ def replay_train(
     return summary
 
 
-def _prepare_dir(out: Path, config: ReplayConfig, record: dict) -> dict:
+def _rows(scores: dict, config: ReplayConfig, run: str, after: str, *, phase: str | None) -> list[dict]:
+    """Long-form metrics rows of one scoring of the dev sets."""
+    ident = {"run": run, "strategy": config.label, "cs": config.cs, "seed": config.seed, "after_task": after}
+    return [
+        {**ident, "eval_task": eval_task, "metric": metric, "value": value, "phase": phase}
+        for eval_task, values in scores.items()
+        for metric, value in values.items()
+    ]
+
+
+def _prepare_dir(out: Path, config: ReplayConfig, record: dict, tasks: list[str]) -> RunState:
     """Fail before any training when RUN_DIR is unusable or holds another run; return the resume state."""
     state_file = out / STATE
     if out.exists() and any(out.iterdir()):
@@ -219,16 +220,15 @@ def _prepare_dir(out: Path, config: ReplayConfig, record: dict) -> dict:
             raise InputError(f"{out} already holds a run", "pass --resume to continue it, or choose another -o")
         if not state_file.is_file():
             raise InputError(f"{out} is not a replay-train run folder (no {STATE})", "choose another -o")
-        state = runstate.read_json(state_file, "replay-train state")
-        if not isinstance(state.get("done"), list):
-            raise InputError(f"the replay-train state {state_file} is damaged (no list of done tasks)", DAMAGED_HINT)
-        saved = state.setdefault("run", _legacy_record(state, record))
-        runstate.check_same_run({k: v for k, v in saved.items() if k != FILES}, record, where=out)
+        state = RunState.read(state_file, tasks=tasks)
+        if state.run is None:
+            state.run = _legacy_record(runstate.read_json(state_file, "replay-train state"), record)
+        runstate.check_same_run({k: v for k, v in state.run.items() if k != FILES}, record, where=out)
         return state
     free = shutil.disk_usage(paths.nearest_existing(out)).free
     if free < 50 * 2**20:
         raise InputError(f"only {free // 2**20} MiB free under {out}", "free some disk space or choose another -o")
-    return {"run": record, "done": []}
+    return RunState(run=record)
 
 
 def _legacy_record(state: dict, record: dict) -> dict:

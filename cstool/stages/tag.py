@@ -33,7 +33,7 @@ from cstool.text.tokenize import split_sentences, text_pieces, token_pieces, tok
 from cstool.workers import ordered_map
 
 # Raw batches of already tagged input (CoNLL-U, or an artifact with tokens/upos) carry these columns.
-# Long lines are tagged in pieces (documented in the README, "What cstool guarantees"), so that memory stays
+# Long lines are tagged in pieces (documented in docs/guarantees.md), so that memory stays
 # bounded: a row's tokens go to Stanza MAX_PIECE_TOKENS at a time as separate sentences, and to Stanza's
 # own tokenizer MAX_PIECE_CHARS characters at a time, cut at whitespace; one Stanza call gets at most
 # WORDS_PER_CALL tokens (CHARS_PER_CALL characters). Rows within the limits are tagged whole, as before.

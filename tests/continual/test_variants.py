@@ -165,7 +165,7 @@ def test_resume_of_a_variant_gives_the_same_metrics(seq, tmp_path, name):  # noq
 
 
 def test_the_default_replay_adapter_is_the_benchmark_s_choice():
-    """merge + 60 % new examples in consolidation: the variant that meets the rule in the UD benchmark (README)."""
+    """merge + 60 % new examples in consolidation: the variant meeting the UD benchmark rule (docs/results/ud.md)."""
     config = ReplayConfig()
     assert (config.composition, config.consolidation_new, config.replay_schedule) == ("merge", 0.6, "consolidate")
     assert config.label == "replay-adapter/merge+new0.6"

@@ -93,7 +93,7 @@ def _env(tmp_path: Path, out: Path) -> dict[str, str]:
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cstool"]
 
 
-# README's ddp.yaml: accelerate's multi-process launcher (torchrun underneath); with --device cpu the processes
+# ddp.yaml of docs/scale-out.md: accelerate's launcher (torchrun underneath); with --device cpu the processes
 # use gloo. (accelerate's own multi-CPU mode starts one process per machine unless mpirun is there.)
 DDP_YAML = """compute_environment: LOCAL_MACHINE
 distributed_type: MULTI_GPU

@@ -50,6 +50,7 @@ def write_run(run_dir, name, strategy, cs, seed, R, tasks=TASKS, metric="bpb", s
             rows["run"].append(name), rows["strategy"].append(strategy), rows["cs"].append(cs)
             rows["seed"].append(seed), rows["after_task"].append(after), rows["eval_task"].append(ev)
             rows["metric"].append("tokens"), rows["value"].append(1000.0)  # counts are not scores
+    rows["phase"] = [None] * len(rows["run"])  # R-matrix rows, not rows of a phase within a task
     table = pa.table(rows, schema=schema or artifacts.METRICS)
     run_dir.mkdir(parents=True, exist_ok=True)
     artifacts.write_table(

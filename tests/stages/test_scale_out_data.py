@@ -1,4 +1,4 @@
-"""Data stages as job arrays (README, "Scale-out"): ``tag`` and ``switch`` run with ``--shard i/n`` into a folder,
+"""Data stages as job arrays (docs/scale-out.md): ``tag`` and ``switch`` run with ``--shard i/n`` into a folder,
 the next stage reads the folder as one artifact, and the result equals the unsharded pipeline: the same rows,
 in the folder's order (shard 0's rows, then shard 1's) instead of the input's."""
 
