@@ -495,7 +495,11 @@ def test_model_loader_errors_name_path_and_flag(tmp_path):
 
     with pytest.raises(ModelNotFoundError) as e:
         models.load_causal_lm(tmp_path / "no-model")
-    assert str(tmp_path / "no-model") in e.value.message and "--allow-download" in e.value.hint
+    assert str(tmp_path / "no-model") in e.value.message and "save_pretrained" in e.value.hint
+    assert "--allow-download" not in e.value.hint  # a local path: the Hub is no way out
+    with pytest.raises(ModelNotFoundError) as e:
+        models.load_causal_lm("someone/some-model")
+    assert "--allow-download" in e.value.hint
     with pytest.raises(ModelNotFoundError, match="adapter_config.json"):
         models.load_adapter(None, tmp_path)
 
