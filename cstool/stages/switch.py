@@ -28,16 +28,17 @@ import numpy as np
 import pyarrow as pa
 
 from cstool import artifacts, langcodes, paths, specs
-from cstool.console import warn
+from cstool.console import is_quiet, warn
 from cstool.errors import ConfigError, InputError
 from cstool.options import option
 from cstool.text.cs_stats import EpochStats, NaturalProfile, fit_profile, stats_table
-from cstool.text.lexicon import UPOS_TAGS, Lexicon, dominant_script, load_lexicon
+from cstool.text.lexicon import UPOS_TAGS, Lexicon, dominant_script, load_lexicon, script_counts
 from cstool.text.switching import switch_batch
 
 STRATEGIES = ("pos", "random", "none")
 DEFAULT_POS = ("NOUN", "ADJ", "VERB", "ADV")
 REQUIRED = ("id", "tokens", "upos")
+MIN_SCRIPT_SHARE = 0.1  # below this share of input words in the lexicon's source script, the lexicon is refused
 BATCH_ROWS = 8192  # rows switched at a time by switch_file (memory stays flat: one batch in flight)
 _CURRICULUM = re.compile(r"(linear):([^:]+):([^:]+):(\d+)|(const):([^:]+):(\d+)|(list):(.+)")
 
@@ -299,13 +300,17 @@ def switch_file(
 
 def _check_scripts(lexicon: Lexicon, lexicon_path: str, batch: pa.RecordBatch, config: SwitchConfig) -> str:
     """The input's script (from its first batch); refuse (warn with ``allow_empty``) a lexicon whose source side
-    is written in another script: a lexicon of the wrong direction, e.g. en→hi on Hindi text."""
+    is written in a script that fewer than MIN_SCRIPT_SHARE of the input's words are in: a lexicon of the wrong
+    direction, e.g. en→hi on Hindi text (a corpus that mixes scripts passes)."""
     words = [t for row in batch.column("tokens").to_pylist() for t in row or []]
+    counts = script_counts(words)
     script, lexicon_script = dominant_script(words), dominant_script(lexicon.sources)
-    if "UNKNOWN" not in (script, lexicon_script) and script != lexicon_script:
+    share = counts.get(lexicon_script, 0) / max(1, sum(counts.values()))
+    if counts and lexicon_script != "UNKNOWN" and share < MIN_SCRIPT_SHARE:
         message = (
-            f"the lexicon's source side is {lexicon_script} script but the input's tokens are {script} "
-            f"({lexicon_path}: {', '.join(lexicon.sources[:3])} …; input: {', '.join(words[:3])} …)"
+            f"the lexicon's source side is {lexicon_script} script, but only {100 * share:.1f} % of the input's "
+            f"words are; they are mostly {script} ({lexicon_path}: {', '.join(lexicon.sources[:3])} …; input: "
+            f"{', '.join(words[:3])} …)"
         )
         if not config.allow_empty:
             raise InputError(
@@ -313,8 +318,14 @@ def _check_scripts(lexicon: Lexicon, lexicon_path: str, batch: pa.RecordBatch, c
                 "the lexicon's first column must be the input's language: give one in that direction "
                 f"(source = input language, target = {config.target_lang}), or pass --allow-empty",
             )
-        warn(message + " (--allow-empty)")
+        _allowed(message)
     return script
+
+
+def _allowed(message: str) -> None:
+    """A problem --allow-empty lets through: a warning, silent with --quiet (the option asked for it)."""
+    if not is_quiet():
+        warn(message + " (--allow-empty)")
 
 
 def _asks_for_switches(config: SwitchConfig) -> bool:
@@ -330,7 +341,7 @@ def _nothing_switched(epochs: list[EpochStats], lexicon_path: str, config: Switc
         f"({100 * covered / max(tokens, 1):.1f} %), {eligible} of them eligible under --pos {','.join(config.pos)}"
     )
     if config.allow_empty:
-        warn(message + " (--allow-empty)")
+        _allowed(message)
         return
     raise InputError(
         message,

@@ -419,8 +419,8 @@ def load_lexicon(path: str | Path, *, skip_bad_lines: bool = False) -> Lexicon:
     return Lexicon(str(path), entries, duplicates=duplicates, bad_lines=len(bad))
 
 
-def dominant_script(words: list[str], sample: int = 2000) -> str:
-    """The Unicode script most letters of ``words`` are written in (e.g. LATIN, DEVANAGARI), for messages."""
+def script_counts(words: list[str], sample: int = 2000) -> dict[str, int]:
+    """How many of the first ``sample`` words begin (at their first letter) in each Unicode script."""
     counts: dict[str, int] = {}
     for w in words[:sample]:
         for ch in w:
@@ -428,4 +428,10 @@ def dominant_script(words: list[str], sample: int = 2000) -> str:
                 script = unicodedata.name(ch, "UNKNOWN").split(" ")[0]
                 counts[script] = counts.get(script, 0) + 1
                 break
+    return counts
+
+
+def dominant_script(words: list[str], sample: int = 2000) -> str:
+    """The Unicode script most letters of ``words`` are written in (e.g. LATIN, DEVANAGARI), for messages."""
+    counts = script_counts(words, sample)
     return max(counts, key=counts.get) if counts else "UNKNOWN"

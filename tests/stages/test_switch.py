@@ -274,7 +274,7 @@ def test_cli_writes_output_stats_and_provenance(tagged_file, tmp_path):
         (["--curriculum", "linear:0.5:x:3"], "--curriculum"),
         (["--profile", "{tiny}"], "no per-token language ids"),
         (["--lexicon", "{empty}"], "has no entries"),
-        (["--lexicon", "{latin}"], "the lexicon's source side is LATIN script but the input's tokens are DEVANAGARI"),
+        (["--lexicon", "{latin}"], "the lexicon's source side is LATIN script, but only 6.2 % of the input's words"),
         (["--lexicon", "{nomatch}"], "coverage is 0 %"),
         (["--lexicon", "{function_words}"], "nothing was switched: 4 of 18 input tokens are in"),
         (["--input", "{untagged}"], "switch needs columns [id, tokens, upos]"),
@@ -323,10 +323,23 @@ def test_wrong_direction_lexicon_is_refused_though_some_tokens_match(tagged_file
     out = tmp_path / "o.parquet"
     code, text = _cli("-q", "switch", tagged_file, "--lexicon", lexicon, "-o", out, "--ratio", "1")
     flat = " ".join(text.split())
-    assert code == 2 and "source side is LATIN script but the input's tokens are DEVANAGARI" in flat, text
+    assert code == 2 and "source side is LATIN script, but only 6.2 % of the input's words are" in flat, text
+    assert "they are mostly DEVANAGARI" in flat
     assert "source = input language, target = en" in flat and not out.exists()
     code, text = _cli("switch", tagged_file, "--lexicon", lexicon, "-o", out, "--ratio", "1", "--allow-empty")
     assert code == 0 and "LATIN script" in text and pq.read_table(out).num_rows == 4
+
+
+def test_a_corpus_that_mixes_scripts_passes_the_script_check(tmp_path):
+    rows = [*ROWS, ("e1", ["the", "house", "is", "big"], ["DET", "NOUN", "AUX", "ADJ"], None)] * 1
+    rows += [
+        (f"e{i}", ["a", "red", "dog", "runs", "home"], ["DET", "ADJ", "NOUN", "VERB", "NOUN"], None) for i in (2, 3)
+    ]
+    pq.write_table(tagged(rows), tmp_path / "mixed.parquet")  # mostly Latin words, 15 of 30 Devanagari
+    code, text = _cli(
+        "switch", tmp_path / "mixed.parquet", "--lexicon", LEX, "-o", tmp_path / "o.parquet", "--ratio", "1"
+    )
+    assert code == 0 and "script" not in text, text
 
 
 def test_nothing_switched_is_refused_unless_allowed(tagged_file, tmp_path):
