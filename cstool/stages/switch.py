@@ -302,7 +302,7 @@ def _check_scripts(lexicon: Lexicon, lexicon_path: str, batch: pa.RecordBatch, c
     """The input's script (from its first batch); refuse (warn with ``allow_empty``) a lexicon whose source side
     is written in a script that fewer than MIN_SCRIPT_SHARE of the input's words are in: a lexicon of the wrong
     direction, e.g. en→hi on Hindi text (a corpus that mixes scripts passes)."""
-    words = [t for row in batch.column("tokens").to_pylist() for t in row or []]
+    words = [t for row in batch.column("tokens").to_pylist() for t in row or [] if t]  # nulls: refused later
     counts = script_counts(words)
     script, lexicon_script = dominant_script(words), dominant_script(lexicon.sources)
     share = counts.get(lexicon_script, 0) / max(1, sum(counts.values()))
