@@ -55,12 +55,21 @@ def progress(description: str, total: int | None = None) -> Progress:
     return p
 
 
-def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+def print_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[object]], *, keep: Sequence[str] = ()
+) -> None:
+    """A rich table on stderr; the ``keep`` columns (labels such as strategy names) are never cut short: the
+    other columns wrap first, folding a long value onto the next line rather than cutting it."""
     if _state["quiet"]:
         return
+    cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r] for r in rows]
     table = Table(title=title)
-    for c in columns:
-        table.add_column(c)
-    for r in rows:
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
+    for k, c in enumerate(columns):
+        if c in keep:
+            width = max([len(c), *(len(line) for r in cells for line in r[k].splitlines())])
+            table.add_column(c, no_wrap=True, min_width=width)
+        else:
+            table.add_column(c, overflow="fold")
+    for r in cells:
+        table.add_row(*r)
     console.print(table)

@@ -27,10 +27,24 @@ def _resolve(path_or_id: str | os.PathLike, what: str, allow_download: bool) -> 
     if allow_download:
         return str(path_or_id), False
     raise ModelNotFoundError(
-        f"{what} not found at {path_or_id}",
-        f"give a local directory made by save_pretrained (commands with --allow-download can fetch "
-        f"'{path_or_id}' from the Hugging Face Hub)",
+        f"{'model (or tokenizer)' if what == 'tokenizer' else what} not found at {path_or_id}: no such folder",
+        _not_found_hint(p),
     )
+
+
+def _not_found_hint(p: Path) -> str:
+    """Close names next to a misspelt path, and the Hub only where the name could be a Hub id."""
+    import difflib
+
+    parent = p.parent if str(p.parent) not in ("", ".") else Path(".")
+    siblings = [c.name for c in parent.iterdir() if c.is_dir()] if parent.is_dir() else []
+    close = difflib.get_close_matches(p.name, siblings, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(str(parent / c) for c in close)}? " if close else ""
+    hint += "give a local folder written by save_pretrained (e.g. the OUT_DIR of cstool distill)"
+    text = str(p)
+    if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not parent.is_dir():
+        hint += "; a Hugging Face Hub id is fetched only by commands with --allow-download (distill, teacher-cache)"
+    return hint
 
 
 def _safetensor_error() -> type[Exception]:

@@ -12,8 +12,9 @@ import json
 import os
 from pathlib import Path
 
+from cstool.artifacts import sidecar_path
 from cstool.devices import resolve_device
-from cstool.errors import ModelNotFoundError, first_line
+from cstool.errors import InputError, ModelNotFoundError, first_line
 from cstool.offline import offline_reason
 
 
@@ -28,6 +29,22 @@ def default_stanza_dir() -> Path:
 
 # Stanza processors cstool runs for a language from Stanza's resources (mwt is added where the language needs it).
 STANZA_PROCESSORS = ("tokenize", "pos", "lemma")
+
+
+def check_tagger_language(pos_model: str | os.PathLike, lang: str) -> None:
+    """Refuse a tagger file whose provenance (``TAGGER.cstool.json``, written by ``cstool train-tagger``)
+    records another language than ``lang``. A file without provenance is not checked."""
+    side = sidecar_path(pos_model)
+    try:
+        trained = json.loads(side.read_text(encoding="utf-8")).get("options", {}).get("lang")
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(trained, str) and trained != lang:
+        raise InputError(
+            f"tagger {pos_model} was trained for language '{trained}' (see {side}), but --lang is '{lang}'",
+            f"pass --lang {trained} if the text is in that language, or train a tagger for '{lang}': "
+            f"cstool train-tagger --train {lang}-ud-train.conllu --lang {lang} -o {lang}_tagger.pt",
+        )
 
 
 def load_stanza_pipeline(
@@ -72,6 +89,7 @@ def load_stanza_pipeline(
                 f"Stanza POS model {model_path} does not exist",
                 "train one with: cstool train-tagger --train X.conllu --dev Y.conllu --lang LANG -o tagger.pt",
             )
+        check_tagger_language(model_path, lang)
         res_dir = Path(stanza_dir) if stanza_dir else _empty_resources_dir()
         try:
             return stanza.Pipeline(

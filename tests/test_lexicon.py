@@ -96,3 +96,33 @@ def test_invalid_utf8_and_empty(tmp_path):
 def test_dominant_script():
     assert dominant_script(["घर", "house", "किताब"]) == "DEVANAGARI"
     assert dominant_script(["house", "1", "dog"]) == "LATIN"
+
+
+@pytest.mark.parametrize(
+    "content, found, hint",
+    [
+        ("source,target,upos\nघर,house,NOUN\n".encode(), "comma-separated values (CSV) on line 1", "tab-separated"),
+        ("घर, house\nपानी, water\n".encode(), "comma-separated values (CSV)", "tab-separated"),
+        ("घर\thouse\tNOUN\nपानी\twater\tNOUN\n".encode(), "3 tab-separated columns but no header line", "upos"),
+        ("src\ttgt\tpos\nघर\thouse\tNOUN\n".encode(), "a header line that does not name both source and target", ""),
+        ("word\ttranslation\nघर\thouse\n".encode(), "a header line that does not name both source and target", ""),
+        ("source\ttarget\nघर\thouse\n".encode("utf-16"), "encoded as UTF-16", "iconv -f UTF-16 -t UTF-8"),
+        ("घर\thouse\n".encode("utf-16-le"), "encoded as UTF-16 or UTF-32 (NUL bytes)", "iconv -f UTF-16"),
+    ],
+)
+def test_a_file_in_another_format_names_what_was_expected_and_found(tmp_path, content, found, hint):
+    path = tmp_path / "lex.tsv"
+    path.write_bytes(content)
+    for skip in (False, True):
+        with pytest.raises(InputError) as e:
+            load_lexicon(path, skip_bad_lines=skip)
+        assert found in e.value.message and "a first line naming the columns source and target" in e.value.message
+        assert "--skip-bad-lines" not in e.value.hint and hint in e.value.hint
+
+
+def test_readable_files_are_not_mistaken_for_other_formats(tmp_path):
+    path = tmp_path / "lex.txt"
+    path.write_text("1,000 1,000\nघर house\n")  # MUSE: a comma inside a word is not CSV
+    assert len(load_lexicon(path)) == 2
+    path.write_text("source\ttarget\tgloss\tupos\nघर\thouse\tbuilding\tNOUN\n")
+    assert len(load_lexicon(path)) == 1

@@ -69,7 +69,8 @@ def replay_train(
         param(
             "data",
             Optional[list[str]],
-            "An eval set as NAME=PATH (artifact or dataset with a text column); repeatable.",
+            "An eval set as NAME=PATH (artifact or dataset with a text column; for LM also .txt, .jsonl or "
+            ".conllu, read as by tag); repeatable.",
             default=None,
         ),
         param(
@@ -152,7 +153,7 @@ def report(config: ReportConfig, runs: list[str], output: Path) -> None:
     result = write_report(runs=runs, output_dir=output, config=config)
     shown = None if config.all_metrics else [result["metric"]]
     for title, header, rows in console_tables(result["summary"], shown):
-        print_table(title, header, rows)
+        print_table(title, header, rows, keep=("strategy",))
     if result["vqa_normalization"] is not None:
         log(f"VQA accuracy with answer normalisation: {result['vqa_normalization']}")
     if config.markdown:

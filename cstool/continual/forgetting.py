@@ -51,6 +51,20 @@ def orient(metric: str) -> tuple[float, str]:
     return _ORIENTATION[metric]
 
 
+def natural(score: str, cl_metric: str) -> tuple[str, float, str]:
+    """(raw metric, sign, which way is better) to show ``cl_metric`` of a higher-is-better ``score`` (e.g.
+    ``-bpb``) in the raw metric's own direction: Last, Avg, BWT and FWT of a lower-is-better metric change
+    sign (bits per byte, not negative bits per byte; BWT > 0: the final model is worse on earlier tasks);
+    Forgetting is already a loss of score in the metric's units (lower is better, 0: nothing forgotten)."""
+    metric = next((m for m, (_, name) in _ORIENTATION.items() if name == score), None)
+    if metric is None:  # a probe's score (PROBE:acc, …): higher is better as it is
+        return score, 1.0, "lower" if cl_metric == "Forgetting" else "higher"
+    sign = _ORIENTATION[metric][0]
+    if cl_metric == "Forgetting":
+        return metric, 1.0, "lower"
+    return metric, sign, "higher" if sign > 0 else "lower"
+
+
 def _get(R: Matrix, i: int, j: int) -> float | None:
     try:
         v = R[i][j]
@@ -114,13 +128,19 @@ def fwt(R: Matrix, baseline: Sequence[float | None] | None = None) -> float | No
 
 def forgetting(R: Matrix) -> float | None:
     """Forgetting = mean_{j<N} max_{k<N} (R[k][j] − R[N][j]): drop from each task's best earlier score."""
+    return _mean([forgot for _, forgot in per_task(R)[:-1]])
+
+
+def per_task(R: Matrix) -> list[tuple[float | None, float | None]]:
+    """(final score R[N][j], its forgetting max_{k<N} R[k][j] − R[N][j]) per task j; the last task's forgetting
+    is None (nothing trained after it)."""
     N = _check_square(R)
-    terms: list[float | None] = []
-    for j in range(N):
+    out: list[tuple[float | None, float | None]] = []
+    for j in range(N + 1):
         final = _get(R, N, j)
         best = [v for v in (_get(R, k, j) for k in range(N)) if v is not None]
-        terms.append(None if final is None or not best else max(best) - final)
-    return _mean(terms)
+        out.append((final, None if j == N or final is None or not best else max(best) - final))
+    return out
 
 
 # Probe metrics (cstool.lm.probes), higher is better: a probe is scored after every task but never trained on,

@@ -1,12 +1,17 @@
 """PNG plots of the report: an R-matrix heatmap per run and a forgetting bar chart with CI whiskers.
 
+The heatmaps of one report share one colour scale (:func:`heatmap_scale`), so a colour means the same value
+in every run's picture.
+
 matplotlib with the Agg backend (no display needed); each file is written to a temporary name in its
 folder and renamed, like every cstool output.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -32,8 +37,17 @@ def _save(fig, path: str | os.PathLike) -> None:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png", metadata={"Software": None})
 
 
-def plot_rmatrix(run: Run, metric: str, path: str | os.PathLike) -> None:
-    """Heatmap of ``run``'s raw R matrix for ``metric``: rows = after task, columns = eval task."""
+def heatmap_scale(runs: Sequence[Run], metric: str) -> tuple[float, float] | None:
+    """(lowest, highest) raw value of ``metric`` over every run's R matrix; None when there is none."""
+    values = [v for r in runs for row in r.matrices.get(metric, []) for v in row if v is not None and math.isfinite(v)]
+    return (min(values), max(values)) if values else None
+
+
+def plot_rmatrix(
+    run: Run, metric: str, path: str | os.PathLike, scale: tuple[float, float] | None = None
+) -> tuple[float, float] | None:
+    """Heatmap of ``run``'s raw R matrix for ``metric``: rows = after task, columns = eval task. ``scale``:
+    the colour range (default: this run's own); returns the range used."""
     import numpy as np
 
     plt = _pyplot()
@@ -42,13 +56,14 @@ def plot_rmatrix(run: Run, metric: str, path: str | os.PathLike) -> None:
     lower_is_better = orient(metric)[0] < 0
     fig, ax = plt.subplots(figsize=(1.2 * n + 2.5, 1.0 * n + 1.8))
     cmap = plt.get_cmap("viridis_r" if lower_is_better else "viridis").with_extremes(bad="lightgrey")
-    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
+    scale = scale or heatmap_scale([run], metric)
+    lo, hi = scale if scale else (None, None)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto", vmin=lo, vmax=hi)
     ax.set_xticks(range(n), run.tasks)
     ax.set_yticks(range(n), run.tasks)
     ax.set_xlabel("evaluated on")
     ax.set_ylabel("after training on")
-    finite = values[np.isfinite(values)]
-    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    middle = (lo + hi) / 2 if scale else 0.0
     for i in range(n):
         for j in range(n):
             v = values[i, j]
@@ -59,9 +74,10 @@ def plot_rmatrix(run: Run, metric: str, path: str | os.PathLike) -> None:
     ax.set_title(
         f"{run.name}: {metric} ({better} is better)\n{run.strategy}, cs={run.cs}, seed={run.seed}", fontsize=10
     )
-    fig.colorbar(image, ax=ax, label=metric)
+    fig.colorbar(image, ax=ax, label=f"{metric} (one scale for every run of the report)")
     _save(fig, path)
     plt.close(fig)
+    return scale
 
 
 def plot_forgetting(summary: pa.Table, score: str, path: str | os.PathLike) -> None:

@@ -94,6 +94,20 @@ class ReplayTrainer(ScheduledTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def switch_hint(name: str, path: str, columns: list[str], cs: str) -> str:
+    """How to make the code-switched file a task ``NAME=PATH`` lacks: from PATH (tagged) or its tagged
+    version, into a new file (never PATH itself), then give that file as the task."""
+    stem = Path(path).name.split(".")[0] or name
+    switched = str(Path(path).with_name(f"{stem}.cs-{cs}.parquet"))
+    steps = []
+    tagged = path
+    if not {"tokens", "upos"} <= set(columns):
+        tagged = str(Path(path).with_name(f"{stem}.tagged.parquet"))
+        steps.append(f"cstool tag {path} --lang LANG -o {tagged}")
+    steps.append(f"cstool switch {tagged} --lexicon LEX --strategy {cs} -o {switched}")
+    return f"{path} is not code-switched; make it so with: {' && '.join(steps)}, then give {name}={switched}"
+
+
 class LmKind:
     """Text tasks: a causal LM learns the text (CE on every token); dev sets are scored by NLL and bits per byte."""
 
@@ -119,8 +133,7 @@ class LmKind:
         src = artifacts.open_source(path)
         column = config.column if trained and not anchor else "text"
         hint = (
-            f"make code-switched data with: cstool switch TAGGED --lexicon LEX --strategy {config.cs} "
-            f"-o {Path(path).name}"
+            switch_hint(name, path, src.schema.names, config.cs)
             if column == "text_cs" and column not in src.schema.names
             else "choose the text column with --text-column NAME"
         )

@@ -124,8 +124,47 @@ def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tok
     return model.to(device), tok
 
 
-def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artifacts.Source]:
-    src = artifacts.open_source(path)
+@dataclass(frozen=True)
+class _TextOptions:
+    """What :func:`cstool.text.corpus.read_input` needs to read an LM set given as plain text, like ``tag``."""
+
+    text_column: str
+    batch_size: int = 8192
+    retag: bool = False
+
+    def in_shard(self, ordinal: int) -> bool:
+        return True
+
+
+class _TextSource:
+    """A plain-text eval set as a source: its table's schema, its rows, and its path for provenance."""
+
+    def __init__(self, path: str, table: pa.Table):
+        self.path, self.table, self.schema = path, table, table.schema
+
+    def read_all(self) -> pa.Table:
+        return self.table
+
+
+def _open_set(path: str, config: EvalConfig):
+    """An LM set in a text format ``tag`` reads (``.txt``: one text per non-empty line, ``.jsonl``, CoNLL-U), or
+    any artifact ``open_source`` reads."""
+    from cstool.text import corpus
+
+    suffix = Path(path).suffix.lower() if path != "-" and Path(path).is_file() else ""
+    if config.task != "lm" or suffix not in (*corpus.TEXT_SUFFIXES, *corpus.JSONL_SUFFIXES, *corpus.CONLLU_SUFFIXES):
+        return artifacts.open_source(path)
+    batches, _ = corpus.read_input(path, _TextOptions(config.text_column))
+    batches = list(batches)
+    table = pa.Table.from_batches(batches) if batches else _EMPTY_TEXT.empty_table()
+    return _TextSource(path, table)
+
+
+_EMPTY_TEXT = pa.schema([("id", pa.string()), ("text", pa.string())])
+
+
+def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artifacts.Source | str]:
+    src = _open_set(path, config)
     names = src.schema.names
     if config.task == "lm":
         columns, hint = [config.text_column], "choose the text column with --text-column NAME"
@@ -150,7 +189,7 @@ def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artif
     if config.task == "lm":
         if not any(table.column(config.text_column).to_pylist()):
             raise InputError(f"eval set {name} ({path}) has only empty texts", "give non-empty texts")
-        return table, src
+        return table, src.path if isinstance(src, _TextSource) else src
     answers = table.column("answers")
     if pa.types.is_string(answers.type) or pa.types.is_large_string(answers.type):  # one reference per row
         answers = pa.array([[a] if a else [] for a in answers.to_pylist()], pa.list_(pa.string()))

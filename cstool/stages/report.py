@@ -8,7 +8,8 @@ accuracy, −nll, −bpb), and summarises them per (strategy, cs) as mean ± 95 
 With VQA accuracy, the answer normalisation the runs used (``--vqa-normalization``, from their provenance; runs
 that differ are refused) is written below the Markdown table and into the report's provenance.
 
-Writes to REPORT_DIR: ``summary.parquet`` (the ``summary`` artifact), ``summary.md`` (a Markdown table),
+Writes to REPORT_DIR: ``summary.parquet`` (the ``summary`` artifact), ``summary.md`` (a Markdown table with
+each metric in its natural direction and which way is better),
 ``rmatrix_<run>.png`` (a heatmap of each run's R matrix for the plotted metric) and ``forgetting.png``
 (Forgetting per strategy and cs, with 95 % CI whiskers). The files appear together or not at all, and
 heatmaps an earlier report left for runs not in this one are removed.
@@ -64,26 +65,44 @@ def _fmt(mean: float | None, ci: float | None) -> str:
     return f"{mean:.3f} ± {ci:.3f}" if ci is not None else f"{mean:.3f}"
 
 
-def summary_rows(summary: pa.Table) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of the comparison table: one row per (strategy, cs, score), one column per metric."""
+def summary_rows(summary: pa.Table, *, natural: bool = False) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the comparison table: one row per (strategy, cs, score), one column per metric.
+
+    ``natural``: each metric in its own direction (bits per byte, not −bpb; see
+    :func:`forgetting.natural`), the row named by the raw metric and which way its Last is better."""
     data = summary.to_pylist()
     keys: dict[tuple[str, str, str], dict[str, str]] = {}
     ns: dict[tuple[str, str, str], int] = {}
     for d in data:
-        key = (d["strategy"], d["cs"], d["score"])
-        keys.setdefault(key, {})[d["metric"]] = _fmt(d["mean"], d["ci95"])
+        label, mean = d["score"], d["mean"]
+        if natural:
+            metric, sign, _ = forgetting.natural(d["score"], d["metric"])
+            label = f"{metric} ({forgetting.natural(d['score'], 'Last')[2]} is better)"
+            mean = None if mean is None else sign * mean + 0.0  # + 0.0: no "-0.000"
+        key = (d["strategy"], d["cs"], label)
+        keys.setdefault(key, {})[d["metric"]] = _fmt(mean, d["ci95"])
         ns[key] = max(ns.get(key, 0), d["n"])
-    header = ["strategy", "cs", "score", *forgetting.CL_METRICS, "seeds"]
+    header = ["strategy", "cs", "metric" if natural else "score", *forgetting.CL_METRICS, "seeds"]
     return header, [[*k, *(v.get(m, "—") for m in forgetting.CL_METRICS), str(ns[k])] for k, v in keys.items()]
+
+
+DIRECTIONS = (
+    "Each metric in its own direction: Last and Avg are the metric itself (accuracy: higher is better; nll, bpb "
+    "and ppl: lower is better). BWT is its change on earlier tasks from when each was learnt to the end, FWT "
+    "its change on each next task from training on the earlier ones, both in the metric's units (for a "
+    "lower-is-better metric a negative change is good). Forgetting is how far each earlier task ends below its "
+    "best, in the metric's units: lower is better, 0 is nothing forgotten. Mean ± 95 % CI over seeds."
+)
 
 
 def console_tables(
     summary: pa.Table, metrics: Sequence[str] | None = None
 ) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) per score, narrow enough for an 80-column terminal: the scores of ``metrics`` (raw
-    metric names: bpb, accuracy, …; None: every score), in that order. A metric's table has only the columns
-    reported over it (no BWT or FWT over perplexity)."""
+    metric names: bpb, accuracy, …; None: every score), in that order, each metric in its natural direction
+    (as in summary.md). A metric's table has only the columns reported over it (no BWT or FWT over perplexity)."""
     header, rows = summary_rows(summary)
+    natural = summary_rows(summary, natural=True)[1]  # the same rows in the same order, values in natural direction
     tasks = summary.column("tasks")[0].as_py() if summary.num_rows else ""
     present = list(dict.fromkeys(r[2] for r in rows))
     by_score = {forgetting.orient(m)[1]: m for m in PLOT_PREFERENCE}
@@ -92,27 +111,65 @@ def console_tables(
     for score in (s for s in scores if s in present):
         shown = forgetting.cl_metrics(by_score.get(score, ""))
         cols = [header.index(m) for m in shown]
+        metric, _, better = forgetting.natural(score, "Last")
         tables.append(
             (
-                f"{tasks} · score {score} (higher is better) · mean ± 95 % CI over n seeds",
-                ["strategy", "cs", "n", *shown],
-                [[r[0], r[1], r[-1], *(r[i].replace(" ± ", "\n±") for i in cols)] for r in rows if r[2] == score],
+                f"{tasks} · {metric} ({better} is better) · mean ± 95 % CI over n seeds",
+                ["strategy", "n", *shown],
+                [
+                    [f"{r[0]}\ncs={r[1]}", r[-1], *(nat[i].replace(" ± ", "\n±") for i in cols)]
+                    for r, nat in zip(rows, natural)
+                    if r[2] == score
+                ],
             )
         )
     return tables
 
 
-def markdown_table(summary: pa.Table, vqa_normalization: str | None = None, fwt_baseline: str | None = None) -> str:
-    """The comparison table; lines below it say which FWT it is and, with VQA accuracy, how answers were
-    normalised."""
-    header, rows = summary_rows(summary)
+def per_task_rows(runs: Sequence[Run], metric: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the per-language table: per (strategy, cs) and task, the final ``metric`` (raw, its own
+    direction) and the forgetting on that task, each as mean ± 95 % CI over seeds."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for r in runs:
+        if metric in r.matrices:
+            groups.setdefault((r.strategy, r.cs), []).append(r)
+    sign, _ = forgetting.orient(metric)
+    rows = []
+    for (strategy, cs), members in groups.items():
+        per_run = [forgetting.per_task(r.scores(metric)) for r in members]
+        for j, task in enumerate(members[0].tasks):
+            finals = [sign * p[j][0] for p in per_run if p[j][0] is not None]
+            forgot = [p[j][1] for p in per_run if p[j][1] is not None]
+            final_mean, final_ci, n = forgetting.mean_ci95(finals)
+            forgot_mean, forgot_ci, _ = forgetting.mean_ci95(forgot)
+            rows.append([strategy, cs, task, _fmt(final_mean, final_ci), _fmt(forgot_mean, forgot_ci), str(n)])
+    better = "higher" if sign > 0 else "lower"
+    return ["strategy", "cs", "task", f"final {metric} ({better} is better)", "Forgetting", "seeds"], rows
+
+
+def markdown_table(
+    summary: pa.Table,
+    vqa_normalization: str | None = None,
+    runs: Sequence[Run] = (),
+    metric: str | None = None,
+    fwt_baseline: str | None = None,
+) -> str:
+    """The comparison table, then (given ``runs`` and ``metric``) the per-language one; with VQA accuracy, a
+    line below them says how answers were normalised."""
+    header, rows = summary_rows(summary, natural=True)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", DIRECTIONS]
     if fwt_baseline is not None:
         lines += ["", f"FWT is GEM's: R[j-1][j] minus the baseline scores in {fwt_baseline} (--fwt-baseline)."]
     else:
         lines += ["", "FWT is R[j-1][j] - R[0][j] (row 0: after the anchor task), not GEM's; give --fwt-baseline."]
     lines += ["Forgetting is Chaudhry et al. (2018): the drop from each task's best earlier score."]
+    if runs and metric is not None:
+        header, rows = per_task_rows(runs, metric)
+        lines += ["", f"Per language ({metric}, after the last task):", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
     if vqa_normalization is not None:
         lines += ["", f"VQA accuracy with answer normalisation: {vqa_normalization} (--vqa-normalization)."]
     return "\n".join(lines) + "\n"
@@ -144,11 +201,11 @@ def safe_name(name: str) -> str:
 
 def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, config: ReportConfig) -> dict:
     """Read the runs, write the report files into ``output_dir``; return {"summary", "markdown", "files", "metric",
-    "vqa_normalization"}.
+    "vqa_normalization", "heatmap_scale"} (the one colour range of every heatmap).
 
     Every input is read and checked before anything is written, so a bad input leaves no output.
     """
-    from cstool.continual.plots import plot_forgetting, plot_rmatrix
+    from cstool.continual.plots import heatmap_scale, plot_forgetting, plot_rmatrix
 
     paths.check_outputs({"-o": output_dir}, {"RUNS": list(runs)}, folders=["-o"])
     if config.fwt_baseline is not None:
@@ -162,7 +219,7 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
         sources = [*sources, src]
     summary = summarize(loaded, baselines)
     normalization = vqa_normalization(loaded)
-    md = markdown_table(summary, normalization, config.fwt_baseline)
+    md = markdown_table(summary, normalization, loaded, metric, config.fwt_baseline)
     out = Path(output_dir)
     prov = artifacts.make_provenance(
         "report",
@@ -180,6 +237,14 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
         artifacts.write_table(place(files[0]), summary, kind="summary", provenance=prov)
         atomic.write_text(place(files[1]), md)
         plot_forgetting(summary, forgetting.orient(metric)[1], place(files[2]))
+        scale = heatmap_scale(loaded, metric)  # one colour scale across the report's heatmaps
         for r, path in zip(loaded, files[3:]):
-            plot_rmatrix(r, metric, place(path))
-    return {"summary": summary, "markdown": md, "files": files, "metric": metric, "vqa_normalization": normalization}
+            plot_rmatrix(r, metric, place(path), scale)
+    return {
+        "summary": summary,
+        "markdown": md,
+        "files": files,
+        "metric": metric,
+        "vqa_normalization": normalization,
+        "heatmap_scale": scale,
+    }

@@ -27,17 +27,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from cstool import artifacts, atomic, paths, specs
-from cstool.console import warn
+from cstool import artifacts, atomic, langcodes, paths, specs
+from cstool.console import is_quiet, warn
 from cstool.errors import ConfigError, InputError
 from cstool.options import SEED, option
 from cstool.text.cs_stats import EpochStats, NaturalProfile, fit_profile, stats_table
-from cstool.text.lexicon import UPOS_TAGS, Lexicon, dominant_script, load_lexicon
+from cstool.text.lexicon import UPOS_TAGS, Lexicon, dominant_script, load_lexicon, script_counts
 from cstool.text.switching import switch_batch
 
 STRATEGIES = ("pos", "random", "none")
 DEFAULT_POS = ("NOUN", "ADJ", "VERB", "ADV")
 REQUIRED = ("id", "tokens", "upos")
+MIN_SCRIPT_SHARE = 0.1  # below this share of input words in the lexicon's source script, the lexicon is refused
 BATCH_ROWS = 8192  # rows switched at a time by switch_file (memory stays flat: one batch in flight)
 _CURRICULUM = re.compile(r"(linear):([^:]+):([^:]+):(\d+)|(const):([^:]+):(\d+)|(list):(.+)")
 
@@ -95,7 +96,11 @@ class SwitchConfig:
     seed: int = option(1234, "Random seed.", **SEED)
     shard: str = option("0/1", "i/n: process rows whose ordinal is i modulo n (0-based i).")
     skip_bad_lines: bool = option(False, "Count and skip malformed lexicon lines.")
-    allow_empty: bool = option(False, "Write the output even when no token is in the lexicon.")
+    allow_empty: bool = option(
+        False,
+        "Write the output (with a warning) even when nothing was switched, no token is in the lexicon, or the "
+        "lexicon's source side is in another script than the input.",
+    )
     ratios: tuple[float, ...] = field(init=False)
     shard_index: int = field(init=False, repr=False, compare=False)
     shard_count: int = field(init=False, repr=False, compare=False)
@@ -142,8 +147,8 @@ class SwitchConfig:
             except ValueError as e:
                 problems.append(f"--curriculum {self.curriculum!r}: {e}")
         set_("ratios", ratios)
-        if not re.fullmatch(r"[A-Za-z]{2,8}", self.target_lang or ""):
-            problems.append(f"--target-lang must be a language code such as en, got {self.target_lang!r}")
+        if problem := langcodes.problem(self.target_lang, "--target-lang"):
+            problems.append(problem)
         shard = specs.parse_shard(self.shard)
         if shard is None:
             problems.append(f"--shard must be i/n with 0 <= i < n <= {specs.MAX_SHARDS}, got {self.shard!r}")
@@ -264,10 +269,13 @@ def switch_file(
     )
     epochs: list[EpochStats] = []
     rows_in = 0
+    input_script = "of unknown"
 
     def counted() -> Iterator[pa.RecordBatch]:
-        nonlocal rows_in
+        nonlocal rows_in, input_script
         for batch in source.iter_batches(batch_rows):
+            if rows_in == 0 and batch.num_rows:
+                input_script = _check_scripts(lexicon, lexicon_path, batch, config)
             rows_in += batch.num_rows
             yield batch
 
@@ -284,23 +292,69 @@ def switch_file(
             if covered == 0 and not config.allow_empty and (rows_in > 0):
                 raise InputError(
                     f"lexicon coverage is 0 %: no input token is in {lexicon_path} (lexicon sources are "
-                    f"{dominant_script(lexicon.sources)} script, input tokens {_input_script(input_path)})",
+                    f"{dominant_script(lexicon.sources)} script, input tokens {input_script})",
                     "give a lexicon for the input's language and script, or pass --allow-empty",
                 )
             if covered == 0:
                 warn("lexicon coverage is 0 %: nothing could be switched (--allow-empty)")
+            elif rows_in > 0 and _asks_for_switches(config) and not any(int(st.switched.sum()) for st in epochs):
+                _nothing_switched(epochs, lexicon_path, config)
         table = stats_table(epochs, profile.switched if profile else None)
         if stats_path is not None:
             artifacts.write_table(stats_path, table, kind="switch_stats", provenance=prov)
     return SwitchReport(rows_in, w.rows, lexicon, epochs, profile, table)
 
 
-def _input_script(input_path: str) -> str:
-    if input_path == "-":
-        return "of unknown"
-    first = next(artifacts.open_source(input_path).iter_batches(64), None)
-    words = [t for row in (first.column("tokens").to_pylist() if first is not None else []) for t in row or []]
-    return dominant_script(words)
+def _check_scripts(lexicon: Lexicon, lexicon_path: str, batch: pa.RecordBatch, config: SwitchConfig) -> str:
+    """The input's script (from its first batch); refuse (warn with ``allow_empty``) a lexicon whose source side
+    is written in a script that fewer than MIN_SCRIPT_SHARE of the input's words are in: a lexicon of the wrong
+    direction, e.g. en→hi on Hindi text (a corpus that mixes scripts passes)."""
+    words = [t for row in batch.column("tokens").to_pylist() for t in row or [] if t]  # nulls: refused later
+    counts = script_counts(words)
+    script, lexicon_script = dominant_script(words), dominant_script(lexicon.sources)
+    share = counts.get(lexicon_script, 0) / max(1, sum(counts.values()))
+    if counts and lexicon_script != "UNKNOWN" and share < MIN_SCRIPT_SHARE:
+        message = (
+            f"the lexicon's source side is {lexicon_script} script, but only {100 * share:.1f} % of the input's "
+            f"words are; they are mostly {script} ({lexicon_path}: {', '.join(lexicon.sources[:3])} …; input: "
+            f"{', '.join(words[:3])} …)"
+        )
+        if not config.allow_empty:
+            raise InputError(
+                message,
+                "the lexicon's first column must be the input's language: give one in that direction "
+                f"(source = input language, target = {config.target_lang}), or pass --allow-empty",
+            )
+        _allowed(message)
+    return script
+
+
+def _allowed(message: str) -> None:
+    """A problem --allow-empty lets through: a warning, silent with --quiet (the option asked for it)."""
+    if not is_quiet():
+        warn(message + " (--allow-empty)")
+
+
+def _asks_for_switches(config: SwitchConfig) -> bool:
+    return config.strategy != "none" and config.sentence_rate > 0 and any(r > 0 for r in config.ratios)
+
+
+def _nothing_switched(epochs: list[EpochStats], lexicon_path: str, config: SwitchConfig) -> None:
+    tokens = sum(int(st.tokens.sum()) for st in epochs)
+    covered = sum(int(st.covered.sum()) for st in epochs)
+    eligible = sum(int(st.eligible.sum()) for st in epochs)
+    message = (
+        f"nothing was switched: {covered} of {tokens} input tokens are in {lexicon_path} "
+        f"({100 * covered / max(tokens, 1):.1f} %), {eligible} of them eligible under --pos {','.join(config.pos)}"
+    )
+    if config.allow_empty:
+        _allowed(message)
+        return
+    raise InputError(
+        message,
+        "give a lexicon for the input's language (source side) with more of its words, more --pos tags or a "
+        "higher --ratio; or pass --allow-empty to write the unswitched output",
+    )
 
 
 def summary_tables(report: SwitchReport) -> list[tuple[str, list[str], list[list]]]:

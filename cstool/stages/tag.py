@@ -18,7 +18,6 @@ same, byte for byte, as with one.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, devices, paths, specs, stanza_models
+from cstool import artifacts, devices, langcodes, paths, specs, stanza_models
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import option
 from cstool.text.corpus import read_input
@@ -46,7 +45,7 @@ CHARS_PER_CALL = 100_000
 
 @dataclass(frozen=True)
 class TagConfig:
-    lang: str = option(help="Language code of the text (e.g. hi, mr, en).")
+    lang: str = option(help="Stanza's language code of the text (e.g. hi, mr, en).")
     text_column: str = option("text", "Text column of .jsonl/.parquet inputs.")
     docs: bool = option(False, "Each line/row is a document of several sentences.")
     retag: bool = option(False, "Tag the gold tokens of a .conllu input with Stanza.")
@@ -77,8 +76,8 @@ class TagConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]+)*", self.lang or ""):
-            problems.append(f"--lang must be a language code such as hi or mr, got {self.lang!r}")
+        if problem := langcodes.problem(self.lang):
+            problems.append(problem)
         problems += at_least(self, 1, "batch_size", "workers")
         if problem := devices.device_problem(self.device):
             problems.append(problem)
@@ -257,6 +256,8 @@ def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: A
     pipeline = None
     stanza_tok = False
     if needs_tagger:
+        if config.pos_model is not None:
+            stanza_models.check_tagger_language(config.pos_model, config.lang)
         stanza_tok = config.pos_model is None and not config.pretokenized and "tokens" not in first.schema.names
         if config.workers > 1 and config.pos_model is None:  # download once here, not in every worker
             res_dir = Path(config.stanza_dir) if config.stanza_dir else stanza_models.default_stanza_dir()

@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cstool import artifacts, atomic, devices, paths, stanza_models
+from cstool import artifacts, atomic, devices, langcodes, paths, stanza_models
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import SEED, option
@@ -33,7 +33,7 @@ SMALL_SIZES = {
 
 @dataclass(frozen=True)
 class TrainTaggerConfig:
-    lang: str = option(help="Language code.")
+    lang: str = option(help="Stanza's language code (e.g. hi, mr, en).")
     max_steps: int = option(1000, "Training steps.", low=1, high=10**9)
     batch_size: int = option(32, "Sentences per step.", low=1, high=2**16)
     eval_interval: int = option(100, "Evaluate on dev (and keep the best) every N steps.", low=1, high=10**9)
@@ -43,6 +43,8 @@ class TrainTaggerConfig:
 
     def __post_init__(self) -> None:
         problems = at_least(self, 1, "max_steps", "batch_size", "eval_interval")
+        if problem := langcodes.problem(self.lang):
+            problems.append(problem)
         if problem := devices.device_problem(self.device):
             problems.append(problem)
         ConfigError.collect(problems, "see cstool train-tagger --help")

@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, paths
+from cstool import artifacts, langcodes, paths
 from cstool.console import warn
 from cstool.errors import ConfigError, InputError
 from cstool.lines import utf8_lines
@@ -55,6 +55,8 @@ class VqaImportConfig:
         problems = []
         if self.format not in FORMATS:
             problems.append(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.lang is not None and (problem := langcodes.problem(self.lang)):
+            problems.append(problem)
         if not self.answer_separator:
             problems.append("--answer-separator must not be empty")
         ConfigError.collect(problems, "see cstool vqa-import --help")

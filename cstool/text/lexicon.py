@@ -53,6 +53,15 @@ UPOS_TAGS = (
 )
 NO_UPOS = {"", "_", "X"}
 _MAX_REPORTED = 3
+EXPECTED = (
+    "a UTF-8 file, either tab-separated with a first line naming the columns source and target (and optionally "
+    "upos; others are ignored), or MUSE-style 'source target' lines without a header"
+)
+# column names of other tools' lexicons: a first line made only of these is a header, not an entry
+_HEADER_WORDS = {
+    "src", "tgt", "word", "words", "translation", "translations", "source_word", "target_word", "src_word",
+    "tgt_word", "pos", "tag", "gloss", "lemma", "lang", "language", "english", "meaning",
+}  # fmt: skip
 
 
 @dataclass
@@ -313,8 +322,56 @@ def _parse(line: str, columns: dict[str, int] | None) -> tuple[str, str, str | N
     return source, target, upos
 
 
+def _encoding_problem(path: Path) -> InputError | None:
+    """UTF-16/32 (by byte-order mark, or NUL bytes), which would otherwise read as garbled lines."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    boms = (
+        (b"\xff\xfe\x00\x00", "UTF-32"),
+        (b"\x00\x00\xfe\xff", "UTF-32"),
+        (b"\xff\xfe", "UTF-16"),
+        (b"\xfe\xff", "UTF-16"),
+    )
+    found = next((name for bom, name in boms if head.startswith(bom)), None)
+    if found is None and b"\x00" in head:
+        found = "UTF-16 or UTF-32 (NUL bytes)"
+    if found is None:
+        return None
+    return InputError(
+        f"lexicon {path} is encoded as {found}; expected {EXPECTED}",
+        f"convert it to UTF-8, e.g. iconv -f {found.split()[0]} -t UTF-8 {path} > {path.stem}.utf8{path.suffix}",
+    )
+
+
+def _format_problem(path: Path, first: str, columns: dict[str, int] | None) -> InputError | None:
+    """The file-wide reason the first data line (``first``, after any header) cannot be read, or None."""
+    if columns is not None:
+        return None
+    cells = first.split("\t")
+    found = None
+    words = first.split()
+    if "\t" not in first and "," in first and (len(words) != 2 or words[0].endswith(",")):
+        found = f"comma-separated values (CSV) on line 1: {first[:60]!r}"
+        hint = "save it tab-separated (e.g. a spreadsheet's 'Save as TSV') with the header source<TAB>target[<TAB>upos]"
+    elif len(cells) >= 3 and cells[2].strip().upper() in {*UPOS_TAGS, *NO_UPOS}:
+        found = f"{len(cells)} tab-separated columns but no header line (line 1: {first[:60]!r})"
+        hint = "add a first line naming the columns, e.g. source<TAB>target<TAB>upos"
+    elif len(cells) >= 2 and {c.strip().lower() for c in cells} <= _HEADER_WORDS | {"source", "target", "upos"}:
+        found = f"a header line that does not name both source and target: {first[:60]!r}"
+        hint = "name the columns in the first line source, target and optionally upos (other names are ignored)"
+    elif len(cells) >= 3:
+        found = f"{len(cells)} tab-separated columns and a first line that is not a header: {first[:60]!r}"
+        hint = "add a first line naming the columns, e.g. source<TAB>target<TAB>upos"
+    if found is None:
+        return None
+    return InputError(f"lexicon {path} holds {found}; expected {EXPECTED}", hint)
+
+
 def load_lexicon(path: str | Path, *, skip_bad_lines: bool = False) -> Lexicon:
-    """Read a lexicon file. Bad lines raise InputError with file:line, or are counted with ``skip_bad_lines``."""
+    """Read a lexicon file. Bad lines raise InputError with file:line, or are counted with ``skip_bad_lines``.
+
+    A file in another format than :data:`EXPECTED` (UTF-16, CSV, TSV without or with a wrong header) raises one
+    InputError naming what was expected and what was found, not one per line."""
     entries, duplicates, bad_lines = read_entries(path, skip_bad_lines=skip_bad_lines)
     return Lexicon(str(path), entries, duplicates=duplicates, bad_lines=bad_lines)
 
@@ -326,6 +383,8 @@ def read_entries(
     path = Path(path)
     if not path.is_file():
         raise InputError(f"lexicon {path} does not exist", "give --lexicon a TSV (source, target[, upos]) or MUSE file")
+    if problem := _encoding_problem(path):
+        raise problem
     entries: list[tuple[str, str, str | None]] = []
     seen: set[tuple[str, str, str | None]] = set()
     bad: list[str] = []
@@ -343,6 +402,8 @@ def read_entries(
             columns = _header(line)
             if columns is not None:
                 continue
+            if problem := _format_problem(path, line, columns):
+                raise problem
         parsed = _parse(line, columns)
         if isinstance(parsed, str):
             bad.append(f"{path}:{lineno}: {parsed}")
@@ -366,8 +427,8 @@ def read_entries(
     return entries, duplicates, len(bad)
 
 
-def dominant_script(words: list[str], sample: int = 2000) -> str:
-    """The Unicode script most letters of ``words`` are written in (e.g. LATIN, DEVANAGARI), for messages."""
+def script_counts(words: list[str], sample: int = 2000) -> dict[str, int]:
+    """How many of the first ``sample`` words begin (at their first letter) in each Unicode script."""
     counts: dict[str, int] = {}
     for w in words[:sample]:
         for ch in w:
@@ -375,4 +436,10 @@ def dominant_script(words: list[str], sample: int = 2000) -> str:
                 script = unicodedata.name(ch, "UNKNOWN").split(" ")[0]
                 counts[script] = counts.get(script, 0) + 1
                 break
+    return counts
+
+
+def dominant_script(words: list[str], sample: int = 2000) -> str:
+    """The Unicode script most letters of ``words`` are written in (e.g. LATIN, DEVANAGARI), for messages."""
+    counts = script_counts(words, sample)
     return max(counts, key=counts.get) if counts else "UNKNOWN"

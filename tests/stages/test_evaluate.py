@@ -272,3 +272,20 @@ def test_adapter_changes_scores_like_the_peft_model(tiny_lm, lm, tmp_path):
     assert result.exit_code == 0, result.output
     got = {r["metric"]: r["value"] for r in pq.read_table(out).to_pylist()}
     assert got["bpb"] == pytest.approx(want.bpb, rel=1e-5)
+
+
+def test_cli_eval_reads_plain_text_like_tag(tiny_lm, lm, tmp_path):
+    model, tok = lm
+    txt = tmp_path / "hi.txt"
+    txt.write_text("\n".join(TEXTS[2:4]) + "\n\n" + TEXTS[0] + "\n", encoding="utf-8")  # blank lines are skipped
+    out = tmp_path / "scores.parquet"
+    result = CliRunner().invoke(app, ["eval", "--model", str(tiny_lm), "--data", f"hi={txt}", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = {r["metric"]: r["value"] for r in pq.read_table(out).to_pylist()}
+    want = score_lm(model, tok, [*TEXTS[2:4], TEXTS[0]])
+    assert rows["bpb"] == pytest.approx(want.bpb, rel=1e-6) and rows["examples"] == 3
+    assert artifacts.read_provenance(out)["inputs"][0]["sha256"] == artifacts.file_sha256(txt)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    result = CliRunner().invoke(app, ["eval", "--model", str(tiny_lm), "--data", f"en={empty}", "-o", str(out)])
+    assert result.exit_code == 2 and "is empty" in result.output

@@ -119,13 +119,29 @@ def test_a_save_to_disk_state_naming_a_file_outside_is_compared(tmp_path):
 def test_switch_commits_output_and_stats_together(inputs, tmp_path):
     out = tmp_path / "out.parquet"
     code, output = invoke(
-        "switch", inputs["tagged"], "--lexicon", inputs["lexicon"], "-o", out, "--stats", tmp_path / LONG
+        "switch",
+        inputs["tagged"],
+        "--lexicon",
+        inputs["lexicon"],
+        "--allow-empty",
+        "-o",
+        out,
+        "--stats",
+        tmp_path / LONG,
     )
     assert_user_error(code, output, "cannot write")
     assert os.listdir(tmp_path) == []  # neither output, nor a temporary file
     out.write_bytes(b"the old output")
     code, output = invoke(
-        "switch", inputs["tagged"], "--lexicon", inputs["lexicon"], "-o", out, "--stats", tmp_path / LONG
+        "switch",
+        inputs["tagged"],
+        "--lexicon",
+        inputs["lexicon"],
+        "--allow-empty",
+        "-o",
+        out,
+        "--stats",
+        tmp_path / LONG,
     )
     assert code == 2 and out.read_bytes() == b"the old output" and os.listdir(tmp_path) == ["out.parquet"]
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cstool import artifacts
+from cstool import artifacts, models
 from cstool.cli import app
 from cstool.errors import ConfigError, CstoolError, InputError, SchemaError
 from cstool.stages.replay_train import ReplayConfig, replay_train
@@ -481,3 +481,37 @@ def test_dev_scores_read_whole_texts_longer_than_max_length(seq, tmp_path):
     final = AutoModelForCausalLM.from_pretrained(out / "final")
     whole = score_lm(final, load_tokenizer(seq["base"]), pq.read_table(long_dev).column("text").to_pylist())
     assert _matrix(out)[("hi", "en")] == pytest.approx(whole.bpb, rel=1e-4)
+
+
+def test_missing_text_cs_hint_switches_into_a_new_file_and_names_it_as_the_task(seq, tmp_path):
+    from cstool.continual.tasks import LmKind
+
+    plain = pq.read_table(seq["tasks"][1][1]).select(["id", "text"])
+    tokens = [t.split() for t in plain.column("text").to_pylist()]
+    tagged = tmp_path / "hi.tagged.parquet"
+    pq.write_table(plain.append_column("tokens", pa.array(tokens)).append_column("upos", pa.array(tokens)), tagged)
+    pq.write_table(plain, tmp_path / "hi.parquet")
+    config = ReplayConfig(**{**FAST, "cs": "pos"})
+    for path, steps in ((str(tagged), 1), (str(tmp_path / "hi.parquet"), 2)):
+        with pytest.raises(SchemaError) as e:
+            LmKind(config).read_task("hi", path, trained=True)
+        hint = e.value.hint
+        stem = Path(path).name.split(".")[0]
+        target = str(Path(path).with_name(f"{stem}.cs-pos.parquet"))
+        assert f"-o {path}" not in hint and f"--strategy pos -o {target}" in hint and f"give hi={target}" in hint
+        assert hint.count("cstool ") == steps
+
+
+def test_misspelt_base_names_the_model_folder_and_a_close_name(seq, tmp_path):
+    base = Path(seq["base"])
+    misspelt = base.with_name(base.name[:-1] + "x")
+    args = ["replay-train", "--base", str(misspelt), "-o", str(tmp_path / "o")]
+    r = runner.invoke(app, args + [f"--task={n}={p}" for n, p in seq["tasks"][:2]])
+    assert r.exit_code == 2 and "not found at" in r.output and "Traceback" not in r.output
+    with pytest.raises(CstoolError) as e:
+        models.load_tokenizer(misspelt)
+    assert e.value.message == f"model (or tokenizer) not found at {misspelt}: no such folder"
+    assert f"did you mean {base}?" in e.value.hint and "--allow-download" not in e.value.hint
+    with pytest.raises(CstoolError) as e:
+        models.load_causal_lm("HuggingFaceTB/SmolLM2-135M")
+    assert "--allow-download (distill, teacher-cache)" in e.value.hint

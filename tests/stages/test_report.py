@@ -95,6 +95,34 @@ def test_summary_matches_hand_computation(runs, tmp_path):
     assert {r["score"] for r in result["summary"].to_pylist()} == {"-bpb"}  # tokens rows are skipped
 
 
+def test_summary_md_shows_each_metric_in_its_natural_direction(runs, tmp_path):
+    md = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())["markdown"]
+    row = next(line for line in md.splitlines() if line.startswith("| naive | none |")).split(" | ")
+    assert row[2] == "bpb (lower is better)"
+    # bits per byte after mr: 1 + d (mean over seeds 1.6); BWT = bpb rise on en and hi = 1.5 d = Forgetting
+    last, avg, bwt, fwt, forgot = (float(cell.split(" ± ")[0]) for cell in row[3:8])
+    assert last == pytest.approx(1.6, abs=5e-4) and bwt == pytest.approx(0.9, abs=5e-4) == forgot
+    assert avg > 0 and fwt == 0.0 and "-0.000" not in md and "lower is better, 0 is nothing forgotten" in md
+    assert all(not cell.startswith("-") for cell in row[3:8])
+
+
+def test_summary_md_has_per_language_numbers(runs, tmp_path):
+    md = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())["markdown"]
+    assert "| strategy | cs | task | final bpb (lower is better) | Forgetting | seeds |" in md
+    rows = {
+        tuple(cells[1:4]): cells[4:7]
+        for line in md.splitlines()
+        if (cells := [c.strip() for c in line.split("|")])[1:2] in (["naive"], ["replay"]) and len(cells) == 8
+    }
+    mean = lambda cell: float(cell.split(" ± ")[0])
+    # naive, drops d = 0.5, 0.6, 0.7: after mr, en's bpb is 1 + 2d (forgot 2d), hi's 1 + d (forgot d), mr's 1
+    en, hi, mr = (rows[("naive", "none", t)] for t in TASKS)
+    assert mean(en[0]) == pytest.approx(2.2, abs=5e-4) and mean(en[1]) == pytest.approx(1.2, abs=5e-4)
+    assert mean(hi[0]) == pytest.approx(1.6, abs=5e-4) and mean(hi[1]) == pytest.approx(0.6, abs=5e-4)
+    assert mr[0] == "1.000 ± 0.000" and mr[1] == "—" and en[2] == "3"
+    assert mean(rows[("replay", "none", "en")][1]) == pytest.approx(2 * 0.1, abs=5e-4)
+
+
 def test_pngs_are_valid_and_follow_the_data(runs, tmp_path):
     out = tmp_path / "rep"
     result = report(runs=runs, output_dir=out, config=ReportConfig())
@@ -108,12 +136,22 @@ def test_pngs_are_valid_and_follow_the_data(runs, tmp_path):
     before = {p.name: sha(p) for p in out.glob("*.png")}
     again = report(runs=runs, output_dir=out, config=ReportConfig())  # same data → same bytes
     assert {p.name: sha(p) for p in out.glob("*.png")} == before and again["metric"] == "bpb"
-    write_run(runs[0], "naive-s1", "naive", "none", 1, bpb_matrix(2.0))
+    write_run(runs[0], "naive-s1", "naive", "none", 1, bpb_matrix(0.55))  # within the shared range 1..3
     report(runs=runs, output_dir=out, config=ReportConfig())
     after = {p.name: sha(p) for p in out.glob("*.png")}
     assert after["forgetting.png"] != before["forgetting.png"]
     assert after["rmatrix_naive-s1.png"] != before["rmatrix_naive-s1.png"]
     assert after["rmatrix_replay-s1.png"] == before["rmatrix_replay-s1.png"]
+
+
+def test_heatmaps_of_one_report_share_one_colour_scale(tmp_path):
+    low = write_run(tmp_path / "low", "low", "replay", "none", 1, bpb_matrix(0.1, learn=1.0))
+    high = write_run(tmp_path / "high", "high", "naive", "none", 1, bpb_matrix(2.0, learn=1.0))
+    alone = report(runs=[low], output_dir=tmp_path / "alone", config=ReportConfig())
+    both = report(runs=[low, high], output_dir=tmp_path / "both", config=ReportConfig())
+    assert alone["heatmap_scale"] == (1.0, 3.0) and both["heatmap_scale"] == (1.0, 5.0)  # 1 + 2 × 2.0
+    # the same run's picture is drawn on the wider scale when reported with a run of higher values
+    assert sha(tmp_path / "alone" / "rmatrix_low.png") != sha(tmp_path / "both" / "rmatrix_low.png")
 
 
 def test_one_task_run_and_missing_entries(tmp_path):
@@ -154,8 +192,8 @@ def test_cli_report_and_markdown(runs, tmp_path):
     out = tmp_path / "rep"
     result = CliRunner().invoke(app, ["report", *map(str, runs), "-o", str(out), "--markdown"])
     assert result.exit_code == 0, result.output
-    assert "| strategy | cs | score | Last | Avg | BWT | FWT | Forgetting | seeds |" in result.stdout
-    assert "| naive | none | -bpb |" in result.stdout
+    assert "| strategy | cs | metric | Last | Avg | BWT | FWT | Forgetting | seeds |" in result.stdout
+    assert "| naive | none | bpb (lower is better) |" in result.stdout
     assert (out / "summary.md").read_text() in result.stdout
     summary = pq.read_table(out / "summary.parquet")
     assert summary.schema.remove_metadata().equals(artifacts.SUMMARY)
@@ -241,7 +279,8 @@ def lm_run(run_dir, name, strategy, seed, drop):
 
 
 def _titles(output: str) -> list[str]:
-    return [score for score in ("-bpb", "-nll", "-ppl", "accuracy") if f"score {score} " in output]
+    metrics = {"-bpb": "bpb", "-nll": "nll", "-ppl": "ppl", "accuracy": "accuracy"}
+    return [score for score, metric in metrics.items() if f"· {metric} (" in output]
 
 
 def test_terminal_shows_bits_per_byte_by_default_and_other_metrics_on_request(tmp_path):
@@ -270,7 +309,7 @@ def test_terminal_shows_bits_per_byte_by_default_and_other_metrics_on_request(tm
     assert {r["metric"] for r in summary if r["score"] == "-ppl"} == {"Last", "Avg", "Forgetting"}
     assert {r["metric"] for r in summary if r["score"] == "-bpb"} == set(forgetting.CL_METRICS)
     md = (tmp_path / "d" / "summary.md").read_text()
-    ppl_row = next(line for line in md.splitlines() if "| naive | none | -ppl |" in line)
+    ppl_row = next(line for line in md.splitlines() if "| naive | none | ppl (lower is better) |" in line)
     assert ppl_row.split(" | ")[5:7] == ["—", "—"]  # BWT, FWT
 
 
@@ -279,3 +318,17 @@ def test_terminal_shows_accuracy_for_vqa_runs(tmp_path):
     run = write_run(tmp_path / "v", "v", "naive", "none", 1, R, metric="accuracy")
     result = CliRunner().invoke(app, ["report", str(run), "-o", str(tmp_path / "rep")], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and _titles(result.output) == ["accuracy"], result.output
+
+
+def test_terminal_table_keeps_long_strategy_labels_and_natural_values_at_80_columns(tmp_path):
+    runs = [
+        str(write_run(tmp_path / f"{s}{seed}", f"{s}-s{seed}", s, "random", seed, bpb_matrix(drop + seed / 100)))
+        for s, drop in (("replay-adapter-rewarm", 0.1), ("naive", 0.5))
+        for seed in (1, 2)
+    ]
+    result = CliRunner().invoke(app, ["report", *runs, "-o", str(tmp_path / "rep")], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "│ replay-adapter-rewarm │" in result.output and "…" not in result.output
+    assert "bpb (lower is better)" in result.output and "cs=random" in result.output
+    assert "│ 1.515" in result.output and "-1.5" not in result.output  # naive's Last: bits per byte, not −bpb
+    assert max(len(line) for line in result.output.splitlines() if line[:1] in "┏┃┡│└") <= 80

@@ -94,7 +94,7 @@ def test_per_probe_last_bwt_and_forgetting(tmp_path):
     assert rows["Forgetting"]["mean"] == pytest.approx(((0.7 - 0.4) + (0.8 - 0.6)) / 2)
     assert rows["Avg"]["mean"] == pytest.approx((1.7 / 3 + 1.9 / 3) / 2)
     assert "FWT" not in rows and rows["Last"]["n"] == 2
-    assert "| naive | none | en-hi:acc |" in out["markdown"]
+    assert "| naive | none | en-hi:acc (higher is better) |" in out["markdown"]
 
 
 def test_probe_metrics_of_one_row_and_missing_entries():

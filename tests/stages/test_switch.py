@@ -274,18 +274,24 @@ def test_cli_writes_output_stats_and_provenance(tagged_file, tmp_path):
         (["--curriculum", "linear:0.5:x:3"], "--curriculum"),
         (["--profile", "{tiny}"], "no per-token language ids"),
         (["--lexicon", "{empty}"], "has no entries"),
-        (["--lexicon", "{latin}"], "coverage is 0 %"),
+        (["--lexicon", "{latin}"], "the lexicon's source side is LATIN script, but only 6.2 % of the input's words"),
+        (["--lexicon", "{nomatch}"], "coverage is 0 %"),
+        (["--lexicon", "{function_words}"], "nothing was switched: 4 of 18 input tokens are in"),
         (["--input", "{untagged}"], "switch needs columns [id, tokens, upos]"),
     ],
 )
 def test_cli_bad_inputs_exit_2_without_output(tagged_file, tmp_path, args, message):
     (tmp_path / "empty.tsv").write_text("source\ttarget\n")
     (tmp_path / "latin.tsv").write_text("house\tmaison\n")
+    (tmp_path / "nomatch.tsv").write_text("कुत्ता\tdog\n")
+    (tmp_path / "function_words.tsv").write_text("में\tin\nहै\tis\n")
     pq.write_table(pa.table({"id": ["1"], "text": ["घर"]}), tmp_path / "untagged.parquet")
     subst = {
         "{tiny}": str(DATA / "tiny_en.conllu"),
         "{empty}": str(tmp_path / "empty.tsv"),
         "{latin}": str(tmp_path / "latin.tsv"),
+        "{nomatch}": str(tmp_path / "nomatch.tsv"),
+        "{function_words}": str(tmp_path / "function_words.tsv"),
         "{untagged}": str(tmp_path / "untagged.parquet"),
     }
     args = [subst.get(a, a) for a in args]
@@ -308,6 +314,49 @@ def test_cli_allow_empty_writes_with_zero_coverage(tagged_file, tmp_path):
         "switch", tagged_file, "--lexicon", tmp_path / "latin.tsv", "-o", tmp_path / "o.parquet", "--allow-empty"
     )
     assert code == 0 and "coverage is 0 %" in text and pq.read_table(tmp_path / "o.parquet").num_rows == 4
+
+
+def test_wrong_direction_lexicon_is_refused_though_some_tokens_match(tagged_file, tmp_path):
+    """An en→hi lexicon on Hindi text: 'dog' matches the row with an English word, so coverage is not 0 %."""
+    lexicon = tmp_path / "en-hi.tsv"
+    lexicon.write_text("source\ttarget\tupos\ndog\tकुत्ता\tNOUN\nhouse\tघर\tNOUN\nbook\tकिताब\tNOUN\n")
+    out = tmp_path / "o.parquet"
+    code, text = _cli("-q", "switch", tagged_file, "--lexicon", lexicon, "-o", out, "--ratio", "1")
+    flat = " ".join(text.split())
+    assert code == 2 and "source side is LATIN script, but only 6.2 % of the input's words are" in flat, text
+    assert "they are mostly DEVANAGARI" in flat
+    assert "source = input language, target = en" in flat and not out.exists()
+    code, text = _cli("switch", tagged_file, "--lexicon", lexicon, "-o", out, "--ratio", "1", "--allow-empty")
+    assert code == 0 and "LATIN script" in text and pq.read_table(out).num_rows == 4
+
+
+def test_a_corpus_that_mixes_scripts_passes_the_script_check(tmp_path):
+    rows = [*ROWS, ("e1", ["the", "house", "is", "big"], ["DET", "NOUN", "AUX", "ADJ"], None)] * 1
+    rows += [
+        (f"e{i}", ["a", "red", "dog", "runs", "home"], ["DET", "ADJ", "NOUN", "VERB", "NOUN"], None) for i in (2, 3)
+    ]
+    pq.write_table(tagged(rows), tmp_path / "mixed.parquet")  # mostly Latin words, 15 of 30 Devanagari
+    code, text = _cli(
+        "switch", tmp_path / "mixed.parquet", "--lexicon", LEX, "-o", tmp_path / "o.parquet", "--ratio", "1"
+    )
+    assert code == 0 and "script" not in text, text
+
+
+def test_nothing_switched_is_refused_unless_allowed(tagged_file, tmp_path):
+    lexicon = tmp_path / "function_words.tsv"
+    lexicon.write_text("में\tin\nहै\tis\n")  # in the lexicon, but ADP/AUX: not among the default --pos
+    out = tmp_path / "o.parquet"
+    code, text = _cli("-q", "switch", tagged_file, "--lexicon", lexicon, "-o", out)
+    assert code == 2 and "nothing was switched" in text and "0 of them eligible" in " ".join(text.split())
+    assert not out.exists()
+    code, text = _cli("switch", tagged_file, "--lexicon", lexicon, "-o", out, "--allow-empty")
+    assert code == 0 and "nothing was switched" in text
+    assert sum(pq.read_table(out).column("n_switched").to_pylist()) == 0
+    # asking for no switches is not a mistake
+    code, text = _cli("switch", tagged_file, "--lexicon", lexicon, "-o", out, "--strategy", "none")
+    assert code == 0 and "nothing was switched" not in text, text
+    code, text = _cli("switch", tagged_file, "--lexicon", lexicon, "-o", out, "--pos", "ADP", "--ratio", "1")
+    assert code == 0 and sum(pq.read_table(out).column("n_switched").to_pylist()) == 1, text
 
 
 def test_pipe_tag_to_switch_through_stdin_stdout(tmp_path):

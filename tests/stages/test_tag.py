@@ -185,14 +185,27 @@ def test_workers_errors_are_one_line_and_write_nothing(txt, tmp_path, tagger):
     # the input goes bad while the workers tag its first batches
     f = tmp_path / "late.txt"
     f.write_bytes(txt.read_bytes() + b"na\xefve\n")
-    r = _run("tag", f, "--lang", "en", "--pos-model", tagger["path"], "-o", out, "--workers", "2", "--batch-size", "4")
+    r = _run(
+        "tag",
+        f,
+        "--lang",
+        tagger["lang"],
+        "--pos-model",
+        tagger["path"],
+        "-o",
+        out,
+        "--workers",
+        "2",
+        "--batch-size",
+        "4",
+    )
     _assert_fails(r, "late.txt:42: not valid UTF-8", out)
 
 
 def test_bad_workers_value(txt, tmp_path, tagger):
     out = tmp_path / "o.parquet"
     for value, message in (("0", "--workers must be at least 1, got 0"), ("two", "Invalid value for '--workers'")):
-        r = _run("tag", txt, "--lang", "en", "--pos-model", tagger["path"], "-o", out, "--workers", value)
+        r = _run("tag", txt, "--lang", tagger["lang"], "--pos-model", tagger["path"], "-o", out, "--workers", value)
         assert r.exit_code == 2 and message in " ".join(r.output.split()), r.output
         assert not out.exists()
 
@@ -386,7 +399,9 @@ def test_empty_input(tmp_path, tagger):
     f = tmp_path / "empty.txt"
     f.write_text("\n  \n")
     out = tmp_path / "o.parquet"
-    _assert_fails(_run("tag", f, "--lang", "hi", "--pos-model", tagger["path"], "-o", out), "holds no text to tag", out)
+    _assert_fails(
+        _run("tag", f, "--lang", tagger["lang"], "--pos-model", tagger["path"], "-o", out), "holds no text to tag", out
+    )
 
 
 def test_non_utf8_reports_file_and_line(tmp_path, tagger):
@@ -394,7 +409,9 @@ def test_non_utf8_reports_file_and_line(tmp_path, tagger):
     f.write_bytes(b"fine line\nna\xefve\n")
     out = tmp_path / "o.parquet"
     _assert_fails(
-        _run("tag", f, "--lang", "en", "--pos-model", tagger["path"], "-o", out), "latin.txt:2: not valid UTF-8", out
+        _run("tag", f, "--lang", tagger["lang"], "--pos-model", tagger["path"], "-o", out),
+        "latin.txt:2: not valid UTF-8",
+        out,
     )
 
 
@@ -402,10 +419,10 @@ def test_missing_text_column_lists_columns(tmp_path, tagger):
     f = tmp_path / "x.jsonl"
     f.write_text('{"body": "a b", "id": 1}\n')
     out = tmp_path / "o.parquet"
-    r = _run("tag", f, "--lang", "en", "--pos-model", tagger["path"], "-o", out)
+    r = _run("tag", f, "--lang", tagger["lang"], "--pos-model", tagger["path"], "-o", out)
     _assert_fails(r, "no column 'text'; the line has [body, id]", out)
     pq.write_table(pa.table({"body": ["a"]}), tmp_path / "x.parquet")
-    r = _run("tag", tmp_path / "x.parquet", "--lang", "en", "--pos-model", tagger["path"], "-o", out)
+    r = _run("tag", tmp_path / "x.parquet", "--lang", tagger["lang"], "--pos-model", tagger["path"], "-o", out)
     _assert_fails(r, "has no column 'text'; columns there: [body]", out)
 
 
@@ -436,7 +453,7 @@ def test_missing_pos_model_file(tmp_path, txt):
 def test_unwritable_output(tmp_path, tagger, txt):
     (tmp_path / "ro").write_text("a file, not a folder")
     out = tmp_path / "ro" / "o.parquet"
-    r = _run("tag", txt, "--lang", "hi", "--pos-model", tagger["path"], "-o", out)
+    r = _run("tag", txt, "--lang", tagger["lang"], "--pos-model", tagger["path"], "-o", out)
     assert r.exit_code == 2 and "cannot write" in r.output
 
 
@@ -478,6 +495,43 @@ def test_model_loader_errors_name_path_and_flag(tmp_path):
 
     with pytest.raises(ModelNotFoundError) as e:
         models.load_causal_lm(tmp_path / "no-model")
-    assert str(tmp_path / "no-model") in e.value.message and "--allow-download" in e.value.hint
+    assert str(tmp_path / "no-model") in e.value.message and "save_pretrained" in e.value.hint
+    assert "--allow-download" not in e.value.hint  # a local path: the Hub is no way out
+    with pytest.raises(ModelNotFoundError) as e:
+        models.load_causal_lm("someone/some-model")
+    assert "--allow-download" in e.value.hint
     with pytest.raises(ModelNotFoundError, match="adapter_config.json"):
         models.load_adapter(None, tmp_path)
+
+
+# --- languages -------------------------------------------------------------------------------------------
+
+
+def test_tagger_trained_for_another_language_is_refused(tmp_path, tagger, txt):
+    other = "hi" if tagger["lang"] != "hi" else "mr"
+    out = tmp_path / "o.parquet"
+    r = _run("tag", txt, "--lang", other, "--pos-model", tagger["path"], "-o", out)
+    _assert_fails(r, f"was trained for language '{tagger['lang']}'", out)
+    assert f"--lang is '{other}'" in r.output and f"pass --lang {tagger['lang']}" in " ".join(r.output.split())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tag", "in.txt"],
+        ["train-tagger", "--train", TINY_CONLLU, "-o", "t.pt"],
+        ["vqa-import", "q.jsonl", "-o", "t.pt"],
+    ],
+)
+def test_every_command_refuses_a_language_code_stanza_spells_otherwise(tmp_path, command):
+    for given, want in (("hin", "use hi for Hindi"), ("Marathi", "use mr for Marathi"), ("h1", "2-3 lower-case")):
+        r = _run(*[tmp_path / c if c in ("in.txt", "t.pt", "q.jsonl") else c for c in command], "--lang", given)
+        assert r.exit_code == 2 and want in " ".join(r.output.split()), r.output
+    assert not (tmp_path / "t.pt").exists()
+
+
+def test_switch_target_lang_is_checked_the_same_way():
+    with pytest.raises(ConfigError, match="--target-lang 'eng' is not one of Stanza's language codes: use en"):
+        from cstool.stages.switch import SwitchConfig
+
+        SwitchConfig(target_lang="eng")
