@@ -36,6 +36,7 @@ ALL_COMMANDS = [
     "train-tokenizer",
     "teacher-cache",
     "distill",
+    "adapt-vocab",
     "replay-train",
     "eval",
     "report",

@@ -129,7 +129,7 @@ def test_cli_writes_every_language(tmp_path):
         app, ["vqa-easy", "-o", str(tmp_path), "--langs", "hi,mr", "--train-images", "5", "--dev-images", "2"]
     )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [  # (and its manifest)
         "hi.dev.parquet",
         "hi.train.parquet",
         "lexicon.hi-en.tsv",
