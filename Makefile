@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-slow docs demo bench bench-ud bench-peers bench-real bench-vqa clean
+.PHONY: install lint test test-slow docs demo bench bench-ud bench-peers bench-sequences bench-cs-probes bench-real bench-vqa clean
 
 install: $(STAMP)
 
@@ -52,6 +52,15 @@ bench-ud: $(STAMP)
 # adapter on the UD sequence, small budget (examples/ud, target peers).
 bench-peers: $(STAMP)
 	$(MAKE) -j2 -C examples/ud peers CSTOOL=$(abspath $(VENV)/bin/cstool)
+
+# The default and its peers on three sequences (one with a script no earlier task uses) × two budgets × 3 seeds.
+bench-sequences: $(STAMP)
+	$(PY) -m pip install -q indic-transliteration
+	$(MAKE) -j2 -C examples/ud sequences CSTOOL=$(abspath $(VENV)/bin/cstool) PYTHON=$(abspath $(PY))
+
+# Code-switching none/pos/random seen through translation and cloze probes (docs/probes.md), small budget.
+bench-cs-probes: $(STAMP)
+	$(MAKE) -j2 -C examples/ud cs-probes CSTOOL=$(abspath $(VENV)/bin/cstool) PYTHON=$(abspath $(PY))
 
 # VQA with code-switched questions: easy-VQA en → hi → mr, 3 strategies × {none, pos, random} × 3 seeds.
 bench-vqa: $(STAMP)
