@@ -92,7 +92,7 @@ def test_a_strategy_checks_its_own_options(toy):
 
 
 def test_an_unknown_strategy_names_the_registered_ones():
-    with pytest.raises(ConfigError, match="naive, replay, replay-adapter, joint, replay-rewarm, ema-replay, got 'toy'"):
+    with pytest.raises(ConfigError, match="replay-rewarm, ema-replay, o-lora, osf, got 'toy'"):
         ReplayConfig(strategy="toy")
 
 

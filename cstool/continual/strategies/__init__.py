@@ -32,6 +32,8 @@ REGISTRY: dict[str, str] = {
     "joint": "cstool.continual.strategies.joint:Joint",
     "replay-rewarm": "cstool.continual.strategies.replay_rewarm:ReplayRewarm",
     "ema-replay": "cstool.continual.strategies.ema_replay:EmaReplay",
+    "o-lora": "cstool.continual.strategies.o_lora:OLora",
+    "osf": "cstool.continual.strategies.osf:Osf",
 }
 _ADDED: dict[str, type] = {}
 
