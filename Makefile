@@ -11,12 +11,18 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(STAMP)
 
+# lm-evaluation-harness for eval --lm-eval (the lm-eval extra of pyproject.toml, pinned): without its
+# optional metric packages (evaluate, scikit-learn, rouge-score, ...), which the evaluator imports only when a
+# task's metric asks for them.
+LM_EVAL := lm_eval==0.4.13 sacrebleu==2.6.0 portalocker==4.4.2 tabulate==0.10.0 lxml==6.2.1 colorama==0.4.6
+
 # torch is pinned first (a bare `torch` would pull a multi-GB CUDA build), then the package + test extras.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps $(LM_EVAL)
 	touch $@
 
 # ruff: the formatter and the linter (line length 120, rules in pyproject.toml); CI runs it before the tests.
