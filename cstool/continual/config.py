@@ -48,9 +48,10 @@ class ReplayConfig:
         "same function as keep), keep it frozen and active, or drop it (the first design).",
     )
     replay_schedule: str = option(
-        "consolidate",
-        "replay-adapter: train the replay adapter after A_t (consolidate) or with it (concurrent); "
-        "replay-consolidate: as consolidate, with a share --replay-ratio of A_t's own batches from the buffer too.",
+        "replay-consolidate",
+        "replay-adapter: A_t trains with a share --replay-ratio of its batches from the buffer, then the replay "
+        "adapter consolidates (replay-consolidate, the default: docs/results/ud.md, Sequences); the replay adapter "
+        "after an A_t trained on new examples only (consolidate, the earlier default) or with it (concurrent).",
     )
     warmup_share: float = option(
         0.1,

@@ -209,8 +209,8 @@ def test_replay_consolidate_replays_inside_the_task_adapter_phase(seq, tmp_path)
     import pyarrow.parquet as pq
 
     options = dict(strategy="replay-adapter", replay_ratio=0.25, steps_per_task=12, score_phases=True)
-    plain = _run(seq, tmp_path / "plain", **options)
-    both = _run(seq, tmp_path / "both", **options, replay_schedule="replay-consolidate")
+    plain = _run(seq, tmp_path / "plain", **options, replay_schedule="consolidate")
+    both = _run(seq, tmp_path / "both", **options)  # the default
     fed_plain, fed_both = _examples(tmp_path / "plain"), _examples(tmp_path / "both")
     S, B = 12, FAST["batch_size"]
     for task in ("hi", "mr"):  # the same steps and examples; A_t's 9 steps now replay 25 % too (2 of 8 each)
