@@ -191,7 +191,7 @@ class ReplayConfig:
     @property
     def label(self) -> str:
         """The strategy with its variant, as metrics and reports name it (``naive/full``,
-        ``replay-adapter/merge+new0.6``): each strategy names its own variants."""
+        ``replay-adapter/merge+replay+new0.6``): each strategy names its own variants."""
         return strategies.strategy_class(self.strategy).label(self)
 
     @property

@@ -54,7 +54,7 @@ class Strategy(Protocol):
 
     @classmethod
     def label(cls, config: ReplayConfig) -> str:
-        """The strategy with its variant, as metrics and reports name it (e.g. ``replay-adapter/merge+new0.6``)."""
+        """The strategy with its variant, as metrics and reports name it (``replay-adapter/merge+replay+new0.6``)."""
         ...
 
     def learn(self, learner: Learner, i: int) -> None:
