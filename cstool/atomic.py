@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import glob
+import hashlib
 import json
 import os
 import re
@@ -33,14 +34,38 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+NAME_MAX = 255  # bytes in one file name, on every filesystem cstool writes to
+_RESERVE = 20  # ".TAG-PID" after the stem: a tag of up to 8 letters and a process id of up to 10 digits
+
+
+def side_stem(target: str | os.PathLike) -> str:
+    """The start of every hidden name beside ``target``: ``.NAME``, or, when that leaves no room for a tag and
+    a process id within the 255-byte limit, ``NAME`` cut at a character boundary and marked with a hash of the
+    whole name (``.NAM…~HASH``), so it stays one name per target and always fits."""
+    name = Path(target).name
+    stem = f".{name}"
+    if len(stem.encode("utf-8", "surrogateescape")) <= NAME_MAX - _RESERVE:
+        return stem
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    room = NAME_MAX - _RESERVE - len(digest) - 2
+    cut = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return f".{cut}~{digest}"
+
+
+def side_path(target: str | os.PathLike, tag: str) -> Path:
+    """``.NAME.TAG`` beside ``target`` (shortened as :func:`side_stem` says)."""
+    target = Path(target)
+    return target.with_name(f"{side_stem(target)}.{tag}")
+
 
 def temp_path(target: str | os.PathLike, tag: str = "tmp") -> Path:
     """The temporary name of ``target``: ``.NAME.tmp-PID`` in the same folder (so the rename stays on one
-    filesystem, and a leftover of a killed run is hidden and never taken for the output). Leftovers of
-    ``target`` from processes that are gone are removed first (:func:`sweep`)."""
+    filesystem, and a leftover of a killed run is hidden and never taken for the output); shortened when
+    ``NAME`` is near the 255-byte limit (:func:`side_stem`). Leftovers of ``target`` from processes that are
+    gone are removed first (:func:`sweep`)."""
     target = Path(target)
     sweep(target)
-    return target.with_name(f".{target.name}.{tag}-{os.getpid()}")
+    return side_path(target, f"{tag}-{os.getpid()}")
 
 
 def _running(pid: int) -> bool:
@@ -57,7 +82,7 @@ def sweep(target: str | os.PathLike) -> list[Path]:
     """Remove the temporary files and folders of ``target`` (``.NAME.TAG-PID``) whose process no longer
     runs; return what was removed."""
     target = Path(target)
-    prefix = f".{target.name}."
+    prefix = f"{side_stem(target)}."
     pattern = re.compile(re.escape(prefix) + r"[a-z]+-(\d+)")
     removed = []
     try:

@@ -35,7 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, paths, ranks, runstate, specs
+from cstool import artifacts, atomic, locks, paths, ranks, runstate, specs
 from cstool.console import log, set_quiet, warn
 from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
 from cstool.continual.state import RunState
@@ -56,6 +56,7 @@ def parse_named(values: list[str], flag: str) -> list[tuple[str, str]]:
 # The run
 
 
+@locks.locks_output("replay-train", "output_dir")
 def replay_train(
     *,
     base: str,

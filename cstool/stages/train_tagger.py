@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cstool import artifacts, atomic, devices, langcodes, paths, stanza_models
+from cstool import artifacts, atomic, devices, langcodes, locks, paths, stanza_models
 from cstool.conllu import read_conllu
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import SEED, option
@@ -115,6 +115,7 @@ def upos_accuracy(tagger_path: str | Path, gold: str | Path, *, lang: str, devic
     return right / total
 
 
+@locks.locks_output("train-tagger", "output")
 def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, *, config: TrainTaggerConfig) -> dict:
     """Train a tagger on ``train`` and write it to ``output`` (atomically). Returns the result record."""
     from stanza.models import tagger as stanza_tagger
