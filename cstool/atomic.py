@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import glob
 import hashlib
 import json
@@ -33,6 +34,8 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from cstool.errors import OutputError
 
 NAME_MAX = 255  # bytes in one file name, on every filesystem cstool writes to
 _RESERVE = 20  # ".TAG-PID" after the stem: a tag of up to 8 letters and a process id of up to 10 digits
@@ -95,6 +98,40 @@ def sweep(target: str | os.PathLike) -> list[Path]:
             discard(path)
             removed.append(path)
     return removed
+
+
+# The errors of a write that cannot finish, whatever wrote it (Python, Arrow, safetensors, torch).
+WRITE_ERRNOS = {
+    errno.ENOSPC: ("no space is left on the device", "free some disk space, or write to another disk"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space in your quota, or write elsewhere"),
+    errno.EFBIG: ("a file grew past the size allowed (ulimit -f)", "raise the limit, or write elsewhere"),
+    errno.ENAMETOOLONG: ("a name is too long for the filesystem", "choose a shorter output name"),
+    errno.EROFS: ("the filesystem is read-only", "choose an output on a writable filesystem"),
+}
+_OS_ERROR = re.compile(r"os error (\d+)|\[errno (\d+)\]", re.IGNORECASE)
+
+
+def write_error(e: BaseException, target: str | os.PathLike | None = None) -> OutputError | None:
+    """The one-line error of a write that failed for lack of space, a size limit, a long name or a read-only
+    filesystem (``e`` or an exception it was raised from: Python's ``OSError``, Arrow's, safetensors' "os
+    error N", torch's stream writer); None for any other exception."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        code = e.errno if isinstance(e, OSError) else None
+        if code is None and (m := _OS_ERROR.search(str(e))):
+            code = int(m.group(1) or m.group(2))
+        if code in WRITE_ERRNOS:
+            reason, hint = WRITE_ERRNOS[code]
+            where = target or getattr(e, "filename", None)
+            return OutputError(f"cannot write {where}: {reason}" if where else f"cannot write: {reason}", hint)
+        if isinstance(e, RuntimeError) and ("PytorchStreamWriter" in str(e) or "inline_container" in str(e)):
+            return OutputError(
+                f"cannot write {target}: a file could not be written in full" if target else "a write failed",
+                "check that the disk has space (and ulimit -f), or write elsewhere",
+            )
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def discard(path: str | os.PathLike) -> None:

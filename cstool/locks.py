@@ -116,9 +116,12 @@ def output_lock(target: str | os.PathLike, command: str, *, enabled: bool = True
                 folder.rmdir()
 
 
-def locks_output(command: str, argument: str) -> Callable:
+def locks_output(command: str, argument: str, *, resumable: bool = False) -> Callable:
     """Decorate a stage function so that it runs holding the lock of the output its ``argument`` names
-    (``-``, stdout, is not locked)."""
+    (``-``, stdout, is not locked), and so that a failed run leaves no output behind: a write that fails for
+    lack of space, a size limit, a long name or a read-only filesystem is one :class:`OutputError` line, and
+    an output that was missing (or an empty folder) before the run is missing (or empty) again. A
+    ``resumable`` stage (distill, replay-train) keeps its run folder instead, for ``--resume``."""
 
     def wrap(fn: Callable) -> Callable:
         signature = inspect.signature(fn)
@@ -127,9 +130,41 @@ def locks_output(command: str, argument: str) -> Callable:
         def run(*args, **kwargs):
             target = signature.bind(*args, **kwargs).arguments[argument]
             enabled = ranks.is_main() and target is not None and str(target) != "-"
-            with output_lock(target if enabled else ".", command, enabled=enabled):
+            if not enabled:
                 return fn(*args, **kwargs)
+            with output_lock(target, command):
+                before = _contents(Path(target))
+                try:
+                    return fn(*args, **kwargs)
+                except BaseException as e:
+                    if not resumable:
+                        _restore(Path(target), before)
+                    if (failed := atomic.write_error(e, target)) is None:
+                        raise
+                    if resumable and os.path.isdir(target):
+                        failed.hint += f"; what the run did so far is kept in {target}: continue it with --resume"
+                    raise failed from None
 
         return run
 
     return wrap
+
+
+def _contents(target: Path) -> set[str] | None:
+    """None when ``target`` is missing, else the names in it (none for a file)."""
+    if not os.path.lexists(target):
+        return None
+    try:
+        return set(os.listdir(target)) if target.is_dir() and not target.is_symlink() else set()
+    except OSError:
+        return set()
+
+
+def _restore(target: Path, before: set[str] | None) -> None:
+    """Remove what a failed run added: the output it created, or the entries it put in a folder that was
+    there (a stage that writes a folder refuses a folder that is not empty, so those are all its own)."""
+    if before is None:
+        atomic.discard(target)
+    elif target.is_dir() and not target.is_symlink():
+        for name in set(os.listdir(target)) - before:
+            atomic.discard(target / name)

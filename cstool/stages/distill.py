@@ -187,7 +187,7 @@ def parse_layers(text: str | None) -> tuple[int, ...] | None:
 # The stage, then its steps in the order it takes them (blocks, checkpoints and logs: :mod:`cstool.lm`)
 
 
-@locks.locks_output("distill", "out_dir")
+@locks.locks_output("distill", "out_dir", resumable=True)
 def distill(
     data: Sequence[str], out_dir: str | os.PathLike, *, config: DistillConfig, callbacks: Sequence[Any] = ()
 ) -> dict[str, Any]:

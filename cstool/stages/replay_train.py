@@ -56,7 +56,7 @@ def parse_named(values: list[str], flag: str) -> list[tuple[str, str]]:
 # The run
 
 
-@locks.locks_output("replay-train", "output_dir")
+@locks.locks_output("replay-train", "output_dir", resumable=True)
 def replay_train(
     *,
     base: str,

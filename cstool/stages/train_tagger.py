@@ -170,6 +170,8 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
             with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
                 stanza_tagger.main(args)
         except (ValueError, RuntimeError, OSError) as e:  # Stanza's UDError is a ValueError
+            if failed := atomic.write_error(e, output):  # its checkpoints filled the disk
+                raise failed from None
             raise InputError(
                 f"Stanza's tagger trainer failed: {e}",
                 "the scorer needs valid trees (one root, heads in range) in the dev file; "
@@ -183,16 +185,17 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
                 "Stanza's trainer wrote no model", "check that the treebank has UPOS tags and enough sentences"
             )
         accuracy = upos_accuracy(model_file, dev_file, lang=config.lang, device=device)
-        with atomic.atomic_path(output) as tmp:
-            shutil.move(str(model_file), str(tmp))
-    result = {
-        "dev_upos_accuracy": accuracy,
-        "train_sentences": n_train,
-        "dev": str(dev) if dev else "held out from train",
-    }
-    prov = artifacts.make_provenance(
-        "train-tagger", options=config, seed=config.seed, inputs=[train] + ([dev] if dev else [])
-    )
-    prov["result"] = result
-    artifacts.write_sidecar(output, prov)
+        result = {
+            "dev_upos_accuracy": accuracy,
+            "train_sentences": n_train,
+            "dev": str(dev) if dev else "held out from train",
+        }
+        prov = artifacts.make_provenance(
+            "train-tagger", options=config, seed=config.seed, inputs=[train] + ([dev] if dev else [])
+        )
+        prov["result"] = result
+        with atomic.group():  # the tagger and its provenance appear together, or neither does
+            with atomic.atomic_path(output) as tmp:
+                shutil.move(str(model_file), str(tmp))
+            artifacts.write_sidecar(output, prov)
     return result
