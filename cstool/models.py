@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cstool.console import log
 from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
 from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
@@ -133,6 +134,7 @@ def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default
 # Building and saving students (cstool distill)
 
 _SPEC_KEYS = MODEL_SPEC_KEYS
+REQUIRED_SIZES = ("layers", "hidden", "heads")  # a spec must name these
 
 
 def _spec_value(text: str) -> Any:
@@ -175,6 +177,13 @@ def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | 
             "use a transformers model type such as llama, gpt2, qwen2, mistral",
         )
     base = CONFIG_MAPPING[family]()
+    aliases = {own: common for common, own in (getattr(base, "attribute_map", {}) or {}).items()}
+    named: dict[str, Any] = {}
+    for k, v in values.items():  # gpt2's n_layer is num_hidden_layers
+        if aliases.get(k, k) in named:
+            raise ConfigError(f"model spec {spec!r} gives {aliases.get(k, k)} twice (as {k})", "give each size once")
+        named[aliases.get(k, k)] = v
+    values = named
     unknown = [k for k in values if not hasattr(base, k)]
     if unknown:
         raise CstoolError(
@@ -190,16 +199,39 @@ def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | 
     ConfigError.collect(
         shape_problems({**shape, **values}, "--student-config"), "e.g. llama:layers=4,hidden=128,heads=4"
     )
+    # transformers' defaults are full-size models (LlamaConfig(): 32 layers of 4096, about 6.5 B parameters)
+    unnamed = [
+        short for short in REQUIRED_SIZES if hasattr(base, _SPEC_KEYS[short]) and _SPEC_KEYS[short] not in values
+    ]
+    if unnamed:
+        raise ConfigError(
+            f"model spec {spec!r} does not name its {', '.join(unnamed)}",
+            f"a spec names its sizes, else it would be {family}'s full-size default; "
+            "e.g. llama:layers=4,hidden=128,heads=4",
+        )
     ids = {k: v for k, v in special_ids.items() if v is not None}
-    torch.manual_seed(seed)
     try:
         config = AutoConfig.for_model(family, vocab_size=vocab_size, **ids, **values)
+        with torch.device("meta"):  # the shape only: nothing is allocated yet
+            n = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+        log(f"building a {family} model of {n:,} parameters ({n * 4 / 2**30:.2f} GiB in float32) from {spec!r}")
+        torch.manual_seed(seed)
         return AutoModelForCausalLM.from_config(config)
-    except (ValueError, TypeError, AttributeError, KeyError, RuntimeError) as e:
+    except (ValueError, TypeError, AttributeError, KeyError, RuntimeError, _strict_error()) as e:
+        detail = " ".join(" ".join(str(e).split()).split(". Errors:")[0].split())[:300] or type(e).__name__
         raise ConfigError(
-            f"cannot build a model from {spec!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            f"cannot build a model from {spec!r}: {detail}",
             f"check the spec's values (short keys: {', '.join(_SPEC_KEYS)}; others are {family} config attributes)",
         ) from None
+
+
+def _strict_error() -> type[Exception]:
+    """huggingface_hub's error for a config value of the wrong type or range (``rope_scaling=5``, nan)."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:  # an older huggingface_hub: its configs are not strict
+        return ValueError
+    return StrictDataclassError
 
 
 def student_from_teacher_layers(teacher, layers: list[int]):

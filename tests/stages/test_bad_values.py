@@ -117,7 +117,8 @@ def test_null_elements_in_token_lists(stage, case, inputs, tmp_path):
         ("llama:layers=0", "layers must be a positive integer, got 0"),
         ("llama:hidden=30,heads=4", "hidden (30) must be a multiple of heads (4)"),
         ("llama:hidden=32,heads=4,kv_heads=3", "heads (4) must be a multiple of kv_heads (3)"),
-        ("llama:hidden_act=nonsense", "cannot build a model from 'llama:hidden_act=nonsense'"),
+        ("llama:layers=1,hidden=32,heads=4,hidden_act=nonsense", "cannot build a model from 'llama:layers=1,"),
+        ("llama", "model spec 'llama' does not name its layers, hidden, heads"),
     ],
 )
 def test_a_student_config_that_cannot_be_built(spec, message, inputs, tmp_path):
