@@ -92,12 +92,15 @@ def output_lock(target: str | os.PathLike, command: str, *, enabled: bool = True
     for folder in reversed(path.parents):  # the folders above the output, made now, removed when left empty
         if not folder.exists():
             made.append(folder)
+    base = paths.nearest_existing(path.parent)
+    if not base.is_dir():
+        raise InputError(f"cannot write {target}: {base} is a file, not a folder", "choose an output path in a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = _open_locked(path, target)
     except OSError as e:
         raise InputError(
-            f"cannot lock {target}: {e.strerror or first_line(e)} ({path})", "choose an -o in a folder you can write"
+            f"cannot write {target}: {e.strerror or first_line(e)} ({path})", "choose an -o in a folder you can write"
         ) from None
     try:
         left = _holder(fd)
