@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cstool.console import log
-from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
+from cstool.errors import ConfigError, CstoolError, InputError, ModelNotFoundError, first_line
 from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
 
@@ -97,37 +97,84 @@ def load_causal_lm(
     return model.to(device)
 
 
-def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default", trainable: bool = False):
-    """Attach a peft adapter saved with ``save_pretrained`` to ``model`` (a base or a PeftModel)."""
-    from peft import PeftModel
-
+def read_adapter_config(path: str | os.PathLike) -> dict:
+    """An adapter folder's ``adapter_config.json``, checked to be a JSON object (peft reads it blindly)."""
     p = Path(path)
-    if not (p / "adapter_config.json").is_file():
+    file = p / "adapter_config.json"
+    if not file.is_file():
         raise ModelNotFoundError(
             f"no peft adapter at {p} (adapter_config.json missing)",
             "give a folder written by cstool replay-train (RUN_DIR/adapters/<task>/) or by peft's save_pretrained",
         )
     try:
+        value = json.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        raise InputError(
+            f"{file} is not a JSON file: {first_line(e)}",
+            "the adapter's config is damaged: restore it, or train the adapter again",
+        ) from None
+    if not isinstance(value, dict) or not isinstance(value.get("peft_type", "LORA"), str):
+        raise InputError(
+            f"{file} is not a peft adapter config (a JSON object with peft_type)",
+            "the adapter's config is damaged: restore it, or train the adapter again",
+        )
+    return value
+
+
+def _base_name(model) -> str:
+    model = getattr(model, "base_model", model)
+    model = getattr(model, "model", model)  # a PeftModel's LoraModel holds the transformers model
+    return str(getattr(getattr(model, "config", None), "_name_or_path", "") or "the model")
+
+
+def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default", trainable: bool = False):
+    """Attach a peft adapter saved with ``save_pretrained`` to ``model`` (a base or a PeftModel). Every key of
+    the adapter must load into the model and every adapter weight the model expects must be in the file
+    (peft's ``strict_adapter_check="error"``): an adapter of another base is an error, not a warning."""
+    from peft import PeftModel
+
+    p = Path(path)
+    trained_on = read_adapter_config(p).get("base_model_name_or_path")
+    base = _base_name(model)
+    try:
         if isinstance(model, PeftModel):
-            model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable)
+            model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable, strict_adapter_check="error")
             return model
-        return PeftModel.from_pretrained(model, str(p), adapter_name=adapter_name, is_trainable=trainable)
+        return PeftModel.from_pretrained(
+            model, str(p), adapter_name=adapter_name, is_trainable=trainable, strict_adapter_check="error"
+        )
     except (_safetensor_error(), OSError) as e:
         raise ModelNotFoundError(
             f"cannot read the adapter {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
             "its files are damaged (cut off or edited): restore them, or train the adapter again",
         ) from None
-    except (RuntimeError, ValueError, KeyError, AttributeError) as e:
-        try:
-            trained_on = json.loads((p / "adapter_config.json").read_text()).get("base_model_name_or_path")
-        except (OSError, ValueError):
-            trained_on = None
-        detail = next((ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln), str(e).splitlines()[0])
+    except (RuntimeError, ValueError, KeyError, AttributeError, TypeError) as e:
+        text = str(e)
+        detail = next((ln.strip() for ln in text.splitlines() if "size mismatch" in ln), first_line(e))
+        kinds = [k for k in ("missing", "unexpected") if f"{k} adapter keys" in text]
+        if kinds:  # peft lists every key: say how it does not fit, in one line
+            detail = f"{' and '.join(kinds)} adapter keys (its weights are not those of this model's layers)"
         raise ConfigError(
-            f"the adapter {p} does not fit the model: {detail}",
+            f"the adapter {p} does not fit the model {base}: {detail[:300]}",
             "give an adapter trained on this base model"
             + (f" (its adapter_config.json says it was trained on {trained_on})" if trained_on else ""),
         ) from None
+
+
+def check_adapter_base(adapter: str | os.PathLike, base: str | os.PathLike, *, allow_other: bool = False) -> None:
+    """Refuse an adapter whose provenance records the content of another base model than ``base``
+    (``base_content``, the fingerprint replay-train records); nothing to compare when it records none."""
+    from cstool import artifacts, runstate
+
+    recorded = (artifacts.read_provenance(adapter) or {}).get("base_content")
+    if not isinstance(recorded, str) or allow_other or not Path(base).exists():
+        return
+    if runstate.fingerprint(base) != recorded:
+        raise ConfigError(
+            f"the adapter {adapter} was trained on another base model than {base} (its provenance records a base "
+            "of other content)",
+            "give the base it was trained on, or pass --allow-other-base to apply it anyway",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -148,6 +148,8 @@ def replay_train(
             seed=config.seed,
             inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
         )
+        if record.get("--base (content)"):  # adapters name their base by content: eval refuses another one
+            prov["base_content"] = record["--base (content)"]
         files = runstate.texts_fingerprint(
             r["sha256"] or (r.get("dataset") or {}).get("fingerprint") or "-" for r in prov["inputs"]
         )
