@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import glob
+import hashlib
 import json
 import os
 import re
@@ -33,14 +35,40 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cstool.errors import OutputError
+
+NAME_MAX = 255  # bytes in one file name, on every filesystem cstool writes to
+_RESERVE = 20  # ".TAG-PID" after the stem: a tag of up to 8 letters and a process id of up to 10 digits
+
+
+def side_stem(target: str | os.PathLike) -> str:
+    """The start of every hidden name beside ``target``: ``.NAME``, or, when that leaves no room for a tag and
+    a process id within the 255-byte limit, ``NAME`` cut at a character boundary and marked with a hash of the
+    whole name (``.NAM…~HASH``), so it stays one name per target and always fits."""
+    name = Path(target).name
+    stem = f".{name}"
+    if len(stem.encode("utf-8", "surrogateescape")) <= NAME_MAX - _RESERVE:
+        return stem
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    room = NAME_MAX - _RESERVE - len(digest) - 2
+    cut = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return f".{cut}~{digest}"
+
+
+def side_path(target: str | os.PathLike, tag: str) -> Path:
+    """``.NAME.TAG`` beside ``target`` (shortened as :func:`side_stem` says)."""
+    target = Path(target)
+    return target.with_name(f"{side_stem(target)}.{tag}")
+
 
 def temp_path(target: str | os.PathLike, tag: str = "tmp") -> Path:
     """The temporary name of ``target``: ``.NAME.tmp-PID`` in the same folder (so the rename stays on one
-    filesystem, and a leftover of a killed run is hidden and never taken for the output). Leftovers of
-    ``target`` from processes that are gone are removed first (:func:`sweep`)."""
+    filesystem, and a leftover of a killed run is hidden and never taken for the output); shortened when
+    ``NAME`` is near the 255-byte limit (:func:`side_stem`). Leftovers of ``target`` from processes that are
+    gone are removed first (:func:`sweep`)."""
     target = Path(target)
     sweep(target)
-    return target.with_name(f".{target.name}.{tag}-{os.getpid()}")
+    return side_path(target, f"{tag}-{os.getpid()}")
 
 
 def _running(pid: int) -> bool:
@@ -57,7 +85,7 @@ def sweep(target: str | os.PathLike) -> list[Path]:
     """Remove the temporary files and folders of ``target`` (``.NAME.TAG-PID``) whose process no longer
     runs; return what was removed."""
     target = Path(target)
-    prefix = f".{target.name}."
+    prefix = f"{side_stem(target)}."
     pattern = re.compile(re.escape(prefix) + r"[a-z]+-(\d+)")
     removed = []
     try:
@@ -70,6 +98,40 @@ def sweep(target: str | os.PathLike) -> list[Path]:
             discard(path)
             removed.append(path)
     return removed
+
+
+# The errors of a write that cannot finish, whatever wrote it (Python, Arrow, safetensors, torch).
+WRITE_ERRNOS = {
+    errno.ENOSPC: ("no space is left on the device", "free some disk space, or write to another disk"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space in your quota, or write elsewhere"),
+    errno.EFBIG: ("a file grew past the size allowed (ulimit -f)", "raise the limit, or write elsewhere"),
+    errno.ENAMETOOLONG: ("a name is too long for the filesystem", "choose a shorter output name"),
+    errno.EROFS: ("the filesystem is read-only", "choose an output on a writable filesystem"),
+}
+_OS_ERROR = re.compile(r"os error (\d+)|\[errno (\d+)\]", re.IGNORECASE)
+
+
+def write_error(e: BaseException, target: str | os.PathLike | None = None) -> OutputError | None:
+    """The one-line error of a write that failed for lack of space, a size limit, a long name or a read-only
+    filesystem (``e`` or an exception it was raised from: Python's ``OSError``, Arrow's, safetensors' "os
+    error N", torch's stream writer); None for any other exception."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        code = e.errno if isinstance(e, OSError) else None
+        if code is None and (m := _OS_ERROR.search(str(e))):
+            code = int(m.group(1) or m.group(2))
+        if code in WRITE_ERRNOS:
+            reason, hint = WRITE_ERRNOS[code]
+            where = target or getattr(e, "filename", None)
+            return OutputError(f"cannot write {where}: {reason}" if where else f"cannot write: {reason}", hint)
+        if isinstance(e, RuntimeError) and ("PytorchStreamWriter" in str(e) or "inline_container" in str(e)):
+            return OutputError(
+                f"cannot write {target}: a file could not be written in full" if target else "a write failed",
+                "check that the disk has space (and ulimit -f), or write elsewhere",
+            )
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def discard(path: str | os.PathLike) -> None:

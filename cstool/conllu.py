@@ -15,6 +15,25 @@ from pathlib import Path
 from cstool.errors import InputError
 from cstool.lines import utf8_lines
 
+UPOS_TAGS = (  # Universal Dependencies' part-of-speech tags
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+)
 _WORD_ID = re.compile(r"^[1-9][0-9]*$")
 _RANGE_ID = re.compile(r"^([1-9][0-9]*)-([1-9][0-9]*)$")
 _EMPTY_ID = re.compile(r"^[0-9]+\.[1-9][0-9]*$")
@@ -37,8 +56,10 @@ def _space_after(misc: str) -> bool:
     return "SpaceAfter=No" not in misc.split("|")
 
 
-def read_conllu(path: str | Path) -> Iterator[ConllSentence]:
-    """Yield the sentences of a CoNLL-U file. Malformed lines raise InputError with file:line."""
+def read_conllu(path: str | Path, *, gold_upos: str | None = None) -> Iterator[ConllSentence]:
+    """Yield the sentences of a CoNLL-U file. Malformed lines raise InputError with file:line; with
+    ``gold_upos`` (the UPOS column is used as tags; the text is the hint of the error) so does a UPOS that
+    is not one of UD's 17 tags."""
     path = Path(path)
     sent: ConllSentence | None = None
     surface: list[tuple[str, bool]] = []
@@ -94,6 +115,12 @@ def read_conllu(path: str | Path) -> Iterator[ConllSentence]:
                 f"{path}:{lineno}: word id {wid} out of sequence (expected {len(sent.forms) + 1})",
                 "a blank line must separate sentences",
             )
+        if gold_upos is not None and upos not in UPOS_TAGS:
+            raise InputError(
+                f"{path}:{lineno}: UPOS {upos!r} of word {wid} is not a UD tag"
+                + (" (the column is empty)" if upos == "_" else ""),
+                f"column 4 holds one of {', '.join(UPOS_TAGS)}; {gold_upos}",
+            )
         sent.forms.append(form)
         sent.upos.append(upos)
         sent.lemmas.append(None if lemma == "_" and form != "_" else lemma)
@@ -104,3 +131,19 @@ def read_conllu(path: str | Path) -> Iterator[ConllSentence]:
     done = finish()
     if done is not None:
         yield done
+
+
+def normalized_blocks(path: str | Path) -> list[str]:
+    """The sentences of a CoNLL-U file as blocks of lines, as a strict reader (Stanza's) wants them: no byte
+    order mark, ``\n`` line ends, and sentences separated by one empty line (a line of only spaces or tabs
+    separates sentences here, as :func:`read_conllu` reads it)."""
+    blocks, block = [], []
+    for _, line in utf8_lines(path):
+        if line.strip():
+            block.append(line.rstrip("\r"))
+        elif block:
+            blocks.append("\n".join(block))
+            block = []
+    if block:
+        blocks.append("\n".join(block))
+    return blocks

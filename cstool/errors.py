@@ -48,6 +48,10 @@ class InputError(CstoolError):
     """An input file is missing, empty, unreadable or malformed."""
 
 
+class OutputError(CstoolError):
+    """An output cannot be written: the disk is full, a name is too long, the filesystem is read-only."""
+
+
 class ModelNotFoundError(CstoolError):
     """A model, tokenizer, tagger or adapter is not where it was asked to be loaded from."""
 

@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
+from cstool.console import log
+from cstool.errors import ConfigError, CstoolError, InputError, ModelNotFoundError, first_line
 from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
 
@@ -96,43 +97,91 @@ def load_causal_lm(
     return model.to(device)
 
 
-def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default", trainable: bool = False):
-    """Attach a peft adapter saved with ``save_pretrained`` to ``model`` (a base or a PeftModel)."""
-    from peft import PeftModel
-
+def read_adapter_config(path: str | os.PathLike) -> dict:
+    """An adapter folder's ``adapter_config.json``, checked to be a JSON object (peft reads it blindly)."""
     p = Path(path)
-    if not (p / "adapter_config.json").is_file():
+    file = p / "adapter_config.json"
+    if not file.is_file():
         raise ModelNotFoundError(
             f"no peft adapter at {p} (adapter_config.json missing)",
             "give a folder written by cstool replay-train (RUN_DIR/adapters/<task>/) or by peft's save_pretrained",
         )
     try:
+        value = json.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        raise InputError(
+            f"{file} is not a JSON file: {first_line(e)}",
+            "the adapter's config is damaged: restore it, or train the adapter again",
+        ) from None
+    if not isinstance(value, dict) or not isinstance(value.get("peft_type", "LORA"), str):
+        raise InputError(
+            f"{file} is not a peft adapter config (a JSON object with peft_type)",
+            "the adapter's config is damaged: restore it, or train the adapter again",
+        )
+    return value
+
+
+def _base_name(model) -> str:
+    model = getattr(model, "base_model", model)
+    model = getattr(model, "model", model)  # a PeftModel's LoraModel holds the transformers model
+    return str(getattr(getattr(model, "config", None), "_name_or_path", "") or "the model")
+
+
+def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default", trainable: bool = False):
+    """Attach a peft adapter saved with ``save_pretrained`` to ``model`` (a base or a PeftModel). Every key of
+    the adapter must load into the model and every adapter weight the model expects must be in the file
+    (peft's ``strict_adapter_check="error"``): an adapter of another base is an error, not a warning."""
+    from peft import PeftModel
+
+    p = Path(path)
+    trained_on = read_adapter_config(p).get("base_model_name_or_path")
+    base = _base_name(model)
+    try:
         if isinstance(model, PeftModel):
-            model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable)
+            model.load_adapter(str(p), adapter_name=adapter_name, is_trainable=trainable, strict_adapter_check="error")
             return model
-        return PeftModel.from_pretrained(model, str(p), adapter_name=adapter_name, is_trainable=trainable)
+        return PeftModel.from_pretrained(
+            model, str(p), adapter_name=adapter_name, is_trainable=trainable, strict_adapter_check="error"
+        )
     except (_safetensor_error(), OSError) as e:
         raise ModelNotFoundError(
             f"cannot read the adapter {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
             "its files are damaged (cut off or edited): restore them, or train the adapter again",
         ) from None
-    except (RuntimeError, ValueError, KeyError, AttributeError) as e:
-        try:
-            trained_on = json.loads((p / "adapter_config.json").read_text()).get("base_model_name_or_path")
-        except (OSError, ValueError):
-            trained_on = None
-        detail = next((ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln), str(e).splitlines()[0])
+    except (RuntimeError, ValueError, KeyError, AttributeError, TypeError) as e:
+        text = str(e)
+        detail = next((ln.strip() for ln in text.splitlines() if "size mismatch" in ln), first_line(e))
+        kinds = [k for k in ("missing", "unexpected") if f"{k} adapter keys" in text]
+        if kinds:  # peft lists every key: say how it does not fit, in one line
+            detail = f"{' and '.join(kinds)} adapter keys (its weights are not those of this model's layers)"
         raise ConfigError(
-            f"the adapter {p} does not fit the model: {detail}",
+            f"the adapter {p} does not fit the model {base}: {detail[:300]}",
             "give an adapter trained on this base model"
             + (f" (its adapter_config.json says it was trained on {trained_on})" if trained_on else ""),
         ) from None
+
+
+def check_adapter_base(adapter: str | os.PathLike, base: str | os.PathLike, *, allow_other: bool = False) -> None:
+    """Refuse an adapter whose provenance records the content of another base model than ``base``
+    (``base_content``, the fingerprint replay-train records); nothing to compare when it records none."""
+    from cstool import artifacts, runstate
+
+    recorded = (artifacts.read_provenance(adapter) or {}).get("base_content")
+    if not isinstance(recorded, str) or allow_other or not Path(base).exists():
+        return
+    if runstate.fingerprint(base) != recorded:
+        raise ConfigError(
+            f"the adapter {adapter} was trained on another base model than {base} (its provenance records a base "
+            "of other content)",
+            "give the base it was trained on, or pass --allow-other-base to apply it anyway",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Building and saving students (cstool distill)
 
 _SPEC_KEYS = MODEL_SPEC_KEYS
+REQUIRED_SIZES = ("layers", "hidden", "heads")  # a spec must name these
 
 
 def _spec_value(text: str) -> Any:
@@ -175,6 +224,13 @@ def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | 
             "use a transformers model type such as llama, gpt2, qwen2, mistral",
         )
     base = CONFIG_MAPPING[family]()
+    aliases = {own: common for common, own in (getattr(base, "attribute_map", {}) or {}).items()}
+    named: dict[str, Any] = {}
+    for k, v in values.items():  # gpt2's n_layer is num_hidden_layers
+        if aliases.get(k, k) in named:
+            raise ConfigError(f"model spec {spec!r} gives {aliases.get(k, k)} twice (as {k})", "give each size once")
+        named[aliases.get(k, k)] = v
+    values = named
     unknown = [k for k in values if not hasattr(base, k)]
     if unknown:
         raise CstoolError(
@@ -190,16 +246,39 @@ def build_causal_lm(spec: str, *, vocab_size: int, special_ids: dict[str, int | 
     ConfigError.collect(
         shape_problems({**shape, **values}, "--student-config"), "e.g. llama:layers=4,hidden=128,heads=4"
     )
+    # transformers' defaults are full-size models (LlamaConfig(): 32 layers of 4096, about 6.5 B parameters)
+    unnamed = [
+        short for short in REQUIRED_SIZES if hasattr(base, _SPEC_KEYS[short]) and _SPEC_KEYS[short] not in values
+    ]
+    if unnamed:
+        raise ConfigError(
+            f"model spec {spec!r} does not name its {', '.join(unnamed)}",
+            f"a spec names its sizes, else it would be {family}'s full-size default; "
+            "e.g. llama:layers=4,hidden=128,heads=4",
+        )
     ids = {k: v for k, v in special_ids.items() if v is not None}
-    torch.manual_seed(seed)
     try:
         config = AutoConfig.for_model(family, vocab_size=vocab_size, **ids, **values)
+        with torch.device("meta"):  # the shape only: nothing is allocated yet
+            n = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+        log(f"building a {family} model of {n:,} parameters ({n * 4 / 2**30:.2f} GiB in float32) from {spec!r}")
+        torch.manual_seed(seed)
         return AutoModelForCausalLM.from_config(config)
-    except (ValueError, TypeError, AttributeError, KeyError, RuntimeError) as e:
+    except (ValueError, TypeError, AttributeError, KeyError, RuntimeError, _strict_error()) as e:
+        detail = " ".join(" ".join(str(e).split()).split(". Errors:")[0].split())[:300] or type(e).__name__
         raise ConfigError(
-            f"cannot build a model from {spec!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            f"cannot build a model from {spec!r}: {detail}",
             f"check the spec's values (short keys: {', '.join(_SPEC_KEYS)}; others are {family} config attributes)",
         ) from None
+
+
+def _strict_error() -> type[Exception]:
+    """huggingface_hub's error for a config value of the wrong type or range (``rope_scaling=5``, nan)."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:  # an older huggingface_hub: its configs are not strict
+        return ValueError
+    return StrictDataclassError
 
 
 def student_from_teacher_layers(teacher, layers: list[int]):

@@ -6,7 +6,8 @@
   outputs of one command overlap. Paths are compared resolved: symlinks and ``./`` are followed, and hard
   links to the same file are the same file;
 * a file output may not name an existing folder, and a folder output may not name an existing file;
-* the nearest existing folder above an output must be writable. Nothing is created by the check.
+* the nearest existing folder above an output must be writable, and no part of its name may pass the
+  filesystem's limit of 255 bytes. Nothing is created by the check.
 
 ``-`` (stdin/stdout) is never a path and is not compared; an input dataset ``FOLDER:SPLIT`` (or
 ``hf:FOLDER:SPLIT``) is its folder and every file it may read that does not simply lie inside it: each
@@ -23,7 +24,7 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cstool import hfdata
+from cstool import atomic, hfdata
 from cstool.errors import ConfigError, InputError
 
 OVERLAP_HINT = "write each output to a path of its own: an output may not be, contain or lie inside an input"
@@ -81,6 +82,13 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False, label: str 
     if str(path) == "-":
         return
     target = Path(path)
+    for part in target.parts:
+        size = len(part.encode("utf-8", "surrogateescape"))
+        if size > atomic.NAME_MAX:
+            raise InputError(
+                f"cannot write {label} {path}: the name {part[:40]}… is {size} bytes long",
+                f"a file or folder name may have at most {atomic.NAME_MAX} bytes; choose a shorter one",
+            )
     if folder and target.exists() and not target.is_dir():
         raise InputError(
             f"{label} {path} is a file, but this command writes a folder there",

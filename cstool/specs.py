@@ -71,7 +71,8 @@ def parse_key_values(
     """``"layers=2, hidden=64"`` → ``{keys["layers"]: value("2"), keys["hidden"]: value("64")}``.
 
     ``keys`` maps the short keys to the names they stand for; with ``other_keys`` any other key is kept as it
-    is, else it is a problem. ``value`` converts a value (a ValueError makes it a problem). Every problem
+    is, else it is a problem; a key given twice (also as its short and its long name) is a problem. ``value``
+    converts a value (a ValueError makes it a problem). Every problem
     reads ``{flag} item 'ITEM' is not {expected}``; all of them are raised at once, with ``e.g. {example}``.
     """
     out: dict[str, Any] = {}
@@ -81,7 +82,11 @@ def parse_key_values(
         try:
             if not (eq and key and raw) or not (key in keys or other_keys):
                 raise ValueError(item)
-            out[keys.get(key, key)] = value(raw)
+            name = keys.get(key, key)
+            if name in out:  # "layers=2,layers=8", or a short key and its long name: which one was meant?
+                problems.append(f"{flag} item {item!r} repeats {key!r}")
+                continue
+            out[name] = value(raw)
         except ValueError:
             problems.append(f"{flag} item {item!r} is not {expected}")
     ConfigError.collect(problems, f"e.g. {example}")

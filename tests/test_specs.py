@@ -68,3 +68,39 @@ def test_vlm_specs_keep_their_messages():
         f"--text item 'image=32' is not KEY=POSITIVE_INT with KEY in {keys}"
     )
     assert e.value.hint == "e.g. --text layers=2,hidden=64,heads=4"
+
+
+def test_a_key_given_twice_is_an_error_in_every_spec():
+    for spec in ("llama:layers=2,layers=8", "llama:layers=2,num_hidden_layers=8"):
+        with pytest.raises(ConfigError, match="repeats"):
+            parse_model_spec(spec)
+    with pytest.raises(ConfigError, match="repeats 'hidden'"):
+        parse_spec("hidden=64,hidden=32", TEXT_KEYS, "--text")
+
+
+@pytest.mark.parametrize(
+    "spec, said",
+    [
+        ("llama", "does not name its layers, hidden, heads"),  # else LlamaConfig(): ~6.5 B parameters
+        ("llama:", "does not name its layers, hidden, heads"),
+        ("llama:layers=2,hidden=32", "does not name its heads"),
+        ("gpt2:layers=2,n_layer=3,hidden=32,heads=4", "gives num_hidden_layers twice (as n_layer)"),
+        ("llama:layers=2,hidden=32,heads=4,rope_scaling=5", "Validation error for field 'rope_parameters'"),
+        ("llama:layers=2,hidden=32,heads=4,initializer_range=nan", "got nan"),
+    ],
+)
+def test_model_specs_that_cannot_be_built_are_one_line(spec, said):
+    from cstool.models import build_causal_lm
+
+    with pytest.raises(ConfigError) as e:
+        build_causal_lm(spec, vocab_size=100, special_ids={})
+    assert said in e.value.message and "\n" not in e.value.message
+
+
+def test_the_parameter_count_is_printed_before_the_model_is_built(capsys):
+    from cstool.models import build_causal_lm
+
+    model = build_causal_lm("gpt2:n_layer=2,n_embd=32,n_head=4", vocab_size=100, special_ids={}, seed=1)
+    n = sum(p.numel() for p in model.parameters())
+    assert model.config.n_layer == 2
+    assert f"building a gpt2 model of {n:,} parameters" in " ".join(capsys.readouterr().err.split())

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import typer
 
-from cstool import __version__
+from cstool import __version__, atomic
 from cstool.cli.help import print_help
 from cstool.cli.options import (
     CONFIG_FILE,
@@ -75,6 +75,13 @@ def stage(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(e.message, e.hint, e.exit_code)
         except KeyboardInterrupt as e:  # an Interrupted says what a resumable stage kept
             _fail(getattr(e, "message", "interrupted; no output was written"), getattr(e, "hint", None), 130)
+        except (
+            Exception
+        ) as e:  # a full disk, a long name, a read-only filesystem: one line (atomic writes left nothing)
+            failed = atomic.write_error(e)
+            if failed is None or _state["debug"]:
+                raise
+            _fail(failed.message, failed.hint, failed.exit_code)
 
     return wrapper
 

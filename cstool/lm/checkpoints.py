@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -56,9 +57,67 @@ def resume_point(ckpt_dir: Path, record: dict, *, where: Path) -> Path | None:
     saved = runstate.read_json(ckpt_dir / RUN_FILE, "run record")
     saved.setdefault("processes", 1)  # a record from before the number of processes was kept
     runstate.check_same_run(saved, record, where=where)
+    check_checkpoint(last, processes=int(record.get("processes") or 1))
     if ranks.is_main():
         log(f"resuming from {last}")
     return last
+
+
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
+
+
+def check_checkpoint(path: Path, *, processes: int = 1) -> None:
+    """Refuse a checkpoint whose trainer_state.json is whole but whose other files are not: the weights, the
+    optimizer and scheduler states and each process's random state must be there, every safetensors file as
+    long as its header says, and every torch file (a zip archive) readable with the right checksums. (The
+    Trainer would fail on a cut-off file with a traceback, and resume silently without a random state.)"""
+    step = path.name.removeprefix("checkpoint-")
+
+    def damaged(why: str) -> InputError:
+        return InputError(
+            f"checkpoint {step} is damaged: {why} ({path})",
+            f"remove {path} to resume from the checkpoint before it, or start a new run with another -o",
+        )
+
+    if not any((path / name).is_file() for name in WEIGHTS):
+        raise damaged("it holds no model weights")
+    rng = ["rng_state.pth"] if processes == 1 else [f"rng_state_{i}.pth" for i in range(processes)]
+    for name in ("optimizer.pt", "scheduler.pt", *rng):
+        if not (path / name).is_file():
+            raise damaged(f"{name} is missing")
+    for file in sorted(path.iterdir()):
+        problem = None
+        if file.suffix == ".safetensors":
+            problem = _safetensors_problem(file)
+        elif file.suffix in (".pt", ".pth", ".bin"):
+            problem = _torch_file_problem(file)
+        if problem:
+            raise damaged(f"{file.name} {problem}")
+
+
+def _safetensors_problem(file: Path) -> str | None:
+    size = file.stat().st_size
+    try:
+        with open(file, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if n <= 0 or 8 + n > size:
+                return "is cut off (in its header)"
+            header = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return "has no valid safetensors header"
+    if 8 + n + end != size:
+        return f"is cut off ({size:,} bytes of {8 + n + end:,})" if size < 8 + n + end else "has bytes after its data"
+    return None
+
+
+def _torch_file_problem(file: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(file) as z:
+            bad = z.testzip()  # reads every member and compares its CRC
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return "is cut off or not a torch file"
+    return f"is damaged (member {bad})" if bad else None
 
 
 class NoFinalCheckpoint(TrainerCallback):

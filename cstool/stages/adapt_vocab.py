@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, atomic, models, paths
+from cstool import artifacts, atomic, locks, models, paths
 from cstool.errors import ConfigError, InputError
 from cstool.lm.vocab_adapt import MODES, adapt_vocabulary
 from cstool.options import option
@@ -28,6 +28,7 @@ class AdaptVocabConfig:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}", "e.g. --mode extend")
 
 
+@locks.locks_output("adapt-vocab", "out_dir")
 def adapt_vocab(model_path: str, out_dir: str | os.PathLike, *, config: AdaptVocabConfig) -> dict[str, Any]:
     """Adapt the model at ``model_path`` to ``config.tokenizer`` and save it to ``out_dir``."""
     out = Path(out_dir)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, paths
+from cstool import artifacts, locks, paths
 from cstool.errors import InputError
 from cstool.options import SEED, option
 from cstool.vqa.model import build_tiny_vlm
@@ -31,6 +31,7 @@ class BuildVlmConfig:
     seed: int = option(1234, "Random seed.", **SEED)
 
 
+@locks.locks_output("build-vlm", "output_dir")
 def build_vlm_from_data(
     data: Sequence[str], output_dir: str | os.PathLike, *, config: BuildVlmConfig
 ) -> dict[str, Any]:

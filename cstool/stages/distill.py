@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from cstool import artifacts, atomic, devices, models, paths, ranks, runstate
+from cstool import artifacts, atomic, devices, locks, models, paths, ranks, runstate
 from cstool.console import log
 from cstool.errors import ConfigError, CstoolError, InputError, at_least
 from cstool.lm.checkpoints import NoFinalCheckpoint, interrupted, resume_point, write_run_record
@@ -187,6 +187,7 @@ def parse_layers(text: str | None) -> tuple[int, ...] | None:
 # The stage, then its steps in the order it takes them (blocks, checkpoints and logs: :mod:`cstool.lm`)
 
 
+@locks.locks_output("distill", "out_dir", resumable=True)
 def distill(
     data: Sequence[str], out_dir: str | os.PathLike, *, config: DistillConfig, callbacks: Sequence[Any] = ()
 ) -> dict[str, Any]:

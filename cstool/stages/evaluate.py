@@ -66,6 +66,9 @@ class EvalConfig:
     lm_eval_fewshot: int = option(0, "Few-shot examples per --lm-eval document.", low=0, high=2**16)
     device: str = option("cpu", "cpu or cuda.")
     dtype: str | None = option(None, "float32, bfloat16 or float16 (default: as saved).")
+    allow_other_base: bool = option(
+        False, "Apply an --adapter whose provenance records another base model than --model."
+    )
     has_model: bool = option(True, "Whether a model is scored (set from --model).", cli=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -130,13 +133,28 @@ def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tok
         model = models.load_causal_lm(model_path, dtype=dtype, device=device)
         if tokenizer_path is not None:
             models.check_own_tokenizer(tok, model, model_path=model_path, tokenizer_path=tokenizer_path)
+    _check_stack(adapters)
     names = []
     for i, path in enumerate(adapters):
         names.append(f"adapter{i}")
+        models.check_adapter_base(path, model_path, allow_other=config.allow_other_base)
         model = models.load_adapter(model, path, adapter_name=names[-1])
     if len(names) > 1:
         model.base_model.set_adapter(names)
     return model.to(device), tok
+
+
+def _check_stack(adapters: Sequence[str]) -> None:
+    """A stack of adapters that each train their own embeddings (``--train-embeddings``: peft's
+    ``modules_to_save``) cannot be evaluated: peft runs one copy of the embeddings at a time, and such a stack
+    is not the model of a run that merged each adapter before training the next."""
+    own = [str(a) for a in adapters if models.read_adapter_config(a).get("modules_to_save")]
+    if len(own) > 1:
+        raise ConfigError(
+            f"--adapter {' and '.join(own)} each train their own embeddings and LM head (--train-embeddings), "
+            "which a stack of adapters cannot combine (peft runs one copy at a time)",
+            "evaluate the run's composed model instead: --model RUN_DIR/final",
+        )
 
 
 @dataclass(frozen=True)

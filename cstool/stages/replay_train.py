@@ -37,7 +37,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, paths, ranks, runstate, specs
+from cstool import artifacts, atomic, locks, paths, ranks, runstate, specs
 from cstool.console import log, set_quiet, warn
 from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
 from cstool.continual.state import RunState
@@ -58,6 +58,7 @@ def parse_named(values: list[str], flag: str) -> list[tuple[str, str]]:
 # The run
 
 
+@locks.locks_output("replay-train", "output_dir", resumable=True)
 def replay_train(
     *,
     base: str,
@@ -149,6 +150,8 @@ def replay_train(
             seed=config.seed,
             inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
         )
+        if record.get("--base (content)"):  # adapters name their base by content: eval refuses another one
+            prov["base_content"] = record["--base (content)"]
         files = runstate.texts_fingerprint(
             r["sha256"] or (r.get("dataset") or {}).get("fingerprint") or "-" for r in prov["inputs"]
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, atomic, devices, models, paths, ranks
+from cstool import artifacts, atomic, devices, locks, models, paths, ranks
 from cstool.errors import ConfigError, at_least
 from cstool.lm.topk_cache import cache_batch, load_teacher_cache
 from cstool.options import option
@@ -49,6 +49,7 @@ class TeacherCacheConfig:
         ConfigError.collect(problems, "see cstool teacher-cache --help")
 
 
+@locks.locks_output("teacher-cache", "output")
 def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheConfig) -> dict[str, Any]:
     """Write the cache artifact to ``output`` (atomic; a folder of one shard per process under a launcher).
     Returns blocks, tokens, bytes and bytes/token."""

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cstool import artifacts, atomic, devices, langcodes, paths, stanza_models
-from cstool.conllu import read_conllu
+from cstool import artifacts, atomic, devices, langcodes, locks, paths, stanza_models
+from cstool.conllu import normalized_blocks, read_conllu
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import SEED, option
 
@@ -56,26 +57,39 @@ def _check_treebank(path: Path, role: str) -> int:
             f"{role} treebank {path} does not exist", "give a CoNLL-U file, e.g. a UD treebank's *-ud-train.conllu"
         )
     n = 0
-    for sent in read_conllu(path):  # raises with file:line on malformed input
-        if any(u in ("_", "") for u in sent.upos):
-            raise InputError(f"{path}:{sent.line}: sentence without UPOS tags", "the treebank needs column 4 (UPOS)")
+    for _sent in read_conllu(
+        path, gold_upos="a tagger learns from gold tags"
+    ):  # raises with file:line on malformed input or tags
         n += 1
     if n == 0:
         raise InputError(f"{role} treebank {path} has no sentences", "give a non-empty CoNLL-U file")
     return n
 
 
+_HEAD = re.compile(r"0|[1-9][0-9]*")  # ASCII digits only: "²".isdigit() is true, int("²") fails
+
+
 def tree_problem(heads: list[str]) -> str | None:
-    """Why a sentence's heads (column 7) are not a tree the CoNLL 2018 evaluator reads, or None."""
+    """Why a sentence's heads (column 7) are not a tree the CoNLL 2018 evaluator reads, or None: every head
+    a number in 0..n, one root, and no cycle (every word reaches the root)."""
     n = len(heads)
     for word, head in enumerate(heads, 1):
-        if not head.isdigit():
+        if not _HEAD.fullmatch(head):
             return f"word {word} has head {head!r}, not a number"
         if int(head) > n:
             return f"word {word} has head {head}, outside 0..{n}"
     roots = [str(word) for word, head in enumerate(heads, 1) if head == "0"]
     if len(roots) != 1:
         return "no root (no word has head 0)" if not roots else f"{len(roots)} roots (words {', '.join(roots)})"
+    parent = [0] + [int(h) for h in heads]
+    for word in range(1, n + 1):
+        seen, at = [], word
+        while at != 0 and at not in seen and len(seen) <= n:
+            seen.append(at)
+            at = parent[at]
+        if at != 0:
+            cycle = seen[seen.index(at) :]
+            return f"words {', '.join(map(str, sorted(cycle)))} form a cycle (their heads never reach the root)"
     return None
 
 
@@ -92,11 +106,16 @@ def _check_trees(path: Path, role: str) -> None:
             )
 
 
-def _hold_out(train: Path, workdir: Path) -> tuple[Path, Path]:
-    """No dev set given: every 10th training sentence becomes dev (deterministic)."""
-    blocks = train.read_text(encoding="utf-8").strip().split("\n\n")
-    tr = [b for i, b in enumerate(blocks) if i % 10 != 9]
-    dv = [b for i, b in enumerate(blocks) if i % 10 == 9] or blocks[:1]
+def _stanza_files(train: Path, dev: Path | None, workdir: Path) -> tuple[Path, Path]:
+    """The treebanks Stanza reads, written by cstool from what it read (:func:`normalized_blocks`: no BOM,
+    one empty line between sentences), so Stanza's stricter reader sees the same sentences cstool checked.
+    Without a dev set every 10th training sentence becomes dev (deterministic)."""
+    blocks = normalized_blocks(train)
+    if dev is None:
+        tr = [b for i, b in enumerate(blocks) if i % 10 != 9]
+        dv = [b for i, b in enumerate(blocks) if i % 10 == 9] or blocks[:1]
+    else:
+        tr, dv = blocks, normalized_blocks(dev)
     (workdir / "train.conllu").write_text("\n\n".join(tr) + "\n\n", encoding="utf-8")
     (workdir / "dev.conllu").write_text("\n\n".join(dv) + "\n\n", encoding="utf-8")
     return workdir / "train.conllu", workdir / "dev.conllu"
@@ -115,6 +134,7 @@ def upos_accuracy(tagger_path: str | Path, gold: str | Path, *, lang: str, devic
     return right / total
 
 
+@locks.locks_output("train-tagger", "output")
 def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, *, config: TrainTaggerConfig) -> dict:
     """Train a tagger on ``train`` and write it to ``output`` (atomically). Returns the result record."""
     from stanza.models import tagger as stanza_tagger
@@ -129,7 +149,7 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
     _check_trees(Path(dev) if dev is not None else train, "dev" if dev is not None else "training")
     device = devices.resolve_device(config.device)
     with atomic.scratch_dir(output) as work:
-        train_file, dev_file = (train, Path(dev)) if dev is not None else _hold_out(train, work)
+        train_file, dev_file = _stanza_files(train, Path(dev) if dev is not None else None, work)
         args = [
             "--mode",
             "train",
@@ -169,6 +189,8 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
             with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
                 stanza_tagger.main(args)
         except (ValueError, RuntimeError, OSError) as e:  # Stanza's UDError is a ValueError
+            if failed := atomic.write_error(e, output):  # its checkpoints filled the disk
+                raise failed from None
             raise InputError(
                 f"Stanza's tagger trainer failed: {e}",
                 "the scorer needs valid trees (one root, heads in range) in the dev file; "
@@ -182,16 +204,17 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
                 "Stanza's trainer wrote no model", "check that the treebank has UPOS tags and enough sentences"
             )
         accuracy = upos_accuracy(model_file, dev_file, lang=config.lang, device=device)
-        with atomic.atomic_path(output) as tmp:
-            shutil.move(str(model_file), str(tmp))
-    result = {
-        "dev_upos_accuracy": accuracy,
-        "train_sentences": n_train,
-        "dev": str(dev) if dev else "held out from train",
-    }
-    prov = artifacts.make_provenance(
-        "train-tagger", options=config, seed=config.seed, inputs=[train] + ([dev] if dev else [])
-    )
-    prov["result"] = result
-    artifacts.write_sidecar(output, prov)
+        result = {
+            "dev_upos_accuracy": accuracy,
+            "train_sentences": n_train,
+            "dev": str(dev) if dev else "held out from train",
+        }
+        prov = artifacts.make_provenance(
+            "train-tagger", options=config, seed=config.seed, inputs=[train] + ([dev] if dev else [])
+        )
+        prov["result"] = result
+        with atomic.group():  # the tagger and its provenance appear together, or neither does
+            with atomic.atomic_path(output) as tmp:
+                shutil.move(str(model_file), str(tmp))
+            artifacts.write_sidecar(output, prov)
     return result

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, atomic, paths
+from cstool import artifacts, atomic, locks, paths
 from cstool.errors import CstoolError, InputError
 from cstool.lm.tokenizer import (
     SentencePieceOptions,
@@ -33,6 +33,7 @@ def _texts(sources: Sequence[artifacts.Source], column: str) -> Iterator[str]:
                     yield text
 
 
+@locks.locks_output("train-tokenizer", "out_dir")
 def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: TrainTokenizerConfig) -> dict[str, Any]:
     """Train on the text column of ``data`` and save an ``AutoTokenizer`` folder to ``out_dir``."""
     out = Path(out_dir)

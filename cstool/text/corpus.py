@@ -164,7 +164,8 @@ def _read_table(src: artifacts.Source, cfg: CorpusOptions) -> Iterator[pa.Record
 
 def _read_conllu(path: Path, cfg: CorpusOptions) -> Iterator[pa.RecordBatch]:
     rows: dict[str, list] = {"id": [], "text": [], "tokens": [], "upos": [], "lemmas": []}
-    for ordinal, sent in enumerate(read_conllu(path)):
+    gold = None if cfg.retag else "or tag the gold tokens with Stanza: --retag"
+    for ordinal, sent in enumerate(read_conllu(path, gold_upos=gold)):
         if not cfg.in_shard(ordinal):
             continue
         rows["id"].append(sent.sent_id or str(ordinal + 1))

@@ -28,29 +28,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cstool import conllu
 from cstool.console import warn
 from cstool.errors import InputError
 from cstool.lines import utf8_lines
 
-UPOS_TAGS = (
-    "ADJ",
-    "ADP",
-    "ADV",
-    "AUX",
-    "CCONJ",
-    "DET",
-    "INTJ",
-    "NOUN",
-    "NUM",
-    "PART",
-    "PRON",
-    "PROPN",
-    "PUNCT",
-    "SCONJ",
-    "SYM",
-    "VERB",
-    "X",
-)
+UPOS_TAGS = conllu.UPOS_TAGS  # UD's 17 tags
 NO_UPOS = {"", "_", "X"}
 _MAX_REPORTED = 3
 EXPECTED = (

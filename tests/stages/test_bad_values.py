@@ -117,7 +117,8 @@ def test_null_elements_in_token_lists(stage, case, inputs, tmp_path):
         ("llama:layers=0", "layers must be a positive integer, got 0"),
         ("llama:hidden=30,heads=4", "hidden (30) must be a multiple of heads (4)"),
         ("llama:hidden=32,heads=4,kv_heads=3", "heads (4) must be a multiple of kv_heads (3)"),
-        ("llama:hidden_act=nonsense", "cannot build a model from 'llama:hidden_act=nonsense'"),
+        ("llama:layers=1,hidden=32,heads=4,hidden_act=nonsense", "cannot build a model from 'llama:layers=1,"),
+        ("llama", "model spec 'llama' does not name its layers, hidden, heads"),
     ],
 )
 def test_a_student_config_that_cannot_be_built(spec, message, inputs, tmp_path):
@@ -199,6 +200,8 @@ def _tree(heads: list[str]) -> str:
         (["0", "9", "1"], "word 2 has head 9, outside 0..3"),
         (["2", "1", "1"], "no root"),
         (["0", "_", "1"], "word 2 has head '_'"),
+        (["0", "²", "1"], "word 2 has head '²', not a number"),  # "²".isdigit(), but int("²") fails
+        (["0", "3", "2"], "words 2, 3 form a cycle"),
     ],
 )
 def test_train_tagger_dev_file_that_holds_no_valid_trees(heads, message, inputs, tmp_path):
@@ -261,3 +264,32 @@ def test_a_model_whose_weights_are_cut_off(stage, inputs, damaged, tmp_path):
     code, output = invoke(*fill(DAMAGED_MODEL[stage], inputs, model=damaged["model"], tmp=tmp_path))
     assert_user_error(code, output, f"cannot load a causal LM from {damaged['model']}")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "upos, said",
+    [
+        ("BANANA", "UPOS 'BANANA' of word 2 is not a UD tag"),
+        ("_", "UPOS '_' of word 2 is not a UD tag (the column is empty)"),
+    ],
+)
+def test_gold_upos_that_is_not_a_ud_tag_is_refused(upos, said, inputs, tmp_path):
+    bad = tmp_path / "bad.conllu"
+    bad.write_text(_tree(["0", "1", "1"]).replace("2\tw2\tw2\tNOUN", f"2\tw2\tw2\t{upos}"))
+    out = tmp_path / "t.pt"
+    code, output = invoke("train-tagger", "--train", inputs["conllu"], "--dev", bad, "--lang", "en", "-o", out)
+    assert_user_error(code, output, f"{bad}:3: {said}", "a tagger learns from gold tags")
+    code, output = invoke("tag", bad, "--lang", "en", "-o", tmp_path / "o.parquet")
+    assert_user_error(code, output, f"{bad}:3: {said}", "--retag")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.conllu"]
+
+
+def test_train_tagger_reads_a_bom_and_whitespace_only_separators_as_cstool_does(inputs, tmp_path):
+    text = inputs["conllu"].read_text(encoding="utf-8")
+    odd = tmp_path / "odd.conllu"  # Stanza's own reader fails on both
+    odd.write_text("\ufeff" + text.replace("\n\n", "\n \t\n"), encoding="utf-8")
+    out = tmp_path / "t.pt"
+    argv = ["train-tagger", "--train", odd, "--lang", "en", "--max-steps", "4", "--eval-interval", "4", "-o", out]
+    code, output = invoke(*argv)
+    assert code == 0, output
+    assert out.is_file() and (tmp_path / "t.pt.cstool.json").is_file()

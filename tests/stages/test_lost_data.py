@@ -20,7 +20,9 @@ from cstool.errors import ConfigError
 from .conftest import assert_user_error, invoke, metrics_run
 from .test_no_clobber import digest
 
-LONG = "s" * 240 + ".parquet"  # a legal name whose temporary name .NAME.tmp-PID is over 255 bytes
+# Every name legal, the whole path past PATH_MAX (4096 bytes): only writing it fails (ENAMETOOLONG), after
+# the command's other output was written.
+LONG = "/".join(["s" * 250] * 17) + "/stats.parquet"
 
 
 def visible(folder: Path) -> list[str]:

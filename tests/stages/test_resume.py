@@ -215,3 +215,29 @@ def test_distill_checkpoints_without_their_run_record_are_not_resumed(cut_distil
     )
     assert_user_error(code, output, "holds checkpoints but no cstool-run.json")
     assert listing(run["out"]) == before
+
+
+def _cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    "damage, said",
+    [
+        (lambda c: _cut(c / "model.safetensors"), "model.safetensors is cut off"),
+        (lambda c: _cut(c / "optimizer.pt"), "optimizer.pt is cut off or not a torch file"),
+        (lambda c: (c / "rng_state.pth").unlink(), "rng_state.pth is missing"),
+    ],
+    ids=["weights", "optimizer", "rng-state"],
+)
+def test_a_checkpoint_with_whole_state_but_damaged_files_is_an_error(cut_distill, damage, said):
+    """trainer_state.json is whole (the save finished), but a file of the checkpoint was cut off or lost later."""
+    run = cut_distill
+    damage(run["out"] / "checkpoints" / "checkpoint-4")
+    before = listing(run["out"])
+    code, output = invoke(
+        *("distill", run["data"], "--student", run["student"], *DISTILL, "--device", "cpu", "-o", run["out"]),
+        "--resume",
+    )
+    assert_user_error(code, output, "checkpoint 4 is damaged:", said, "to resume from the checkpoint before it")
+    assert listing(run["out"]) == before
