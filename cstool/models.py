@@ -129,6 +129,52 @@ def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default
         ) from None
 
 
+def record_adapter_base(
+    adapter_dir: str | os.PathLike, base: str | os.PathLike, *, lives_at: str | os.PathLike | None = None
+) -> dict[str, str]:
+    """Make a saved adapter name its base model by paths that survive moving: ``adapter_config.json`` gets the
+    base's absolute path (so peft's ``AutoPeftModelForCausalLM`` finds it from any working directory), and the
+    returned record (for the adapter's cstool.json) also holds the path relative to the adapter folder, which
+    still resolves when the run folder and its base move together. ``lives_at``: the folder the adapter is
+    renamed to once complete (default: ``adapter_dir``)."""
+    adapter_dir, base_abs = Path(adapter_dir), Path(base).expanduser().resolve()
+    config_path = adapter_dir / "adapter_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = str(base_abs)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    home = Path(lives_at or adapter_dir).resolve()
+    return {"relative": os.path.relpath(base_abs, home), "absolute": str(base_abs)}
+
+
+def adapter_base(adapter_dir: str | os.PathLike) -> str:
+    """The base model folder of a cstool adapter: the path relative to the adapter folder, else the absolute
+    one (both in its cstool.json), else ``adapter_config.json``'s ``base_model_name_or_path``."""
+    from cstool.artifacts import read_provenance
+
+    p = Path(adapter_dir)
+    if not (p / "adapter_config.json").is_file():
+        raise ModelNotFoundError(
+            f"no peft adapter at {p} (adapter_config.json missing)",
+            "give a folder written by cstool replay-train (RUN_DIR/adapters/<task>/) or by peft's save_pretrained",
+        )
+    record = (read_provenance(p) or {}).get("base") or {}
+    candidates = [str(p / record["relative"])] if record.get("relative") else []
+    candidates += [record["absolute"]] if record.get("absolute") else []
+    try:
+        named = json.loads((p / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        named = None
+    candidates += [named] if named else []
+    for c in candidates:
+        if (Path(c) / "config.json").is_file():
+            return str(Path(os.path.normpath(c)))
+    raise ModelNotFoundError(
+        f"the base model of the adapter {p} is not where it was recorded: "
+        + (", ".join(dict.fromkeys(candidates)) if candidates else "no base recorded"),
+        "give the base model folder with --model DIR (the --base the adapter was trained on)",
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Building and saving students (cstool distill)
 

@@ -83,14 +83,20 @@ def replay_train(
         param(
             "model",
             Optional[str],
-            "Model folder (save_pretrained). VQA without it scores a prediction column.",
+            "Model folder (save_pretrained); default with --adapter: the base the adapter recorded. VQA without a "
+            "model scores a prediction column.",
             default=None,
         ),
-        param("adapter", Optional[list[str]], "peft adapter folder to stack on the model; repeatable.", default=None),
+        param(
+            "adapter",
+            Optional[list[str]],
+            "peft adapter folder (e.g. RUN_DIR/adapters/TASK) to stack on the model; repeatable.",
+            default=None,
+        ),
         param("tokenizer", Optional[str], "Tokenizer folder (default: the model folder).", default=None),
         param("predictions", Optional[str], "VQA: also write per-example predictions here.", default=None),
     ],
-    derive=lambda p: {"has_model": p["model"] is not None},
+    derive=lambda p: {"has_model": p["model"] is not None or bool(p["adapter"])},
 )
 def eval_(
     config: EvalConfig,

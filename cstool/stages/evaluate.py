@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from cstool import artifacts, atomic, devices, models, paths, specs
+from cstool.console import log
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.fertility import fertility
 from cstool.lm.scoring import LMScore, score_lm
@@ -57,7 +58,9 @@ class EvalConfig:
     seed: int = option(0, "Seed of the translation probes' distractor draw (keyed by row id).")
     device: str = option("cpu", "cpu or cuda.")
     dtype: str | None = option(None, "float32, bfloat16 or float16 (default: as saved).")
-    has_model: bool = option(True, "Whether a model is scored (set from --model).", cli=False, compare=False)
+    has_model: bool = option(
+        True, "Whether a model is scored (set from --model or --adapter).", cli=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -73,7 +76,7 @@ class EvalConfig:
         if problem := devices.dtype_problem(self.dtype):
             problems.append(problem)
         if self.task == "lm" and not self.has_model:
-            problems.append("--task lm needs --model DIR")
+            problems.append("--task lm needs --model DIR (or --adapter RUN_DIR/adapters/TASK)")
         ConfigError.collect(problems, "see cstool eval --help")
 
 
@@ -256,6 +259,9 @@ def evaluate(
     from cstool.vqa import metrics as vqa_metrics
 
     probes = dict(probes or {})
+    if model_path is None and adapters:  # the base the first adapter was trained on, as it recorded it
+        model_path = models.adapter_base(adapters[0])
+        log(f"base model of {adapters[0]}: {model_path}")
     paths.check_outputs(
         {"-o": output, "--predictions": predictions_output},
         [*((f"--data {name}", path) for name, path in data.items()), ("--model", model_path)]
