@@ -12,6 +12,7 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -40,19 +41,27 @@ def warn(message: str) -> None:
 
 
 def progress(description: str, total: int | None = None) -> Progress:
-    """A progress bar on stderr; silent with --quiet or when stderr is not a terminal."""
+    """A progress bar on stderr, with the count done of ``total``, the time spent and the time left (set the
+    total later with :func:`set_total`); silent with --quiet or when stderr is not a terminal."""
     enabled = not _state["quiet"] and sys.stderr.isatty()
     p = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=console,
         disable=not enabled,
         transient=False,
     )
     p.add_task(description, total=total)
     return p
+
+
+def set_total(bar: Progress, total: int | None) -> None:
+    """Give the bar made by :func:`progress` its total, once known (e.g. the rows of a Parquet input)."""
+    bar.update(bar.task_ids[0], total=total)
 
 
 def print_table(

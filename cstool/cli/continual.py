@@ -109,7 +109,7 @@ def eval_(
     predictions: str | None,
 ) -> None:
     """Score a model on named sets: LM mean token NLL, perplexity and bits per byte, or VQA accuracy."""
-    from cstool.console import progress
+    from cstool.console import progress, set_total
     from cstool.stages.evaluate import evaluate, parse_data_specs, parse_probe_specs
 
     probes = parse_probe_specs(probe or [])
@@ -125,6 +125,7 @@ def eval_(
             config=config,
             predictions_output=predictions,
             on_progress=lambda n: bar.advance(bar.task_ids[0], n),
+            on_total=lambda n: set_total(bar, n),
             probes=probes,
         )
     wide: dict[str, dict[str, float]] = {}

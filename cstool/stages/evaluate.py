@@ -247,14 +247,16 @@ def evaluate(
     adapters: Sequence[str] = (),
     tokenizer_path: str | None = None,
     predictions_output: str | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
     probes: Mapping[str, tuple[str, str]] | None = None,
 ) -> pa.Table:
     """Score every set in ``data`` (name → artifact path) and write the ``scores`` artifact to ``output``.
 
-    Returns the scores table. ``predictions_output`` (VQA only) gets one row per example: id, eval_task,
-    lang, prediction, answers, accuracy. ``probes`` (name → (kind, path), :mod:`cstool.lm.probes`, LM only)
-    adds each probe's metrics as rows with the probe's name as eval_task.
+    Returns the scores table; ``on_total(n)`` gets the texts (questions) to score once the sets are read, and
+    ``on_progress(k)`` the number done after each batch. ``predictions_output`` (VQA only) gets one row per
+    example: id, eval_task, lang, prediction, answers, accuracy. ``probes`` (name → (kind, path),
+    :mod:`cstool.lm.probes`, LM only) adds each probe's metrics as rows with the probe's name as eval_task.
     """
     from cstool.vqa import metrics as vqa_metrics
 
@@ -275,6 +277,8 @@ def evaluate(
     for name, path in data.items():
         sets[name] = _read_set(name, path, config)
     probe_sets = _read_probes(probes, data, config)
+    if on_total is not None:  # what on_progress counts: texts (LM) or questions (VQA) of every set
+        on_total(sum(table.num_rows for table, _src in sets.values()))
     model = tok = None
     if model_path is not None:
         model, tok = load_model(model_path, adapters, config, tokenizer_path)
