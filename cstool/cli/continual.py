@@ -32,7 +32,13 @@ if TYPE_CHECKING:
             "NAME=PATH, in training order; the first is the anchor. PATH may be a dataset (see DATA of distill).",
         ),
         param("output", Path, "Run folder.", "--output", "-o"),
-        param("dev", Optional[list[str]], "NAME=PATH dev set scored after every task.", default=None),
+        param(
+            "dev",
+            Optional[list[str]],
+            "NAME=PATH dev set scored after every task (artifact with a text column, or .txt, .jsonl, .conllu read "
+            "as by tag).",
+            default=None,
+        ),
         param(
             "probe",
             Optional[list[str]],

@@ -127,18 +127,6 @@ def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tok
     return model.to(device), tok
 
 
-@dataclass(frozen=True)
-class _TextOptions:
-    """What :func:`cstool.text.corpus.read_input` needs to read an LM set given as plain text, like ``tag``."""
-
-    text_column: str
-    batch_size: int = 8192
-    retag: bool = False
-
-    def in_shard(self, ordinal: int) -> bool:
-        return True
-
-
 class _TextSource:
     """A plain-text eval set as a source: its table's schema, its rows, and its path for provenance."""
 
@@ -154,16 +142,9 @@ def _open_set(path: str, config: EvalConfig):
     any artifact ``open_source`` reads."""
     from cstool.text import corpus
 
-    suffix = Path(path).suffix.lower() if path != "-" and Path(path).is_file() else ""
-    if config.task != "lm" or suffix not in (*corpus.TEXT_SUFFIXES, *corpus.JSONL_SUFFIXES, *corpus.CONLLU_SUFFIXES):
+    if config.task != "lm" or not corpus.is_text_file(path):
         return artifacts.open_source(path)
-    batches, _ = corpus.read_input(path, _TextOptions(config.text_column))
-    batches = list(batches)
-    table = pa.Table.from_batches(batches) if batches else _EMPTY_TEXT.empty_table()
-    return _TextSource(path, table)
-
-
-_EMPTY_TEXT = pa.schema([("id", pa.string()), ("text", pa.string())])
+    return _TextSource(path, corpus.read_text_table(path, config.text_column))
 
 
 def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artifacts.Source | str]:

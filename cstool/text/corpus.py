@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -221,3 +222,32 @@ def count_rows(path: str, cfg: CorpusOptions) -> int | None:
         if ordinals is None:
             return None
     return sum(1 for i in range(ordinals) if cfg.in_shard(i))
+
+
+def is_text_file(path: str) -> bool:
+    """Whether ``path`` is a file in one of the text formats ``tag`` reads (.txt, .jsonl, CoNLL-U)."""
+    suffix = Path(path).suffix.lower() if path != "-" and Path(path).is_file() else ""
+    return suffix in (*TEXT_SUFFIXES, *JSONL_SUFFIXES, *CONLLU_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class _WholeFile:
+    """Reading options for a whole text file (no shard), its texts in ``text_column``."""
+
+    text_column: str
+    batch_size: int = 8192
+    retag: bool = False
+
+    def in_shard(self, ordinal: int) -> bool:
+        return True
+
+
+_EMPTY_TEXT = pa.schema([("id", pa.string()), ("text", pa.string())])
+
+
+def read_text_table(path: str, text_column: str = "text") -> pa.Table:
+    """A text file (see :func:`is_text_file`) as one table of ``id`` and ``text`` (+ carried columns), read as
+    ``tag`` reads it: one text per non-empty line of a .txt, a JSON object's ``text_column``, a CoNLL-U
+    sentence. Eval sets and replay-train's dev sets are read this way."""
+    batches = list(read_input(path, _WholeFile(text_column))[0])
+    return pa.Table.from_batches(batches) if batches else _EMPTY_TEXT.empty_table()
