@@ -76,8 +76,8 @@ def test_eval_counts_texts_even_when_a_text_spans_several_windows(tiny_lm, tmp_p
 
 def _render(monkeypatch, quiet: bool) -> str:
     out = io.StringIO()
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    monkeypatch.setattr(console.console, "file", out)
+    out.isatty = lambda: True  # a terminal, as far as progress() asks
+    monkeypatch.setattr(sys, "stderr", out)  # where cstool's console writes (it follows sys.stderr)
     console.set_quiet(quiet)
     try:
         with console.progress("tag") as bar:
