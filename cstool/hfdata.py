@@ -227,7 +227,7 @@ def _open_hub(spec: str) -> DatasetInput:
     datasets = _import_datasets()
     offline = offline_reason() or ("HF_HUB_OFFLINE=1" if datasets.config.HF_HUB_OFFLINE else None)
     try:
-        with _offline(datasets, offline is not None):
+        with offline_mode(datasets, offline is not None):
             ds = datasets.load_dataset(name, config, split=split)
     except ConnectionError as e:
         why = f"offline mode is on ({offline})" if offline else f"the Hub cannot be reached ({first_line(e)})"
@@ -272,7 +272,7 @@ def _loaded(spec: str, ds: Any, info: dict) -> DatasetInput:
 
 
 @contextlib.contextmanager
-def _offline(datasets: Any, on: bool) -> Iterator[None]:
+def offline_mode(datasets: Any, on: bool) -> Iterator[None]:
     """datasets and huggingface_hub in offline mode while loading (for $CSTOOL_OFFLINE, read after their import)."""
     import huggingface_hub.constants as hub
 

@@ -119,7 +119,7 @@ def eval_(
     from cstool.stages.evaluate import evaluate, parse_data_specs, parse_probe_specs
 
     probes = parse_probe_specs(probe or [])
-    sets = parse_data_specs(data or [], probes=bool(probes))
+    sets = parse_data_specs(data or [], probes=bool(probes) or bool(config.lm_eval))
     prepare_torch()
     with progress("eval") as bar:
         scores = evaluate(
@@ -138,11 +138,13 @@ def eval_(
     for row in scores.to_pylist():
         wide.setdefault(row["eval_task"], {})[row["metric"]] = row["value"]
     metrics = ["nll", "ppl", "bpb", "tokens"] if config.task == "lm" else ["accuracy", "examples"]
-    sets_wide = {name: v for name, v in wide.items() if name not in probes}
+    sets_wide = {name: v for name, v in wide.items() if name in sets}
     if sets_wide:
         print_table("eval", ["set", *metrics], [[name, *(v[m] for m in metrics)] for name, v in sets_wide.items()])
     if probes:
         print_table("probes", ["probe", "metric", "value"], [[n, m, wide[n][m]] for n in probes for m in wide[n]])
+    if harness := [n for n in wide if n not in sets and n not in probes]:
+        print_table("lm-eval", ["task", "metric", "value"], [[n, m, wide[n][m]] for n in harness for m in wide[n]])
 
 
 @command(

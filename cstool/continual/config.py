@@ -26,7 +26,8 @@ class ReplayConfig:
     strategy: str = option(
         "replay-adapter",
         "naive, replay, replay-adapter or joint; the peers replay-rewarm (LR re-warming with replay) and "
-        "ema-replay (interpolated LoRA with replay).",
+        "ema-replay (interpolated LoRA with replay), and without replay o-lora (orthogonal task adapters) and osf "
+        "(peft's orthogonal subspace fine-tuning).",
     )
     cs: str = option("none", "none, pos or random: train on code-switched text_cs (from cstool switch).")
     replay_ratio: float = option(
@@ -47,9 +48,10 @@ class ReplayConfig:
         "same function as keep), keep it frozen and active, or drop it (the first design).",
     )
     replay_schedule: str = option(
-        "consolidate",
-        "replay-adapter: train the replay adapter after A_t (consolidate) or with it (concurrent); "
-        "replay-consolidate: as consolidate, with a share --replay-ratio of A_t's own batches from the buffer too.",
+        "replay-consolidate",
+        "replay-adapter: A_t trains with a share --replay-ratio of its batches from the buffer, then the replay "
+        "adapter consolidates (replay-consolidate, the default: docs/results/ud.md, Sequences); the replay adapter "
+        "after an A_t trained on new examples only (consolidate, the earlier default) or with it (concurrent).",
     )
     warmup_share: float = option(
         0.1,
@@ -61,6 +63,13 @@ class ReplayConfig:
         "ema-replay: after every optimizer step the slow adapter becomes decay × slow + (1 − decay) × fast "
         "(I-LoRA's interpolation, Ren et al. 2024); the slow adapter is the model scored and kept. 0.99 averages "
         "over about 100 steps, one task at the benchmarks' budgets (set from the budget, not swept).",
+    )
+    olora_lambda: float = option(
+        0.5,
+        "o-lora: weight λ of the orthogonality penalty λ·Σ ||A_t·A_kᵀ||² between the new task adapter's LoRA A "
+        "matrices and every earlier task's (0.5: O-LoRA's λ1 in its reference setups, not swept here).",
+        low=0,
+        high=1000000,
     )
     full_finetune: bool = option(False, "naive, replay and joint without LoRA: every weight of the base trains.")
     lora_r: int = option(8, "LoRA rank.", high=4096)
@@ -153,6 +162,8 @@ class ReplayConfig:
             problems.append(f"--warmup-share must lie in [0, 1), got {self.warmup_share}")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append(f"--ema-decay must lie in [0, 1), got {self.ema_decay}")
+        if self.olora_lambda < 0:
+            problems.append(f"--olora-lambda must be at least 0, got {self.olora_lambda}")
         if not 0.0 <= self.kd_alpha <= 1.0:
             problems.append(f"--kd-alpha must lie in [0, 1], got {self.kd_alpha}")
         problems += at_least(
@@ -181,7 +192,7 @@ class ReplayConfig:
     @property
     def label(self) -> str:
         """The strategy with its variant, as metrics and reports name it (``naive/full``,
-        ``replay-adapter/merge+new0.6``): each strategy names its own variants."""
+        ``replay-adapter/merge+replay+new0.6``): each strategy names its own variants."""
         return strategies.strategy_class(self.strategy).label(self)
 
     @property

@@ -95,14 +95,17 @@ class Learner:
             modules_to_save=self.save_modules if with_embeddings else None,
         )
 
-    def add_adapter(self, name: str, with_embeddings: bool = True) -> None:
+    def add_adapter(self, name: str, with_embeddings: bool = True, peft_config: Any = None) -> None:
+        """A fresh LoRA adapter ``name`` (the run's rank and targets), or one of another peft method
+        (``peft_config``, e.g. OSF's)."""
         from peft import get_peft_model
 
         torch.manual_seed(self.config.seed)  # the same fresh adapter whatever ran before
+        peft_config = peft_config or self._lora(with_embeddings)
         if self.model is self.base:
-            self.model = get_peft_model(self.base, self._lora(with_embeddings), adapter_name=name)
+            self.model = get_peft_model(self.base, peft_config, adapter_name=name)
         else:
-            self.model.add_adapter(name, self._lora(with_embeddings))
+            self.model.add_adapter(name, peft_config)
 
     def has(self, name: str) -> bool:
         return self.model is not self.base and name in self.model.peft_config
@@ -140,11 +143,13 @@ class Learner:
         *,
         schedule: dict | None = None,
         callbacks: tuple = (),
+        penalty: Any = None,
     ) -> None:
         """One training phase of ``task``: ``steps`` optimizer steps on batches of which a share ``ratio`` comes
         from ``replay`` (one list of texts per curriculum epoch in ``new``). ``route``: (new, replayed)
         parameter lists, each example's gradient reaching only its own. ``schedule``: TrainingArguments fields
-        of the learning-rate schedule (default constant, no warm-up); ``callbacks``: more TrainerCallbacks."""
+        of the learning-rate schedule (default constant, no warm-up); ``callbacks``: more TrainerCallbacks;
+        ``penalty``: a function of no arguments whose tensor is added to every batch's loss."""
         from transformers import PrinterCallback, ProgressCallback
 
         from cstool.lm.trainer_args import training_arguments
@@ -195,6 +200,7 @@ class Learner:
         with warnings.catch_warnings():  # transformers' own deprecation notices about peft models
             warnings.filterwarnings("ignore", category=FutureWarning)
             trainer = self.kind.trainer(model=self.model, args=args, items=items, teacher=self.teacher, route=route)
+            trainer.penalty = penalty
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
             for callback in report_callbacks(c.report_to, self.out / TENSORBOARD_DIR / f"{task}-{phase}"):

@@ -1,4 +1,5 @@
-"""PNG plots of the report: an R-matrix heatmap per run and a forgetting bar chart with CI whiskers.
+"""PNG plots of the report: an R-matrix heatmap per run, a forgetting bar chart with CI whiskers, and for a run
+scored after every training phase (``replay-train --score-phases``) each language's score across the phases.
 
 The heatmaps of one report share one colour scale (:func:`heatmap_scale`), so a colour means the same value
 in every run's picture.
@@ -105,5 +106,26 @@ def plot_forgetting(summary: pa.Table, score: str, path: str | os.PathLike) -> N
         ax.text(0.5, 0.5, "no run has a Forgetting value (1-task runs)", transform=ax.transAxes, ha="center")
     elif len(cs_values) > 1 or cs_values != ["none"]:
         ax.legend(fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_phases(run: Run, metric: str, path: str | os.PathLike) -> None:
+    """Each eval task's raw ``metric`` at every point ``run`` was scored (each training phase, then each task's
+    end), one line per eval task; a dotted line marks where each task starts."""
+    plt = _pyplot()
+    points, values = run.phases, run.trajectory[metric]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(points) + 2.5), 3.8))
+    x = list(range(len(points)))
+    for task, ys in values.items():
+        ax.plot(x, [math.nan if v is None else v for v in ys], marker="o", label=task)
+    ax.set_xticks(x, [f"{t}: {p}" if p else f"{t}: end" for t, p in points], rotation=45, ha="right")
+    for k in range(1, len(points)):
+        if points[k][0] != points[k - 1][0]:
+            ax.axvline(k - 0.5, color="grey", linestyle=":", linewidth=0.8)
+    better = "lower" if orient(metric)[0] < 0 else "higher"
+    ax.set_ylabel(f"{metric} ({better} is better)")
+    ax.set_title(f"{run.name}: {metric} after each phase")
+    ax.legend(title="eval task", fontsize="small")
     _save(fig, path)
     plt.close(fig)

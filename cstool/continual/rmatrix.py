@@ -34,6 +34,10 @@ class Run:
     vqa_normalization: str | None = None  # how its VQA accuracy normalised answers (from the run's provenance)
     probes: dict[tuple[str, str], list[float | None]] = dataclasses.field(default_factory=dict)
     # (probe, metric) → its value after each task: eval_tasks outside the sequence scored with probe metrics
+    phases: tuple[tuple[str, str | None], ...] = ()
+    # (after_task, phase) in the order scored: each training phase (--score-phases) and each task's end (None)
+    trajectory: dict[str, dict[str, list[float | None]]] = dataclasses.field(default_factory=dict)
+    # metric → eval_task → its raw value at each point of ``phases``; empty when the run scored no phases
 
     def scores(self, metric: str) -> list[list[float | None]]:
         """The R matrix of ``metric`` oriented so that higher is better."""
@@ -138,8 +142,45 @@ def build_runs(table: pa.Table, source: str) -> list[Run]:
                 f"run {name} in {source} has no score metrics (accuracy, nll, bpb or ppl)",
                 "the metrics file must hold R-matrix rows",
             )
-        runs.append(Run(name, strategy, cs, int(seed), tuple(tasks), matrices, source, probes=probes))
+        points, trajectory = _trajectory(cols, name, tasks, matrices)
+        runs.append(
+            Run(
+                name,
+                strategy,
+                cs,
+                int(seed),
+                tuple(tasks),
+                matrices,
+                source,
+                probes=probes,
+                phases=points,
+                trajectory=trajectory,
+            )
+        )
     return runs
+
+
+def _trajectory(cols: dict, name: str, tasks: list[str], matrices: dict) -> tuple[tuple, dict]:
+    """The run's scores at every point it was scored, phases (``--score-phases`` rows) and task ends, in the
+    order they were written, for the metrics and eval tasks of its R matrices. Empty without phase rows."""
+    phases = cols.get("phase") or [None] * len(cols["run"])
+    mine = [i for i, run in enumerate(cols["run"]) if run == name and cols["eval_task"][i] in tasks]
+    if not any(phases[i] is not None for i in mine):
+        return (), {}
+    points: list[tuple[str, str | None]] = []
+    for i in mine:
+        point = (cols["after_task"][i], phases[i])
+        if point in points:
+            points.remove(point)  # a resumed run re-measured it: the later place (and value) counts
+        points.append(point)
+    at = {p: k for k, p in enumerate(points)}
+    out: dict[str, dict[str, list[float | None]]] = {m: {t: [None] * len(points) for t in tasks} for m in matrices}
+    for i in mine:
+        m, v = cols["metric"][i], cols["value"][i]
+        if m in out:
+            point = (cols["after_task"][i], phases[i])
+            out[m][cols["eval_task"][i]][at[point]] = None if v is None or math.isnan(v) else v
+    return tuple(points), out
 
 
 def load_runs(specs: Sequence[str | os.PathLike]) -> tuple[list[Run], list[artifacts.Source]]:

@@ -7,8 +7,11 @@
   that word and ``distractors`` other word forms of the same UPOS from the treebank, the gold at a random
   place. Every draw comes from a generator keyed by (seed, "probe-cloze", sent_id).
 
-``python -m cstool.lm.probe_sets SRC.conllu TGT.conllu OUT_DIR`` writes ``translation.parquet`` (SRC → TGT)
-and ``cloze.SRC.parquet``/``cloze.TGT.parquet`` named by the treebanks' file names up to the first '_'.
+``python -m cstool.lm.probe_sets SRC.conllu [TGT.conllu] OUT_DIR [--shard i/n]`` writes ``translation.parquet``
+(SRC → TGT, when TGT is given) and ``cloze.SRC.parquet`` (and ``cloze.TGT.parquet``) named by the treebanks' file
+names up to the first '_'. ``--shard i/n`` keeps the sentences whose 0-based ordinal in their treebank is i modulo
+n, as ``cstool tag --shard`` does (a translation row when its target sentence is in the target's shard), so a
+probe can be built from the sentences a benchmark holds out.
 """
 
 from __future__ import annotations
@@ -25,9 +28,16 @@ from cstool.errors import InputError
 CLOZE_UPOS = ("NOUN", "VERB", "ADJ")
 
 
-def parallel_table(source: str | Path, target: str | Path) -> pa.Table:
-    """Rows (id, source, target) of the sentences both treebanks hold, joined on sent_id, in source order."""
-    tgt = {s.sent_id: s.text for s in read_conllu(target) if s.sent_id}
+def _sentences(conllu: str | Path, shard: tuple[int, int] | None) -> list:
+    from cstool import specs
+
+    return [s for i, s in enumerate(read_conllu(conllu)) if shard is None or specs.in_shard(i, shard)]
+
+
+def parallel_table(source: str | Path, target: str | Path, *, shard: tuple[int, int] | None = None) -> pa.Table:
+    """Rows (id, source, target) of the sentences both treebanks hold, joined on sent_id, in source order; with
+    ``shard`` only the target sentences of that shard (see the module docstring)."""
+    tgt = {s.sent_id: s.text for s in _sentences(target, shard) if s.sent_id}
     rows = [(s.sent_id, s.text, tgt[s.sent_id]) for s in read_conllu(source) if s.sent_id in tgt]
     if len(rows) < 2:
         raise InputError(
@@ -44,11 +54,13 @@ def cloze_table(
     seed: int = 0,
     upos: Sequence[str] = CLOZE_UPOS,
     min_context: int = 3,
+    shard: tuple[int, int] | None = None,
 ) -> pa.Table:
-    """Choice items of held-out words against same-UPOS distractors (see the module docstring)."""
+    """Choice items of held-out words against same-UPOS distractors (see the module docstring); with ``shard``
+    only that shard's sentences, which are also the only source of distractors."""
     from cstool.text.keyed_random import keyed_rng
 
-    sents = list(read_conllu(conllu))
+    sents = _sentences(conllu, shard)
     vocab: dict[str, list[str]] = {
         u: sorted({f for s in sents for f, p in zip(s.forms, s.upos) if p == u}) for u in upos
     }
@@ -81,17 +93,31 @@ def cloze_table(
 
 
 def main(argv: Sequence[str]) -> None:
-    from cstool import artifacts
+    import argparse
 
-    if len(argv) != 3:
-        raise SystemExit("usage: python -m cstool.lm.probe_sets SRC.conllu TGT.conllu OUT_DIR")
-    src, tgt, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
+    from cstool import artifacts, specs
+
+    parser = argparse.ArgumentParser(prog="python -m cstool.lm.probe_sets")
+    parser.add_argument("treebanks", nargs="+", help="SRC.conllu [TGT.conllu]")
+    parser.add_argument("out", help="output folder")
+    parser.add_argument("--shard", help="i/n: only the sentences whose ordinal is i modulo n")
+    args = parser.parse_args(list(argv))
+    if len(args.treebanks) > 2:
+        parser.error("give one treebank (cloze only) or two of the same sentences (translation and cloze)")
+    shard = specs.parse_shard(args.shard) if args.shard else None
+    if args.shard and shard is None:
+        parser.error(f"--shard must be i/n with 0 <= i < n, got {args.shard!r}")
+    banks, out = [Path(t) for t in args.treebanks], Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    made = artifacts.make_provenance("probe-sets", options={"source": str(src), "target": str(tgt)}, inputs=[src, tgt])
-    artifacts.write_table(out / "translation.parquet", parallel_table(src, tgt), kind="probe", provenance=made)
-    for tb in (src, tgt):
+    options = {"treebanks": [str(t) for t in banks], "shard": args.shard}
+    made = artifacts.make_provenance("probe-sets", options=options, inputs=banks)
+    if len(banks) == 2:
+        table = parallel_table(*banks, shard=shard)
+        artifacts.write_table(out / "translation.parquet", table, kind="probe", provenance=made)
+    for tb in banks:
         lang = tb.name.split("_")[0]
-        artifacts.write_table(out / f"cloze.{lang}.parquet", cloze_table(tb), kind="probe", provenance=made)
+        table = cloze_table(tb, shard=shard)
+        artifacts.write_table(out / f"cloze.{lang}.parquet", table, kind="probe", provenance=made)
 
 
 if __name__ == "__main__":

@@ -267,7 +267,20 @@ class ScheduledTrainer(KDTrainer):
             "replay_examples": rep_n,
         }
 
+    #: a term added to every training batch's loss, ``penalty()`` (a tensor on the parameters, e.g. O-LoRA's
+    #: orthogonality of a task adapter to earlier ones); None: none
+    penalty: Any = None
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """:meth:`routed_loss`, plus :attr:`penalty` while training."""
+        out = self.routed_loss(model, inputs, return_outputs=return_outputs)
+        if self.penalty is None or not model.training:
+            return out
+        if return_outputs:
+            return out[0] + self.penalty(), out[1]
+        return out + self.penalty()
+
+    def routed_loss(self, model, inputs, return_outputs=False):
         """:meth:`batch_loss`, or with ``route`` gradients routed per example: the new examples of the batch
         are a sub-batch whose forward pass has only ``route[0]`` trainable, the replayed ones a sub-batch with
         only ``route[1]`` trainable, so each update reaches only its own parameters. The batch loss is the

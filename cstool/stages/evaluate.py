@@ -25,7 +25,7 @@ from cstool.console import log
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.fertility import fertility
 from cstool.lm.scoring import LMScore, score_lm
-from cstool.options import option
+from cstool.options import comma_list, option
 from cstool.vqa.metrics import check_normalization
 
 __all__ = ["EvalConfig", "LMScore", "evaluate", "parse_data_specs", "score_lm"]
@@ -56,6 +56,15 @@ class EvalConfig:
     )
     probe_distractors: int = option(4, "Translation probes: distractor targets ranked against each true target.")
     seed: int = option(0, "Seed of the translation probes' distractor draw (keyed by row id).")
+    lm_eval: tuple[str, ...] = option(
+        (),
+        "lm-evaluation-harness tasks (comma-separated) scored on the model with its adapters (docs/probes.md).",
+        type=str,
+        parse=comma_list,
+    )
+    lm_eval_include: str | None = option(None, "Folder of task YAMLs for --lm-eval (the harness's include_path).")
+    lm_eval_limit: int | None = option(None, "Most documents per --lm-eval task (default: all).", low=1)
+    lm_eval_fewshot: int = option(0, "Few-shot examples per --lm-eval document.", low=0, high=2**16)
     device: str = option("cpu", "cpu or cuda.")
     dtype: str | None = option(None, "float32, bfloat16 or float16 (default: as saved).")
     has_model: bool = option(
@@ -77,6 +86,12 @@ class EvalConfig:
             problems.append(problem)
         if self.task == "lm" and not self.has_model:
             problems.append("--task lm needs --model DIR (or --adapter RUN_DIR/adapters/TASK)")
+        if self.lm_eval and self.task != "lm":
+            problems.append("--lm-eval is for --task lm")
+        if len(set(self.lm_eval)) != len(self.lm_eval):
+            problems.append(f"--lm-eval names a task twice: {','.join(self.lm_eval)}")
+        if not self.lm_eval and (self.lm_eval_include, self.lm_eval_limit, self.lm_eval_fewshot) != (None, None, 0):
+            problems.append("--lm-eval-include, --lm-eval-limit and --lm-eval-fewshot need --lm-eval TASK")
         ConfigError.collect(problems, "see cstool eval --help")
 
 
@@ -86,10 +101,10 @@ class EvalConfig:
 
 def parse_data_specs(values: Sequence[str], *, probes: bool = False) -> dict[str, str]:
     """``["hi=hi_dev.parquet", ...]`` → ``{"hi": "hi_dev.parquet", ...}`` (a bare path is named by its stem);
-    none is fine when there are probes."""
+    none is fine when there are probes (or --lm-eval tasks)."""
     if not values and not probes:
         raise ConfigError(
-            "give at least one --data NAME=PATH or --probe NAME=KIND:PATH",
+            "give at least one --data NAME=PATH, --probe NAME=KIND:PATH or --lm-eval TASK",
             "e.g. --data hi=hi_dev.parquet --data en=en_dev.parquet",
         )
     return dict(specs.parse_named(values, "--data", bare_paths=True))
@@ -237,7 +252,9 @@ def evaluate(
     Returns the scores table; ``on_total(n)`` gets the texts (questions) to score once the sets are read, and
     ``on_progress(k)`` the number done after each batch. ``predictions_output`` (VQA only) gets one row per
     example: id, eval_task, lang, prediction, answers, accuracy. ``probes`` (name → (kind, path),
-    :mod:`cstool.lm.probes`, LM only) adds each probe's metrics as rows with the probe's name as eval_task.
+    :mod:`cstool.lm.probes`, LM only) adds each probe's metrics as rows with the probe's name as eval_task, and
+    ``config.lm_eval`` the harness's metrics of each task (:mod:`cstool.lm.harness`) with the task's name as
+    eval_task.
     """
     from cstool.vqa import metrics as vqa_metrics
 
@@ -249,7 +266,8 @@ def evaluate(
         {"-o": output, "--predictions": predictions_output},
         [*((f"--data {name}", path) for name, path in data.items()), ("--model", model_path)]
         + [(f"--probe {name}", path) for name, (_kind, path) in probes.items()]
-        + [("--adapter", list(adapters)), ("--tokenizer", tokenizer_path)],
+        + [("--adapter", list(adapters)), ("--tokenizer", tokenizer_path)]
+        + [("--lm-eval-include", config.lm_eval_include)],
     )
     if predictions_output is not None and config.task != "vqa":
         raise ConfigError("--predictions is for --task vqa", "drop --predictions, or use --task vqa")
@@ -260,6 +278,11 @@ def evaluate(
     probe_sets = _read_probes(probes, data, config)
     if on_total is not None:  # what on_progress counts: texts (LM) or questions (VQA) of every set
         on_total(sum(table.num_rows for table, _src in sets.values()))
+    harness = None
+    if config.lm_eval:  # built by the harness (datasets loaded) before any model is
+        from cstool.lm.harness import load_tasks
+
+        harness = load_tasks(config.lm_eval, config.lm_eval_include, taken=[*data, *probes])
     model = tok = None
     if model_path is not None:
         model, tok = load_model(model_path, adapters, config, tokenizer_path)
@@ -324,6 +347,11 @@ def evaluate(
 
         scores = score_probe(model, tok, probe, batch_size=config.batch_size, max_tokens=config.max_tokens)
         rows += [(probe.name, metric, value) for metric, value in scores.items()]
+    if harness is not None:
+        from cstool.lm.harness import harness_scores
+
+        options = {"limit": config.lm_eval_limit, "fewshot": config.lm_eval_fewshot}
+        rows += harness_scores(model, tok, harness, batch_size=config.batch_size, **options)
     model_label = " + ".join([model_path, *adapters]) if model_path else "(predictions)"
     run = config.run or (Path(model_path).name if model_path else "predictions")
     table = pa.table(
@@ -344,6 +372,7 @@ def evaluate(
         "tokenizer": tokenizer_path,
         "data": dict(data),
         "probes": {name: f"{kind}:{path}" for name, (kind, path) in probes.items()},
+        **({"lm_eval_version": harness.version} if harness is not None else {}),
     }
     inputs = [src for _t, src in sets.values()]
     with atomic.group():  # -o and --predictions are committed together, or neither is

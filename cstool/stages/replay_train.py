@@ -6,13 +6,15 @@ a batch, they are not extra):
 
 * ``naive`` — one adapter, trained on T1, then further on T2, … (the forgetting baseline).
 * ``replay`` — as naive, with a share ρ of every batch drawn from the replay buffer.
-* ``replay-adapter`` — for task t a fresh task adapter A_t learns T_t for round((1−ρ)·S) steps; then, with
-  A_t frozen but active, the shared replay adapter R trains for the remaining ρ·S steps on batches of which
-  a share ``consolidation_new`` (default 0.6) comes from T_t and the rest from the buffer. By default
-  (``composition="merge"``) A_(t−1) is merged into the frozen weights when A_t starts, so the model after
-  task t is base + A_1 + … + A_t + R. The first design is ``composition="drop"`` with
-  ``consolidation_new=0.25``: A_(t−1) is dropped (kept on disk only) and the model after task t is
-  base + A_t + R. The variants live in :mod:`cstool.continual.strategies`.
+* ``replay-adapter`` — for task t a fresh task adapter A_t learns T_t for round((1−ρ)·S) steps, a share ρ of
+  its batches from the buffer (``replay_schedule="replay-consolidate"``, the default; ``"consolidate"``, the
+  earlier default and the first design's, trains A_t on T_t alone); then, with A_t frozen but active, the
+  shared replay adapter R trains for the remaining ρ·S steps on batches of which a share ``consolidation_new``
+  (default 0.6) comes from T_t and the rest from the buffer. By default (``composition="merge"``) A_(t−1) is
+  merged into the frozen weights when A_t starts, so the model after task t is base + A_1 + … + A_t + R. The
+  first design is ``composition="drop"``, ``consolidation_new=0.25``, ``replay_schedule="consolidate"``:
+  A_(t−1) is dropped (kept on disk only) and the model after task t is base + A_t + R. The variants live in
+  :mod:`cstool.continual.strategies`.
 * ``joint`` — one adapter on the union of all tasks so far (anchor included), the reference upper bound.
 
 The first task is the anchor: evaluated and put in the buffer, not trained unless ``train_first``. After

@@ -10,9 +10,10 @@ that differ are refused) is written below the Markdown table and into the report
 
 Writes to REPORT_DIR: ``summary.parquet`` (the ``summary`` artifact), ``summary.md`` (a Markdown table with
 each metric in its natural direction and which way is better),
-``rmatrix_<run>.png`` (a heatmap of each run's R matrix for the plotted metric) and ``forgetting.png``
-(Forgetting per strategy and cs, with 95 % CI whiskers). The files appear together or not at all, and
-heatmaps an earlier report left for runs not in this one are removed.
+``rmatrix_<run>.png`` (a heatmap of each run's R matrix for the plotted metric), ``forgetting.png``
+(Forgetting per strategy and cs, with 95 % CI whiskers) and, for each run scored after every training phase
+(``replay-train --score-phases``), ``phases_<run>.png`` (each language's score across the phases). The files
+appear together or not at all, and heatmaps an earlier report left for runs not in this one are removed.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
 
     Every input is read and checked before anything is written, so a bad input leaves no output.
     """
-    from cstool.continual.plots import heatmap_scale, plot_forgetting, plot_rmatrix
+    from cstool.continual.plots import heatmap_scale, plot_forgetting, plot_phases, plot_rmatrix
 
     paths.check_outputs({"-o": output_dir}, {"RUNS": list(runs)}, folders=["-o"])
     if config.fwt_baseline is not None:
@@ -231,6 +232,8 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
         names = {r.name: f"{safe_name(r.name)}_{k}" for k, r in enumerate(loaded)}
     files = [out / "summary.parquet", out / "summary.md", out / "forgetting.png"]
     files += [out / f"rmatrix_{names[r.name]}.png" for r in loaded]
+    phased = [r for r in loaded if metric in r.trajectory]  # runs scored after every phase (--score-phases)
+    files += [out / f"phases_{names[r.name]}.png" for r in phased]
     # the report appears whole or not at all; heatmaps an earlier report wrote (its manifest) and no longer
     # writes are removed, and no other file
     with atomic.folder_files(out, "report") as place:
@@ -238,8 +241,10 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
         atomic.write_text(place(files[1]), md)
         plot_forgetting(summary, forgetting.orient(metric)[1], place(files[2]))
         scale = heatmap_scale(loaded, metric)  # one colour scale across the report's heatmaps
-        for r, path in zip(loaded, files[3:]):
+        for r, path in zip(loaded, files[3 : 3 + len(loaded)]):
             plot_rmatrix(r, metric, place(path), scale)
+        for r, path in zip(phased, files[3 + len(loaded) :]):
+            plot_phases(r, metric, place(path))
     return {
         "summary": summary,
         "markdown": md,

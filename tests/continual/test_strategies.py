@@ -92,7 +92,7 @@ def test_a_strategy_checks_its_own_options(toy):
 
 
 def test_an_unknown_strategy_names_the_registered_ones():
-    with pytest.raises(ConfigError, match="naive, replay, replay-adapter, joint, replay-rewarm, ema-replay, got 'toy'"):
+    with pytest.raises(ConfigError, match="replay-rewarm, ema-replay, o-lora, osf, got 'toy'"):
         ReplayConfig(strategy="toy")
 
 
@@ -129,6 +129,29 @@ def test_score_phases_adds_rows_after_each_phase_and_changes_nothing_else(seq, t
     (run,) = build_runs(table, "phased")
     assert run.tasks == ("en", "hi", "mr")
     assert run.matrices["bpb"][2][0] == pytest.approx(plain[("mr", "en")])
+    # the trajectory: every phase, then the task's end, in the order scored; the task ends are the R matrix's rows
+    assert run.phases == (
+        ("en", "task-adapter"),
+        ("en", None),
+        ("hi", "task-adapter"),
+        ("hi", "replay-adapter"),
+        ("hi", None),
+        ("mr", "task-adapter"),
+        ("mr", "replay-adapter"),
+        ("mr", None),
+    )
+    en = run.trajectory["bpb"]["en"]
+    assert en[2] == bpb[("hi", "task-adapter", "en")] and en[7] == run.matrices["bpb"][2][0]
+    from cstool.stages.report import ReportConfig, report
+
+    def phase_plots(run_dir, out):
+        done = report(runs=[run_dir], output_dir=out, config=ReportConfig())
+        return [p.name for p in done["files"] if p.name.startswith("phases_")]
+
+    # a phase plot for the run that scored its phases, none for a run that did not
+    assert phase_plots(tmp_path / "phased", tmp_path / "report") == [f"phases_{run.name}.png"]
+    assert (tmp_path / "report" / f"phases_{run.name}.png").stat().st_size > 1000
+    assert phase_plots(tmp_path / "plain", tmp_path / "report-plain") == []
 
 
 def _examples(out) -> dict:
@@ -186,8 +209,8 @@ def test_replay_consolidate_replays_inside_the_task_adapter_phase(seq, tmp_path)
     import pyarrow.parquet as pq
 
     options = dict(strategy="replay-adapter", replay_ratio=0.25, steps_per_task=12, score_phases=True)
-    plain = _run(seq, tmp_path / "plain", **options)
-    both = _run(seq, tmp_path / "both", **options, replay_schedule="replay-consolidate")
+    plain = _run(seq, tmp_path / "plain", **options, replay_schedule="consolidate")
+    both = _run(seq, tmp_path / "both", **options)  # the default
     fed_plain, fed_both = _examples(tmp_path / "plain"), _examples(tmp_path / "both")
     S, B = 12, FAST["batch_size"]
     for task in ("hi", "mr"):  # the same steps and examples; A_t's 9 steps now replay 25 % too (2 of 8 each)

@@ -14,9 +14,11 @@ from cstool.stages.replay_train import ReplayConfig, replay_train
 from tests.stages.test_replay import FAST, _matrix, _resume_args, _run, seq  # noqa: F401  (seq is a fixture)
 
 VARIANTS = {
-    "drop": dict(strategy="replay-adapter", composition="drop", consolidation_new=0.25),
-    "keep": dict(strategy="replay-adapter", composition="keep", consolidation_new=0.25),
-    "merge": dict(strategy="replay-adapter", composition="merge", consolidation_new=0.25),
+    "drop": dict(strategy="replay-adapter", composition="drop", consolidation_new=0.25, replay_schedule="consolidate"),
+    "keep": dict(strategy="replay-adapter", composition="keep", consolidation_new=0.25, replay_schedule="consolidate"),
+    "merge": dict(
+        strategy="replay-adapter", composition="merge", consolidation_new=0.25, replay_schedule="consolidate"
+    ),
     "concurrent": dict(strategy="replay-adapter", composition="drop", replay_schedule="concurrent"),
     "concurrent-merge": dict(strategy="replay-adapter", replay_schedule="concurrent", composition="merge"),
     "ft-naive": dict(strategy="naive", full_finetune=True, lr=1e-3),
@@ -165,11 +167,18 @@ def test_resume_of_a_variant_gives_the_same_metrics(seq, tmp_path, name):  # noq
 
 
 def test_the_default_replay_adapter_is_the_benchmark_s_choice():
-    """merge + 60 % new examples in consolidation: the variant meeting the UD benchmark rule (docs/results/ud.md)."""
+    """merge, replay inside A_t's phase, 60 % new examples in consolidation: the variant meeting the UD rule on
+    every sequence and budget (docs/results/ud.md, Sequences)."""
     config = ReplayConfig()
-    assert (config.composition, config.consolidation_new, config.replay_schedule) == ("merge", 0.6, "consolidate")
-    assert config.label == "replay-adapter/merge+new0.6"
-    assert ReplayConfig(composition="drop", consolidation_new=0.25).label == "replay-adapter"
+    assert (config.composition, config.consolidation_new, config.replay_schedule) == (
+        "merge",
+        0.6,
+        "replay-consolidate",
+    )
+    assert config.label == "replay-adapter/merge+replay+new0.6"
+    assert ReplayConfig(replay_schedule="consolidate").label == "replay-adapter/merge+new0.6"
+    first = ReplayConfig(composition="drop", consolidation_new=0.25, replay_schedule="consolidate")
+    assert first.label == "replay-adapter"
 
 
 @pytest.mark.parametrize(

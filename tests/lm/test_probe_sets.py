@@ -41,3 +41,25 @@ def test_pud_pair_builds_translation_and_cloze_sets(tmp_path):
     for lang in ("en", "hi"):
         probe = probe_from_table(lang, "choice", pq.read_table(tmp_path / f"cloze.{lang}.parquet"))
         assert len(probe.items) > 900
+
+
+def test_shard_keeps_the_sentences_tag_shard_holds_out(tmp_path):
+    """A probe built with --shard 0/5 holds exactly the sentences `cstool tag --shard 0/5` puts in the dev set,
+    so a benchmark can probe on sentences it never trains on."""
+    import pyarrow.parquet as pq
+
+    from cstool.stages.tag import TagConfig, tag_file
+
+    en = shared_file("ud/en_pud-ud-test.conllu")
+    hi = shared_file("ud/hi_pud-ud-test.conllu")
+    main([str(en), str(hi), str(tmp_path), "--shard", "0/5"])
+    pairs = pq.read_table(tmp_path / "translation.parquet")
+    tag_file(str(hi), str(tmp_path / "dev.parquet"), config=TagConfig(lang="hi", shard="0/5"), quiet=True)
+    dev = pq.read_table(tmp_path / "dev.parquet")
+    assert pairs.num_rows == dev.num_rows == 200
+    assert pairs.column("target").to_pylist() == dev.column("text").to_pylist()
+    cloze = pq.read_table(tmp_path / "cloze.hi.parquet")
+    assert set(cloze.column("id").to_pylist()) <= set(dev.column("id").to_pylist())
+    assert 150 < cloze.num_rows <= 200
+    main([str(hi), str(tmp_path / "one"), "--shard", "1/5"])  # one treebank: cloze only
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["cloze.hi.parquet"]

@@ -112,7 +112,8 @@ def test_every_strategy_spends_the_same_steps_and_examples(runs):
     expected = {  # examples the Trainer fed per task: (new, replayed); 30 steps × 8 each
         "naive": [(240, 0)] * 3,
         "replay": [(240, 0), (180, 60), (180, 60)],  # en has no buffer yet; then 25 % replayed
-        "replay-adapter": [(240, 0), (192, 48), (192, 48)],  # A_t: 22 steps new; R: 8 steps, 75 % replayed
+        # A_t: 22 steps, 25 % replayed (the default replay-consolidate); R: 8 steps, 75 % replayed
+        "replay-adapter": [(240, 0), (148, 92), (148, 92)],
         "joint": [(240, 0)] * 3,  # the union of the tasks so far is all "new" data
     }
     for strategy, (_, out) in runs.items():

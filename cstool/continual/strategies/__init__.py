@@ -32,6 +32,8 @@ REGISTRY: dict[str, str] = {
     "joint": "cstool.continual.strategies.joint:Joint",
     "replay-rewarm": "cstool.continual.strategies.replay_rewarm:ReplayRewarm",
     "ema-replay": "cstool.continual.strategies.ema_replay:EmaReplay",
+    "o-lora": "cstool.continual.strategies.o_lora:OLora",
+    "osf": "cstool.continual.strategies.osf:Osf",
 }
 _ADDED: dict[str, type] = {}
 
@@ -52,7 +54,7 @@ class Strategy(Protocol):
 
     @classmethod
     def label(cls, config: ReplayConfig) -> str:
-        """The strategy with its variant, as metrics and reports name it (e.g. ``replay-adapter/merge+new0.6``)."""
+        """The strategy with its variant, as metrics and reports name it (``replay-adapter/merge+replay+new0.6``)."""
         ...
 
     def learn(self, learner: Learner, i: int) -> None:

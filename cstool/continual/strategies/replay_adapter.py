@@ -2,8 +2,8 @@
 learns the replay buffer, after A_t (``--replay-schedule consolidate``: A_t trains round((1−ρ)·S) steps,
 then R the remaining ρ·S steps with A_t frozen but active, on batches of which a share
 ``--consolidation-new`` comes from T_t) or in the same steps (``concurrent``: replayed examples' gradients
-reach R only, new ones' A_t only), or after A_t trained with replay itself (``replay-consolidate``: A_t's
-batches hold a share ρ from the buffer, as plain replay's do, then R consolidates as above). What becomes
+reach R only, new ones' A_t only), or after A_t trained with replay itself (``replay-consolidate``, the default:
+A_t's batches hold a share ρ from the buffer, as plain replay's do, then R consolidates as above). What becomes
 of A_(t-1) when A_t starts is the composition: merged into the frozen weights (the default), kept frozen and
 active, or dropped (the first design). The model after task t is base (+ merged earlier adapters) + A_t + R."""
 
@@ -36,7 +36,7 @@ class ReplayAdapter:
     @classmethod
     def label(cls, config) -> str:
         """``replay-adapter`` is the design of docs/method.md (drop A_(t-1), fresh A_t, R consolidated after A_t
-        on batches 25 % new); a variant appends what differs (``replay-adapter/merge+new0.6``)."""
+        on batches 25 % new); a variant appends what differs (the default: ``replay-adapter/merge+replay+new0.6``)."""
         parts = [config.composition] if config.composition != "drop" else []
         parts += ["previous"] if config.task_adapter_init == "previous" else []
         parts += ["concurrent"] if config.replay_schedule == "concurrent" else []
