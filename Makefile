@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-slow docs demo bench bench-ud bench-peers bench-sequences bench-cs-probes bench-real bench-vqa bench-vqa-default clean
+.PHONY: install lint test test-slow docs demo recipe bench bench-ud bench-peers bench-sequences bench-cs-probes bench-real bench-vqa bench-vqa-default clean
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ test-slow: $(STAMP)
 demo: $(STAMP)
 	$(MAKE) -j2 -C examples/demo CSTOOL=$(abspath $(VENV)/bin/cstool)
 
+# docs/recipe.md end to end (raw text → tag → switch → teacher → distill → replay-train → eval → report), tiny sizes.
+recipe: $(STAMP)
+	$(MAKE) -C examples/recipe CSTOOL=$(abspath $(VENV)/bin/cstool)
+
 bench: $(STAMP)
 	for b in tag switch distill eval replay train_vs_trainer trainer_in_process; do $(PY) bench/$$b.py || exit 1; done
 
@@ -84,4 +88,4 @@ bench-real: $(STAMP)
 	$(MAKE) -j2 -C examples/real CSTOOL=$(abspath $(VENV)/bin/cstool)
 
 clean:
-	rm -rf examples/demo/out examples/ud/out examples/real/out examples/vqa/out .pytest_cache
+	rm -rf examples/demo/out examples/recipe/out examples/ud/out examples/real/out examples/vqa/out .pytest_cache

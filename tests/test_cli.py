@@ -37,6 +37,7 @@ ALL_COMMANDS = [
     "teacher-cache",
     "distill",
     "adapt-vocab",
+    "import-model",
     "replay-train",
     "eval",
     "report",

@@ -34,7 +34,7 @@ from cstool.cli.options import (
     param,
     read_config_file,
 )
-from cstool.console import console, set_quiet
+from cstool.console import console, hush_libraries, set_quiet
 from cstool.errors import CstoolError
 
 _state: dict[str, Any] = {"debug": False, "threads": None}
@@ -199,6 +199,8 @@ def make_callback(spec: CommandSpec) -> Callable[..., Any]:
     @stage
     def run(ctx: typer.Context, values: dict[str, Any]) -> Any:
         _apply_globals(values)
+        if not _state["debug"]:
+            hush_libraries()
         values.pop(CONFIG_FILE, None)
         values.pop("help")
         extras = {name: values.pop(name) for name in own}

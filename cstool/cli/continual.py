@@ -32,7 +32,13 @@ if TYPE_CHECKING:
             "NAME=PATH, in training order; the first is the anchor. PATH may be a dataset (see DATA of distill).",
         ),
         param("output", Path, "Run folder.", "--output", "-o"),
-        param("dev", Optional[list[str]], "NAME=PATH dev set scored after every task.", default=None),
+        param(
+            "dev",
+            Optional[list[str]],
+            "NAME=PATH dev set scored after every task (artifact with a text column, or .txt, .jsonl, .conllu read "
+            "as by tag).",
+            default=None,
+        ),
         param(
             "probe",
             Optional[list[str]],
@@ -83,14 +89,20 @@ def replay_train(
         param(
             "model",
             Optional[str],
-            "Model folder (save_pretrained). VQA without it scores a prediction column.",
+            "Model folder (save_pretrained); default with --adapter: the base the adapter recorded. VQA without a "
+            "model scores a prediction column.",
             default=None,
         ),
-        param("adapter", Optional[list[str]], "peft adapter folder to stack on the model; repeatable.", default=None),
+        param(
+            "adapter",
+            Optional[list[str]],
+            "peft adapter folder (e.g. RUN_DIR/adapters/TASK) to stack on the model; repeatable.",
+            default=None,
+        ),
         param("tokenizer", Optional[str], "Tokenizer folder (default: the model folder).", default=None),
         param("predictions", Optional[str], "VQA: also write per-example predictions here.", default=None),
     ],
-    derive=lambda p: {"has_model": p["model"] is not None},
+    derive=lambda p: {"has_model": p["model"] is not None or bool(p["adapter"])},
 )
 def eval_(
     config: EvalConfig,
@@ -103,7 +115,7 @@ def eval_(
     predictions: str | None,
 ) -> None:
     """Score a model on named sets: LM mean token NLL, perplexity and bits per byte, or VQA accuracy."""
-    from cstool.console import progress
+    from cstool.console import progress, set_total
     from cstool.stages.evaluate import evaluate, parse_data_specs, parse_probe_specs
 
     probes = parse_probe_specs(probe or [])
@@ -119,6 +131,7 @@ def eval_(
             config=config,
             predictions_output=predictions,
             on_progress=lambda n: bar.advance(bar.task_ids[0], n),
+            on_total=lambda n: set_total(bar, n),
             probes=probes,
         )
     wide: dict[str, dict[str, float]] = {}

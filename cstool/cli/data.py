@@ -67,7 +67,7 @@ def tag(config: TagConfig, input: str, output: str | None) -> None:
 
     Stanza's models for --lang are downloaded into Stanza's resources folder on first use (--offline: never).
     """
-    from cstool.console import progress
+    from cstool.console import progress, set_total
     from cstool.stages.tag import tag_file
 
     output = output or default_output(input, "tagged")
@@ -75,7 +75,12 @@ def tag(config: TagConfig, input: str, output: str | None) -> None:
         prepare_torch()
     with progress("tag") as bar:
         rows = tag_file(
-            input, output, config=config, on_rows=lambda n: bar.advance(bar.task_ids[0], n), quiet=is_quiet()
+            input,
+            output,
+            config=config,
+            on_rows=lambda n: bar.advance(bar.task_ids[0], n),
+            on_total=lambda n: set_total(bar, n),
+            quiet=is_quiet(),
         )
     log(f"tagged {rows} rows → {'stdout' if output == '-' else output}")
 

@@ -1,4 +1,4 @@
-"""Language-model commands: train-tokenizer, adapt-vocab, teacher-cache, distill."""
+"""Language-model commands: train-tokenizer, adapt-vocab, import-model, teacher-cache, distill."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cstool.console import log, print_table
 if TYPE_CHECKING:
     from cstool.stages.adapt_vocab import AdaptVocabConfig
     from cstool.stages.distill import DistillConfig
+    from cstool.stages.import_model import ImportModelConfig
     from cstool.stages.teacher_cache import TeacherCacheConfig
     from cstool.stages.train_tokenizer import TrainTokenizerConfig
 
@@ -55,6 +56,32 @@ def adapt_vocab(config: AdaptVocabConfig, model: str, output: Path) -> None:
     prepare_torch()
     r = adapt(model, output, config=config)
     print_table("adapt-vocab", list(r), [list(r.values())])
+
+
+@command(
+    "import-model",
+    examples=[
+        "cstool import-model HuggingFaceTB/SmolLM2-135M -o smollm2",
+        "cstool import-model model.Q8_0.gguf -o teacher",
+        "cstool import-model OWNER/NAME-GGUF --gguf-file NAME.Q8_0.gguf -o teacher",
+    ],
+    config="cstool.stages.import_model.ImportModelConfig",
+    params=[
+        argument("source", str, "A .gguf file, a checkpoint folder, or a Hugging Face Hub repository id OWNER/NAME."),
+        param("output", Path, "New model folder (AutoModelForCausalLM-loadable).", "--output", "-o"),
+    ],
+)
+def import_model(config: ImportModelConfig, source: str, output: Path) -> None:
+    """Turn a GGUF file or a Hub checkpoint into a plain transformers folder (a teacher for distill)."""
+    from cstool.stages.import_model import run
+
+    prepare_torch()
+    r = run(config, source=source, output=output)
+    print_table(
+        "import-model",
+        ["format", "model type", "parameters", "vocab", "commit", "folder"],
+        [[r.format, r.model_type, r.parameters, r.vocab, (r.commit or "-")[:12], str(r.output)]],
+    )
 
 
 @command(
@@ -109,4 +136,4 @@ def distill(config: DistillConfig, data: list[str], output: Path) -> None:
         print_table("distill", list(summary), [list(summary.values())])
 
 
-COMMANDS = (train_tokenizer, adapt_vocab, teacher_cache, distill)
+COMMANDS = (train_tokenizer, adapt_vocab, import_model, teacher_cache, distill)

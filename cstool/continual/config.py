@@ -119,7 +119,8 @@ class ReplayConfig:
     report_to: str = option(
         "none",
         "none or tensorboard: log the training losses as TensorBoard event files in "
-        "OUT/tensorboard/TASK-PHASE (one folder per task and training phase).",
+        "OUT/tensorboard/TASK-PHASE (one folder per task and training phase), and the dev scores after each task "
+        "(and phase, with --score-phases) in OUT/tensorboard/dev.",
         changes_result=False,
     )
     task_type: str = option("lm", "lm (text) or vqa (image + question → answer; dev metric accuracy).")

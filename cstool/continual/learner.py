@@ -257,7 +257,8 @@ class Learner:
         with atomic.atomic_dir(dest, subdir=name) as tmp:  # peft saves a named adapter in tmp/NAME/
             self.model.save_pretrained(str(tmp), selected_adapters=[name])
             src = tmp / name if (tmp / name).is_dir() else tmp
-            artifacts.write_sidecar(src, {**self.provenance, "adapter": name})
+            base = models.record_adapter_base(src, self.base_path, lives_at=dest)
+            artifacts.write_sidecar(src, {**self.provenance, "adapter": name, "base": base})
 
     def save_full(self, adir: Path, task: str) -> None:
         """Full fine-tuning: the whole model's weights after ``task``, as ``full-after-<task>``; snapshots

@@ -47,7 +47,7 @@ class TaskKind(Protocol):
         self, model: Any, targets: list[str], save_modules: list[str] | None
     ) -> tuple[Any, list[str] | None]: ...
     def read_task(self, name: str, path: str, *, trained: bool, anchor: bool = False) -> Task: ...
-    def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source]: ...
+    def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source | str]: ...
     def encode(self, examples: list) -> list[dict]: ...
     def collate(self, items: list[dict]) -> dict[str, torch.Tensor]: ...
     def trainer(
@@ -161,16 +161,24 @@ class LmKind:
             raise InputError(f"task {name}: {path} has no text in column {column!r}", "give a non-empty artifact")
         return Task(name, path, [by_epoch[e] for e in sorted(by_epoch)], replay, src)
 
-    def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source]:
-        src = artifacts.open_source(path)
-        artifacts.require_text_column(
-            src.schema,
-            "text",
-            where=f"dev set {name}: {path}",
-            hint="dev sets are scored on their plain text; produce them with cstool tag",
-        )
+    def read_dev(self, name: str, path: str) -> tuple[list, artifacts.Source | str]:
+        """The texts of a dev artifact, or of a .txt/.jsonl/CoNLL-U file read as ``tag`` and ``eval`` read it."""
+        from cstool.text import corpus
+
+        if corpus.is_text_file(path):
+            src, table = path, corpus.read_text_table(path)
+        else:
+            src = artifacts.open_source(path)
+            artifacts.require_text_column(
+                src.schema,
+                "text",
+                where=f"dev set {name}: {path}",
+                hint="dev sets are scored on their plain text: an artifact with a text column, or a .txt, .jsonl "
+                "or .conllu file",
+            )
+            table = src.read_all()
         # Whitespace-only texts stay: their bytes count in bits per byte, as in lm-evaluation-harness.
-        texts = [t for t in src.read_all().column("text").to_pylist() if t]
+        texts = [t for t in table.column("text").to_pylist() if t]
         if not any(t.strip() for t in texts):
             raise InputError(f"dev set {name}: {path} has no text", "give a non-empty dev artifact")
         return texts, src

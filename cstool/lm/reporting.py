@@ -51,6 +51,27 @@ def report_callbacks(report_to: str, log_dir: str | Path) -> list:
     return [callback]
 
 
+class DevScalars:
+    """Dev scores as TensorBoard scalars in ``log_dir`` (``--report-to tensorboard`` of replay-train):
+    ``dev/SET/METRIC`` after each task and ``dev-phase/SET/METRIC`` after each training phase, at the run's
+    optimizer steps so far, so a resumed run writes the same points again rather than new ones."""
+
+    def __init__(self, log_dir: str | Path):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(log_dir))
+
+    def add(self, rows: list[dict], *, step: int) -> None:
+        """``rows``: long-form metrics rows (eval_task, metric, value, phase) of one scoring."""
+        for r in rows:
+            prefix = "dev-phase" if r.get("phase") else "dev"
+            self.writer.add_scalar(f"{prefix}/{r['eval_task']}/{r['metric']}", r["value"], global_step=step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 class ConsoleLog(TrainerCallback):
     """Training logs as one line each on stderr (the Trainer's own printer writes to stdout)."""
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cstool.errors import ConfigError, InputError, ModelNotFoundError
@@ -95,10 +95,12 @@ def context_length(model) -> int | None:
 
 @dataclass(frozen=True)
 class Window:
-    """One forward pass: the model reads ``ids[:-1]`` and the last ``predict`` tokens of ``ids`` are scored."""
+    """One forward pass: the model reads ``ids[:-1]`` and the last ``predict`` tokens of ``ids`` are scored;
+    ``share``: the part of its text it scores (1 / the text's windows), for progress counted in texts."""
 
     ids: list[int]
     predict: int
+    share: float = field(default=1.0, compare=False)
 
 
 def rolling_windows(tokens: Sequence[int], prefix: int, max_len: int | None, min_context: int = 1) -> list[Window]:
@@ -134,7 +136,7 @@ def rolling_windows(tokens: Sequence[int], prefix: int, max_len: int | None, min
         end = done + k
         out.append(Window(list(tokens[end - max_len - 1 : end]), k))
         done = end
-    return out
+    return [replace(w, share=1 / len(out)) for w in out]
 
 
 def plan_batches(lengths: Sequence[int], *, batch_size: int, max_tokens: int) -> list[list[int]]:
@@ -278,8 +280,8 @@ def score_lm(
 
     ``model`` is any causal LM (or peft model) returning ``.logits``; it is put in eval mode and run
     without gradients. ``min_context`` is K of :func:`rolling_windows`. ``on_batch(n)`` is called with the
-    number of windows done after each batch. Per-window sums stay on the device until the end, so the host
-    never waits for the GPU mid-run.
+    number of texts done after each batch (a text of several windows counts a share per window). Per-window
+    sums stay on the device until the end, so the host never waits for the GPU mid-run.
     """
     import torch
 
@@ -312,7 +314,9 @@ def score_lm(
                 read += sum(len(w.ids) - 1 for w in wins)
                 padded += ids.shape[0] * (ids.shape[1] - 1)
                 if on_batch:
-                    on_batch(len(wins))
+                    on_batch(sum(w.share for w in wins))
+            if on_batch and len(set(owners)) < len(texts):  # texts without a token are done too
+                on_batch(len(texts) - len(set(owners)))
             if not row_sums:
                 raise InputError(
                     "nothing to score: no text has a token (all empty or whitespace)", "give at least one text"

@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from cstool import artifacts, atomic, devices, models, paths, specs
+from cstool.console import log
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.fertility import fertility
 from cstool.lm.scoring import LMScore, score_lm
@@ -69,7 +70,9 @@ class EvalConfig:
     allow_other_base: bool = option(
         False, "Apply an --adapter whose provenance records another base model than --model."
     )
-    has_model: bool = option(True, "Whether a model is scored (set from --model).", cli=False, compare=False)
+    has_model: bool = option(
+        True, "Whether a model is scored (set from --model or --adapter).", cli=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -85,7 +88,7 @@ class EvalConfig:
         if problem := devices.dtype_problem(self.dtype):
             problems.append(problem)
         if self.task == "lm" and not self.has_model:
-            problems.append("--task lm needs --model DIR")
+            problems.append("--task lm needs --model DIR (or --adapter RUN_DIR/adapters/TASK)")
         if self.lm_eval and self.task != "lm":
             problems.append("--lm-eval is for --task lm")
         if len(set(self.lm_eval)) != len(self.lm_eval):
@@ -157,18 +160,6 @@ def _check_stack(adapters: Sequence[str]) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _TextOptions:
-    """What :func:`cstool.text.corpus.read_input` needs to read an LM set given as plain text, like ``tag``."""
-
-    text_column: str
-    batch_size: int = 8192
-    retag: bool = False
-
-    def in_shard(self, ordinal: int) -> bool:
-        return True
-
-
 class _TextSource:
     """A plain-text eval set as a source: its table's schema, its rows, and its path for provenance."""
 
@@ -184,16 +175,9 @@ def _open_set(path: str, config: EvalConfig):
     any artifact ``open_source`` reads."""
     from cstool.text import corpus
 
-    suffix = Path(path).suffix.lower() if path != "-" and Path(path).is_file() else ""
-    if config.task != "lm" or suffix not in (*corpus.TEXT_SUFFIXES, *corpus.JSONL_SUFFIXES, *corpus.CONLLU_SUFFIXES):
+    if config.task != "lm" or not corpus.is_text_file(path):
         return artifacts.open_source(path)
-    batches, _ = corpus.read_input(path, _TextOptions(config.text_column))
-    batches = list(batches)
-    table = pa.Table.from_batches(batches) if batches else _EMPTY_TEXT.empty_table()
-    return _TextSource(path, table)
-
-
-_EMPTY_TEXT = pa.schema([("id", pa.string()), ("text", pa.string())])
+    return _TextSource(path, corpus.read_text_table(path, config.text_column))
 
 
 def _read_set(name: str, path: str, config: EvalConfig) -> tuple[pa.Table, artifacts.Source | str]:
@@ -277,19 +261,25 @@ def evaluate(
     adapters: Sequence[str] = (),
     tokenizer_path: str | None = None,
     predictions_output: str | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
     probes: Mapping[str, tuple[str, str]] | None = None,
 ) -> pa.Table:
     """Score every set in ``data`` (name → artifact path) and write the ``scores`` artifact to ``output``.
 
-    Returns the scores table. ``predictions_output`` (VQA only) gets one row per example: id, eval_task,
-    lang, prediction, answers, accuracy. ``probes`` (name → (kind, path), :mod:`cstool.lm.probes`, LM only)
-    adds each probe's metrics as rows with the probe's name as eval_task, and ``config.lm_eval`` the
-    harness's metrics of each task (:mod:`cstool.lm.harness`) with the task's name as eval_task.
+    Returns the scores table; ``on_total(n)`` gets the texts (questions) to score once the sets are read, and
+    ``on_progress(k)`` the number done after each batch. ``predictions_output`` (VQA only) gets one row per
+    example: id, eval_task, lang, prediction, answers, accuracy. ``probes`` (name → (kind, path),
+    :mod:`cstool.lm.probes`, LM only) adds each probe's metrics as rows with the probe's name as eval_task, and
+    ``config.lm_eval`` the harness's metrics of each task (:mod:`cstool.lm.harness`) with the task's name as
+    eval_task.
     """
     from cstool.vqa import metrics as vqa_metrics
 
     probes = dict(probes or {})
+    if model_path is None and adapters:  # the base the first adapter was trained on, as it recorded it
+        model_path = models.adapter_base(adapters[0])
+        log(f"base model of {adapters[0]}: {model_path}")
     paths.check_outputs(
         {"-o": output, "--predictions": predictions_output},
         [*((f"--data {name}", path) for name, path in data.items()), ("--model", model_path)]
@@ -304,6 +294,8 @@ def evaluate(
     for name, path in data.items():
         sets[name] = _read_set(name, path, config)
     probe_sets = _read_probes(probes, data, config)
+    if on_total is not None:  # what on_progress counts: texts (LM) or questions (VQA) of every set
+        on_total(sum(table.num_rows for table, _src in sets.values()))
     harness = None
     if config.lm_eval:  # built by the harness (datasets loaded) before any model is
         from cstool.lm.harness import load_tasks

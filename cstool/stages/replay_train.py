@@ -169,9 +169,18 @@ def replay_train(
     metrics = [m for m in _load_metrics(out) if m["after_task"] in state.done]
     dev_texts = {n: texts for n, (texts, _) in dev_sets.items()}
     learner.probes = probe_sets
+    from cstool.lm.reporting import TENSORBOARD_DIR, DevScalars
+
+    board = DevScalars(out / TENSORBOARD_DIR / "dev") if main and config.report_to == "tensorboard" else None
+
+    def scored(rows: list[dict]) -> list[dict]:
+        if board is not None:
+            board.add(rows, step=sum(state.steps.values()))
+        return rows
+
     if config.score_phases:
         learner.after_phase = lambda task, phase: metrics.extend(
-            _rows(learner.evaluate(dev_texts), config, run, task, phase=phase)
+            scored(_rows(learner.evaluate(dev_texts), config, run, task, phase=phase))
         )
     try:
         for i, task in enumerate(data):
@@ -181,7 +190,7 @@ def replay_train(
             if i > 0 or config.train_first:
                 log(f"task {i}: {task.name} ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
                 learner.learn(i)
-            metrics += _rows(learner.evaluate(dev_texts), config, run, task.name, phase=None)
+            metrics += scored(_rows(learner.evaluate(dev_texts), config, run, task.name, phase=None))
             learner.save_after(i)
             if main:
                 artifacts.write_table(
@@ -204,6 +213,9 @@ def replay_train(
             f"interrupted; kept {out} (tasks completed: {done})",
             "continue with the same command and --resume",
         ) from None
+    finally:
+        if board is not None:
+            board.close()
     summary = {
         "run": run,
         "tasks": names,

@@ -28,7 +28,7 @@ import pyarrow as pa
 from cstool import artifacts, devices, langcodes, paths, specs, stanza_models
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import option
-from cstool.text.corpus import read_input
+from cstool.text.corpus import count_rows, read_input
 from cstool.text.tokenize import split_sentences, text_pieces, token_pieces, tokenize
 from cstool.workers import ordered_map
 
@@ -237,9 +237,18 @@ def _tagger_name(config: TagConfig, needs_tagger: bool) -> str:
     return f"stanza:{stanza_models.default_stanza_dir()}" if needs_tagger else "gold"
 
 
-def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: Any = None, quiet: bool = False) -> int:
+def tag_file(
+    input_path: str,
+    output_path: str,
+    *,
+    config: TagConfig,
+    on_rows: Any = None,
+    on_total: Any = None,
+    quiet: bool = False,
+) -> int:
     """Tag ``input_path`` into ``output_path`` (atomic, with provenance). Returns the number of rows.
 
+    ``on_total(n)``: called once with the rows to tag, where known before reading (see :func:`count_rows`);
     ``quiet``: no download progress when Stanza's models are fetched on first use."""
     paths.check_outputs(
         {"-o": output_path},
@@ -247,6 +256,8 @@ def tag_file(input_path: str, output_path: str, *, config: TagConfig, on_rows: A
     )
     batches, inputs = read_input(input_path, config)
     first = next(batches, None)
+    if on_total is not None and first is not None:
+        on_total(count_rows(input_path, config))
     if first is None:
         raise InputError(
             f"{input_path} holds no text to tag" + (f" in shard {config.shard}" if config.shard_count > 1 else ""),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -193,3 +194,61 @@ def read_input(path: str, cfg: CorpusOptions) -> tuple[Iterator[pa.RecordBatch],
         return readers[suffix](Path(path), cfg), [path]
     src = artifacts.open_source(path)
     return _read_table(src, cfg), [src]
+
+
+def count_rows(path: str, cfg: CorpusOptions) -> int | None:
+    """How many rows :func:`read_input` will yield (for a progress bar's total), counted without parsing: the
+    non-blank lines of a text or JSON-lines file, the sentences of a CoNLL-U file, a Parquet file's or a
+    dataset's row count; rows outside the shard are left out. None where it is not known before reading
+    (stdin, an Arrow IPC stream)."""
+    if path == "-":
+        return None
+    suffix = Path(path).suffix.lower() if Path(path).is_file() else ""
+    if suffix in TEXT_SUFFIXES:  # sharded by line number, blank lines included
+        return sum(1 for n, line in utf8_lines(path, bad="none") if line and line.strip() and cfg.in_shard(n - 1))
+    if suffix in JSONL_SUFFIXES:  # sharded by the ordinal of the non-blank lines
+        ordinals = sum(1 for _, line in utf8_lines(path, bad="none") if line and line.strip())
+    elif suffix in CONLLU_SUFFIXES:  # sharded by sentence
+        ordinals, inside = 0, False
+        for _, line in utf8_lines(path, bad="none"):
+            if not (line or "").strip():
+                inside = False
+            elif not line.startswith("#") and not inside:
+                ordinals, inside = ordinals + 1, True
+    else:
+        try:
+            ordinals = artifacts.open_source(path).num_rows
+        except (OSError, InputError, ValueError):
+            return None  # read_input will say what is wrong with it
+        if ordinals is None:
+            return None
+    return sum(1 for i in range(ordinals) if cfg.in_shard(i))
+
+
+def is_text_file(path: str) -> bool:
+    """Whether ``path`` is a file in one of the text formats ``tag`` reads (.txt, .jsonl, CoNLL-U)."""
+    suffix = Path(path).suffix.lower() if path != "-" and Path(path).is_file() else ""
+    return suffix in (*TEXT_SUFFIXES, *JSONL_SUFFIXES, *CONLLU_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class _WholeFile:
+    """Reading options for a whole text file (no shard), its texts in ``text_column``."""
+
+    text_column: str
+    batch_size: int = 8192
+    retag: bool = False
+
+    def in_shard(self, ordinal: int) -> bool:
+        return True
+
+
+_EMPTY_TEXT = pa.schema([("id", pa.string()), ("text", pa.string())])
+
+
+def read_text_table(path: str, text_column: str = "text") -> pa.Table:
+    """A text file (see :func:`is_text_file`) as one table of ``id`` and ``text`` (+ carried columns), read as
+    ``tag`` reads it: one text per non-empty line of a .txt, a JSON object's ``text_column``, a CoNLL-U
+    sentence. Eval sets and replay-train's dev sets are read this way."""
+    batches = list(read_input(path, _WholeFile(text_column))[0])
+    return pa.Table.from_batches(batches) if batches else _EMPTY_TEXT.empty_table()

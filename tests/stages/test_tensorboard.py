@@ -85,6 +85,9 @@ def test_replay_train_writes_one_folder_per_task_and_phase(corpus, tiny_lm, tmp_
         f"hi={corpus / 'hi.parquet'}",
         "--dev",
         f"hi={corpus / 'hi.parquet'}",
+        "--dev",
+        f"en={corpus / 'en.parquet'}",
+        "--score-phases",
         "--strategy",
         "replay-adapter",
         "--steps-per-task",
@@ -102,13 +105,28 @@ def test_replay_train_writes_one_folder_per_task_and_phase(corpus, tiny_lm, tmp_
     )
     assert code == 0, output
     phases = sorted(p.name for p in (out / "tensorboard").iterdir())
-    assert phases == ["hi-replay-adapter", "hi-task-adapter"], phases
+    assert phases == ["dev", "hi-replay-adapter", "hi-task-adapter"], phases
     printed = [float(x) for x in re.findall(r"mean loss (\d+\.\d+)", output)]
     assert len(printed) == 2
     for phase, mean in zip(["hi-task-adapter", "hi-replay-adapter"], printed, strict=True):
         found = scalars(out / "tensorboard" / phase)
         assert found["train/loss"], phase
         assert found["train/train_loss"][-1][1] == pytest.approx(mean, abs=6e-5)
+    # the dev scores: after each task (dev/…) and each phase (dev-phase/…), at the run's optimizer steps so far
+    dev = scalars(out / "tensorboard" / "dev")
+    rows = pq.read_table(out / "metrics.parquet").to_pylist()
+    for prefix, phased in (("dev", False), ("dev-phase", True)):
+        for name in ("en", "hi"):
+            want = [
+                r["value"]
+                for r in rows
+                if r["eval_task"] == name and r["metric"] == "bpb" and bool(r["phase"]) == phased
+            ]
+            got = dev[f"{prefix}/{name}/bpb"]
+            assert [v for _, v in got] == pytest.approx(want, rel=1e-6) and len(want) == 2
+    assert [step for step, _ in dev["dev/hi/bpb"]] == [0, 4]  # before training, after hi's 4 steps
+    (first, _), (second, _) = dev["dev-phase/hi/bpb"]  # the task adapter's steps, then the consolidation's
+    assert 0 < first < second == 4
 
 
 def test_bad_value_and_missing_tensorboard(corpus, tiny_lm, tmp_path, monkeypatch):
