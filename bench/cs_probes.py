@@ -5,7 +5,8 @@
 For each strategy and each probe metric (translation en→hi / hi→en: acc, mrr; cloze per language: acc_norm), the
 value after task --after (default: the last task) per code-switching mode (none, pos, random, posu when present),
 mean ± 95 % CI over seeds, and the paired difference pos − random (and pos − none) over the seeds both have, with
-its 95 % CI (Student t). Also each mode's bits per byte on the dev sets after the last task, for reference.
+its 95 % CI (Student t); with posu runs (POS switching with the union lexicon, `make -C examples/ud cs-union`)
+also posu − pos. Also each mode's bits per byte on the dev sets after the last task, for reference.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sequences import show  # the side-by-side table of bench/sequences.py
 
 from cstool.continual import forgetting
 from cstool.continual.rmatrix import load_runs
@@ -68,23 +71,18 @@ def main(argv: list[str]) -> None:
     strategies = sorted({k[0] for k in values})
     modes = [m for m in ("none", "pos", "random", "posu") if any(k[1] == m for k in values)]
     keys = sorted({(k[2], k[3]) for k in values}, key=lambda pm: (pm[0].startswith("bpb"), pm))
-    head = ["strategy", "probe", "metric", *modes, "pos − random", "pos − none"]
+    head = ["strategy", "probe", "metric", *modes, "pos − random", "pos − none"] + (
+        ["posu − pos"] if "posu" in modes else []
+    )
     rows = []
     for s in strategies:
         for probe, metric in keys:
             cells = [list(values.get((s, m, probe, metric), {}).values()) for m in modes]
-            pos, rnd, none = (values.get((s, m, probe, metric), {}) for m in ("pos", "random", "none"))
-            rows.append([s, probe, metric, *(fmt(c) for c in cells), paired(pos, rnd), paired(pos, none)])
+            pos, rnd, none, posu = (values.get((s, m, probe, metric), {}) for m in ("pos", "random", "none", "posu"))
+            diffs = [paired(pos, rnd), paired(pos, none)] + ([paired(posu, pos)] if "posu" in modes else [])
+            rows.append([s, probe, metric, *(fmt(c) for c in cells), *diffs])
     print(f"after task: {after or 'the last'}; mean ± 95 % CI over seeds\n")
-    if markdown:
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-    else:
-        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-        for r in [head, *rows]:
-            print("  ".join(x.ljust(w) for x, w in zip(r, widths)))
+    show(head, rows, markdown)
 
 
 if __name__ == "__main__":
