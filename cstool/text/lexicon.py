@@ -21,7 +21,6 @@ batch at once with Arrow's hash-based ``index_in``.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,8 @@ from cstool.lines import utf8_lines
 UPOS_TAGS = conllu.UPOS_TAGS  # UD's 17 tags
 NO_UPOS = {"", "_", "X"}
 _MAX_REPORTED = 3
+_COLUMNS = ("source", "target", "upos")
+_BUCKETS = len(UPOS_TAGS) + 1  # UPOS indices of upos_index: the 17 tags, then "other"
 EXPECTED = (
     "a UTF-8 file, either tab-separated with a first line naming the columns source and target (and optionally "
     "upos; others are ignored), or MUSE-style 'source target' lines without a header"
@@ -47,26 +48,41 @@ _HEADER_WORDS = {
 }  # fmt: skip
 
 
-@dataclass
-class _Groups:
-    """Keys of one lookup table, each pointing at a contiguous run of candidate targets (in first-seen order;
-    a set per key keeps adding a sense constant-time, so loading is linear in senses per word)."""
+def _first_seen(codes: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each distinct value of ``codes``, in the order they occur."""
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, first = np.unique(codes, return_index=True)
+    return np.sort(first)
 
-    keys: list[str] = field(default_factory=list)
-    index: dict[str, int] = field(default_factory=dict)
-    targets: list[list[str]] = field(default_factory=list)
-    seen: list[set[str]] = field(default_factory=list)
 
-    def add(self, key: str, target: str) -> None:
-        i = self.index.get(key)
-        if i is None:
-            self.index[key] = len(self.keys)
-            self.keys.append(key)
-            self.targets.append([target])
-            self.seen.append({target})
-        elif target not in self.seen[i]:
-            self.targets[i].append(target)
-            self.seen[i].add(target)
+def _codes(values: pa.Array) -> tuple[np.ndarray, int]:
+    """Dictionary codes of ``values`` in first-seen order (nulls: the last code), and how many codes there are."""
+    encoded_ = pc.dictionary_encode(values)
+    n = len(encoded_.dictionary)
+    return pc.fill_null(encoded_.indices, n).to_numpy().astype(np.int64), n + 1
+
+
+def _group(keys: pa.Array, targets: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray, pa.Array, np.ndarray]:
+    """One lookup table: its distinct keys in first-seen order; each key's candidate targets (distinct, in
+    first-seen order) as (start, count) into the returned targets array; and the row of each key's first
+    occurrence in ``keys`` (for columns that travel with the key)."""
+    empty = np.zeros(0, dtype=np.int64)
+    if len(keys) == 0:
+        return pa.array([], pa.string()), empty, empty, pa.array([], pa.string()), empty
+    kid, _ = _codes(keys)
+    tid, n_targets = _codes(targets)
+    pairs = _first_seen(kid * n_targets + tid)  # first occurrence of each (key, target)
+    pairs = pairs[np.argsort(kid[pairs], kind="stable")]  # grouped by key, keys in first-seen order
+    _, starts, counts = np.unique(kid[pairs], return_index=True, return_counts=True)
+    key_rows = pairs[starts]
+    return (
+        keys.take(pa.array(key_rows)),
+        starts.astype(np.int64),
+        counts.astype(np.int64),
+        targets.take(pa.array(pairs)),
+        key_rows,
+    )
 
 
 class Lexicon:
@@ -74,71 +90,107 @@ class Lexicon:
 
     Candidates live in one array ``targets`` (a target may repeat across groups); group ``g`` owns
     ``targets[group_start[g] : group_start[g] + group_count[g]]``. Each target's words live in
-    ``target_words[word_start[c] : word_start[c] + word_count[c]]``.
+    ``target_words[word_start[c] : word_start[c] + word_count[c]]``. Built column-wise with Arrow and numpy
+    (a few dozen bytes per entry beyond the strings themselves), so a lexicon of millions of entries loads.
     """
 
-    def __init__(self, path: str, entries: list[tuple[str, str, str | None]], *, duplicates: int, bad_lines: int):
+    def __init__(
+        self,
+        path: str,
+        entries: list[tuple[str, str, str | None]] | pa.Table,
+        *,
+        duplicates: int,
+        bad_lines: int,
+    ):
+        if not isinstance(entries, pa.Table):
+            columns = list(zip(*entries)) if entries else [[], [], []]
+            entries = pa.table({name: pa.array(list(col), pa.string()) for name, col in zip(_COLUMNS, columns)})
         self.path = path
-        self.entries = len(entries)
+        self.entries = entries.num_rows
         self.duplicates = duplicates
         self.bad_lines = bad_lines
-        tables = {name: _Groups() for name in ("pos", "pos_lower", "any", "any_lower", "phrase", "phrase_pos")}
-        for source, target, upos in entries:
-            lower = source.lower()
-            if " " in source:
-                tables["phrase"].add(lower, target)
-                if upos:
-                    tables["phrase_pos"].add(f"{lower}\t{upos}", target)
-                continue
-            if upos:
-                tables["pos"].add(f"{source}\t{upos}", target)
-                tables["pos_lower"].add(f"{lower}\t{upos}", target)
-            tables["any"].add(source, target)
-            tables["any_lower"].add(lower, target)
-        targets: list[str] = []
-        starts: list[int] = []
-        counts: list[int] = []
-        self._keys: dict[str, tuple[pa.Array, np.ndarray]] = {}
-        for name, table in tables.items():
-            first_group = len(starts)
-            for cands in table.targets:
-                starts.append(len(targets))
-                counts.append(len(cands))
-                targets.extend(cands)
-            self._keys[name] = (pa.array(table.keys, pa.string()), np.arange(first_group, len(starts), dtype=np.int64))
-        self.targets = pa.array(targets, pa.string())
-        self.group_start = np.array(starts, dtype=np.int64)
-        self.group_count = np.array(counts, dtype=np.int64)
-        words = [t.split(" ") for t in targets]
-        self.word_count = np.array([len(w) for w in words], dtype=np.int64)
-        self.word_start = np.concatenate([[0], np.cumsum(self.word_count)[:-1]]).astype(np.int64)
-        self.target_words = pa.array([w for ws in words for w in ws], pa.string())
-        phrase_keys = tables["phrase"].keys
-        self.phrase_lengths = sorted({k.count(" ") + 1 for k in phrase_keys})
-        self._phrase_first = pa.array(sorted({k.split(" ")[0] for k in phrase_keys}), pa.string())
-        self._phrase_pairs = pa.array(sorted({" ".join(k.split(" ")[:2]) for k in phrase_keys}), pa.string())
-        self.sources = [k for k in tables["any"].keys] + phrase_keys
-        # (source, UPOS) tables as a dense [source id, UPOS index] → group matrix over their distinct sources
-        self._dense: dict[str, tuple[pa.Array, np.ndarray]] = {}
-        for name in ("pos", "pos_lower"):
-            keys, groups = self._keys[name]
-            pairs = [k.rsplit("\t", 1) for k in tables[name].keys]
-            sources = list(dict.fromkeys(src for src, _ in pairs))
-            sid = {src: i for i, src in enumerate(sources)}
-            dense = np.full((len(sources), len(UPOS_TAGS) + 1), -1, dtype=np.int64)  # last column: other tags
-            for (src, tag), g in zip(pairs, groups.tolist()):
-                dense[sid[src], UPOS_TAGS.index(tag)] = g
-            self._dense[name] = (pa.array(sources, pa.string()), dense)
+        source, target, upos = (entries.column(c).combine_chunks() for c in _COLUMNS)
+        lower = pc.utf8_lower(source)
+        phrase = pc.match_substring(source, " ").to_numpy(zero_copy_only=False)
+        has_upos = pc.is_valid(upos).to_numpy(zero_copy_only=False)
+
+        def with_upos(values: pa.Array) -> pa.Array:
+            return pc.binary_join_element_wise(values, upos, "\t")
+
+        word, word_pos = ~phrase, ~phrase & has_upos
+        phrase_pos = phrase & has_upos
+        selections = {
+            "pos": (with_upos(source), word_pos),
+            "pos_lower": (with_upos(lower), word_pos),
+            "any": (source, word),
+            "any_lower": (lower, word),
+            "phrase": (lower, phrase),
+            "phrase_pos": (with_upos(lower), phrase_pos),
+        }
+        targets: list[pa.Array] = []
+        starts: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        # table → (keys, id of its first group); the (source, UPOS) tables are looked up through _dense only
+        self._keys: dict[str, tuple[pa.Array, int]] = {}
+        dense_rows: dict[str, tuple[np.ndarray, int]] = {}
+        offset = n_groups = 0
+        for name, (keys, mask) in selections.items():
+            taken = np.flatnonzero(mask)
+            keys_, start, count, cands, key_rows = _group(keys.take(pa.array(taken)), target.take(pa.array(taken)))
+            if name in ("pos", "pos_lower"):
+                dense_rows[name] = (taken[key_rows], n_groups)
+            else:
+                self._keys[name] = (keys_, n_groups)
+            starts.append(start + offset)
+            counts.append(count)
+            targets.append(cands)
+            offset += len(cands)
+            n_groups += len(keys_)
+        self.targets = pa.concat_arrays(targets)
+        self.group_start = np.concatenate(starts).astype(np.int64)
+        self.group_count = np.concatenate(counts).astype(np.int32)
+        words = pc.split_pattern(self.targets, " ")
+        self.word_count = pc.list_value_length(words).to_numpy().astype(np.int32)
+        self.word_start = words.offsets.to_numpy()[:-1].astype(np.int64) - words.offsets[0].as_py()
+        self.target_words = pc.list_flatten(words)
+        phrase_keys = self._keys["phrase"][0]
+        phrase_words = pc.split_pattern(phrase_keys, " ")
+        self.phrase_lengths = sorted(set(pc.list_value_length(phrase_words).to_pylist()))
+        self._phrase_first = pc.unique(pc.list_element(phrase_words, 0)) if len(phrase_keys) else phrase_keys
+        self._phrase_pairs = (
+            pc.unique(
+                pc.binary_join_element_wise(pc.list_element(phrase_words, 0), pc.list_element(phrase_words, 1), " ")
+            )
+            if len(phrase_keys)
+            else phrase_keys
+        )
+        # (source, UPOS) tables over their distinct sources: the sorted codes source id × 18 + UPOS index, and
+        # the group of each (a sparse [source, UPOS] → group map: most sources have one or two tags)
+        self._dense: dict[str, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
+        for name, column in (("pos", source), ("pos_lower", lower)):
+            key_rows, first_group = dense_rows[name]
+            key_sources, key_upos = column.take(pa.array(key_rows)), upos.take(pa.array(key_rows))
+            encoded_ = pc.dictionary_encode(key_sources)  # dictionary: the distinct sources, first seen first
+            codes = encoded_.indices.to_numpy().astype(np.int64) * _BUCKETS + upos_index(key_upos)
+            order = np.argsort(codes, kind="stable")
+            groups = (first_group + order).astype(np.int64)
+            self._dense[name] = (encoded_.dictionary, codes[order], groups)
+        pa.default_memory_pool().release_unused()  # the build's temporaries go back to the system
+
+    @property
+    def sources(self) -> pa.Array:
+        """The distinct single-word sources, then the phrases (for messages about the lexicon's script)."""
+        return pa.concat_arrays([self._keys["any"][0], self._keys["phrase"][0]])
 
     def __len__(self) -> int:
         return self.entries
 
     def _find(self, values: pa.Array, table: str) -> np.ndarray:
-        keys, groups = self._keys[table]
+        keys, first_group = self._keys[table]
         if len(keys) == 0:
             return np.full(len(values), -1, dtype=np.int64)
-        idx = pc.fill_null(pc.index_in(values, value_set=keys), -1).to_numpy()
-        return np.where(idx >= 0, groups[np.maximum(idx, 0)], -1)
+        idx = pc.fill_null(pc.index_in(values, value_set=keys), -1).to_numpy().astype(np.int64)
+        return np.where(idx >= 0, first_group + idx, -1)
 
     def _find_encoded(self, values: tuple[np.ndarray, pa.Array], table: str) -> np.ndarray:
         """:meth:`_find` over dictionary-encoded values: each distinct value is hashed once."""
@@ -148,11 +200,13 @@ class Lexicon:
     def _find_with_upos(self, values: tuple[np.ndarray, pa.Array], bucket: np.ndarray, table: str) -> np.ndarray:
         """Group of each (value, UPOS) pair in a (source, UPOS) table; ``bucket``: UPOS index, 17 = other."""
         index, dictionary = values
-        sources, dense = self._dense[table]
+        sources, codes, groups = self._dense[table]
         if len(sources) == 0:
             return np.full(len(index), -1, dtype=np.int64)
         sid = _gather(pc.fill_null(pc.index_in(dictionary, value_set=sources), -1).to_numpy(), index)
-        return np.where(sid >= 0, dense[np.maximum(sid, 0), bucket], -1)
+        code = np.maximum(sid, 0).astype(np.int64) * _BUCKETS + bucket
+        at = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
+        return np.where((sid >= 0) & (codes[at] == code), groups[at], -1)
 
     def lookup(
         self,
@@ -355,28 +409,47 @@ def load_lexicon(path: str | Path, *, skip_bad_lines: bool = False) -> Lexicon:
 
     A file in another format than :data:`EXPECTED` (UTF-16, CSV, TSV without or with a wrong header) raises one
     InputError naming what was expected and what was found, not one per line."""
-    entries, duplicates, bad_lines = read_entries(path, skip_bad_lines=skip_bad_lines)
-    return Lexicon(str(path), entries, duplicates=duplicates, bad_lines=bad_lines)
+    table, duplicates, bad_lines = read_entry_table(path, skip_bad_lines=skip_bad_lines)
+    return Lexicon(str(path), table, duplicates=duplicates, bad_lines=bad_lines)
 
 
 def read_entries(
     path: str | Path, *, skip_bad_lines: bool = False
 ) -> tuple[list[tuple[str, str, str | None]], int, int]:
     """The distinct (source, target, UPOS or None) entries of a lexicon file, duplicates and bad lines."""
+    table, duplicates, bad_lines = read_entry_table(path, skip_bad_lines=skip_bad_lines)
+    return list(zip(*(table.column(c).to_pylist() for c in _COLUMNS))), duplicates, bad_lines
+
+
+_CHUNK = 100_000  # parsed lines held as Python strings before they move into Arrow arrays
+
+
+def read_entry_table(path: str | Path, *, skip_bad_lines: bool = False) -> tuple[pa.Table, int, int]:
+    """:func:`read_entries` as a table (``source``, ``target``, ``upos``; in file order, exact duplicates
+    dropped), read in chunks so memory stays near the size of the strings."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"lexicon {path} does not exist", "give --lexicon a TSV (source, target[, upos]) or MUSE file")
     if problem := _encoding_problem(path):
         raise problem
-    entries: list[tuple[str, str, str | None]] = []
-    seen: set[tuple[str, str, str | None]] = set()
+    chunks: list[pa.Table] = []
+    pending: tuple[list, list, list] = ([], [], [])
     bad: list[str] = []
-    duplicates = 0
+    n_bad = 0
     columns: dict[str, int] | None = None
     first = True
+
+    def flush() -> None:
+        if pending[0]:
+            chunks.append(pa.table({c: pa.array(v, pa.string()) for c, v in zip(_COLUMNS, pending)}))
+            for values in pending:
+                values.clear()
+
     for lineno, line in utf8_lines(path, bad="none"):
         if line is None:
-            bad.append(f"{path}:{lineno}: not valid UTF-8")
+            n_bad += 1
+            if len(bad) < _MAX_REPORTED:
+                bad.append(f"{path}:{lineno}: not valid UTF-8")
             continue
         if not line.strip():
             continue
@@ -389,25 +462,34 @@ def read_entries(
                 raise problem
         parsed = _parse(line, columns)
         if isinstance(parsed, str):
-            bad.append(f"{path}:{lineno}: {parsed}")
-        elif parsed in seen:
-            duplicates += 1
-        else:
-            seen.add(parsed)
-            entries.append(parsed)
-    if bad and not skip_bad_lines:
-        more = f" (and {len(bad) - _MAX_REPORTED} more bad lines)" if len(bad) > _MAX_REPORTED else ""
+            n_bad += 1
+            if len(bad) < _MAX_REPORTED:
+                bad.append(f"{path}:{lineno}: {parsed}")
+            continue
+        for values, value in zip(pending, parsed):
+            values.append(value)
+        if len(pending[0]) >= _CHUNK:
+            flush()
+    flush()
+    if n_bad and not skip_bad_lines:
+        more = f" (and {n_bad - _MAX_REPORTED} more bad lines)" if n_bad > _MAX_REPORTED else ""
         raise InputError(
             "; ".join(bad[:_MAX_REPORTED]) + more, "fix these lines, or pass --skip-bad-lines to count and skip them"
         )
-    if bad:
-        warn(f"skipped {len(bad)} bad lexicon lines (first: {bad[0]})")
-    if not entries:
+    if n_bad:
+        warn(f"skipped {n_bad} bad lexicon lines (first: {bad[0]})")
+    if not chunks:
         raise InputError(
             f"lexicon {path} has no entries",
             "give a TSV with a header (source, target[, upos]) or MUSE-style 'source target' lines",
         )
-    return entries, duplicates, len(bad)
+    table = pa.concat_tables(chunks).combine_chunks()
+    code = np.zeros(table.num_rows, dtype=np.int64)
+    for c in _COLUMNS:
+        values, n = _codes(table.column(c).combine_chunks())
+        code = code * n + values
+    keep = _first_seen(code)
+    return table.take(pa.array(keep)), table.num_rows - len(keep), n_bad
 
 
 def script_counts(words: list[str], sample: int = 2000) -> dict[str, int]:
