@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic
+from cstool import artifacts, atomic, specs
 from cstool.errors import ConfigError, InputError
 from cstool.options import option
 from cstool.text import induction
@@ -70,6 +70,11 @@ class LexiconConfig:
     keep_proper: bool = option(False, "Keep proper nouns (PROPN) from both parallel text and dictionaries.")
     strict_pos: bool = option(False, "Coverage counts only entries with the token's UPOS (as switch --strict-pos).")
     skip_bad_lines: bool = option(False, "Count and skip malformed dictionary lines.")
+    shard: str = option(
+        "0/1",
+        "i/n: induce from the sentence pairs whose source row ordinal is i modulo n (0-based i); shards' lexicons "
+        "merge with --dictionary.",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -87,7 +92,9 @@ class LexiconConfig:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.min_prob <= 1.0:
             problems.append(f"--min-prob must lie in [0, 1], got {self.min_prob}")
-        ConfigError.collect(problems)
+        if specs.parse_shard(self.shard) is None:
+            problems.append(f"--shard must be i/n with 0 <= i < n <= {specs.MAX_SHARDS}, got {self.shard!r}")
+        ConfigError.collect(problems, "see cstool lexicon --help")
 
 
 @dataclass
@@ -125,9 +132,14 @@ def read_side(spec: str, side: str) -> tuple[list[str], list[Sentence]]:
 
 
 def pair_sides(
-    src: tuple[list[str], list[Sentence]], tgt: tuple[list[str], list[Sentence]], *, pair_by: str
+    src: tuple[list[str], list[Sentence]],
+    tgt: tuple[list[str], list[Sentence]],
+    *,
+    pair_by: str,
+    shard: tuple[int, int] = (0, 1),
 ) -> list[tuple[Sentence, Sentence]]:
-    """Sentence pairs by id (every id once on each side, the same ids) or by row (the same row count)."""
+    """Sentence pairs by id (every id once on each side, the same ids) or by row (the same row count); of them,
+    those whose source row ordinal is in ``shard``."""
     (sid, ss), (tid, ts) = src, tgt
     if pair_by == "row":
         if len(ss) != len(ts):
@@ -150,6 +162,11 @@ def pair_sides(
             )
         by_id = dict(zip(tid, ts))
         pairs = [(s, by_id[i]) for i, s in zip(sid, ss)]
+    pairs = [p for k, p in enumerate(pairs) if specs.in_shard(k, shard)]
+    if not pairs:
+        raise InputError(
+            f"shard {shard[0]}/{shard[1]} holds no sentence pair ({len(ss)} source rows)", "give fewer shards"
+        )
     pairs = [(s, t) for s, t in pairs if s.words and t.words]
     if not pairs:
         raise InputError("no sentence pair has words on both sides", "give non-empty parallel artifacts")
@@ -229,7 +246,7 @@ def run(
     upos_of = None
     if source is not None:
         src, tgt = read_side(source, "source"), read_side(target, "target")
-        pairs = pair_sides(src, tgt, pair_by=config.pair_by)
+        pairs = pair_sides(src, tgt, pair_by=config.pair_by, shard=specs.parse_shard(config.shard))
         groups.append(induce_from(pairs, config, result))
         upos_of = tuple(
             induction.guess_upos((w, u) for s in side[1] for w, u in zip(s.words, s.upos)) for side in (src, tgt)

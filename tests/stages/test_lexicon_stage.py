@@ -214,3 +214,43 @@ def test_one_side_only_or_output_over_an_input_is_refused(sides, tmp_path):
     code, output = invoke("lexicon", "--source", sides[0], "--target", sides[1], "-o", sides[1])
     assert_user_error(code, output, "is also an input")
     assert not (tmp_path / "lex.tsv").exists()
+
+
+def test_shards_induce_from_disjoint_pairs_and_merge_back(tmp_path):
+    # Shard 0/2 sees the even source rows, shard 1/2 the odd ones: a word that occurs only in odd rows is in
+    # shard 1's lexicon alone; the two shards' lexicons merged with --dictionary hold both.
+    s, t = parallel(80)
+    rows, tgt = s.to_pylist(), t.to_pylist()
+    odd = {r["id"] for i, r in enumerate(rows) if i % 2}
+    for row in rows:  # odd rows: "kato" is "felo", translated "kitty"
+        if row["id"] in odd:
+            row["tokens"] = ["felo" if w == "kato" else w for w in row["tokens"]]
+    for row in tgt:
+        if row["id"] in odd:
+            row["tokens"] = ["kitty" if w == "cat" else w for w in row["tokens"]]
+    src_path = write(pa.Table.from_pylist(rows, schema=TAGGED), tmp_path / "s.parquet")
+    tgt_path = write(pa.Table.from_pylist(tgt, schema=TAGGED), tmp_path / "t.parquet")
+    got = {}
+    for i in (0, 1):
+        out = tmp_path / f"lex{i}.tsv"
+        result = run(LexiconConfig(shard=f"{i}/2"), source=src_path, target=tgt_path, output=str(out))
+        assert result.pairs == 40
+        got[i] = {(r["source"], r["target"]) for r in read_tsv(out)}
+    assert ("felo", "kitty") in got[1] and not any(src == "felo" for src, _ in got[0])
+    assert ("kato", "cat") in got[0]
+    run(
+        LexiconConfig(),
+        dictionaries=[str(tmp_path / "lex0.tsv"), str(tmp_path / "lex1.tsv")],
+        output=str(tmp_path / "all.tsv"),
+    )
+    merged = {(r["source"], r["target"]) for r in read_tsv(tmp_path / "all.tsv")}
+    assert merged == got[0] | got[1]
+    code, output = invoke(
+        "lexicon", "--source", src_path, "--target", tgt_path, "--shard", "2/2", "-o", tmp_path / "x.tsv"
+    )
+    assert_user_error(code, output, "--shard")
+    code, output = invoke(
+        "lexicon", "--source", src_path, "--target", tgt_path, "--shard", "100/1000", "-o", tmp_path / "x.tsv"
+    )
+    assert_user_error(code, output, "holds no sentence pair")
+    assert not (tmp_path / "x.tsv").exists()
