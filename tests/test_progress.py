@@ -92,3 +92,17 @@ def test_the_bar_shows_done_of_total_and_the_time_left(monkeypatch):
     shown = _render(monkeypatch, quiet=False)
     assert "10/40" in shown and "eta" in shown
     assert _render(monkeypatch, quiet=True) == ""
+
+
+def test_train_tagger_shows_stanzas_steps_as_a_bar(monkeypatch, tmp_path):
+    from cstool.stages.train_tagger import TrainTaggerConfig, train_tagger
+
+    out = io.StringIO()
+    out.isatty = lambda: True
+    monkeypatch.setattr(sys, "stderr", out)
+    train_tagger(
+        TINY_CONLLU, None, tmp_path / "t.pt", config=TrainTaggerConfig(lang="en", max_steps=40, eval_interval=40)
+    )
+    shown = out.getvalue()
+    assert "train-tagger" in shown and "40/40" in shown and "eta" in shown
+    assert "Finished STEP" not in shown  # Stanza's own lines became the bar

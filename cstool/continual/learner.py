@@ -27,7 +27,7 @@ from cstool.continual.config import BUFFER, FULL, ReplayConfig, Task
 from cstool.continual.state import RunState
 from cstool.continual.tasks import TaskKind, task_kind
 from cstool.errors import ConfigError
-from cstool.lm.reporting import TENSORBOARD_DIR, report_callbacks
+from cstool.lm.reporting import TENSORBOARD_DIR, StepProgress, report_callbacks
 
 # transformers 5 warns about its own deprecated property whenever a peft model is trained or saved.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -203,6 +203,7 @@ class Learner:
             trainer.penalty = penalty
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
+            trainer.add_callback(StepProgress(f"{task} {phase}"))
             for callback in report_callbacks(c.report_to, self.out / TENSORBOARD_DIR / f"{task}-{phase}"):
                 trainer.add_callback(callback)
             for callback in callbacks:

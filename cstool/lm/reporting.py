@@ -11,7 +11,7 @@ import pyarrow as pa
 from transformers import TrainerCallback
 
 from cstool import artifacts
-from cstool.console import log
+from cstool.console import log, progress
 from cstool.errors import ConfigError
 
 
@@ -81,3 +81,27 @@ class ConsoleLog(TrainerCallback):
                 f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  ce {logs['ce']:.4f}  "
                 f"kd {logs['kd']:.4f}  lr {logs.get('learning_rate', 0):.2e}  {logs['tokens_per_s']:.0f} tok/s"
             )
+
+
+class StepProgress(TrainerCallback):
+    """A progress bar over a Trainer's optimizer steps (count of the total, time spent and left) on stderr;
+    silent with --quiet, when stderr is not a terminal, and on every process but the first."""
+
+    def __init__(self, description: str):
+        self.description = description
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.bar = progress(self.description, total=state.max_steps)
+            self.bar.start()
+            self.bar.update(self.bar.task_ids[0], completed=state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(self.bar.task_ids[0], completed=state.global_step)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cstool import artifacts, atomic, devices, langcodes, locks, paths, stanza_models
 from cstool.conllu import normalized_blocks, read_conllu
+from cstool.console import progress
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.options import SEED, option
 
@@ -134,6 +135,25 @@ def upos_accuracy(tagger_path: str | Path, gold: str | Path, *, lang: str, devic
     return right / total
 
 
+_STEP = re.compile(r"Finished STEP (\d+)/(\d+)")
+
+
+class _StepProgress(logging.Handler):
+    """Stanza's "Finished STEP i/n" lines move a progress bar; its other INFO lines are dropped, and warnings
+    go to the handlers the logger had."""
+
+    def __init__(self, bar, handlers: list[logging.Handler]):
+        super().__init__(logging.INFO)
+        self.bar, self.others = bar, handlers
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            for handler in self.others:
+                handler.handle(record)
+        elif m := _STEP.search(record.getMessage()):
+            self.bar.update(self.bar.task_ids[0], completed=int(m.group(1)))
+
+
 @locks.locks_output("train-tagger", "output")
 def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, *, config: TrainTaggerConfig) -> dict:
     """Train a tagger on ``train`` and write it to ``output`` (atomically). Returns the result record."""
@@ -181,12 +201,14 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
         if not config.full_size:
             for k, v in SMALL_SIZES.items():
                 args += [f"--{k}", str(v)]
-        # Stanza's trainer logs every 20 steps at INFO; keep stderr readable.
+        # Stanza's trainer logs every 20 steps at INFO: its lines become a progress bar, warnings pass through.
         stanza_log = logging.getLogger("stanza")
-        level = stanza_log.level
-        stanza_log.setLevel(logging.WARNING)
+        level, handlers, propagate = stanza_log.level, stanza_log.handlers[:], stanza_log.propagate
+        bar = progress("train-tagger", total=config.max_steps)
+        stanza_log.handlers, stanza_log.propagate = [_StepProgress(bar, handlers)], False
+        stanza_log.setLevel(logging.INFO)
         try:
-            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            with bar, open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
                 stanza_tagger.main(args)
         except (ValueError, RuntimeError, OSError) as e:  # Stanza's UDError is a ValueError
             if failed := atomic.write_error(e, output):  # its checkpoints filled the disk
@@ -198,6 +220,7 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
             ) from None
         finally:
             stanza_log.setLevel(level)
+            stanza_log.handlers, stanza_log.propagate = handlers, propagate
         model_file = work / "tagger.pt"
         if not model_file.is_file():
             raise InputError(

@@ -516,3 +516,18 @@ def test_misspelt_base_names_the_model_folder_and_a_close_name(seq, tmp_path):
     with pytest.raises(CstoolError) as e:
         models.load_causal_lm("HuggingFaceTB/SmolLM2-135M")
     assert "--allow-download (distill, teacher-cache)" in e.value.hint
+
+
+def test_each_phase_shows_a_progress_bar_with_its_total(seq, tmp_path, monkeypatch):
+    import io
+    import sys
+
+    out = io.StringIO()
+    out.isatty = lambda: True  # a terminal, as far as console.progress asks
+    monkeypatch.setattr(sys, "stderr", out)
+    _run(seq, tmp_path / "r", strategy="replay-adapter", steps_per_task=6, train_first=True, score_phases=False)
+    shown = out.getvalue()
+    for task in [t for t, _ in seq["tasks"]]:
+        assert f"{task} " in shown
+    assert "6/6" in shown or "5/5" in shown or "4/4" in shown, shown[-2000:]
+    assert "eta" in shown
