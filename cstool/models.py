@@ -2,8 +2,12 @@
 and builds, checks and saves students. (Stanza pipelines: :mod:`cstool.stanza_models`; devices, dtypes and
 threads: :mod:`cstool.devices`.)
 
-Hugging Face models are offline by default: a path must exist locally, and a download happens only when
-the caller passes ``allow_download=True`` (the ``--allow-download`` flag). Every "not found" error names the
+A model is found as transformers finds it (:func:`locate`): a local path that exists is used as is; else a
+name that looks like a Hub id (OWNER/NAME, see :func:`cstool.hub.looks_like_repo_id`) is loaded from the
+Hugging Face cache, downloaded there on first use; in offline mode (``--offline``, $CSTOOL_OFFLINE or
+$HF_HUB_OFFLINE set to 1: :mod:`cstool.offline`) from the cache only, and one that is not there is a one-line
+error naming why downloads are off and how to get it. Any other name is a path that does not exist: a "not
+found" error with the close names next to it, never a network request. Every "not found" error names the
 path that is missing and the flag or command that provides it. Heavy libraries are imported inside the
 functions, so importing this module is cheap.
 """
@@ -20,31 +24,37 @@ from cstool.errors import ConfigError, CstoolError, InputError, ModelNotFoundErr
 from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
 
-def _resolve(path_or_id: str | os.PathLike, what: str, allow_download: bool) -> tuple[str, bool]:
-    """Return (name to pass to from_pretrained, local_files_only)."""
+def locate(path_or_id: str | os.PathLike, what: str = "model", *, offline: bool = False) -> str:
+    """The local folder of a model or tokenizer: an existing path as is, a Hub id's snapshot in the Hugging Face
+    cache (fetched on first use unless ``offline``), or a "not found" error with a did-you-mean hint. A
+    ``Path`` is always a path, never a Hub id."""
+    from cstool import hub
+
     p = Path(path_or_id).expanduser()
     if p.exists():
-        return str(p), True
-    if allow_download:
-        return str(path_or_id), False
-    raise ModelNotFoundError(
-        f"{'model (or tokenizer)' if what == 'tokenizer' else what} not found at {path_or_id}: no such folder",
-        _not_found_hint(p),
-    )
+        return str(p)
+    name = str(path_or_id)
+    if isinstance(path_or_id, os.PathLike) or not hub.looks_like_repo_id(name):
+        raise ModelNotFoundError(
+            f"{'model (or tokenizer)' if what == 'tokenizer' else what} not found at {path_or_id}: no such folder",
+            _not_found_hint(p),
+        )
+    files = hub.TOKENIZER_FILES if what == "tokenizer" else hub.CHECKPOINT_FILES
+    instead = f"give a local model folder (on a machine that reaches the Hub: cstool import-model {name} -o DIR)"
+    return str(hub.fetch(name, offline=offline, files=files, instead=instead))
 
 
-def _not_found_hint(p: Path) -> str:
-    """Close names next to a misspelt path, and the Hub only where the name could be a Hub id."""
+def _not_found_hint(p: Path, give: str = "give a local folder written by save_pretrained") -> str:
+    """Close names next to a misspelt path (a name that could be a Hub id never gets here)."""
     import difflib
 
     parent = p.parent if str(p.parent) not in ("", ".") else Path(".")
     siblings = [c.name for c in parent.iterdir() if c.is_dir()] if parent.is_dir() else []
     close = difflib.get_close_matches(p.name, siblings, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(str(parent / c) for c in close)}? " if close else ""
-    hint += "give a local folder written by save_pretrained (e.g. the OUT_DIR of cstool distill)"
-    text = str(p)
-    if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not parent.is_dir():
-        hint += "; a Hugging Face Hub id is fetched only by commands with --allow-download (distill, teacher-cache)"
+    hint += f"{give} (e.g. the OUT_DIR of cstool distill)"
+    if "/" not in str(p) and not str(p).startswith((".", "~")):
+        hint += "; a Hugging Face Hub id is written OWNER/NAME"
     return hint
 
 
@@ -55,12 +65,13 @@ def _safetensor_error() -> type[Exception]:
     return SafetensorError
 
 
-def load_tokenizer(path: str | os.PathLike, *, allow_download: bool = False):
+def load_tokenizer(path: str | os.PathLike, *, offline: bool = False):
+    """A tokenizer from a local folder or a Hub id (see :func:`locate`)."""
     from transformers import AutoTokenizer
 
-    name, local = _resolve(path, "tokenizer", allow_download)
+    name = locate(path, "tokenizer", offline=offline)
     try:
-        return AutoTokenizer.from_pretrained(name, local_files_only=local, trust_remote_code=False)
+        return AutoTokenizer.from_pretrained(name, local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError) as e:
         raise ModelNotFoundError(
             f"cannot load a tokenizer from {name}: {str(e).splitlines()[0]}",
@@ -71,18 +82,19 @@ def load_tokenizer(path: str | os.PathLike, *, allow_download: bool = False):
 def load_causal_lm(
     path: str | os.PathLike,
     *,
-    allow_download: bool = False,
+    offline: bool = False,
     dtype: Any = None,
     device: str = "cpu",
     gguf_file: str | None = None,
 ):
-    """Load a causal LM (any ``AutoModelForCausalLM`` architecture) from a local folder."""
+    """Load a causal LM (any ``AutoModelForCausalLM`` architecture) from a local folder or a Hub id (see
+    :func:`locate`)."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # cstool draws its own progress; keep stderr readable
-    name, local = _resolve(path, "model", allow_download)
-    kwargs: dict[str, Any] = {"local_files_only": local, "trust_remote_code": False}
+    name = locate(path, "model", offline=offline)
+    kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
     if dtype is not None:
         kwargs["dtype"] = dtype
     if gguf_file is not None:
@@ -381,19 +393,20 @@ def save_model_dir(model, tokenizer, out_dir: str | os.PathLike, provenance: dic
     write_sidecar(out, provenance)
 
 
-def load_vlm(path: str | os.PathLike, *, allow_download: bool = False, dtype: Any = None, device: str = "cpu"):
-    """Load an image-text-to-text model (Llava-style, SmolVLM, PaliGemma, …) and its processor from a folder.
+def load_vlm(path: str | os.PathLike, *, offline: bool = False, dtype: Any = None, device: str = "cpu"):
+    """Load an image-text-to-text model (Llava-style, SmolVLM, PaliGemma, …) and its processor from a folder
+    or a Hub id (see :func:`locate`).
 
     Returns ``(model, processor)``. A folder without a vision tower (a plain causal LM) is refused.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    name, local = _resolve(path, "vision-language model", allow_download)
-    kwargs: dict[str, Any] = {"local_files_only": local, "trust_remote_code": False}
+    name = locate(path, "vision-language model", offline=offline)
+    kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
     if dtype is not None:
         kwargs["dtype"] = dtype
     try:
-        processor = AutoProcessor.from_pretrained(name, local_files_only=local, trust_remote_code=False)
+        processor = AutoProcessor.from_pretrained(name, local_files_only=True, trust_remote_code=False)
         model = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
     except (OSError, ValueError, KeyError, _safetensor_error()) as e:
         raise ModelNotFoundError(
@@ -450,11 +463,16 @@ def load_gguf(folder: str | os.PathLike, gguf_file: str, *, dtype: Any = None):
 
 
 def require_model_dir(path: str | None, role: str) -> None:
-    if path is not None and not Path(path).expanduser().exists():
-        raise ModelNotFoundError(
-            f"{role} model not found at {path}",
-            f"give the {role} as a folder written by save_pretrained (e.g. an earlier cstool distill OUT_DIR)",
-        )
+    """Refuse, before any work, a ``role`` model that is neither an existing path nor a Hub id (a Hub id is
+    looked up when it is loaded, see :func:`locate`)."""
+    from cstool import hub
+
+    if path is None or Path(path).expanduser().exists() or hub.looks_like_repo_id(str(path)):
+        return
+    raise ModelNotFoundError(
+        f"{role} model not found at {path}: no such folder",
+        _not_found_hint(Path(path).expanduser(), f"give the {role} as a folder written by save_pretrained"),
+    )
 
 
 def check_own_tokenizer(tokenizer: Any, model: Any, *, model_path: str | os.PathLike, tokenizer_path: str) -> None:

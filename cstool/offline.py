@@ -1,22 +1,38 @@
 """Whether cstool may download anything: ``--offline``, or $CSTOOL_OFFLINE / $HF_HUB_OFFLINE set to 1.
 
-Stanza models (:mod:`cstool.stanza_models`) and Hub datasets (:mod:`cstool.hfdata`) ask the same question here.
-Hugging Face models are another matter: :mod:`cstool.models` loads them from local paths and fetches one only
-when the caller passes ``allow_download=True`` (``--allow-download`` of distill and teacher-cache).
+Everything cstool fetches on first use asks this one question: Hugging Face models named by a Hub id
+(:mod:`cstool.models`, through :mod:`cstool.hub`), Stanza models (:mod:`cstool.stanza_models`) and Hub
+datasets (:mod:`cstool.hfdata`, :mod:`cstool.lm.harness`). Online, a missing one is downloaded into its cache
+(the Hugging Face cache, Stanza's resources folder); offline, only what the cache holds is used and a missing
+one is a one-line error naming why downloads are off. The command line runs a command with ``--offline``
+inside :func:`refused`, so its flag reaches every download of the command, not only the model loads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 OFFLINE_ENV = ("CSTOOL_OFFLINE", "HF_HUB_OFFLINE")
+_refused = {"depth": 0}
 
 
 def offline_reason(flag: bool = False) -> str | None:
     """Why nothing may be downloaded (``--offline``, or $CSTOOL_OFFLINE / $HF_HUB_OFFLINE set to 1), or None."""
-    if flag:
+    if flag or _refused["depth"]:
         return "--offline"
     for name in OFFLINE_ENV:
         if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
             return f"{name}={os.environ[name]}"
     return None
+
+
+@contextlib.contextmanager
+def refused(on: bool = True) -> Iterator[None]:
+    """While inside, :func:`offline_reason` says ``--offline`` (when ``on``): a command's ``--offline``."""
+    _refused["depth"] += bool(on)
+    try:
+        yield
+    finally:
+        _refused["depth"] -= bool(on)

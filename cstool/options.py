@@ -13,6 +13,9 @@ Every number is checked against its field once, by :func:`bound_problems`, befor
 (:func:`cstool.cli.options.build_config` calls it for flags and ``--config`` keys alike): an ``int`` field
 takes a whole number, a ``float`` field a finite number (never nan or inf), and both lie within the bounds
 declared with the option (``low``/``high`` inclusive, ``below`` exclusive). Every seed takes ``SEED``.
+
+Options that mean one thing in several stages are declared once, here: :func:`device_option` (``--device``)
+and :func:`offline_option` (``--offline``).
 """
 
 from __future__ import annotations
@@ -138,3 +141,27 @@ def comma_list(value: str | Sequence[str]) -> tuple[str, ...]:
     """``"en, hi,mr"`` (or a list) → ``("en", "hi", "mr")``."""
     items = value.split(",") if isinstance(value, str) else value
     return tuple(str(x).strip() for x in items if str(x).strip())
+
+
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto: cuda when torch sees a GPU, else cpu)."
+
+
+def device_option() -> Any:
+    """``--device`` of every stage that runs a model: default ``auto``, checked by
+    :func:`cstool.devices.device_problem` and resolved by :func:`cstool.devices.resolve_device`."""
+    return option("auto", DEVICE_HELP)
+
+
+HUB_MODELS = "models named by a Hub id (OWNER/NAME)"
+
+
+def offline_option(what: str = HUB_MODELS, where: str = "the Hugging Face cache") -> Any:
+    """``--offline`` of every command that may download: ``what`` are fetched into ``where`` on first use,
+    unless this flag (or $CSTOOL_OFFLINE / $HF_HUB_OFFLINE, see :mod:`cstool.offline`) says never. A resumed
+    run may change it."""
+    return option(
+        False,
+        f"Never download {what}; use those already in {where} (also when $CSTOOL_OFFLINE or $HF_HUB_OFFLINE is "
+        "1). Without it, one missing there is downloaded on first use.",
+        changes_result=False,
+    )

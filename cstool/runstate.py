@@ -66,7 +66,7 @@ def fingerprint(path: str | os.PathLike | None) -> str | None:
 
 
 def content_fingerprint(path: str) -> str:
-    """Fingerprint of a local file or folder; a hub id (with --allow-download) stands for itself."""
+    """Fingerprint of a local file or folder; a Hub id (OWNER/NAME, fetched when loaded) stands for itself."""
     return fingerprint(path) if Path(path).exists() else f"hub:{path}"
 
 

@@ -139,9 +139,43 @@ def test_every_config_field_has_a_flag_with_the_fields_default_and_help():
     assert not_flags == [("eval", "has_model")]  # set from --model
 
 
+def _config_fields(field: str) -> dict[str, dataclasses.Field]:
+    """Command → its config's ``field``, for every command whose config has one."""
+    found = {}
+    for name, spec in COMMANDS.items():
+        fields = {f.name: f for f in dataclasses.fields(spec.config_class())} if spec.config else {}
+        if field in fields:
+            found[name] = fields[field]
+    return found
+
+
+def test_device_means_one_thing_everywhere():
+    from cstool.options import DEVICE_HELP
+
+    devices = _config_fields("device")
+    assert set(devices) == {"tag", "train-tagger", "teacher-cache", "distill", "replay-train", "eval"}
+    for name, f in devices.items():
+        assert f.default == "auto" and option_info(f).help == DEVICE_HELP, name
+        params = {p.name: p for p in click_command(name).params}
+        assert params["device"].default == "auto" and params["device"].help == DEVICE_HELP, name
+
+
+def test_every_command_that_loads_a_model_by_name_has_the_same_offline_flag():
+    offline = _config_fields("offline")
+    loaders = {"distill", "teacher-cache", "adapt-vocab", "eval", "replay-train", "import-model"}
+    assert set(offline) == loaders | {"tag"}  # tag: Stanza's models
+    helps = {option_info(f).help for name, f in offline.items() if name in loaders - {"eval"}}
+    assert len(helps) == 1 and "Hub id (OWNER/NAME)" in next(iter(helps))
+    for name, f in offline.items():
+        info = option_info(f)
+        assert f.default is False and not info.changes_result, name  # a resumed run may change it
+        assert "$HF_HUB_OFFLINE" in info.help and "$CSTOOL_OFFLINE" in info.help, name
+    assert not _config_fields("allow_download")
+
+
 def test_options_that_had_no_flag_have_one_now():
     wanted = {
-        "distill": ["--weight-decay", "--keep-checkpoints", "--allow-download"],
+        "distill": ["--weight-decay", "--keep-checkpoints", "--offline"],
         "replay-train": [
             "--lora-dropout",
             "--kd-temperature",
@@ -151,7 +185,7 @@ def test_options_that_had_no_flag_have_one_now():
             "--full-finetune",
         ],
         "train-tokenizer": ["--byte-fallback", "--max-sentences"],
-        "teacher-cache": ["--allow-download"],
+        "teacher-cache": ["--offline"],
     }
     for name, flags in wanted.items():
         opts = {o for p in click_command(name).params for o in p.opts}

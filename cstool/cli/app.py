@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import typer
 
-from cstool import __version__, atomic
+from cstool import __version__, atomic, offline
 from cstool.cli.help import print_help
 from cstool.cli.options import (
     CONFIG_FILE,
@@ -208,7 +208,8 @@ def make_callback(spec: CommandSpec) -> Callable[..., Any]:
             return spec.body(**extras)
         given = {name: v for name, v in values.items() if not is_default(ctx, name)}
         config = build_config(cls, given, spec.derive(extras) if spec.derive else None)
-        return spec.body(config, **extras)
+        with offline.refused(getattr(config, "offline", False)):  # --offline: no download of any kind
+            return spec.body(config, **extras)
 
     return generate(spec.name, params, run)
 

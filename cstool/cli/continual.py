@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     ],
     config="cstool.continual.config.ReplayConfig",
     params=[
-        param("base", str, "Base model folder (frozen; adapters are trained on it)."),
+        param("base", str, "Base model folder or Hugging Face Hub id OWNER/NAME (frozen; adapters are trained on it)."),
         param(
             "task",
             list[str],
@@ -89,8 +89,8 @@ def replay_train(
         param(
             "model",
             Optional[str],
-            "Model folder (save_pretrained); default with --adapter: the base the adapter recorded. VQA without a "
-            "model scores a prediction column.",
+            "Model folder (save_pretrained) or Hugging Face Hub id OWNER/NAME; default with --adapter: the base the "
+            "adapter recorded. VQA without a model scores a prediction column.",
             default=None,
         ),
         param(

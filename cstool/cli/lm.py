@@ -45,7 +45,7 @@ def train_tokenizer(config: TrainTokenizerConfig, data: list[str], output: Path)
     examples=["cstool adapt-vocab student --tokenizer hi_tok --mode extend -o student_hi"],
     config="cstool.stages.adapt_vocab.AdaptVocabConfig",
     params=[
-        argument("model", str, "Causal LM folder (save_pretrained) to adapt."),
+        argument("model", str, "Causal LM folder (save_pretrained) or Hugging Face Hub id OWNER/NAME to adapt."),
         param("output", Path, "Adapted model folder (AutoModelForCausalLM-loadable).", "--output", "-o"),
     ],
 )

@@ -10,7 +10,7 @@ from cstool import artifacts, devices
 from cstool.continual import strategies
 from cstool.continual.strategies import FULL, MAIN, REPLAY  # noqa: F401 (the run folder's names, used here too)
 from cstool.errors import ConfigError, at_least
-from cstool.options import SEED, option
+from cstool.options import SEED, device_option, offline_option, option
 from cstool.vqa.metrics import check_normalization
 
 TASK_TYPES = ("lm", "vqa")
@@ -99,7 +99,8 @@ class ReplayConfig:
         False, "Continue a killed run in the same folder (same options and inputs).", changes_result=False
     )
     run_name: str | None = option(None, "Name of the run in metrics [default: the folder name].")
-    device: str = option("auto", "auto, cpu or cuda.")
+    device: str = device_option()
+    offline: bool = offline_option()
     dtype: str = option(
         "float32",
         "float32, bfloat16 or float16: mixed precision of training and dev scoring, and the KD teacher's weights "

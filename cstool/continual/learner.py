@@ -46,11 +46,11 @@ class Learner:
         state: RunState | None = None,
     ):
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
-        self.base_path = base
+        self.base_path = models.locate(base, offline=config.offline)  # a Hub id: its snapshot in the cache
         self.device = ranks.join(devices.resolve_device(config.device))
         self.dtype = devices.torch_dtype(config.dtype, self.device)
         self.kind: TaskKind = kind or task_kind(config)
-        self.base = self.kind.load(base, self.device)
+        self.base = self.kind.load(self.base_path, self.device)
         self.tokenizer = self.kind.tokenizer
         self.targets = adapters.resolve_target_modules(self.base, config.target_modules)
         save_modules = adapters.embedding_modules(self.base) if config.train_embeddings else None
@@ -324,12 +324,14 @@ class Learner:
                 check_model_tokenizer(model, self.tokenizer)
 
     def _load_teacher(self):
-        teacher_tok = models.load_tokenizer(self.config.kd_teacher)
+        teacher_tok = models.load_tokenizer(self.config.kd_teacher, offline=self.config.offline)
         if models.tokenizer_fingerprint(teacher_tok) != models.tokenizer_fingerprint(self.tokenizer):
             raise ConfigError(
                 f"--kd-teacher {self.config.kd_teacher} has another vocabulary than --base",
                 "distillation needs the same tokenizer: use the teacher the base was distilled from",
             )
-        teacher = models.load_causal_lm(self.config.kd_teacher, device=self.device, dtype=self.dtype).eval()
+        teacher = models.load_causal_lm(
+            self.config.kd_teacher, offline=self.config.offline, device=self.device, dtype=self.dtype
+        ).eval()
         teacher.requires_grad_(False)
         return teacher

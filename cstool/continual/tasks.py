@@ -118,8 +118,8 @@ class LmKind:
         self._encoded: dict[int, tuple[list, list]] = {}
 
     def load(self, base: str, device: str) -> Any:
-        self.tokenizer = models.load_tokenizer(base)
-        return models.load_causal_lm(base, device=device)
+        self.tokenizer = models.load_tokenizer(base, offline=self.config.offline)
+        return models.load_causal_lm(base, offline=self.config.offline, device=device)
 
     def lora_targets(
         self, model: Any, targets: list[str], save_modules: list[str] | None
@@ -240,7 +240,7 @@ class VqaKind:
         from cstool.vqa.codec import VqaCodec
         from cstool.vqa.model import require_vision
 
-        model, processor = models.load_vlm(base, device=device)
+        model, processor = models.load_vlm(base, offline=self.config.offline, device=device)
         require_vision(model, base)
         self.codec, self.tokenizer = VqaCodec(processor), processor.tokenizer
         return model

@@ -12,7 +12,7 @@ from typing import Any
 from cstool import artifacts, atomic, locks, models, paths
 from cstool.errors import ConfigError, InputError
 from cstool.lm.vocab_adapt import MODES, adapt_vocabulary
-from cstool.options import option
+from cstool.options import offline_option, option
 
 __all__ = ["AdaptVocabConfig", "adapt_vocab"]
 
@@ -21,7 +21,7 @@ __all__ = ["AdaptVocabConfig", "adapt_vocab"]
 class AdaptVocabConfig:
     tokenizer: str = option(help="New tokenizer folder (e.g. from cstool train-tokenizer on the new language).")
     mode: str = option("replace", "replace: the model takes the new tokenizer; extend: the new pieces are added.")
-    allow_download: bool = option(False, "Fetch the model from the Hugging Face Hub when it is not a local folder.")
+    offline: bool = offline_option()
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -35,9 +35,9 @@ def adapt_vocab(model_path: str, out_dir: str | os.PathLike, *, config: AdaptVoc
     paths.check_outputs({"-o": out}, {"MODEL": [model_path], "--tokenizer": [config.tokenizer]}, folders=["-o"])
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty", "choose another -o or delete the folder")
-    old_tok = models.load_tokenizer(model_path, allow_download=config.allow_download)
-    new_tok = models.load_tokenizer(config.tokenizer)
-    model = models.load_causal_lm(model_path, allow_download=config.allow_download)
+    old_tok = models.load_tokenizer(model_path, offline=config.offline)
+    new_tok = models.load_tokenizer(config.tokenizer, offline=config.offline)
+    model = models.load_causal_lm(model_path, offline=config.offline)
     old_rows = model.get_input_embeddings().num_embeddings
     model, tok = adapt_vocabulary(model, old_tok, new_tok, mode=config.mode)
     prov = artifacts.make_provenance("adapt-vocab", options={**artifacts.jsonable(config), "model": model_path})

@@ -34,7 +34,7 @@ from cstool.errors import ConfigError, CstoolError, InputError, at_least
 from cstool.lm.checkpoints import NoFinalCheckpoint, interrupted, resume_point, write_run_record
 from cstool.lm.kd import KINDS
 from cstool.lm.reporting import REPORT_TO, TENSORBOARD_DIR, ConsoleLog, report_callbacks
-from cstool.options import SEED, option
+from cstool.options import SEED, device_option, offline_option, option
 
 DONE = "done.json"
 TRAIN_METRICS_FILE = "train_metrics.parquet"
@@ -50,7 +50,9 @@ class DistillConfig:
         type=str,
         parse=lambda text: parse_layers(text),  # defined below
     )
-    teacher: str | None = option(None, "Teacher model folder; without it (and a cache): plain LM training.")
+    teacher: str | None = option(
+        None, "Teacher model folder or Hugging Face Hub id OWNER/NAME; without it (and a cache): plain LM training."
+    )
     teacher_cache: str | None = option(None, "Top-k cache from cstool teacher-cache (no teacher in memory).")
     tokenizer: str | None = option(
         None, "Tokenizer folder for --student-config without a teacher, or the student's own with --cross-tokenizer."
@@ -93,7 +95,7 @@ class DistillConfig:
     keep_checkpoints: bool = option(
         False, "Keep OUT/checkpoints after a finished run (else they are deleted).", changes_result=False
     )
-    device: str = option("auto", "auto, cpu or cuda.")
+    device: str = device_option()
     dtype: str = option(
         "float32",
         "float32, bfloat16 or float16: the teacher's weights and the mixed precision of training (the student's "
@@ -109,11 +111,7 @@ class DistillConfig:
         "none or tensorboard: log the training losses as TensorBoard event files in OUT/tensorboard.",
         changes_result=False,
     )
-    allow_download: bool = option(
-        False,
-        "Fetch models and tokenizers from the Hugging Face Hub when they are not local folders.",
-        changes_result=False,
-    )
+    offline: bool = offline_option()
 
     def __post_init__(self) -> None:
         problems = []
@@ -381,15 +379,15 @@ def _load_models(config: DistillConfig, dtype: torch.dtype) -> tuple[Any, Any, A
 
     teacher = teacher_tok = None
     if config.teacher:
-        teacher_tok = models.load_tokenizer(config.teacher, allow_download=config.allow_download)
+        teacher_tok = models.load_tokenizer(config.teacher, offline=config.offline)
     tok_dir = config.student or config.tokenizer or config.teacher
     if tok_dir is None:  # --student-config with --teacher-cache only: the cache's teacher tokenizer
         tok_dir = cache_teacher(config.teacher_cache)
-    student_tok = models.load_tokenizer(tok_dir, allow_download=config.allow_download)
+    student_tok = models.load_tokenizer(tok_dir, offline=config.offline)
     if config.student:
-        student = models.load_causal_lm(config.student, allow_download=config.allow_download, dtype=torch.float32)
+        student = models.load_causal_lm(config.student, offline=config.offline, dtype=torch.float32)
     if config.teacher:
-        teacher = models.load_causal_lm(config.teacher, allow_download=config.allow_download, dtype=dtype)
+        teacher = models.load_causal_lm(config.teacher, offline=config.offline, dtype=dtype)
         if config.init_from_teacher_layers:
             layers = list(config.init_from_teacher_layers)
             student = models.student_from_teacher_layers(teacher, layers).to(torch.float32)

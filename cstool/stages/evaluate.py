@@ -25,7 +25,7 @@ from cstool.console import log
 from cstool.errors import ConfigError, InputError, at_least
 from cstool.lm.fertility import fertility
 from cstool.lm.scoring import LMScore, score_lm
-from cstool.options import comma_list, option
+from cstool.options import HUB_MODELS, comma_list, device_option, offline_option, option
 from cstool.vqa.metrics import check_normalization
 
 __all__ = ["EvalConfig", "LMScore", "evaluate", "parse_data_specs", "score_lm"]
@@ -65,8 +65,9 @@ class EvalConfig:
     lm_eval_include: str | None = option(None, "Folder of task YAMLs for --lm-eval (the harness's include_path).")
     lm_eval_limit: int | None = option(None, "Most documents per --lm-eval task (default: all).", low=1)
     lm_eval_fewshot: int = option(0, "Few-shot examples per --lm-eval document.", low=0, high=2**16)
-    device: str = option("cpu", "cpu or cuda.")
+    device: str = device_option()
     dtype: str | None = option(None, "float32, bfloat16 or float16 (default: as saved).")
+    offline: bool = offline_option(HUB_MODELS + " and --lm-eval datasets", "the Hugging Face caches")
     allow_other_base: bool = option(
         False, "Apply an --adapter whose provenance records another base model than --model."
     )
@@ -128,12 +129,12 @@ def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tok
     device = devices.resolve_device(config.device)
     dtype = devices.torch_dtype(config.dtype, device)  # float16 is refused on the CPU
     if config.task == "vqa":
-        model, tok = models.load_vlm(model_path, dtype=dtype, device=device)
+        model, tok = models.load_vlm(model_path, offline=config.offline, dtype=dtype, device=device)
         if tokenizer_path is not None:
             raise ConfigError("--tokenizer is for --task lm; a VLM uses the processor saved with it")
     else:
-        tok = models.load_tokenizer(tokenizer_path or model_path)
-        model = models.load_causal_lm(model_path, dtype=dtype, device=device)
+        tok = models.load_tokenizer(tokenizer_path or model_path, offline=config.offline)
+        model = models.load_causal_lm(model_path, offline=config.offline, dtype=dtype, device=device)
         if tokenizer_path is not None:
             models.check_own_tokenizer(tok, model, model_path=model_path, tokenizer_path=tokenizer_path)
     _check_stack(adapters)
@@ -299,8 +300,10 @@ def evaluate(
     harness = None
     if config.lm_eval:  # built by the harness (datasets loaded) before any model is
         from cstool.lm.harness import load_tasks
+        from cstool.offline import refused
 
-        harness = load_tasks(config.lm_eval, config.lm_eval_include, taken=[*data, *probes])
+        with refused(config.offline):
+            harness = load_tasks(config.lm_eval, config.lm_eval_include, taken=[*data, *probes])
     model = tok = None
     if model_path is not None:
         model, tok = load_model(model_path, adapters, config, tokenizer_path)

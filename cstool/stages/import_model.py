@@ -3,7 +3,7 @@ transformers folder: ``config.json``, safetensors weights and the tokenizer, whi
 ``AutoModelForCausalLM.from_pretrained(FOLDER)`` and serves as ``--teacher`` of distill and teacher-cache.
 
 SOURCE is found as transformers finds a model: a local path (a ``.gguf`` file, or a folder with ``config.json``
-or one ``.gguf``), else a Hub repository id in the Hugging Face cache, else downloaded into that cache
+or one ``.gguf``), else a Hub repository id (OWNER/NAME) in the Hugging Face cache, else downloaded into that cache
 (:mod:`cstool.hub`; never with ``--offline`` or $HF_HUB_OFFLINE=1). GGUF weights are dequantized (transformers
 reads them through the ``gguf`` package: ``pip install 'cstool[gguf]'``). The folder appears whole or not at
 all, and its ``cstool.json`` records the source, the Hub commit and the SHA-256 of every file read.
@@ -18,7 +18,7 @@ from typing import Any
 
 from cstool import artifacts, atomic, devices, models, paths
 from cstool.errors import ConfigError, InputError, ModelNotFoundError
-from cstool.options import option
+from cstool.options import offline_option, option
 
 __all__ = ["ImportModelConfig", "ImportModelResult", "run"]
 
@@ -30,7 +30,7 @@ class ImportModelConfig:
     )
     revision: str = option("main", "Hub branch, tag or commit of SOURCE.")
     dtype: str = option("float32", "float32, bfloat16 or float16: the dtype of the saved weights.")
-    offline: bool = option(False, "Never download: SOURCE must be a local path or already in the Hugging Face cache.")
+    offline: bool = offline_option()
 
     def __post_init__(self) -> None:
         problems = []
@@ -98,21 +98,16 @@ def locate(source: str, config: ImportModelConfig) -> _Located:
         return _Located(p.parent, p.name, None)
     if p.is_dir():
         return _Located(p, _gguf_in(p, config.gguf_file), None)
-    if not _could_be_repo_id(source):
+    from cstool import hub
+
+    if not hub.looks_like_repo_id(source):
         raise ModelNotFoundError(
             f"SOURCE {source} not found: no such file or folder",
             "give a .gguf file, a checkpoint folder (config.json + weights) or a Hub repository id OWNER/NAME",
         )
-    from cstool import hub
-
     fetched = hub.fetch(source, filename=config.gguf_file, revision=config.revision, offline=config.offline)
     folder = fetched.parent if config.gguf_file else fetched
     return _Located(folder, config.gguf_file or _gguf_in(folder, None, repo=source), folder.name)
-
-
-def _could_be_repo_id(text: str) -> bool:
-    parts = text.split("/")
-    return len(parts) <= 2 and all(parts) and not text.startswith((".", "~")) and not text.endswith(".gguf")
 
 
 def _gguf_in(folder: Path, wanted: str | None, repo: str | None = None) -> str | None:

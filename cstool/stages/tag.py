@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from cstool import artifacts, devices, langcodes, paths, specs, stanza_models
 from cstool.errors import ConfigError, InputError, at_least
-from cstool.options import option
+from cstool.options import device_option, offline_option, option
 from cstool.text.corpus import count_rows, read_input
 from cstool.text.tokenize import split_sentences, text_pieces, token_pieces, tokenize
 from cstool.workers import ordered_map
@@ -51,18 +51,14 @@ class TagConfig:
     retag: bool = option(False, "Tag the gold tokens of a .conllu input with Stanza.")
     pretokenized: bool = option(False, "Text is already tokenized: split on whitespace only.")
     batch_size: int = option(256, "Rows per Stanza call.", low=1, high=2**20)
-    device: str = option("cpu", "cpu or cuda.")
+    device: str = device_option()
     shard: str = option("0/1", "i/n: process rows whose ordinal is i modulo n (0-based i).")
     pos_model: str | None = option(None, "A Stanza POS model file (see cstool train-tagger).")
     stanza_dir: str | None = option(
         None, "Stanza resources folder (default: $STANZA_RESOURCES_DIR, else Stanza's own in the user cache)."
     )
-    offline: bool = option(
-        False,
-        "Never download Stanza's models (also when $HF_HUB_OFFLINE or $CSTOOL_OFFLINE is 1). Without it, a "
-        "language missing from the resources folder is downloaded there once (tokenize, pos, lemma of "
-        "Stanza's default package).",
-        changes_result=False,
+    offline: bool = offline_option(
+        "Stanza's models (tokenize, pos, lemma of Stanza's default package for --lang)", "the resources folder"
     )
     workers: int = option(
         1,

@@ -21,22 +21,22 @@ from typing import Any
 from cstool import artifacts, atomic, devices, locks, models, paths, ranks
 from cstool.errors import ConfigError, at_least
 from cstool.lm.topk_cache import cache_batch, load_teacher_cache
-from cstool.options import option
+from cstool.options import device_option, offline_option, option
 
 __all__ = ["TeacherCacheConfig", "build_teacher_cache", "load_teacher_cache"]
 
 
 @dataclass(frozen=True)
 class TeacherCacheConfig:
-    teacher: str = option(help="Teacher model folder.")
+    teacher: str = option(help="Teacher model folder, or a Hugging Face Hub id OWNER/NAME.")
     top_k: int = option(32, "Teacher log-probs kept per token.", low=1, high=2**20)
     temperature: float = option(2.0, "τ the cache is made for (distill must use the same).", low=0.01, high=100)
     block_size: int = option(256, "Tokens per block (distill must use the same).", low=2, high=2**20)
     text_column: str = option("text", "Text column of DATA.")
     batch_size: int = option(8, "Blocks per teacher forward pass.", low=1, high=2**16)
-    device: str = option("auto", "auto, cpu or cuda.")
+    device: str = device_option()
     dtype: str = option("float32", "float32, bfloat16 or float16 (GPU only): the teacher's weights and compute.")
-    allow_download: bool = option(False, "Fetch the teacher from the Hugging Face Hub when it is not a local folder.")
+    offline: bool = offline_option()
 
     def __post_init__(self) -> None:
         problems = at_least(self, 1, "top_k", "batch_size") + at_least(self, 2, "block_size")
@@ -69,10 +69,8 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
     device = ranks.local_device(devices.resolve_device(config.device))
     dtype = devices.torch_dtype(config.dtype, device)
     texts, sources = read_texts(data, config.text_column)
-    tokenizer = models.load_tokenizer(config.teacher, allow_download=config.allow_download)
-    teacher = models.load_causal_lm(
-        config.teacher, allow_download=config.allow_download, device=device, dtype=dtype
-    ).eval()
+    tokenizer = models.load_tokenizer(config.teacher, offline=config.offline)
+    teacher = models.load_causal_lm(config.teacher, offline=config.offline, device=device, dtype=dtype).eval()
     models.check_positions(teacher, config.block_size, "teacher")
     check_model_tokenizer(teacher, tokenizer)
     ids, lengths = pack_texts(texts, tokenizer, config.block_size)

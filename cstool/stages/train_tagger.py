@@ -20,7 +20,7 @@ from cstool import artifacts, atomic, devices, langcodes, locks, paths, stanza_m
 from cstool.conllu import normalized_blocks, read_conllu
 from cstool.console import progress
 from cstool.errors import ConfigError, InputError, at_least
-from cstool.options import SEED, option
+from cstool.options import SEED, device_option, option
 
 SMALL_SIZES = {
     "hidden_dim": 128,
@@ -41,7 +41,7 @@ class TrainTaggerConfig:
     eval_interval: int = option(100, "Evaluate on dev (and keep the best) every N steps.", low=1, high=10**9)
     full_size: bool = option(False, "Stanza's default sizes instead of small CPU ones.")
     seed: int = option(1234, "Random seed.", **SEED)
-    device: str = option("cpu", "cpu or cuda.")
+    device: str = device_option()
 
     def __post_init__(self) -> None:
         problems = at_least(self, 1, "max_steps", "batch_size", "eval_interval")

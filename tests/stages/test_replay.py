@@ -503,7 +503,7 @@ def test_missing_text_cs_hint_switches_into_a_new_file_and_names_it_as_the_task(
         assert hint.count("cstool ") == steps
 
 
-def test_misspelt_base_names_the_model_folder_and_a_close_name(seq, tmp_path):
+def test_misspelt_base_names_the_model_folder_and_a_close_name(seq, tmp_path, monkeypatch):
     base = Path(seq["base"])
     misspelt = base.with_name(base.name[:-1] + "x")
     args = ["replay-train", "--base", str(misspelt), "-o", str(tmp_path / "o")]
@@ -512,10 +512,15 @@ def test_misspelt_base_names_the_model_folder_and_a_close_name(seq, tmp_path):
     with pytest.raises(CstoolError) as e:
         models.load_tokenizer(misspelt)
     assert e.value.message == f"model (or tokenizer) not found at {misspelt}: no such folder"
-    assert f"did you mean {base}?" in e.value.hint and "--allow-download" not in e.value.hint
-    with pytest.raises(CstoolError) as e:
+    assert f"did you mean {base}?" in e.value.hint and "Hub" not in e.value.hint  # a path: the Hub is no way out
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CstoolError) as e:  # a Hub id, offline and not in the cache
         models.load_causal_lm("HuggingFaceTB/SmolLM2-135M")
-    assert "--allow-download (distill, teacher-cache)" in e.value.hint
+    assert "not in the Hugging Face cache" in e.value.message and "downloads are off" in e.value.message
+    assert "cstool import-model HuggingFaceTB/SmolLM2-135M -o DIR" in e.value.hint
 
 
 def test_each_phase_shows_a_progress_bar_with_its_total(seq, tmp_path, monkeypatch):
