@@ -188,7 +188,7 @@ def test_a_large_lexicon_is_compact(tmp_path):
     lex = load_lexicon(path)
     assert len(lex) == 200_000
     kept = sum(a.nbytes for a, _ in lex._keys.values()) + sum(
-        s.nbytes + c.nbytes + g.nbytes for s, c, g in lex._dense.values()
+        s.nbytes + c.nbytes + g.nbytes for s, c, g in lex._by_upos.values()
     )
     kept += lex.targets.nbytes + lex.target_words.nbytes
     kept += lex.group_start.nbytes + lex.group_count.nbytes + lex.word_start.nbytes + lex.word_count.nbytes

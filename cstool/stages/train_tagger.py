@@ -138,7 +138,7 @@ def upos_accuracy(tagger_path: str | Path, gold: str | Path, *, lang: str, devic
 _STEP = re.compile(r"Finished STEP (\d+)/(\d+)")
 
 
-class _StepProgress(logging.Handler):
+class _StanzaStepBar(logging.Handler):
     """Stanza's "Finished STEP i/n" lines move a progress bar; its other INFO lines are dropped, and warnings
     go to the handlers the logger had."""
 
@@ -205,7 +205,7 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
         stanza_log = logging.getLogger("stanza")
         level, handlers, propagate = stanza_log.level, stanza_log.handlers[:], stanza_log.propagate
         bar = progress("train-tagger", total=config.max_steps)
-        stanza_log.handlers, stanza_log.propagate = [_StepProgress(bar, handlers)], False
+        stanza_log.handlers, stanza_log.propagate = [_StanzaStepBar(bar, handlers)], False
         stanza_log.setLevel(logging.INFO)
         try:
             with bar, open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):

@@ -58,9 +58,9 @@ def _first_seen(codes: np.ndarray) -> np.ndarray:
 
 def _codes(values: pa.Array) -> tuple[np.ndarray, int]:
     """Dictionary codes of ``values`` in first-seen order (nulls: the last code), and how many codes there are."""
-    encoded_ = pc.dictionary_encode(values)
-    n = len(encoded_.dictionary)
-    return pc.fill_null(encoded_.indices, n).to_numpy().astype(np.int64), n + 1
+    index, dictionary = encoded(values)
+    n = len(dictionary)
+    return np.where(index < 0, n, index), n + 1
 
 
 def _group(keys: pa.Array, targets: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray, pa.Array, np.ndarray]:
@@ -91,7 +91,7 @@ class Lexicon:
     Candidates live in one array ``targets`` (a target may repeat across groups); group ``g`` owns
     ``targets[group_start[g] : group_start[g] + group_count[g]]``. Each target's words live in
     ``target_words[word_start[c] : word_start[c] + word_count[c]]``. Built column-wise with Arrow and numpy
-    (a few dozen bytes per entry beyond the strings themselves), so a lexicon of millions of entries loads.
+    (about 300 bytes an entry, the strings included), so a lexicon of millions of entries loads.
     """
 
     def __init__(
@@ -130,7 +130,7 @@ class Lexicon:
         targets: list[pa.Array] = []
         starts: list[np.ndarray] = []
         counts: list[np.ndarray] = []
-        # table → (keys, id of its first group); the (source, UPOS) tables are looked up through _dense only
+        # table → (keys, id of its first group); the (source, UPOS) tables are looked up through _by_upos only
         self._keys: dict[str, tuple[pa.Array, int]] = {}
         dense_rows: dict[str, tuple[np.ndarray, int]] = {}
         offset = n_groups = 0
@@ -166,15 +166,14 @@ class Lexicon:
         )
         # (source, UPOS) tables over their distinct sources: the sorted codes source id × 18 + UPOS index, and
         # the group of each (a sparse [source, UPOS] → group map: most sources have one or two tags)
-        self._dense: dict[str, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
+        self._by_upos: dict[str, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
         for name, column in (("pos", source), ("pos_lower", lower)):
             key_rows, first_group = dense_rows[name]
             key_sources, key_upos = column.take(pa.array(key_rows)), upos.take(pa.array(key_rows))
-            encoded_ = pc.dictionary_encode(key_sources)  # dictionary: the distinct sources, first seen first
-            codes = encoded_.indices.to_numpy().astype(np.int64) * _BUCKETS + upos_index(key_upos)
+            sid, distinct = encoded(key_sources)  # distinct: the sources, first seen first
+            codes = sid * _BUCKETS + upos_index(key_upos)
             order = np.argsort(codes, kind="stable")
-            groups = (first_group + order).astype(np.int64)
-            self._dense[name] = (encoded_.dictionary, codes[order], groups)
+            self._by_upos[name] = (distinct, codes[order], (first_group + order).astype(np.int64))
         pa.default_memory_pool().release_unused()  # the build's temporaries go back to the system
 
     @property
@@ -200,7 +199,7 @@ class Lexicon:
     def _find_with_upos(self, values: tuple[np.ndarray, pa.Array], bucket: np.ndarray, table: str) -> np.ndarray:
         """Group of each (value, UPOS) pair in a (source, UPOS) table; ``bucket``: UPOS index, 17 = other."""
         index, dictionary = values
-        sources, codes, groups = self._dense[table]
+        sources, codes, groups = self._by_upos[table]
         if len(sources) == 0:
             return np.full(len(index), -1, dtype=np.int64)
         sid = _gather(pc.fill_null(pc.index_in(dictionary, value_set=sources), -1).to_numpy(), index)
