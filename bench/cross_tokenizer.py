@@ -35,7 +35,7 @@ SHARED = Path(os.environ.get("CSTOOL_SHARED_DATA", REPO.parent / "shared" / "dat
 
 
 def _sentences(name: str) -> list[str]:
-    from cstool.conllu import read_conllu
+    from cstool.io.conllu import read_conllu
 
     path = SHARED / name
     if not path.is_file():

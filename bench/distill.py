@@ -36,7 +36,7 @@ def ud_text_parquet(names: list[str], tmp: Path) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cstool.conllu import read_conllu
+    from cstool.io.conllu import read_conllu
 
     missing = [n for n in names if not (SHARED / n).is_file()]
     if missing:
@@ -74,9 +74,9 @@ def main() -> None:
 
     import torch
 
-    from cstool import models
-    from cstool.console import set_quiet
-    from cstool.devices import set_threads
+    from cstool.base.console import set_quiet
+    from cstool.base.devices import set_threads
+    from cstool.models import hf
     from cstool.stages.distill import DistillConfig, distill
     from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
     from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
@@ -86,9 +86,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-distill-"))
     data = _text_artifact(args, tmp)
     train_tokenizer(data, tmp / "tok", config=TrainTokenizerConfig(vocab_size=args.vocab_size))
-    tok = models.load_tokenizer(tmp / "tok")
+    tok = hf.load_tokenizer(tmp / "tok")
     special = {k: getattr(tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-    teacher = models.build_causal_lm(
+    teacher = hf.build_causal_lm(
         args.teacher_spec + f",positions={args.block_size}", vocab_size=len(tok), special_ids=special, seed=0
     )
     teacher.save_pretrained(tmp / "teacher")
@@ -134,7 +134,7 @@ def main() -> None:
 
     # teacher forward alone, on the same batch shape
     device = torch.device("cuda" if args.device in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
-    t_model = models.load_causal_lm(tmp / "teacher", device=str(device)).eval()
+    t_model = hf.load_causal_lm(tmp / "teacher", device=str(device)).eval()
     x = torch.randint(4, len(tok), (args.batch_size, args.block_size), device=device)
     times = []
     with torch.no_grad():

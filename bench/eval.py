@@ -87,7 +87,7 @@ def main() -> None:
 
     import torch
 
-    from cstool.devices import set_threads
+    from cstool.base.devices import set_threads
     from cstool.lm.scoring import (
         batch_nll,
         context_length,

@@ -23,7 +23,7 @@ from pathlib import Path
 READ = r"""
 import json, sys, threading, time
 import datasets, pyarrow.parquet as pq  # imported before the baseline: their own import is not reading
-from cstool import artifacts
+from cstool.io import artifacts
 
 def anon_kb():
     for line in open("/proc/self/status"):

@@ -56,7 +56,7 @@ def main() -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from cstool.devices import set_threads
+    from cstool.base.devices import set_threads
     from cstool.stages.replay_train import ReplayConfig, replay_train
     from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
 

@@ -81,7 +81,7 @@ def main() -> None:
     if args.child:
         return child_peak(*args.child)
     pinned = one_core()
-    from cstool.console import set_quiet
+    from cstool.base.console import set_quiet
     from cstool.stages.switch import SwitchConfig, switch_batches
     from cstool.text.lexicon import load_lexicon
 

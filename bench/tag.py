@@ -34,7 +34,7 @@ SHARED = REPO.parent / "shared" / "data" / "ud"
 
 RSS_CHILD = """
 import resource, sys
-from cstool.devices import set_threads
+from cstool.base.devices import set_threads
 from cstool.stages.tag import TagConfig, tag_file
 set_threads(1)
 tag_file(sys.argv[1], sys.argv[2], config=TagConfig(lang=sys.argv[3], pos_model=sys.argv[4]))
@@ -82,8 +82,8 @@ def main() -> None:
 
     import stanza  # noqa: F401
 
-    from cstool import devices
-    from cstool.conllu import read_conllu
+    from cstool.base import devices
+    from cstool.io.conllu import read_conllu
     from cstool.stages.train_tagger import TrainTaggerConfig, train_tagger
 
     devices.set_threads(1)
@@ -107,13 +107,13 @@ def main() -> None:
 
 
 def bench_direct(work: Path, tagger: Path, lines: list[str], args: argparse.Namespace) -> None:
-    from cstool import stanza_models
+    from cstool.models import stanza_pipelines
     from cstool.stages.tag import TagConfig, tag_file
 
     txt = work / "in.txt"
     txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"input: {len(lines)} sentences, {sum(len(line.split()) for line in lines)} tokens")
-    nlp = stanza_models.load_stanza_pipeline("en", pos_model=tagger, pretokenized=True, device=args.device)
+    nlp = stanza_pipelines.load_stanza_pipeline("en", pos_model=tagger, pretokenized=True, device=args.device)
     cfg = TagConfig(lang="en", pos_model=str(tagger), device=args.device)
     words = sum(len(line.split()) for line in lines)
 

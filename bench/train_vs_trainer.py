@@ -15,7 +15,7 @@ user would write: read the texts, tokenise and pack them, build the model from t
 its defaults otherwise (checkpoint every 200 steps, log every 10, metrics table, provenance). Each measurement is
 the wall time of a fresh process (imports included); the two sides alternate, best of --repeats. Printed:
 both times, the time inside `Trainer.train` of each, the minor page faults of each process, and the ratio trainer
-time / cstool time (goal ≥ 1.0). cstool fixes glibc's allocator thresholds before training (cstool/hostmem.py);
+time / cstool time (goal ≥ 1.0). cstool fixes glibc's allocator thresholds before training (cstool/base/hostmem.py);
 --same-allocator gives the plain script the same settings, so that the ratio shows cstool's own cost alone.
 """
 
@@ -107,13 +107,13 @@ def main() -> None:
     ap.add_argument(
         "--same-allocator",
         action="store_true",
-        help="give the plain script the host allocator settings cstool applies (cstool/hostmem.py), through "
+        help="give the plain script the host allocator settings cstool applies (cstool/base/hostmem.py), through "
         "glibc's MALLOC_*_ variables: what is left is cstool's own cost",
     )
     args = ap.parse_args()
 
-    from cstool import models
-    from cstool.console import set_quiet
+    from cstool.base.console import set_quiet
+    from cstool.models import hf
     from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
 
     set_quiet(True)
@@ -123,16 +123,16 @@ def main() -> None:
     tok_dir = tmp / "tok"
     if not (tok_dir / "tokenizer.json").exists():
         train_tokenizer([data], tok_dir, config=TrainTokenizerConfig(vocab_size=args.vocab_size))
-    tok = models.load_tokenizer(tok_dir)
+    tok = hf.load_tokenizer(tok_dir)
     spec = f"llama:layers={args.layers},hidden={args.hidden},heads={args.heads},positions={args.block_size}"
     special = {k: getattr(tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-    models.build_causal_lm(spec, vocab_size=len(tok), special_ids=special, seed=0).config.save_pretrained(tmp / "cfg")
+    hf.build_causal_lm(spec, vocab_size=len(tok), special_ids=special, seed=0).config.save_pretrained(tmp / "cfg")
     script = tmp / "plain_trainer.py"
     script.write_text(TRAINER_SCRIPT, encoding="utf-8")
 
     py = sys.executable
     common = [str(args.block_size), str(args.batch_size), str(args.steps), str(args.lr), "0", args.device]
-    from cstool import hostmem
+    from cstool.base import hostmem
 
     plain_env = (
         {

@@ -67,15 +67,16 @@ def main() -> None:
 
     from peft import get_peft_model
 
-    from cstool import devices, models
-    from cstool.console import set_quiet
+    from cstool.base import devices
+    from cstool.base.console import set_quiet
     from cstool.continual import adapters
+    from cstool.models import hf
     from cstool.stages.build_vlm import BuildVlmConfig, build_vlm_from_data
     from cstool.stages.vqa_easy import EasyVqaConfig, build_easy_vqa
     from cstool.vqa.codec import VqaCodec
-    from cstool.vqa.data import read_examples
+    from cstool.vqa.examples import read_examples
     from cstool.vqa.generate import generate_answers
-    from cstool.vqa.model import projector_modules, text_only_targets
+    from cstool.vqa.vlm import projector_modules, text_only_targets
 
     devices.set_threads(None)
     set_quiet(True)
@@ -85,7 +86,7 @@ def main() -> None:
         build_vlm_from_data([str(d / "data" / "en.train.parquet")], d / "vlm", config=BuildVlmConfig(seed=1))
         train = read_examples("en", str(d / "data" / "en.train.parquet"))[0]
         dev = read_examples("en", str(d / "data" / "en.dev.parquet"))[0][: a.questions]
-        base, processor = models.load_vlm(d / "vlm", device=a.device)
+        base, processor = hf.load_vlm(d / "vlm", device=a.device)
         targets = adapters.resolve_target_modules(base, "auto")
         model = get_peft_model(
             base,

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts, paths
-from cstool.errors import InputError, SchemaError
+from cstool.base.errors import InputError, SchemaError
+from cstool.io import artifacts, paths
 
 
 def _tagged(n: int, start: int = 0) -> pa.Table:

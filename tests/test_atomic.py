@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cstool import atomic
+from cstool.io import atomic
 
 
 def _listing(folder):

@@ -15,11 +15,11 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from cstool import __version__
-from cstool.artifacts import describe
+from cstool.base.fields import option_info
 from cstool.cli import app
 from cstool.cli.app import COMMANDS, command_app
 from cstool.cli.options import read_config_file
-from cstool.options import option_info
+from cstool.io.artifacts import describe
 
 from .conftest import TINY_CONLLU
 
@@ -150,7 +150,7 @@ def _config_fields(field: str) -> dict[str, dataclasses.Field]:
 
 
 def test_device_means_one_thing_everywhere():
-    from cstool.options import DEVICE_HELP
+    from cstool.base.fields import DEVICE_HELP
 
     devices = _config_fields("device")
     assert set(devices) == {"tag", "train-tagger", "teacher-cache", "distill", "replay-train", "eval"}

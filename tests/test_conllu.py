@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cstool.conllu import read_conllu
-from cstool.errors import InputError
+from cstool.base.errors import InputError
+from cstool.io.conllu import read_conllu
 
 from .conftest import TINY_CONLLU, shared_file
 

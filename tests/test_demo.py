@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts
+from cstool.io import artifacts
 
 from .conftest import REPO
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cstool.conllu import read_conllu
+from cstool.io.conllu import read_conllu
 from cstool.text.lexicon import UPOS_TAGS
 
 DATA = Path(__file__).resolve().parents[1] / "examples" / "demo" / "data"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cstool import devices
+from cstool.base import devices
+from cstool.base.errors import ConfigError
 from cstool.continual.config import ReplayConfig
-from cstool.errors import ConfigError
 from cstool.stages.distill import DistillConfig
 from cstool.stages.evaluate import EvalConfig
 from cstool.stages.tag import TagConfig

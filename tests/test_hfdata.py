@@ -1,4 +1,4 @@
-"""Hugging Face datasets as inputs (cstool.hfdata through artifacts.open_source): save_to_disk folders,
+"""Hugging Face datasets as inputs (cstool.io.hfdata through artifacts.open_source): save_to_disk folders,
 folders of data files, Hub ids offline, bad specs, and reading lazily in batches from memory-mapped files."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts, paths
-from cstool.errors import ConfigError, InputError
+from cstool.base.errors import ConfigError, InputError
+from cstool.io import artifacts, paths
 
 TEXTS = [f"sentence {i} about a cat" for i in range(30)]
 

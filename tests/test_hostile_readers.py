@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cstool import artifacts, streams
+from cstool.base.errors import CstoolError
 from cstool.cli.options import MAX_CONFIG_NODES, _bounded_loader, _TooManyValues
-from cstool.errors import CstoolError
+from cstool.io import artifacts, streams
 
 SETTINGS = settings(max_examples=150, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 

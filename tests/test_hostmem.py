@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cstool import hostmem
+from cstool.base import hostmem
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's")
@@ -35,10 +35,10 @@ applied = None
 if sys.argv[1] == "cli":
     from cstool.cli.app import prepare_torch
     prepare_torch()
-    from cstool.hostmem import tune_allocator
+    from cstool.base.hostmem import tune_allocator
     applied = tune_allocator()
 elif sys.argv[1] == "api":
-    from cstool.hostmem import tune_allocator
+    from cstool.base.hostmem import tune_allocator
     applied = tune_allocator()
 before = libc.mallinfo2().hblks
 blocks = [libc.malloc(n << 20) for n in (1, 4, 16, 30)]

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cstool.errors import InputError
+from cstool.base.errors import InputError
 from cstool.text.lexicon import dominant_script, load_lexicon
 
 DATA = Path(__file__).resolve().parent / "data"

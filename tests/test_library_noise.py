@@ -38,7 +38,7 @@ def test_transformers_logs_errors_only_unless_asked(monkeypatch):
     import logging
     import warnings
 
-    from cstool.console import hush_libraries
+    from cstool.base.console import hush_libraries
 
     monkeypatch.delenv("TRANSFORMERS_VERBOSITY", raising=False)
     with warnings.catch_warnings():

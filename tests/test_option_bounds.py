@@ -8,9 +8,9 @@ import dataclasses
 
 import pytest
 
-from cstool import devices, specs
-from cstool.errors import ConfigError, CstoolError
-from cstool.options import SEED, bound_problems, option
+from cstool.base import devices, specs
+from cstool.base.errors import ConfigError, CstoolError
+from cstool.base.fields import SEED, bound_problems, option
 from cstool.stages.switch import parse_curriculum
 
 from .stages.conftest import assert_user_error, invoke

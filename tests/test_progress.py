@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import console
+from cstool.base import console
 from cstool.stages.tag import TagConfig, tag_file
 from cstool.text.corpus import count_rows, read_input
 from tests.conftest import TINY_CONLLU

@@ -1,10 +1,10 @@
-"""cstool.ranks in one process (the launcher's variables absent or set): who writes, and the slices."""
+"""cstool.base.ranks in one process (the launcher's variables absent or set): who writes, and the slices."""
 
 from __future__ import annotations
 
 import pytest
 
-from cstool import ranks
+from cstool.base import ranks
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 27, 100])

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cstool import specs
-from cstool.errors import ConfigError, CstoolError
-from cstool.models import parse_model_spec
-from cstool.vqa.model import TEXT_KEYS, parse_spec
+from cstool.base import specs
+from cstool.base.errors import ConfigError, CstoolError
+from cstool.models.hf import parse_model_spec
+from cstool.vqa.vlm import TEXT_KEYS, parse_spec
 
 
 def test_shards_partition_the_rows():
@@ -90,7 +90,7 @@ def test_a_key_given_twice_is_an_error_in_every_spec():
     ],
 )
 def test_model_specs_that_cannot_be_built_are_one_line(spec, said):
-    from cstool.models import build_causal_lm
+    from cstool.models.hf import build_causal_lm
 
     with pytest.raises(ConfigError) as e:
         build_causal_lm(spec, vocab_size=100, special_ids={})
@@ -98,7 +98,7 @@ def test_model_specs_that_cannot_be_built_are_one_line(spec, said):
 
 
 def test_the_parameter_count_is_printed_before_the_model_is_built(capsys):
-    from cstool.models import build_causal_lm
+    from cstool.models.hf import build_causal_lm
 
     model = build_causal_lm("gpt2:n_layer=2,n_embd=32,n_head=4", vocab_size=100, special_ids={}, seed=1)
     n = sum(p.numel() for p in model.parameters())

@@ -8,11 +8,12 @@ import sys
 
 import pytest
 
-from cstool.devices import set_threads
-from cstool.errors import CstoolError
+from cstool.base.devices import set_threads
+from cstool.base.errors import CstoolError
 
 PROBE = (
-    "import torch; own = torch.get_num_threads(); from cstool.devices import set_threads; print(own, set_threads(None))"
+    "import torch; own = torch.get_num_threads(); "
+    "from cstool.base.devices import set_threads; print(own, set_threads(None))"
 )
 
 

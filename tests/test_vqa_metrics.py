@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cstool.errors import InputError
+from cstool.base.errors import InputError
 from cstool.vqa.metrics import normalize_answer, official_answers, official_punctuation, vqa_accuracy, vqa_scores
 
 

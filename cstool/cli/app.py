@@ -21,7 +21,10 @@ from typing import Any, Optional
 
 import typer
 
-from cstool import __version__, atomic, offline
+from cstool import __version__
+from cstool.base import offline
+from cstool.base.console import console, hush_libraries, set_quiet
+from cstool.base.errors import CstoolError
 from cstool.cli.help import print_help
 from cstool.cli.options import (
     CONFIG_FILE,
@@ -34,8 +37,7 @@ from cstool.cli.options import (
     param,
     read_config_file,
 )
-from cstool.console import console, hush_libraries, set_quiet
-from cstool.errors import CstoolError
+from cstool.io import atomic
 
 _state: dict[str, Any] = {"debug": False, "threads": None}
 GLOBAL_PANEL = "Global options (also accepted before the command)"
@@ -88,9 +90,9 @@ def stage(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def prepare_torch() -> int:
     """Before a command that runs torch: apply --threads (default: $OMP_NUM_THREADS, else torch's default, one
-    per core) and fix the host allocator's thresholds (:mod:`cstool.hostmem`). Returns the threads used."""
-    from cstool.devices import set_threads
-    from cstool.hostmem import tune_allocator
+    per core) and fix the host allocator's thresholds (:mod:`cstool.base.hostmem`). Returns the threads used."""
+    from cstool.base.devices import set_threads
+    from cstool.base.hostmem import tune_allocator
 
     tune_allocator()
     return set_threads(_state["threads"])

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from cstool.base.console import log, print_table
 from cstool.cli.app import command, prepare_torch
 from cstool.cli.options import argument, param
-from cstool.console import log, print_table
 
 if TYPE_CHECKING:
     from cstool.continual.config import ReplayConfig
@@ -115,7 +115,7 @@ def eval_(
     predictions: str | None,
 ) -> None:
     """Score a model on named sets: LM mean token NLL, perplexity and bits per byte, or VQA accuracy."""
-    from cstool.console import progress, set_total
+    from cstool.base.console import progress, set_total
     from cstool.stages.evaluate import evaluate, parse_data_specs, parse_probe_specs
 
     probes = parse_probe_specs(probe or [])

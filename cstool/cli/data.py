@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from cstool.base.console import is_quiet, log, print_table
 from cstool.cli.app import command, prepare_torch
 from cstool.cli.options import Param, argument, param
-from cstool.console import is_quiet, log, print_table
-from cstool.paths import default_output
+from cstool.io.paths import default_output
 
 if TYPE_CHECKING:
     from cstool.stages.lexicon import LexiconConfig
@@ -40,7 +40,7 @@ def artifact_output(kind: str) -> Param:
 )
 def info(path: str) -> None:
     """Show an artifact's kind, rows, columns and how it was made (the provenance chain), as JSON on stdout."""
-    from cstool.artifacts import describe
+    from cstool.io.artifacts import describe
 
     typer.echo(json.dumps(describe(path), indent=2, ensure_ascii=False))
 
@@ -67,7 +67,7 @@ def tag(config: TagConfig, input: str, output: str | None) -> None:
 
     Stanza's models for --lang are downloaded into Stanza's resources folder on first use (--offline: never).
     """
-    from cstool.console import progress, set_total
+    from cstool.base.console import progress, set_total
     from cstool.stages.tag import tag_file
 
     output = output or default_output(input, "tagged")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cstool import ranks
+from cstool.base import ranks
+from cstool.base.console import log, print_table
 from cstool.cli.app import command, prepare_torch
 from cstool.cli.options import argument, param
-from cstool.console import log, print_table
 
 if TYPE_CHECKING:
     from cstool.stages.adapt_vocab import AdaptVocabConfig

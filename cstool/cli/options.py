@@ -1,7 +1,7 @@
 """Command-line parameters generated from the stage config dataclasses, and ``--config x.yaml``.
 
 A stage's options are the fields of its frozen config dataclass, declared once with
-:func:`cstool.options.option` (default + help). :func:`field_params` turns the fields into typer parameters
+:func:`cstool.base.fields.option` (default + help). :func:`field_params` turns the fields into typer parameters
 (``lora_r: int = option(8, "LoRA rank.")`` → ``--lora-r INTEGER  LoRA rank. [default: 8]``; a bool becomes
 ``--x/--no-x``), :func:`generate` makes a function with that signature for typer to read, and
 :func:`build_config` builds the dataclass from the options that were given (on the command line or in the
@@ -26,8 +26,8 @@ from typing import Annotated, Any, Optional, Union
 import typer
 from rich.markup import escape
 
-from cstool.errors import ConfigError, InputError
-from cstool.options import bound_problems, option_info
+from cstool.base.errors import ConfigError, InputError
+from cstool.base.fields import bound_problems, option_info
 
 REQUIRED = inspect.Parameter.empty
 CONFIG_FILE = "config_file"  # the parameter of --config (no config field may have this name)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cstool import artifacts, devices
+from cstool.base import devices
+from cstool.base.errors import ConfigError, at_least
+from cstool.base.fields import SEED, device_option, offline_option, option
 from cstool.continual import strategies
 from cstool.continual.strategies import FULL, MAIN, REPLAY  # noqa: F401 (the run folder's names, used here too)
-from cstool.errors import ConfigError, at_least
-from cstool.options import SEED, device_option, offline_option, option
+from cstool.io import artifacts
 from cstool.vqa.metrics import check_normalization
 
 TASK_TYPES = ("lm", "vqa")

@@ -6,7 +6,7 @@ Every training phase runs ``transformers.Trainer`` (via cstool's KDTrainer) on a
 :func:`cstool.continual.buffer.mixed_schedule` and read sequentially, so the batch composition is exactly the
 planned one. Under ``torchrun``/``accelerate launch`` every process holds the learner and trains its slice of
 every planned batch (``--batch-size`` is the whole batch, split evenly); process 0 alone scores the dev sets
-and writes adapters and the buffer (:mod:`cstool.ranks`).
+and writes adapters and the buffer (:mod:`cstool.base.ranks`).
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from typing import Any
 
 import torch
 
-from cstool import artifacts, atomic, devices, models, ranks
-from cstool.console import log
+from cstool.base import devices, ranks
+from cstool.base.console import log
+from cstool.base.errors import ConfigError
 from cstool.continual import adapters, strategies
 from cstool.continual.buffer import mixed_schedule, reservoir_sample
 from cstool.continual.config import BUFFER, FULL, ReplayConfig, Task
 from cstool.continual.state import RunState
 from cstool.continual.tasks import TaskKind, task_kind
-from cstool.errors import ConfigError
+from cstool.io import artifacts, atomic
 from cstool.lm.reporting import TENSORBOARD_DIR, StepProgress, report_callbacks
+from cstool.models import hf
 
 # transformers 5 warns about its own deprecated property whenever a peft model is trained or saved.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -46,7 +48,7 @@ class Learner:
         state: RunState | None = None,
     ):
         self.config, self.out, self.tasks, self.provenance = config, out, tasks, provenance
-        self.base_path = models.locate(base, offline=config.offline)  # a Hub id: its snapshot in the cache
+        self.base_path = hf.locate(base, offline=config.offline)  # a Hub id: its snapshot in the cache
         self.device = ranks.join(devices.resolve_device(config.device))
         self.dtype = devices.torch_dtype(config.dtype, self.device)
         self.kind: TaskKind = kind or task_kind(config)
@@ -111,7 +113,7 @@ class Learner:
         return self.model is not self.base and name in self.model.peft_config
 
     def load(self, name: str, path: Path) -> None:
-        self.model = models.load_adapter(self.model, path, adapter_name=name, trainable=True)
+        self.model = hf.load_adapter(self.model, path, adapter_name=name, trainable=True)
 
     # ---- training ---------------------------------------------------------------------------------------
 
@@ -258,7 +260,7 @@ class Learner:
         with atomic.atomic_dir(dest, subdir=name) as tmp:  # peft saves a named adapter in tmp/NAME/
             self.model.save_pretrained(str(tmp), selected_adapters=[name])
             src = tmp / name if (tmp / name).is_dir() else tmp
-            base = models.record_adapter_base(src, self.base_path, lives_at=dest)
+            base = hf.record_adapter_base(src, self.base_path, lives_at=dest)
             artifacts.write_sidecar(src, {**self.provenance, "adapter": name, "base": base})
 
     def save_full(self, adir: Path, task: str) -> None:
@@ -320,17 +322,17 @@ class Learner:
 
         for model, role in ((self.base, "base"), (self.teacher, "KD teacher")):
             if model is not None:
-                models.check_positions(model, self.config.max_length, role, flag="--max-length")
+                hf.check_positions(model, self.config.max_length, role, flag="--max-length")
                 check_model_tokenizer(model, self.tokenizer)
 
     def _load_teacher(self):
-        teacher_tok = models.load_tokenizer(self.config.kd_teacher, offline=self.config.offline)
-        if models.tokenizer_fingerprint(teacher_tok) != models.tokenizer_fingerprint(self.tokenizer):
+        teacher_tok = hf.load_tokenizer(self.config.kd_teacher, offline=self.config.offline)
+        if hf.tokenizer_fingerprint(teacher_tok) != hf.tokenizer_fingerprint(self.tokenizer):
             raise ConfigError(
                 f"--kd-teacher {self.config.kd_teacher} has another vocabulary than --base",
                 "distillation needs the same tokenizer: use the teacher the base was distilled from",
             )
-        teacher = models.load_causal_lm(
+        teacher = hf.load_causal_lm(
             self.config.kd_teacher, offline=self.config.offline, device=self.device, dtype=self.dtype
         ).eval()
         teacher.requires_grad_(False)

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from cstool import atomic
 from cstool.continual.forgetting import orient
+from cstool.io import atomic
 
 if TYPE_CHECKING:
     from cstool.continual.rmatrix import Run

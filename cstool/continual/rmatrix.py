@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts
+from cstool.base.errors import InputError, SchemaError
 from cstool.continual import forgetting
-from cstool.errors import InputError, SchemaError
+from cstool.io import artifacts
 
 NOT_RECORDED = "not recorded"  # a run written before replay-train recorded --vqa-normalization
 

@@ -2,7 +2,7 @@
 while it trains and the stage persists after every task.
 
 ``state.json`` holds the run record (the options and input fingerprints that identify the run, see
-:mod:`cstool.runstate`), the tasks completed, optimizer steps and examples fed per task, and the seconds spent
+:mod:`cstool.io.runstate`), the tasks completed, optimizer steps and examples fed per task, and the seconds spent
 training. :meth:`RunState.read` validates every field before a resume trusts any of them.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cstool import atomic, runstate
-from cstool.errors import InputError
-from cstool.runstate import DAMAGED_HINT
+from cstool.base.errors import InputError
+from cstool.io import atomic, runstate
+from cstool.io.runstate import DAMAGED_HINT
 
 
 @dataclass

@@ -14,12 +14,13 @@ from typing import Any, Protocol
 
 import torch
 
-from cstool import artifacts, models
+from cstool.base.errors import InputError
 from cstool.continual.config import ReplayConfig, Task
-from cstool.errors import InputError
+from cstool.io import artifacts
 from cstool.lm.kd import kd_loss
 from cstool.lm.training import ScheduledTrainer, pad_examples
-from cstool.vqa.data import VqaExample, read_examples
+from cstool.models import hf
+from cstool.vqa.examples import VqaExample, read_examples
 
 
 class Examples(torch.utils.data.Dataset):
@@ -118,8 +119,8 @@ class LmKind:
         self._encoded: dict[int, tuple[list, list]] = {}
 
     def load(self, base: str, device: str) -> Any:
-        self.tokenizer = models.load_tokenizer(base, offline=self.config.offline)
-        return models.load_causal_lm(base, offline=self.config.offline, device=device)
+        self.tokenizer = hf.load_tokenizer(base, offline=self.config.offline)
+        return hf.load_causal_lm(base, offline=self.config.offline, device=device)
 
     def lora_targets(
         self, model: Any, targets: list[str], save_modules: list[str] | None
@@ -238,9 +239,9 @@ class VqaKind:
 
     def load(self, base: str, device: str) -> Any:
         from cstool.vqa.codec import VqaCodec
-        from cstool.vqa.model import require_vision
+        from cstool.vqa.vlm import require_vision
 
-        model, processor = models.load_vlm(base, offline=self.config.offline, device=device)
+        model, processor = hf.load_vlm(base, offline=self.config.offline, device=device)
         require_vision(model, base)
         self.codec, self.tokenizer = VqaCodec(processor), processor.tokenizer
         return model
@@ -250,7 +251,7 @@ class VqaKind:
     ) -> tuple[Any, list[str] | None]:
         """LoRA on the language model only (the vision tower stays frozen); with --train-embeddings also the
         vision→text projector."""
-        from cstool.vqa.model import projector_modules, text_only_targets
+        from cstool.vqa.vlm import projector_modules, text_only_targets
 
         return text_only_targets(targets), (save_modules + projector_modules(model)) if save_modules else save_modules
 

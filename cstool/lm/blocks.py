@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cstool import artifacts, ranks
-from cstool.errors import InputError
+from cstool.base import ranks
+from cstool.base.errors import InputError
+from cstool.io import artifacts
 from cstool.lm.kd import causal_ce
 from cstool.lm.scoring import encode_ids
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from cstool import atomic, ranks, runstate
-from cstool.console import log, warn
-from cstool.errors import InputError, Interrupted
+from cstool.base import ranks
+from cstool.base.console import log, warn
+from cstool.base.errors import InputError, Interrupted
+from cstool.io import atomic, runstate
 
 RUN_FILE = "cstool-run.json"  # in a checkpoints folder: the options and inputs of the run the checkpoints belong to
 
@@ -38,7 +39,7 @@ def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
 
 
 def write_run_record(ckpt_dir: Path, record: dict) -> None:
-    """Record what a new run is (see :func:`cstool.runstate.run_record`) in its checkpoints folder."""
+    """Record what a new run is (see :func:`cstool.io.runstate.run_record`) in its checkpoints folder."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_json(ckpt_dir / RUN_FILE, record, indent=2, sort_keys=True)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool.errors import ConfigError, InputError, first_line
+from cstool.base.errors import ConfigError, InputError, first_line
 
 INSTALL_HINT = "pip install 'cstool[lm-eval]'"
 BOOTSTRAP_ITERS = 1000  # resamples for the stderr of metrics without a closed form (bleu, chrf, f1, ...)
@@ -99,8 +99,8 @@ def load_tasks(names: Sequence[str], include: str | None = None, *, taken: Seque
 def _load(manager: Any, name: str) -> dict:
     import datasets
 
-    from cstool import hfdata
-    from cstool.offline import offline_reason
+    from cstool.base.offline import offline_reason
+    from cstool.io import hfdata
 
     offline = offline_reason() or ("HF_HUB_OFFLINE=1" if datasets.config.HF_HUB_OFFLINE else None)
     try:

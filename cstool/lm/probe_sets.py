@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool.conllu import read_conllu
-from cstool.errors import InputError
+from cstool.base.errors import InputError
+from cstool.io.conllu import read_conllu
 
 CLOZE_UPOS = ("NOUN", "VERB", "ADJ")
 
 
 def _sentences(conllu: str | Path, shard: tuple[int, int] | None) -> list:
-    from cstool import specs
+    from cstool.base import specs
 
     return [s for i, s in enumerate(read_conllu(conllu)) if shard is None or specs.in_shard(i, shard)]
 
@@ -95,7 +95,8 @@ def cloze_table(
 def main(argv: Sequence[str]) -> None:
     import argparse
 
-    from cstool import artifacts, specs
+    from cstool.base import specs
+    from cstool.io import artifacts
 
     parser = argparse.ArgumentParser(prog="python -m cstool.lm.probe_sets")
     parser.add_argument("treebanks", nargs="+", help="SRC.conllu [TGT.conllu]")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from cstool.errors import ConfigError, InputError
+from cstool.base.errors import ConfigError, InputError
 
 KINDS = ("choice", "translation")
 COLUMNS = {"choice": ("context", "choices", "label"), "translation": ("source", "target")}
@@ -66,7 +66,7 @@ def parse_probe_spec(spec: str) -> tuple[str, str, str]:
 
 
 def read_probe_table(path: str) -> pa.Table:
-    """A JSON Lines file (``.jsonl``/``.json``) or anything :func:`cstool.artifacts.open_source` opens."""
+    """A JSON Lines file (``.jsonl``/``.json``) or anything :func:`cstool.io.artifacts.open_source` opens."""
     if path.endswith((".jsonl", ".json")):
         import pyarrow.json as pj
 
@@ -76,7 +76,7 @@ def read_probe_table(path: str) -> pa.Table:
             raise InputError(
                 f"probe file {path} cannot be read as JSON Lines ({e})", "one JSON object a line"
             ) from None
-    from cstool import artifacts
+    from cstool.io import artifacts
 
     return artifacts.open_source(path).read_all()
 

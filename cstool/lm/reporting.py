@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 from transformers import TrainerCallback
 
-from cstool import artifacts
-from cstool.console import log, progress
-from cstool.errors import ConfigError
+from cstool.base.console import log, progress
+from cstool.base.errors import ConfigError
+from cstool.io import artifacts
 
 
 def metrics_table(log_history: list[dict]) -> pa.Table:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cstool.errors import ConfigError, InputError, ModelNotFoundError
+from cstool.base.errors import ConfigError, InputError, ModelNotFoundError
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cstool.errors import ConfigError, CstoolError
-from cstool.options import SEED, option
+from cstool.base.errors import ConfigError, CstoolError
+from cstool.base.fields import SEED, option
 
 SPECIALS = {"unk": (0, "<unk>"), "bos": (1, "<s>"), "eos": (2, "</s>"), "pad": (3, "<pad>")}
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from cstool import artifacts, models
-from cstool.errors import CstoolError, InputError
+from cstool.base.errors import CstoolError, InputError
+from cstool.io import artifacts
+from cstool.models import hf
 
 
 def cache_batch(
@@ -117,7 +118,7 @@ def cache_teacher(cache_path: str | None) -> str:
         raise InputError(
             f"cannot tell which tokenizer made {cache_path}", "give --tokenizer DIR (the teacher's folder)"
         )
-    models.require_model_dir(teacher, "teacher (named by the cache)")
+    hf.require_model_dir(teacher, "teacher (named by the cache)")
     return teacher
 
 

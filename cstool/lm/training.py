@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
-from cstool.errors import CstoolError
+from cstool.base.errors import CstoolError
 from cstool.lm.blocks import collate_blocks
 from cstool.lm.kd import KINDS, causal_ce, kd_loss, topk_kd_loss
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, atomic, locks, models, paths
-from cstool.errors import ConfigError, InputError
+from cstool.base.errors import ConfigError, InputError
+from cstool.base.fields import offline_option, option
+from cstool.io import artifacts, atomic, locks, paths
 from cstool.lm.vocab_adapt import MODES, adapt_vocabulary
-from cstool.options import offline_option, option
+from cstool.models import hf
 
 __all__ = ["AdaptVocabConfig", "adapt_vocab"]
 
@@ -35,14 +36,14 @@ def adapt_vocab(model_path: str, out_dir: str | os.PathLike, *, config: AdaptVoc
     paths.check_outputs({"-o": out}, {"MODEL": [model_path], "--tokenizer": [config.tokenizer]}, folders=["-o"])
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty", "choose another -o or delete the folder")
-    old_tok = models.load_tokenizer(model_path, offline=config.offline)
-    new_tok = models.load_tokenizer(config.tokenizer, offline=config.offline)
-    model = models.load_causal_lm(model_path, offline=config.offline)
+    old_tok = hf.load_tokenizer(model_path, offline=config.offline)
+    new_tok = hf.load_tokenizer(config.tokenizer, offline=config.offline)
+    model = hf.load_causal_lm(model_path, offline=config.offline)
     old_rows = model.get_input_embeddings().num_embeddings
     model, tok = adapt_vocabulary(model, old_tok, new_tok, mode=config.mode)
     prov = artifacts.make_provenance("adapt-vocab", options={**artifacts.jsonable(config), "model": model_path})
     with atomic.atomic_dir(out) as tmp:
-        models.save_model_dir(model, tok, tmp, prov)
+        hf.save_model_dir(model, tok, tmp, prov)
     return {
         "mode": config.mode,
         "old_vocab": len(old_tok),

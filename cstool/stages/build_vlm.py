@@ -1,4 +1,4 @@
-"""build-vlm: a tiny Llava (:func:`cstool.vqa.model.build_tiny_vlm`) whose tokenizer is trained on the
+"""build-vlm: a tiny Llava (:func:`cstool.vqa.vlm.build_tiny_vlm`) whose tokenizer is trained on the
 questions and answers of VQA artifacts, for tests, the demo and benchmarks."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, locks, paths
-from cstool.errors import InputError
-from cstool.options import SEED, option
-from cstool.vqa.model import build_tiny_vlm
+from cstool.base.errors import InputError
+from cstool.base.fields import SEED, option
+from cstool.io import artifacts, locks, paths
+from cstool.vqa.vlm import build_tiny_vlm
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Per token ``L = α·CE + (1−α)·τ²·D(teacher_τ ‖ student_τ)`` (see :mod:`cstool.lm.kd`), on the Hugging Face
 Trainer (:class:`cstool.lm.training.KDTrainer`). Under ``torchrun`` every process checks the inputs before
-process 0 writes anything, and process 0 alone writes the output folder (see :mod:`cstool.ranks`).
+process 0 writes anything, and process 0 alone writes the output folder (see :mod:`cstool.base.ranks`).
 
 * Student: a model folder (``student``), a config spec with the teacher's tokenizer (``student_config``,
   e.g. ``llama:layers=4,hidden=128,heads=4``), or a subset of the teacher's layers
@@ -28,13 +28,15 @@ from typing import Any
 
 import torch
 
-from cstool import artifacts, atomic, devices, locks, models, paths, ranks, runstate
-from cstool.console import log
-from cstool.errors import ConfigError, CstoolError, InputError, at_least
+from cstool.base import devices, ranks
+from cstool.base.console import log
+from cstool.base.errors import ConfigError, CstoolError, InputError, at_least
+from cstool.base.fields import SEED, device_option, offline_option, option
+from cstool.io import artifacts, atomic, locks, paths, runstate
 from cstool.lm.checkpoints import NoFinalCheckpoint, interrupted, resume_point, write_run_record
 from cstool.lm.kd import KINDS
 from cstool.lm.reporting import REPORT_TO, TENSORBOARD_DIR, ConsoleLog, report_callbacks
-from cstool.options import SEED, device_option, offline_option, option
+from cstool.models import hf
 
 DONE = "done.json"
 TRAIN_METRICS_FILE = "train_metrics.parquet"
@@ -217,7 +219,7 @@ def distill(
     existed = _check_output(out, config.resume)
     reporting = report_callbacks(config.report_to, out / TENSORBOARD_DIR)
     for path, role in ((config.teacher, "teacher"), (config.student, "student"), (config.tokenizer, "tokenizer")):
-        models.require_model_dir(path, role)
+        hf.require_model_dir(path, role)
     texts, sources = read_texts(list(data), config.text_column)
     eval_texts = read_texts(list(config.eval_data), config.text_column)[0] if config.eval_data else None
     ckpt_dir = out / "checkpoints"
@@ -239,7 +241,7 @@ def distill(
         cache = load_teacher_cache(
             config.teacher_cache,
             ids=ids,
-            fingerprint=models.tokenizer_fingerprint(student_tok),
+            fingerprint=hf.tokenizer_fingerprint(student_tok),
             block_size=config.block_size,
             temperature=config.temperature,
             data_sources=sources,
@@ -379,30 +381,30 @@ def _load_models(config: DistillConfig, dtype: torch.dtype) -> tuple[Any, Any, A
 
     teacher = teacher_tok = None
     if config.teacher:
-        teacher_tok = models.load_tokenizer(config.teacher, offline=config.offline)
+        teacher_tok = hf.load_tokenizer(config.teacher, offline=config.offline)
     tok_dir = config.student or config.tokenizer or config.teacher
     if tok_dir is None:  # --student-config with --teacher-cache only: the cache's teacher tokenizer
         tok_dir = cache_teacher(config.teacher_cache)
-    student_tok = models.load_tokenizer(tok_dir, offline=config.offline)
+    student_tok = hf.load_tokenizer(tok_dir, offline=config.offline)
     if config.student:
-        student = models.load_causal_lm(config.student, offline=config.offline, dtype=torch.float32)
+        student = hf.load_causal_lm(config.student, offline=config.offline, dtype=torch.float32)
     if config.teacher:
-        teacher = models.load_causal_lm(config.teacher, offline=config.offline, dtype=dtype)
+        teacher = hf.load_causal_lm(config.teacher, offline=config.offline, dtype=dtype)
         if config.init_from_teacher_layers:
             layers = list(config.init_from_teacher_layers)
-            student = models.student_from_teacher_layers(teacher, layers).to(torch.float32)
+            student = hf.student_from_teacher_layers(teacher, layers).to(torch.float32)
     if config.student_config:
         special = {k: getattr(student_tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-        student = models.build_causal_lm(
+        student = hf.build_causal_lm(
             config.student_config, vocab_size=len(student_tok), special_ids=special, seed=config.seed
         )
     vocab = None
     if teacher is not None:
         if not config.cross_tokenizer:
-            vocab = models.check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
-            models.check_positions(teacher, config.block_size, "teacher")
+            vocab = hf.check_vocab(teacher_tok, student_tok, teacher.config.vocab_size, student.config.vocab_size)
+            hf.check_positions(teacher, config.block_size, "teacher")
         check_model_tokenizer(teacher, teacher_tok)
-    models.check_positions(student, config.block_size, "student")
+    hf.check_positions(student, config.block_size, "student")
     check_model_tokenizer(student, student_tok)
     return student, student_tok, teacher, vocab, teacher_tok
 

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, devices, models, paths, specs
-from cstool.console import log
-from cstool.errors import ConfigError, InputError, at_least
+from cstool.base import devices, specs
+from cstool.base.console import log
+from cstool.base.errors import ConfigError, InputError, at_least
+from cstool.base.fields import HUB_MODELS, comma_list, device_option, offline_option, option
+from cstool.io import artifacts, atomic, paths
 from cstool.lm.fertility import fertility
 from cstool.lm.scoring import LMScore, score_lm
-from cstool.options import HUB_MODELS, comma_list, device_option, offline_option, option
+from cstool.models import hf
 from cstool.vqa.metrics import check_normalization
 
 __all__ = ["EvalConfig", "LMScore", "evaluate", "parse_data_specs", "score_lm"]
@@ -129,20 +131,20 @@ def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tok
     device = devices.resolve_device(config.device)
     dtype = devices.torch_dtype(config.dtype, device)  # float16 is refused on the CPU
     if config.task == "vqa":
-        model, tok = models.load_vlm(model_path, offline=config.offline, dtype=dtype, device=device)
+        model, tok = hf.load_vlm(model_path, offline=config.offline, dtype=dtype, device=device)
         if tokenizer_path is not None:
             raise ConfigError("--tokenizer is for --task lm; a VLM uses the processor saved with it")
     else:
-        tok = models.load_tokenizer(tokenizer_path or model_path, offline=config.offline)
-        model = models.load_causal_lm(model_path, offline=config.offline, dtype=dtype, device=device)
+        tok = hf.load_tokenizer(tokenizer_path or model_path, offline=config.offline)
+        model = hf.load_causal_lm(model_path, offline=config.offline, dtype=dtype, device=device)
         if tokenizer_path is not None:
-            models.check_own_tokenizer(tok, model, model_path=model_path, tokenizer_path=tokenizer_path)
+            hf.check_own_tokenizer(tok, model, model_path=model_path, tokenizer_path=tokenizer_path)
     _check_stack(adapters)
     names = []
     for i, path in enumerate(adapters):
         names.append(f"adapter{i}")
-        models.check_adapter_base(path, model_path, allow_other=config.allow_other_base)
-        model = models.load_adapter(model, path, adapter_name=names[-1])
+        hf.check_adapter_base(path, model_path, allow_other=config.allow_other_base)
+        model = hf.load_adapter(model, path, adapter_name=names[-1])
     if len(names) > 1:
         model.base_model.set_adapter(names)
     return model.to(device), tok
@@ -152,7 +154,7 @@ def _check_stack(adapters: Sequence[str]) -> None:
     """A stack of adapters that each train their own embeddings (``--train-embeddings``: peft's
     ``modules_to_save``) cannot be evaluated: peft runs one copy of the embeddings at a time, and such a stack
     is not the model of a run that merged each adapter before training the next."""
-    own = [str(a) for a in adapters if models.read_adapter_config(a).get("modules_to_save")]
+    own = [str(a) for a in adapters if hf.read_adapter_config(a).get("modules_to_save")]
     if len(own) > 1:
         raise ConfigError(
             f"--adapter {' and '.join(own)} each train their own embeddings and LM head (--train-embeddings), "
@@ -279,7 +281,7 @@ def evaluate(
 
     probes = dict(probes or {})
     if model_path is None and adapters:  # the base the first adapter was trained on, as it recorded it
-        model_path = models.adapter_base(adapters[0])
+        model_path = hf.adapter_base(adapters[0])
         log(f"base model of {adapters[0]}: {model_path}")
     paths.check_outputs(
         {"-o": output, "--predictions": predictions_output},
@@ -299,8 +301,8 @@ def evaluate(
         on_total(sum(table.num_rows for table, _src in sets.values()))
     harness = None
     if config.lm_eval:  # built by the harness (datasets loaded) before any model is
+        from cstool.base.offline import refused
         from cstool.lm.harness import load_tasks
-        from cstool.offline import refused
 
         with refused(config.offline):
             harness = load_tasks(config.lm_eval, config.lm_eval_include, taken=[*data, *probes])

@@ -4,7 +4,7 @@ transformers folder: ``config.json``, safetensors weights and the tokenizer, whi
 
 SOURCE is found as transformers finds a model: a local path (a ``.gguf`` file, or a folder with ``config.json``
 or one ``.gguf``), else a Hub repository id (OWNER/NAME) in the Hugging Face cache, else downloaded into that cache
-(:mod:`cstool.hub`; never with ``--offline`` or $HF_HUB_OFFLINE=1). GGUF weights are dequantized (transformers
+(:mod:`cstool.models.hub`; never with ``--offline`` or $HF_HUB_OFFLINE=1). GGUF weights are dequantized (transformers
 reads them through the ``gguf`` package: ``pip install 'cstool[gguf]'``). The folder appears whole or not at
 all, and its ``cstool.json`` records the source, the Hub commit and the SHA-256 of every file read.
 """
@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, atomic, devices, models, paths
-from cstool.errors import ConfigError, InputError, ModelNotFoundError
-from cstool.options import offline_option, option
+from cstool.base import devices
+from cstool.base.errors import ConfigError, InputError, ModelNotFoundError
+from cstool.base.fields import offline_option, option
+from cstool.io import artifacts, atomic, paths
+from cstool.models import hf
 
 __all__ = ["ImportModelConfig", "ImportModelResult", "run"]
 
@@ -98,7 +100,7 @@ def locate(source: str, config: ImportModelConfig) -> _Located:
         return _Located(p.parent, p.name, None)
     if p.is_dir():
         return _Located(p, _gguf_in(p, config.gguf_file), None)
-    from cstool import hub
+    from cstool.models import hub
 
     if not hub.looks_like_repo_id(source):
         raise ModelNotFoundError(
@@ -147,9 +149,9 @@ def load(located: _Located, config: ImportModelConfig) -> tuple[Any, Any]:
 
     dtype = getattr(torch, config.dtype)
     if located.gguf_file:
-        return models.load_gguf(located.folder, located.gguf_file, dtype=dtype)
-    tokenizer = models.load_tokenizer(located.folder)
-    return models.load_causal_lm(located.folder, dtype=dtype), tokenizer
+        return hf.load_gguf(located.folder, located.gguf_file, dtype=dtype)
+    tokenizer = hf.load_tokenizer(located.folder)
+    return hf.load_causal_lm(located.folder, dtype=dtype), tokenizer
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -169,4 +171,4 @@ def provenance(source: str, located: _Located, config: ImportModelConfig) -> dic
 
 def write(model: Any, tokenizer: Any, out: Path, prov: dict) -> None:
     with atomic.atomic_dir(out) as tmp:
-        models.save_model_dir(model, tokenizer, tmp, prov)
+        hf.save_model_dir(model, tokenizer, tmp, prov)

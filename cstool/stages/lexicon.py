@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, specs
-from cstool.errors import ConfigError, InputError
-from cstool.options import option
+from cstool.base import specs
+from cstool.base.errors import ConfigError, InputError
+from cstool.base.fields import option
+from cstool.io import artifacts, atomic
 from cstool.text import induction
 from cstool.text.induction import Entry, Sentence
 from cstool.text.lexicon import read_entries

@@ -25,7 +25,7 @@ as an uninterrupted run.
 
 Under ``torchrun --nproc_per_node N`` or ``accelerate launch`` every process trains its slice of every planned
 batch (``batch_size`` is the whole batch, a multiple of N); process 0 alone scores the dev sets and writes
-the run folder, the others wait for it at barriers (:mod:`cstool.ranks`).
+the run folder, the others wait for it at barriers (:mod:`cstool.base.ranks`).
 """
 
 from __future__ import annotations
@@ -37,12 +37,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, locks, paths, ranks, runstate, specs
-from cstool.console import log, set_quiet, warn
+from cstool.base import ranks, specs
+from cstool.base.console import log, set_quiet, warn
+from cstool.base.errors import ConfigError, InputError, Interrupted
 from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
 from cstool.continual.state import RunState
 from cstool.continual.tasks import task_kind
-from cstool.errors import ConfigError, InputError, Interrupted
+from cstool.io import artifacts, atomic, locks, paths, runstate
 
 FILES = "--task/--dev files (content)"
 

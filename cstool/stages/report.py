@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, paths
+from cstool.base.errors import ConfigError
+from cstool.base.fields import option
 from cstool.continual import forgetting
 from cstool.continual.rmatrix import Run, baseline_vectors, load_runs, read_baseline, summarize
-from cstool.errors import ConfigError
-from cstool.options import option
+from cstool.io import artifacts, atomic, paths
 
 __all__ = ["ReportConfig", "load_runs", "report"]
 

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from cstool import artifacts, atomic, langcodes, paths, specs
-from cstool.console import is_quiet, warn
-from cstool.errors import ConfigError, InputError
-from cstool.options import SEED, option
+from cstool.base import langcodes, specs
+from cstool.base.console import is_quiet, warn
+from cstool.base.errors import ConfigError, InputError
+from cstool.base.fields import SEED, option
+from cstool.io import artifacts, atomic, paths
 from cstool.text.cs_stats import EpochStats, NaturalProfile, fit_profile, stats_table
 from cstool.text.lexicon import UPOS_TAGS, Lexicon, dominant_script, load_lexicon, script_counts
 from cstool.text.switching import switch_batch

@@ -11,7 +11,7 @@ model file (``pos_model``), cstool's script-agnostic tokenizer (:func:`tokenize`
 carries no tokenizer. Tagging is batched: one Stanza call per batch of rows.
 
 With ``workers`` > 1, batches are tagged by that many processes (:func:`tag_in_workers`, over
-:func:`cstool.workers.ordered_map`), each with its own Stanza pipeline and one torch thread; the output is the
+:func:`cstool.base.workers.ordered_map`), each with its own Stanza pipeline and one torch thread; the output is the
 same, byte for byte, as with one.
 """
 
@@ -25,12 +25,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, devices, langcodes, paths, specs, stanza_models
-from cstool.errors import ConfigError, InputError, at_least
-from cstool.options import device_option, offline_option, option
+from cstool.base import devices, langcodes, specs
+from cstool.base.errors import ConfigError, InputError, at_least
+from cstool.base.fields import device_option, offline_option, option
+from cstool.base.workers import ordered_map
+from cstool.io import artifacts, paths
+from cstool.models import stanza_pipelines
 from cstool.text.corpus import count_rows, read_input
 from cstool.text.tokenize import split_sentences, text_pieces, token_pieces, tokenize
-from cstool.workers import ordered_map
 
 # Raw batches of already tagged input (CoNLL-U, or an artifact with tokens/upos) carry these columns.
 # Long lines are tagged in pieces (documented in docs/guarantees.md), so that memory stays
@@ -86,7 +88,7 @@ class TagConfig:
         ConfigError.collect(problems, "see cstool tag --help")
 
     def in_shard(self, ordinal: int) -> bool:
-        """Whether the row with this 0-based ordinal in the input is in ``shard`` (:func:`cstool.specs.in_shard`)."""
+        """Whether the row with this 0-based ordinal is in ``shard`` (:func:`cstool.base.specs.in_shard`)."""
         return specs.in_shard(ordinal, (self.shard_index, self.shard_count))
 
 
@@ -207,7 +209,7 @@ def _tag_in_worker(config: TagConfig, stanza_tok: bool, pipeline: Any, raw: pa.R
 def tag_in_workers(
     batches: Iterator[pa.RecordBatch], *, config: TagConfig, load: Any, uses_stanza_tokenizer: bool = False
 ) -> Iterator[pa.RecordBatch]:
-    """:func:`tag_batches` over ``config.workers`` processes (:func:`cstool.workers.ordered_map`): the same output
+    """:func:`tag_batches` over ``config.workers`` processes (:func:`cstool.base.workers.ordered_map`): the same output
     batches, in input order.
 
     ``load()`` makes the Stanza pipeline; each worker calls it once (a worker starts only when there is a
@@ -230,7 +232,7 @@ def _tagger_name(config: TagConfig, needs_tagger: bool) -> str:
     """What tagged the rows, for the provenance: the POS model, the Stanza resources folder, or gold tags."""
     if config.pos_model or config.stanza_dir:
         return str(config.pos_model or config.stanza_dir)
-    return f"stanza:{stanza_models.default_stanza_dir()}" if needs_tagger else "gold"
+    return f"stanza:{stanza_pipelines.default_stanza_dir()}" if needs_tagger else "gold"
 
 
 def tag_file(
@@ -264,13 +266,13 @@ def tag_file(
     stanza_tok = False
     if needs_tagger:
         if config.pos_model is not None:
-            stanza_models.check_tagger_language(config.pos_model, config.lang)
+            stanza_pipelines.check_tagger_language(config.pos_model, config.lang)
         stanza_tok = config.pos_model is None and not config.pretokenized and "tokens" not in first.schema.names
         if config.workers > 1 and config.pos_model is None:  # download once here, not in every worker
-            res_dir = Path(config.stanza_dir) if config.stanza_dir else stanza_models.default_stanza_dir()
-            stanza_models.ensure_stanza_models(config.lang, res_dir, offline=config.offline, quiet=quiet)
+            res_dir = Path(config.stanza_dir) if config.stanza_dir else stanza_pipelines.default_stanza_dir()
+            stanza_pipelines.ensure_stanza_models(config.lang, res_dir, offline=config.offline, quiet=quiet)
         load = functools.partial(
-            stanza_models.load_stanza_pipeline,
+            stanza_pipelines.load_stanza_pipeline,
             config.lang,
             pos_model=config.pos_model,
             stanza_dir=config.stanza_dir,

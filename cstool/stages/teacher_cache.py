@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, atomic, devices, locks, models, paths, ranks
-from cstool.errors import ConfigError, at_least
+from cstool.base import devices, ranks
+from cstool.base.errors import ConfigError, at_least
+from cstool.base.fields import device_option, offline_option, option
+from cstool.io import artifacts, atomic, locks, paths
 from cstool.lm.topk_cache import cache_batch, load_teacher_cache
-from cstool.options import device_option, offline_option, option
+from cstool.models import hf
 
 __all__ = ["TeacherCacheConfig", "build_teacher_cache", "load_teacher_cache"]
 
@@ -65,13 +67,13 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
     paths.check_outputs(
         {"-o": output}, {"DATA": data, "--teacher": config.teacher}, folders=("-o",) if world > 1 else ()
     )
-    models.require_model_dir(config.teacher, "teacher")
+    hf.require_model_dir(config.teacher, "teacher")
     device = ranks.local_device(devices.resolve_device(config.device))
     dtype = devices.torch_dtype(config.dtype, device)
     texts, sources = read_texts(data, config.text_column)
-    tokenizer = models.load_tokenizer(config.teacher, offline=config.offline)
-    teacher = models.load_causal_lm(config.teacher, offline=config.offline, device=device, dtype=dtype).eval()
-    models.check_positions(teacher, config.block_size, "teacher")
+    tokenizer = hf.load_tokenizer(config.teacher, offline=config.offline)
+    teacher = hf.load_causal_lm(config.teacher, offline=config.offline, device=device, dtype=dtype).eval()
+    hf.check_positions(teacher, config.block_size, "teacher")
     check_model_tokenizer(teacher, tokenizer)
     ids, lengths = pack_texts(texts, tokenizer, config.block_size)
     vocab = len(tokenizer)
@@ -80,7 +82,7 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
         "teacher-cache",
         options={
             **artifacts.jsonable(config),
-            "teacher_fingerprint": models.tokenizer_fingerprint(tokenizer),
+            "teacher_fingerprint": hf.tokenizer_fingerprint(tokenizer),
             "vocab_size": vocab,
             "top_k_used": k,
             "teacher_dtype": str(next(teacher.parameters()).dtype),

@@ -16,11 +16,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cstool import artifacts, atomic, devices, langcodes, locks, paths, stanza_models
-from cstool.conllu import normalized_blocks, read_conllu
-from cstool.console import progress
-from cstool.errors import ConfigError, InputError, at_least
-from cstool.options import SEED, device_option, option
+from cstool.base import devices, langcodes
+from cstool.base.console import progress
+from cstool.base.errors import ConfigError, InputError, at_least
+from cstool.base.fields import SEED, device_option, option
+from cstool.io import artifacts, atomic, locks, paths
+from cstool.io.conllu import normalized_blocks, read_conllu
+from cstool.models import stanza_pipelines
 
 SMALL_SIZES = {
     "hidden_dim": 128,
@@ -125,7 +127,7 @@ def _stanza_files(train: Path, dev: Path | None, workdir: Path) -> tuple[Path, P
 def upos_accuracy(tagger_path: str | Path, gold: str | Path, *, lang: str, device: str = "cpu") -> float:
     """Share of words of ``gold`` whose UPOS the tagger predicts from the gold tokens."""
     sents = list(read_conllu(gold))
-    nlp = stanza_models.load_stanza_pipeline(lang, pos_model=tagger_path, pretokenized=True, device=device)
+    nlp = stanza_pipelines.load_stanza_pipeline(lang, pos_model=tagger_path, pretokenized=True, device=device)
     doc = nlp([s.forms for s in sents])
     right = total = 0
     for s, pred in zip(sents, doc.sentences, strict=True):

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cstool import artifacts, atomic, locks, paths
-from cstool.errors import CstoolError, InputError
+from cstool.base.errors import CstoolError, InputError
+from cstool.base.fields import option
+from cstool.io import artifacts, atomic, locks, paths
 from cstool.lm.tokenizer import (
     SentencePieceOptions,
     fast_tokenizer_from_sentencepiece,
     train_sentencepiece,
 )
-from cstool.options import option
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool import artifacts, atomic, paths
-from cstool.errors import ConfigError, InputError
-from cstool.options import SEED, comma_list, option
+from cstool.base.errors import ConfigError, InputError
+from cstool.base.fields import SEED, comma_list, option
+from cstool.io import artifacts, atomic, paths
 from cstool.text.keyed_random import keyed_rng
 from cstool.vqa.easyvqa import (
     ANSWERS,

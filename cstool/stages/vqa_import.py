@@ -25,11 +25,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from cstool import artifacts, langcodes, paths
-from cstool.console import warn
-from cstool.errors import ConfigError, InputError
-from cstool.lines import utf8_lines
-from cstool.options import option
+from cstool.base import langcodes
+from cstool.base.console import warn
+from cstool.base.errors import ConfigError, InputError
+from cstool.base.fields import option
+from cstool.io import artifacts, paths
+from cstool.io.lines import utf8_lines
 
 _str_list = pa.list_(pa.string())
 

@@ -1,5 +1,5 @@
 """Text inputs as batches of rows: ``.txt``, ``.jsonl``, CoNLL-U, and tables (Parquet/Arrow artifacts, Hugging
-Face datasets) through :func:`cstool.artifacts.open_source`.
+Face datasets) through :func:`cstool.io.artifacts.open_source`.
 
 :func:`read_input` yields raw batches with the columns ``id`` and ``text``, the gold ``tokens``, ``upos`` and
 ``lemmas`` of a CoNLL-U file or an already tagged table, and a table's or JSON object's other columns carried
@@ -17,10 +17,10 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from cstool import artifacts
-from cstool.conllu import read_conllu
-from cstool.errors import InputError
-from cstool.lines import utf8_lines
+from cstool.base.errors import InputError
+from cstool.io import artifacts
+from cstool.io.conllu import read_conllu
+from cstool.io.lines import utf8_lines
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from cstool.artifacts import SWITCH_STATS
-from cstool.conllu import read_conllu
-from cstool.errors import InputError
+from cstool.base.errors import InputError
+from cstool.io.artifacts import SWITCH_STATS
+from cstool.io.conllu import read_conllu
 from cstool.text.lexicon import UPOS_TAGS
 
 BUCKETS = (*UPOS_TAGS, "other")  # per-UPOS counters; "other" holds tags outside UD's 17

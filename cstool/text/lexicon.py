@@ -27,10 +27,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cstool import conllu
-from cstool.console import warn
-from cstool.errors import InputError
-from cstool.lines import utf8_lines
+from cstool.base.console import warn
+from cstool.base.errors import InputError
+from cstool.io import conllu
+from cstool.io.lines import utf8_lines
 
 UPOS_TAGS = conllu.UPOS_TAGS  # UD's 17 tags
 NO_UPOS = {"", "_", "X"}

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cstool.errors import InputError
+from cstool.base.errors import InputError
 from cstool.text.cs_stats import BUCKETS, NEUTRAL_UPOS, EpochStats, cmi_and_switch_points
 from cstool.text.keyed_random import row_keys, uniform
 from cstool.text.lexicon import UPOS_TAGS, Lexicon, encoded, upos_index

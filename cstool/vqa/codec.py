@@ -21,11 +21,11 @@ from typing import Any
 
 import torch
 
-from cstool.console import warn
-from cstool.errors import InputError
+from cstool.base.console import warn
+from cstool.base.errors import InputError
 from cstool.lm.kd import causal_ce
 from cstool.lm.training import ScheduledTrainer, TrainingDiverged, pad_examples
-from cstool.vqa.data import VqaExample
+from cstool.vqa.examples import VqaExample
 
 
 class VqaCodec:
@@ -44,7 +44,7 @@ class VqaCodec:
         """The RGB PIL image of ``ex``; an unreadable image is an error naming the row and the file."""
         from PIL import Image, UnidentifiedImageError
 
-        from cstool.vqa.model import image_input_size
+        from cstool.vqa.vlm import image_input_size
 
         where = f"row {ex.id}" + (f" ({ex.image_path})" if ex.image is None else "")
         try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from cstool import artifacts, atomic
+from cstool.io import artifacts, atomic
 
 VQA = artifacts.VQA
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool.errors import InputError
+from cstool.base.errors import InputError
 
 
 def vqa_prompt(processor, question: str) -> str:
@@ -69,7 +69,7 @@ def answer_token_budget(tokenizer, references: Sequence[Sequence[str]], requeste
     A limit shorter than a reference makes that answer unreachable (Hindi ``हाँ`` is 4 pieces in a small
     sentencepiece vocabulary), which would score a whole language wrongly; so the limit is raised, once, aloud.
     """
-    from cstool.console import log
+    from cstool.base.console import log
 
     answers = sorted({a for refs in references for a in refs if a})
     longest = max(

@@ -29,7 +29,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from cstool.errors import InputError
+from cstool.base.errors import InputError
 
 NORMALIZATIONS = ("multilingual", "official")
 

@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from cstool.base.errors import ConfigError
 from cstool.cli import app
-from cstool.errors import ConfigError
 from cstool.stages.replay_train import ReplayConfig, replay_train
 from tests.stages.test_replay import FAST, _matrix, _resume_args, _run, seq  # noqa: F401 (seq is a fixture)
 

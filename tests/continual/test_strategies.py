@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from cstool.base.errors import ConfigError
 from cstool.cli import app
 from cstool.continual import strategies
-from cstool.errors import ConfigError
 from cstool.stages.replay_train import ReplayConfig
 from tests.stages.test_replay import FAST, _matrix, _run, seq  # noqa: F401 (seq is a fixture)
 

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from cstool.errors import ConfigError
+from cstool.base.errors import ConfigError
 from cstool.stages.replay_train import ReplayConfig, replay_train
 from tests.stages.test_replay import FAST, _matrix, _resume_args, _run, seq  # noqa: F401  (seq is a fixture)
 

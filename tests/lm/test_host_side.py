@@ -24,7 +24,7 @@ def tokenizer(request, tmp_path_factory):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cstool.models import load_tokenizer
+    from cstool.models.hf import load_tokenizer
     from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
 
     tmp = tmp_path_factory.mktemp("sp")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from cstool.conllu import read_conllu
+from cstool.io.conllu import read_conllu
 from cstool.lm.probe_sets import cloze_table, main, parallel_table
 from cstool.lm.probes import probe_from_table
 from tests.conftest import TINY_CONLLU, shared_file

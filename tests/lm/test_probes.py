@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cstool.errors import CstoolError
+from cstool.base.errors import CstoolError
 from cstool.lm.probes import (
     ChoiceItem,
     Probe,
@@ -21,7 +21,7 @@ from cstool.lm.probes import (
 
 @pytest.fixture(scope="module")
 def lm(tiny_lm):
-    from cstool.models import load_causal_lm, load_tokenizer
+    from cstool.models.hf import load_causal_lm, load_tokenizer
 
     return load_causal_lm(tiny_lm), load_tokenizer(tiny_lm)
 

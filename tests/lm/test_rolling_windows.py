@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from cstool.errors import CstoolError
+from cstool.base.errors import CstoolError
 from cstool.lm.scoring import Window, lm_batches, rolling_windows, score_lm
 from tests.conftest import tiny_llama_config
 
@@ -90,7 +90,7 @@ def short_lm(tiny_lm):
     import torch
     from transformers import LlamaForCausalLM
 
-    from cstool.models import load_tokenizer
+    from cstool.models.hf import load_tokenizer
 
     tok = load_tokenizer(tiny_lm)
     torch.manual_seed(1)
@@ -150,7 +150,7 @@ def test_exactly_l_tokens_is_scored_in_one_forward_pass(short_lm):
 def test_whitespace_only_texts_count_their_bytes(tiny_lm, short_lm):
     from tokenizers import normalizers
 
-    from cstool.models import load_tokenizer
+    from cstool.models.hf import load_tokenizer
 
     model, _ = short_lm
     tok = load_tokenizer(tiny_lm)

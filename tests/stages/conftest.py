@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from cstool import artifacts
 from cstool.cli import app
+from cstool.io import artifacts
 
 from ..conftest import TINY_CONLLU
 

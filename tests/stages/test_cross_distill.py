@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cstool.errors import CstoolError
+from cstool.base.errors import CstoolError
 from cstool.stages.distill import DistillConfig, distill
 from tests.conftest import byte_bpe
 from tests.stages.test_distill import sentence, write_text

@@ -9,7 +9,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts
+from cstool.io import artifacts
 
 from .conftest import assert_user_error, invoke
 

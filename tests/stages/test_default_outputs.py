@@ -9,8 +9,8 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts
-from cstool.paths import default_output
+from cstool.io import artifacts
+from cstool.io.paths import default_output
 
 from .conftest import invoke
 

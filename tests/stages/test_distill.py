@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from cstool.base.errors import CstoolError
 from cstool.cli import app
-from cstool.errors import CstoolError
 from cstool.stages.distill import DistillConfig, distill
 
 runner = CliRunner()

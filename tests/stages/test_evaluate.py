@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cstool import artifacts
+from cstool.base.errors import CstoolError
 from cstool.cli import app
-from cstool.errors import CstoolError
+from cstool.io import artifacts
 from cstool.lm.scoring import plan_batches, score_lm
 from cstool.stages.evaluate import EvalConfig
 
@@ -20,7 +20,7 @@ TEXTS = ["the cat sits on the mat .", "a dog", "मैं घर जाता �
 
 @pytest.fixture(scope="module")
 def lm(tiny_lm):
-    from cstool.models import load_causal_lm, load_tokenizer
+    from cstool.models.hf import load_causal_lm, load_tokenizer
 
     return load_causal_lm(tiny_lm), load_tokenizer(tiny_lm)
 
@@ -242,7 +242,7 @@ def test_adapter_changes_scores_like_the_peft_model(tiny_lm, lm, tmp_path):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from cstool.models import load_causal_lm
+    from cstool.models.hf import load_causal_lm
 
     torch.manual_seed(1)
     peft_model = get_peft_model(

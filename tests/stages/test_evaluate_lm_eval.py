@@ -90,7 +90,7 @@ def test_harness_acc_equals_the_choice_probe(tiny_lm, tasks, tmp_path):
     """The harness's own scoring of the items equals score_probe's (the tiny tokenizer adds no BOS, so the
     harness conditions on the context alone: bos=False)."""
     pytest.importorskip("lm_eval")
-    from cstool.models import load_causal_lm, load_tokenizer
+    from cstool.models.hf import load_causal_lm, load_tokenizer
 
     folder, items = tasks
     result, rows = run_eval(tiny_lm, tmp_path / "s.parquet", "--lm-eval", "tiny_choice", "--lm-eval-include", folder)
@@ -133,7 +133,7 @@ def test_harness_scores_the_model_with_its_adapter(tiny_lm, tasks, tmp_path):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from cstool.models import load_causal_lm, load_tokenizer
+    from cstool.models.hf import load_causal_lm, load_tokenizer
 
     torch.manual_seed(1)
     peft_model = get_peft_model(

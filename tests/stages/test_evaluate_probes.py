@@ -31,7 +31,7 @@ def probe_files(tmp_path):
 
 
 def test_cli_eval_writes_probe_rows(tiny_lm, probe_files, tmp_path):
-    from cstool.models import load_causal_lm, load_tokenizer
+    from cstool.models.hf import load_causal_lm, load_tokenizer
 
     items, pairs, text = probe_files
     out = tmp_path / "scores.parquet"

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cstool import artifacts
 from cstool.cli import app
+from cstool.io import artifacts
 from cstool.vqa.metrics import vqa_accuracy
 
 COLORS = {"red": (255, 0, 0), "blue": (0, 0, 255), "green": (0, 160, 0)}

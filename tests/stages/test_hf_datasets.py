@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts
+from cstool.io import artifacts
 from tests.conftest import TESTS, TINY_CONLLU, TINY_CORPUS
 from tests.stages.conftest import assert_user_error, invoke
 

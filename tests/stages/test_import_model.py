@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from cstool import artifacts, offline
-from cstool.errors import CstoolError
+from cstool.base import offline
+from cstool.base.errors import CstoolError
+from cstool.io import artifacts
 from tests.conftest import TINY_CORPUS
 from tests.hubserver import serve_hub
 

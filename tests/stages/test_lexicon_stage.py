@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool.artifacts import TAGGED, schema_provenance
-from cstool.errors import CstoolError
+from cstool.base.errors import CstoolError
+from cstool.io.artifacts import TAGGED, schema_provenance
 from cstool.stages.lexicon import LexiconConfig, run
 from cstool.text.lexicon import load_lexicon
 from tests.conftest import shared_file

@@ -70,9 +70,11 @@ class _Watch:
 
 
 def test_a_long_line_reaches_stanza_in_bounded_pieces_and_comes_back_whole(tagger):
-    from cstool import stanza_models
+    from cstool.models import stanza_pipelines
 
-    pipeline = _Watch(stanza_models.load_stanza_pipeline(tagger["lang"], pos_model=tagger["path"], pretokenized=True))
+    pipeline = _Watch(
+        stanza_pipelines.load_stanza_pipeline(tagger["lang"], pos_model=tagger["path"], pretokenized=True)
+    )
     long_line = " ".join(WORDS[i % len(WORDS)] for i in range(25_000))
     texts = ["the tree .", long_line]
     results = _stanza_words(pipeline, texts, [tokenize(t) for t in texts])

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import paths
-from cstool.errors import ConfigError
+from cstool.base.errors import ConfigError
+from cstool.io import paths
 
 from .conftest import assert_user_error, invoke, metrics_run
 from .test_no_clobber import digest

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from cstool import offline
+from cstool.base import offline
 from tests.conftest import TINY_CORPUS
 from tests.hubserver import serve_hub
 
@@ -97,7 +97,7 @@ def test_a_hub_id_is_fetched_on_first_use_then_loads_offline_from_the_cache(tmp_
 def test_a_misspelt_local_path_is_not_found_with_a_close_name_and_never_asks_the_hub(tmp_path, tiny_lm, monkeypatch):
     import huggingface_hub
 
-    from cstool import hub
+    from cstool.models import hub
 
     def no_network(*args, **kwargs):
         raise AssertionError(f"the Hub was asked for {args}")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cstool import paths
-from cstool.errors import ConfigError, InputError
+from cstool.base.errors import ConfigError, InputError
+from cstool.io import paths
 
 from .conftest import assert_user_error, invoke
 

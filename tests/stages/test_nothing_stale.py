@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cstool import atomic
+from cstool.io import atomic
 
 from .conftest import invoke, metrics_run
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from transformers import TrainerCallback
 
-from cstool.errors import ConfigError
+from cstool.base.errors import ConfigError
 from cstool.stages.distill import DistillConfig, distill
 from cstool.stages.evaluate import EvalConfig, evaluate
 from cstool.stages.replay_train import ReplayConfig, replay_train
@@ -97,7 +97,7 @@ def test_gradient_checkpointing_is_on_and_gives_the_same_losses(tiny_lm, data, t
 def test_teacher_cache_in_bf16_records_it_and_is_close(tiny_lm, data, tmp_path):
     import numpy as np
 
-    from cstool import artifacts
+    from cstool.io import artifacts
 
     common = dict(teacher=str(tiny_lm), top_k=8, block_size=24, device="cpu")
     build_teacher_cache([data["all"]], str(tmp_path / "a.parquet"), config=TeacherCacheConfig(**common))

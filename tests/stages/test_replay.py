@@ -18,9 +18,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cstool import artifacts, models
+from cstool.base.errors import ConfigError, CstoolError, InputError, SchemaError
 from cstool.cli import app
-from cstool.errors import ConfigError, CstoolError, InputError, SchemaError
+from cstool.io import artifacts
+from cstool.models import hf
 from cstool.stages.replay_train import ReplayConfig, replay_train
 from tests.conftest import byte_bpe, tiny_llama_config
 
@@ -469,7 +470,7 @@ def test_dev_scores_read_whole_texts_longer_than_max_length(seq, tmp_path):
     from transformers import AutoModelForCausalLM
 
     from cstool.lm.scoring import score_lm
-    from cstool.models import load_tokenizer
+    from cstool.models.hf import load_tokenizer
 
     texts = pq.read_table(seq["devs"][0][1]).column("text").to_pylist()
     long_dev = tmp_path / "en.long.parquet"
@@ -510,7 +511,7 @@ def test_misspelt_base_names_the_model_folder_and_a_close_name(seq, tmp_path, mo
     r = runner.invoke(app, args + [f"--task={n}={p}" for n, p in seq["tasks"][:2]])
     assert r.exit_code == 2 and "not found at" in r.output and "Traceback" not in r.output
     with pytest.raises(CstoolError) as e:
-        models.load_tokenizer(misspelt)
+        hf.load_tokenizer(misspelt)
     assert e.value.message == f"model (or tokenizer) not found at {misspelt}: no such folder"
     assert f"did you mean {base}?" in e.value.hint and "Hub" not in e.value.hint  # a path: the Hub is no way out
     import huggingface_hub.constants
@@ -518,7 +519,7 @@ def test_misspelt_base_names_the_model_folder_and_a_close_name(seq, tmp_path, mo
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CstoolError) as e:  # a Hub id, offline and not in the cache
-        models.load_causal_lm("HuggingFaceTB/SmolLM2-135M")
+        hf.load_causal_lm("HuggingFaceTB/SmolLM2-135M")
     assert "not in the Hugging Face cache" in e.value.message and "downloads are off" in e.value.message
     assert "cstool import-model HuggingFaceTB/SmolLM2-135M -o DIR" in e.value.hint
 

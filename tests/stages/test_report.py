@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cstool import artifacts
 from cstool.cli import app
 from cstool.continual import forgetting
+from cstool.io import artifacts
 from cstool.stages.report import ReportConfig, load_runs, report
 
 from .conftest import write_metrics

@@ -6,10 +6,10 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from cstool import artifacts
+from cstool.base.errors import CstoolError
 from cstool.cli import app
 from cstool.continual import forgetting as F
-from cstool.errors import CstoolError
+from cstool.io import artifacts
 from cstool.stages.report import ReportConfig, report
 
 from .test_report import bpb_matrix, write_run

@@ -1,4 +1,4 @@
-"""One writer per run folder (:mod:`cstool.locks`): a second ``replay-train`` on the ``-o`` of a running one
+"""One writer per run folder (:mod:`cstool.io.locks`): a second ``replay-train`` on the ``-o`` of a running one
 stops at once, naming the first process; a lock left by a killed run is taken over with a warning."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cstool import locks
-from cstool.errors import InputError
+from cstool.base.errors import InputError
+from cstool.io import locks
 from tests.conftest import REPO
 from tests.stages.conftest import assert_user_error, invoke
 

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool.errors import ConfigError
+from cstool.base.errors import ConfigError
 from cstool.lm.topk_cache import load_teacher_cache
 from cstool.stages.distill import DistillConfig, distill
 from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
@@ -69,7 +69,7 @@ def _read(cache: Path, data: Path, tiny_lm) -> tuple[dict, np.ndarray]:
     from transformers import AutoTokenizer
 
     from cstool.lm.blocks import pack_texts, read_texts
-    from cstool.models import tokenizer_fingerprint
+    from cstool.models.hf import tokenizer_fingerprint
 
     tok = AutoTokenizer.from_pretrained(tiny_lm)
     texts, sources = read_texts([str(data)], "text")
@@ -99,7 +99,7 @@ def test_two_process_cache_is_one_shard_per_process_and_equals_one_process(runs,
 
 
 def test_a_cache_folder_with_a_missing_shard_is_refused(runs, tiny_lm, tmp_path):
-    from cstool.errors import CstoolError
+    from cstool.base.errors import CstoolError
 
     part = tmp_path / "part"
     part.mkdir()

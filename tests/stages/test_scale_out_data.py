@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts
-from cstool.conllu import read_conllu
+from cstool.io import artifacts
+from cstool.io.conllu import read_conllu
 
 from .conftest import invoke
 

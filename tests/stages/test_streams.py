@@ -15,7 +15,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import artifacts
+from cstool.io import artifacts
 
 from .conftest import assert_user_error, invoke
 

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cstool.artifacts import SWITCHED, TAGGED, schema_provenance
+from cstool.base.errors import ConfigError
 from cstool.cli import app
-from cstool.errors import ConfigError
+from cstool.io.artifacts import SWITCHED, TAGGED, schema_provenance
 from cstool.stages.switch import (
     SwitchConfig,
     parse_curriculum,

@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cstool import artifacts
+from cstool.base.errors import ConfigError, InputError, ModelNotFoundError
 from cstool.cli import app
-from cstool.conllu import read_conllu
-from cstool.errors import ConfigError, InputError, ModelNotFoundError
+from cstool.io import artifacts
+from cstool.io.conllu import read_conllu
 from cstool.stages.tag import TagConfig, tag_file
 from cstool.stages.train_tagger import upos_accuracy
 from cstool.text.lexicon import UPOS_TAGS
@@ -493,20 +493,20 @@ def test_ctrl_c_during_tagging_leaves_no_output(tmp_path, tagger):
 def test_model_loader_errors_name_path_and_flag(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
-    from cstool import models
+    from cstool.models import hf
 
     with pytest.raises(ModelNotFoundError) as e:
-        models.load_causal_lm(tmp_path / "no-model")
+        hf.load_causal_lm(tmp_path / "no-model")
     assert str(tmp_path / "no-model") in e.value.message and "save_pretrained" in e.value.hint
     assert "Hub" not in e.value.hint  # a local path: the Hub is no way out
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFoundError) as e:  # a Hub id: looked up in the cache only, offline
-        models.load_causal_lm("someone/some-model")
+        hf.load_causal_lm("someone/some-model")
     assert "someone/some-model is not in the Hugging Face cache" in e.value.message
     assert "HF_HUB_OFFLINE=1" in e.value.message and "unset HF_HUB_OFFLINE" in e.value.hint
     with pytest.raises(ModelNotFoundError, match="adapter_config.json"):
-        models.load_adapter(None, tmp_path)
+        hf.load_adapter(None, tmp_path)
 
 
 # --- languages -------------------------------------------------------------------------------------------

@@ -25,8 +25,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cstool import offline, stanza_models
-from cstool.errors import ModelNotFoundError
+from cstool.base import offline
+from cstool.base.errors import ModelNotFoundError
+from cstool.models import stanza_pipelines
 from tests.conftest import TINY_CONLLU
 
 from .conftest import assert_user_error, invoke
@@ -204,7 +205,7 @@ def test_language_without_a_stanza_model_gets_the_train_tagger_hint_at_once(serv
     monkeypatch.setenv("STANZA_RESOURCES_URL", served["url"])
     before = len(served["requests"])
     with pytest.raises(ModelNotFoundError) as e:
-        stanza_models.ensure_stanza_models("zz", tmp_path / "res", quiet=True)
+        stanza_pipelines.ensure_stanza_models("zz", tmp_path / "res", quiet=True)
     assert "Stanza has no POS model for language 'zz'" in e.value.message
     assert "cstool train-tagger" in e.value.hint and "--lang zz" in e.value.hint
     assert served["requests"][before:] == [served["index"]]  # the index only, no model
@@ -217,7 +218,7 @@ def test_a_failed_download_leaves_no_file_that_passes_for_a_model(served, tmp_pa
     res = tmp_path / "res"
     for _ in range(2):  # and the next run tries again rather than loading the error page
         with pytest.raises(ModelNotFoundError) as e, contextlib.redirect_stderr(io.StringIO()):
-            stanza_models.ensure_stanza_models("yy", res, quiet=True)
+            stanza_pipelines.ensure_stanza_models("yy", res, quiet=True)
         assert f"cannot download Stanza's 'yy' models into {res}: md5 for" in e.value.message
         assert not (res / "yy" / "pos" / "gone.pt").exists()
     assert served["requests"].count("/yy/pos/gone.pt") == 2
@@ -232,7 +233,7 @@ def test_server_down_is_a_clear_error_with_the_cause(tmp_path, monkeypatch):
         port = s.getsockname()[1]
     monkeypatch.setenv("STANZA_RESOURCES_URL", f"http://127.0.0.1:{port}")
     with pytest.raises(ModelNotFoundError) as e, contextlib.redirect_stderr(io.StringIO()):
-        stanza_models.ensure_stanza_models("xx", tmp_path / "res", quiet=True)
+        stanza_pipelines.ensure_stanza_models("xx", tmp_path / "res", quiet=True)
     assert f"cannot download Stanza's 'xx' models into {tmp_path / 'res'}: " in e.value.message
     assert "Connection" in e.value.message or "refused" in e.value.message, e.value.message
     assert "STANZA_RESOURCES_URL" in e.value.hint and "train-tagger" in e.value.hint

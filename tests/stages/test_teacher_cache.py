@@ -12,9 +12,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cstool import artifacts
+from cstool.base.errors import CstoolError
 from cstool.cli import app
-from cstool.errors import CstoolError
+from cstool.io import artifacts
 from cstool.lm.topk_cache import load_teacher_cache
 from cstool.stages.distill import DistillConfig, distill
 from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
@@ -42,7 +42,7 @@ def test_round_trip_matches_teacher(tiny_lm, data, tmp_path):
 
     from cstool.lm.blocks import pack_texts, read_texts
     from cstool.lm.kd import teacher_topk
-    from cstool.models import tokenizer_fingerprint
+    from cstool.models.hf import tokenizer_fingerprint
 
     out = tmp_path / "c.parquet"
     info = _cache(tiny_lm, data, out)

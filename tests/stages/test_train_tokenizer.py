@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cstool.cli import app
-from cstool.conllu import read_conllu
+from cstool.io.conllu import read_conllu
 from tests.conftest import TINY_CORPUS, shared_file
 
 runner = CliRunner()
@@ -68,7 +68,7 @@ def test_real_hindi_marathi_english(tmp_path):
 
 
 def test_embedded_text_and_provenance(tmp_path):
-    from cstool.artifacts import read_provenance
+    from cstool.io.artifacts import read_provenance
 
     data = tmp_path / "t.parquet"
     pq.write_table(pa.table({"text_cs": TINY_CORPUS + EXTRA, "other": list(range(len(TINY_CORPUS) + 5))}), data)

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cstool import models
 from cstool.cli import app
+from cstool.models import hf
 from cstool.vqa.codec import VqaCodec
-from cstool.vqa.data import read_examples
+from cstool.vqa.examples import read_examples
 from cstool.vqa.metrics import vqa_accuracy
 
 runner = CliRunner()
@@ -110,7 +110,7 @@ def test_dev_accuracy_uses_the_runs_vqa_normalization(naive_run, easy):
 
 
 def test_loss_covers_answer_tokens_only_and_the_resize_is_reported_once(vlm, easy, capsys):
-    model, processor = models.load_vlm(vlm)
+    model, processor = hf.load_vlm(vlm)
     codec = VqaCodec(processor)
     examples = read_examples("hi", str(easy["hi.dev"]))[0][:3]
     capsys.readouterr()
@@ -133,9 +133,9 @@ def test_lora_reaches_the_language_model_only(vlm):
     from peft import get_peft_model
 
     from cstool.continual import adapters
-    from cstool.vqa.model import projector_modules, text_only_targets
+    from cstool.vqa.vlm import projector_modules, text_only_targets
 
-    model, _ = models.load_vlm(vlm)
+    model, _ = hf.load_vlm(vlm)
     targets = adapters.resolve_target_modules(model, "auto")
     peft_model = get_peft_model(
         model,

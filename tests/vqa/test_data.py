@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cstool import artifacts
 from cstool.cli import app
+from cstool.io import artifacts
 from cstool.stages.vqa_import import VQA, VqaImportConfig, import_vqa
 
 runner = CliRunner()

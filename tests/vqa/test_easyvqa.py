@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cstool.artifacts import VQA
 from cstool.cli import app
+from cstool.io.artifacts import VQA
 from cstool.text.lexicon import UPOS_TAGS
 from cstool.vqa import easyvqa
 

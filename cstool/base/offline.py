@@ -1,9 +1,10 @@
 """Whether cstool may download anything: ``--offline``, or $CSTOOL_OFFLINE / $HF_HUB_OFFLINE set to 1.
 
 Everything cstool fetches on first use asks this one question: Hugging Face models named by a Hub id
-(:mod:`cstool.models`, through :mod:`cstool.hub`), Stanza models (:mod:`cstool.stanza_models`) and Hub
-datasets (:mod:`cstool.hfdata`, :mod:`cstool.lm.harness`). Online, a missing one is downloaded into its cache
-(the Hugging Face cache, Stanza's resources folder); offline, only what the cache holds is used and a missing
+(:mod:`cstool.models.hf`, through :mod:`cstool.models.hub`), Stanza models
+(:mod:`cstool.models.stanza_pipelines`) and Hub datasets (:mod:`cstool.io.hfdata`, :mod:`cstool.lm.harness`).
+Online, a missing one is downloaded into its cache (the Hugging Face cache, Stanza's resources folder);
+offline, only what the cache holds is used and a missing
 one is a one-line error naming why downloads are off. The command line runs a command with ``--offline``
 inside :func:`refused`, so its flag reaches every download of the command, not only the model loads.
 """

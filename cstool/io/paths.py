@@ -24,8 +24,8 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cstool import atomic, hfdata
-from cstool.errors import ConfigError, InputError
+from cstool.base.errors import ConfigError, InputError
+from cstool.io import atomic, hfdata
 
 OVERLAP_HINT = "write each output to a path of its own: an output may not be, contain or lie inside an input"
 

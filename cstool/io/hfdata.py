@@ -1,4 +1,4 @@
-"""Hugging Face datasets as input artifacts (read through :func:`cstool.artifacts.open_source`).
+"""Hugging Face datasets as input artifacts (read through :func:`cstool.io.artifacts.open_source`).
 
 An input spec names a dataset in one of three ways:
 
@@ -11,7 +11,7 @@ An input spec names a dataset in one of three ways:
   (JSON Lines, CSV, Parquet, text ...; splits from the file names, e.g. ``train.jsonl``, ``test.jsonl``).
   It is converted once into the datasets cache, then read memory-mapped. With one split the split may be
   left out. A folder with ``*.parquet`` files at its top level and no ``:SPLIT`` stays a folder of shards
-  (read by :mod:`cstool.artifacts` as before).
+  (read by :mod:`cstool.io.artifacts` as before).
 
 Every dataset is read batch by batch from memory-mapped Arrow files, so memory stays flat in its size.
 Importing ``datasets`` happens only when a dataset is opened.
@@ -30,8 +30,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from cstool.console import log
-from cstool.errors import InputError, first_line
+from cstool.base.console import log
+from cstool.base.errors import InputError, first_line
 
 HUB_PREFIX = "hf:"
 HUB_FORMAT = "hf:OWNER/NAME[:CONFIG]:SPLIT"
@@ -222,7 +222,7 @@ def _open_hub(spec: str) -> DatasetInput:
             "e.g. hf:ai4bharat/IndicCorpV2:hin_Deva:train",
         )
     name, config, split = (parts[0], None, parts[1]) if len(parts) == 2 else parts
-    from cstool.offline import offline_reason
+    from cstool.base.offline import offline_reason
 
     datasets = _import_datasets()
     offline = offline_reason() or ("HF_HUB_OFFLINE=1" if datasets.config.HF_HUB_OFFLINE else None)

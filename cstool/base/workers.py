@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from cstool.errors import CstoolError
+from cstool.base.errors import CstoolError
 
 POLL_S = 0.5
 _END = object()

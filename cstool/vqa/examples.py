@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from cstool import artifacts
-from cstool.errors import InputError, SchemaError
+from cstool.base.errors import InputError, SchemaError
+from cstool.io import artifacts
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from cstool import atomic, paths, ranks
-from cstool.console import warn
-from cstool.errors import InputError, first_line
+from cstool.base import ranks
+from cstool.base.console import warn
+from cstool.base.errors import InputError, first_line
+from cstool.io import atomic, paths
 
 
 def lock_path(target: str | os.PathLike) -> Path:

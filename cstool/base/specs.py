@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cstool.errors import ConfigError
+from cstool.base.errors import ConfigError
 
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 

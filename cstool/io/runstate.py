@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cstool.errors import ConfigError, InputError
-from cstool.options import option_info
+from cstool.base.errors import ConfigError, InputError
+from cstool.base.fields import option_info
 
 DAMAGED_HINT = "the run folder is damaged (a file was cut off or edited): start a new run folder with another -o"
 
@@ -40,7 +40,7 @@ def read_json(path: str | os.PathLike, what: str) -> dict:
 
 def result_options(config: Any) -> dict[str, Any]:
     """``{"--flag": value}`` for every option of ``config`` that changes what a run computes."""
-    from cstool.artifacts import jsonable
+    from cstool.io.artifacts import jsonable
 
     return {
         "--" + f.name.replace("_", "-"): jsonable(getattr(config, f.name))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from cstool.errors import InputError
+from cstool.base.errors import InputError
 
 UTF8_HINT = "convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8 FILE > FILE.utf8"
 

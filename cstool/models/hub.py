@@ -4,7 +4,7 @@ A name is a Hub repository id when it looks like one (:func:`looks_like_repo_id`
 not a local folder); a path that does not exist is never sent to the Hub. A repository (or one file of it) is
 looked up in the Hugging Face cache ($HF_HOME, $HF_HUB_CACHE) first and downloaded there on first use, with
 huggingface_hub's progress on stderr and one line saying where. Offline mode (``--offline``, $CSTOOL_OFFLINE
-or $HF_HUB_OFFLINE set to 1, see :mod:`cstool.offline`) uses the cache only and turns a fetch into a clear
+or $HF_HUB_OFFLINE set to 1, see :mod:`cstool.base.offline`) uses the cache only and turns a fetch into a clear
 error naming why downloads are off and what to provide. $HF_ENDPOINT points the client at another server
 (the tests serve the Hub's layout from 127.0.0.1).
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cstool.console import is_quiet, log
-from cstool.errors import ModelNotFoundError, first_line
-from cstool.offline import offline_reason
+from cstool.base.console import is_quiet, log
+from cstool.base.errors import ModelNotFoundError, first_line
+from cstool.base.offline import offline_reason
 
 # What a plain transformers checkpoint needs: config, safetensors weights, tokenizer, chat template and
 # generation files; a tokenizer alone needs all of them but the weights.

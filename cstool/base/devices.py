@@ -10,7 +10,7 @@ import os
 import re
 from typing import Any
 
-from cstool.errors import ConfigError, CstoolError
+from cstool.base.errors import ConfigError, CstoolError
 
 
 def max_threads() -> int:

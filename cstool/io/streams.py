@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from cstool.errors import InputError
+from cstool.base.errors import InputError
 
 # An IPC continuation marker announcing 64 bytes of message metadata that never come.
 TRUNCATED_STREAM = b"\xff\xff\xff\xff\x40\x00\x00\x00"

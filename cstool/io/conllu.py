@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cstool.errors import InputError
-from cstool.lines import utf8_lines
+from cstool.base.errors import InputError
+from cstool.io.lines import utf8_lines
 
 UPOS_TAGS = (  # Universal Dependencies' part-of-speech tags
     "ADJ",

@@ -2,7 +2,7 @@
 model can see, and LoRA targets restricted to the language model.
 
 Any Hugging Face image-text-to-text model saved in a local folder (Llava, SmolVLM, PaliGemma, …) loads with
-:func:`cstool.models.load_vlm`; nothing here is specific to Llava except :func:`build_tiny_vlm`.
+:func:`cstool.models.hf.load_vlm`; nothing here is specific to Llava except :func:`build_tiny_vlm`.
 
 The tiny model: a CLIP vision tower (``vision`` spec, e.g. ``layers=2,hidden=64,heads=4,image=32,patch=8``)
 and a Llama language model (``text`` spec, e.g. ``layers=2,hidden=64,heads=4``), joined by Llava's
@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cstool.errors import ConfigError, CstoolError, ModelNotFoundError
-from cstool.specs import parse_key_values
+from cstool.base.errors import ConfigError, CstoolError, ModelNotFoundError
+from cstool.base.specs import parse_key_values
 
 IMAGE_TOKEN = "<image>"
 VISION_KEYS = {
@@ -82,13 +82,13 @@ def build_tiny_vlm(
     )
     from transformers.utils import logging as hf_logging
 
+    from cstool.base.specs import shape_problems
     from cstool.lm.tokenizer import (
         SentencePieceOptions,
         fast_tokenizer_from_sentencepiece,
         train_sentencepiece,
     )
-    from cstool.models import save_model_dir
-    from cstool.specs import shape_problems
+    from cstool.models.hf import save_model_dir
 
     v = {
         "num_hidden_layers": 2,

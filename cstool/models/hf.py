@@ -1,11 +1,11 @@
 """The one place that loads Hugging Face models: causal LMs, tokenizers, vision-language models, peft adapters;
-and builds, checks and saves students. (Stanza pipelines: :mod:`cstool.stanza_models`; devices, dtypes and
-threads: :mod:`cstool.devices`.)
+and builds, checks and saves students. (Stanza pipelines: :mod:`cstool.models.stanza_pipelines`; devices, dtypes and
+threads: :mod:`cstool.base.devices`.)
 
 A model is found as transformers finds it (:func:`locate`): a local path that exists is used as is; else a
-name that looks like a Hub id (OWNER/NAME, see :func:`cstool.hub.looks_like_repo_id`) is loaded from the
+name that looks like a Hub id (OWNER/NAME, see :func:`cstool.models.hub.looks_like_repo_id`) is loaded from the
 Hugging Face cache, downloaded there on first use; in offline mode (``--offline``, $CSTOOL_OFFLINE or
-$HF_HUB_OFFLINE set to 1: :mod:`cstool.offline`) from the cache only, and one that is not there is a one-line
+$HF_HUB_OFFLINE set to 1: :mod:`cstool.base.offline`) from the cache only, and one that is not there is a one-line
 error naming why downloads are off and how to get it. Any other name is a path that does not exist: a "not
 found" error with the close names next to it, never a network request. Every "not found" error names the
 path that is missing and the flag or command that provides it. Heavy libraries are imported inside the
@@ -19,16 +19,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cstool.console import log
-from cstool.errors import ConfigError, CstoolError, InputError, ModelNotFoundError, first_line
-from cstool.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
+from cstool.base.console import log
+from cstool.base.errors import ConfigError, CstoolError, InputError, ModelNotFoundError, first_line
+from cstool.base.specs import MODEL_SPEC_KEYS, parse_key_values, shape_problems
 
 
 def locate(path_or_id: str | os.PathLike, what: str = "model", *, offline: bool = False) -> str:
     """The local folder of a model or tokenizer: an existing path as is, a Hub id's snapshot in the Hugging Face
     cache (fetched on first use unless ``offline``), or a "not found" error with a did-you-mean hint. A
     ``Path`` is always a path, never a Hub id."""
-    from cstool import hub
+    from cstool.models import hub
 
     p = Path(path_or_id).expanduser()
     if p.exists():
@@ -176,7 +176,7 @@ def load_adapter(model, path: str | os.PathLike, *, adapter_name: str = "default
 def check_adapter_base(adapter: str | os.PathLike, base: str | os.PathLike, *, allow_other: bool = False) -> None:
     """Refuse an adapter whose provenance records the content of another base model than ``base``
     (``base_content``, the fingerprint replay-train records); nothing to compare when it records none."""
-    from cstool import artifacts, runstate
+    from cstool.io import artifacts, runstate
 
     recorded = (artifacts.read_provenance(adapter) or {}).get("base_content")
     if not isinstance(recorded, str) or allow_other or not Path(base).exists():
@@ -209,7 +209,7 @@ def record_adapter_base(
 def adapter_base(adapter_dir: str | os.PathLike) -> str:
     """The base model folder of a cstool adapter: the path relative to the adapter folder, else the absolute
     one (both in its cstool.json), else ``adapter_config.json``'s ``base_model_name_or_path``."""
-    from cstool.artifacts import read_provenance
+    from cstool.io.artifacts import read_provenance
 
     p = Path(adapter_dir)
     if not (p / "adapter_config.json").is_file():
@@ -383,7 +383,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 def save_model_dir(model, tokenizer, out_dir: str | os.PathLike, provenance: dict) -> None:
     """``save_pretrained`` (safetensors) the model and tokenizer, plus the options that made them (cstool.json)."""
-    from cstool.artifacts import write_sidecar
+    from cstool.io.artifacts import write_sidecar
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -465,7 +465,7 @@ def load_gguf(folder: str | os.PathLike, gguf_file: str, *, dtype: Any = None):
 def require_model_dir(path: str | None, role: str) -> None:
     """Refuse, before any work, a ``role`` model that is neither an existing path nor a Hub id (a Hub id is
     looked up when it is loaded, see :func:`locate`)."""
-    from cstool import hub
+    from cstool.models import hub
 
     if path is None or Path(path).expanduser().exists() or hub.looks_like_repo_id(str(path)):
         return

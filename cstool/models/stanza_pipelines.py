@@ -12,10 +12,10 @@ import json
 import os
 from pathlib import Path
 
-from cstool.artifacts import sidecar_path
-from cstool.devices import resolve_device
-from cstool.errors import InputError, ModelNotFoundError, first_line
-from cstool.offline import offline_reason
+from cstool.base.devices import resolve_device
+from cstool.base.errors import InputError, ModelNotFoundError, first_line
+from cstool.base.offline import offline_reason
+from cstool.io.artifacts import sidecar_path
 
 
 def default_stanza_dir() -> Path:
@@ -224,7 +224,7 @@ def ensure_stanza_models(lang: str, res_dir: Path, *, offline: bool = False, qui
         ) from None
     finally:
         stanza_log.setLevel(level)
-    from cstool.console import log
+    from cstool.base.console import log
 
     log(f"Stanza's '{lang}' models ({', '.join(processors)}) are in {res_dir}")
     return processors

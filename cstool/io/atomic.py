@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cstool.errors import OutputError
+from cstool.base.errors import OutputError
 
 NAME_MAX = 255  # bytes in one file name, on every filesystem cstool writes to
 _RESERVE = 20  # ".TAG-PID" after the stem: a tag of up to 8 letters and a process id of up to 10 digits
@@ -233,7 +233,7 @@ def atomic_files() -> Iterator[Callable[[str | os.PathLike], Path]]:
 @contextlib.contextmanager
 def group() -> Iterator[None]:
     """Commit the outputs written inside the block all together, or none of them: each :func:`commit` (of
-    :func:`atomic_path`, :class:`~cstool.artifacts.ArtifactWriter`, ...) is held back as a staged temporary
+    :func:`atomic_path`, :class:`~cstool.io.artifacts.ArtifactWriter`, ...) is held back as a staged temporary
     file; when the block ends without an exception every staged file is renamed over its target, otherwise
     every staged file is removed and every target is left as it was. Groups nest into the outermost one."""
     if _GROUP.get() is not None:  # an inner group is part of the outer one

@@ -68,7 +68,7 @@ def option(
 ) -> Any:
     """A dataclass field whose default and help are the command-line option's. Without ``default`` the
     option is required. ``changes_result=False`` marks an option a resumed run may change (see
-    :mod:`cstool.runstate`). ``low``/``high`` (inclusive) and ``below`` (exclusive) bound a number (see
+    :mod:`cstool.io.runstate`). ``low``/``high`` (inclusive) and ``below`` (exclusive) bound a number (see
     :func:`bound_problems`). ``field_kwargs`` (``compare``, ``repr``) go to :func:`dataclasses.field`."""
     info = OptionInfo(
         help=help,
@@ -148,7 +148,7 @@ DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto: cuda when torch sees a GPU,
 
 def device_option() -> Any:
     """``--device`` of every stage that runs a model: default ``auto``, checked by
-    :func:`cstool.devices.device_problem` and resolved by :func:`cstool.devices.resolve_device`."""
+    :func:`cstool.base.devices.device_problem` and resolved by :func:`cstool.base.devices.resolve_device`."""
     return option("auto", DEVICE_HELP)
 
 
@@ -157,7 +157,7 @@ HUB_MODELS = "models named by a Hub id (OWNER/NAME)"
 
 def offline_option(what: str = HUB_MODELS, where: str = "the Hugging Face cache") -> Any:
     """``--offline`` of every command that may download: ``what`` are fetched into ``where`` on first use,
-    unless this flag (or $CSTOOL_OFFLINE / $HF_HUB_OFFLINE, see :mod:`cstool.offline`) says never. A resumed
+    unless this flag (or $CSTOOL_OFFLINE / $HF_HUB_OFFLINE, see :mod:`cstool.base.offline`) says never. A resumed
     run may change it."""
     return option(
         False,

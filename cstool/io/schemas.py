@@ -2,7 +2,7 @@
 
 A stage declares the columns it needs from these (:func:`require_columns`, whose error names the command that
 produces them) and adds its own (:func:`extend_schema`); columns it does not know pass through. Reading and
-writing artifacts is in :mod:`cstool.artifacts`, which re-exports everything here.
+writing artifacts is in :mod:`cstool.io.artifacts`, which re-exports everything here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from cstool.errors import SchemaError
+from cstool.base.errors import SchemaError
 
 # ---------------------------------------------------------------------------------------------------------
 # Schemas. A stage declares the columns it needs from these; columns it does not know pass through.

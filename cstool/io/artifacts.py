@@ -1,9 +1,9 @@
-"""The one way stages read and write artifacts (schemas: :mod:`cstool.schemas`, re-exported here).
+"""The one way stages read and write artifacts (schemas: :mod:`cstool.io.schemas`, re-exported here).
 
 * Inputs: a Parquet file, a directory or glob of Parquet shards, an Arrow IPC file or stream, ``-``
-  (an IPC stream on stdin, whole only with its end marker: :mod:`cstool.streams`), or a Hugging Face
+  (an IPC stream on stdin, whole only with its end marker: :mod:`cstool.io.streams`), or a Hugging Face
   dataset (``hf:OWNER/NAME[:CONFIG]:SPLIT``, a ``save_to_disk`` folder, a folder of data files:
-  :mod:`cstool.hfdata`). All are read batch by batch, so memory stays flat in corpus size.
+  :mod:`cstool.io.hfdata`). All are read batch by batch, so memory stays flat in corpus size.
 * Outputs: Parquet (default), Arrow IPC file (``.arrow``/``.feather``/``.ipc``) or ``-`` (IPC stream on
   stdout). Files are written to a temporary name in the same folder and renamed when complete, so an
   interrupted run never leaves a file that Make would take as up to date.
@@ -28,9 +28,10 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from cstool import __version__, atomic, hfdata, streams
-from cstool.errors import InputError, SchemaError, first_line
-from cstool.schemas import (  # noqa: F401  (re-exported: artifacts is the one import stages need)
+from cstool import __version__
+from cstool.base.errors import InputError, SchemaError, first_line
+from cstool.io import atomic, hfdata, streams
+from cstool.io.schemas import (  # noqa: F401  (re-exported: artifacts is the one import stages need)
     METRICS,
     PRODUCED_BY,
     REPLAY_BUFFER,
@@ -291,7 +292,7 @@ class Source:
 
 def open_source(spec: str | os.PathLike) -> Source:
     """Open an input artifact: ``-``, a file, a directory of ``*.parquet`` shards, a glob, or a Hugging Face
-    dataset (``hf:OWNER/NAME[:CONFIG]:SPLIT``, ``FOLDER[:SPLIT]``: :mod:`cstool.hfdata`)."""
+    dataset (``hf:OWNER/NAME[:CONFIG]:SPLIT``, ``FOLDER[:SPLIT]``: :mod:`cstool.io.hfdata`)."""
     spec = str(spec)
     dataset = hfdata.open_dataset(spec) if spec != "-" else None
     if dataset is not None:
