@@ -68,7 +68,7 @@ def test_a_second_replay_train_on_the_same_run_folder_is_refused_and_a_stale_loc
 def test_the_lock_is_held_for_the_block_only_and_fits_long_names(tmp_path):
     out = tmp_path / ("r" * 250)  # .NAME.lock would pass the 255-byte limit: the lock name is shortened
     holder = (
-        "import sys, time; from cstool import locks\n"
+        "import sys, time; from cstool.io import locks\n"
         "with locks.output_lock(sys.argv[1], 'distill'):\n"
         "    print('held', flush=True); time.sleep(60)\n"
     )
