@@ -160,7 +160,8 @@ def bench_replay(work: Path, base: Path, texts: dict, a) -> list[dict]:
     import pyarrow.parquet as pq
     from transformers import AutoTokenizer
 
-    from cstool.stages.replay_train import ReplayConfig, replay_train
+    from cstool.stages import replay_train
+    from cstool.stages.replay_train import ReplayConfig
 
     tok = AutoTokenizer.from_pretrained(base)
     lengths = [
@@ -186,7 +187,7 @@ def bench_replay(work: Path, base: Path, texts: dict, a) -> list[dict]:
         )
         tasks = [("en", texts["en"]), ("hi", texts["hi"])]
         with Peak(a.device == "cuda") as peak:
-            replay_train(base=str(base), tasks=tasks, devs=[], output_dir=out, config=config)
+            replay_train.run(base=str(base), tasks=tasks, devs=[], output=out, config=config)
         done = json.loads((out / "done.json").read_text())
         examples = sum(n for fed in done["examples"].values() for n in fed.values())
         rows.append(

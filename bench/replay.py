@@ -57,7 +57,8 @@ def main() -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from cstool.base.devices import set_threads
-    from cstool.stages.replay_train import ReplayConfig, replay_train
+    from cstool.stages import replay_train
+    from cstool.stages.replay_train import ReplayConfig
     from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
 
     if args.device == "cpu":
@@ -102,7 +103,7 @@ def main() -> None:
                 buffer_per_task=100,
                 device=args.device,
             )
-            replay_train(base=str(base), tasks=tasks, devs=[], output_dir=out, config=config)
+            replay_train.run(base=str(base), tasks=tasks, devs=[], output=out, config=config)
             done = json.loads((out / "done.json").read_text())
             per_step = done["train_seconds"] / sum(done["steps"].values())
             best[name] = min(best.get(name, float("inf")), per_step)

@@ -102,6 +102,12 @@ def _flag(f: dataclasses.Field) -> str:
     return option_info(f).flag or "--" + f.name.replace("_", "-")
 
 
+def flag_of(config: Any, name: str) -> str | None:
+    """The flag of the field ``name`` of a config dataclass (or of an instance); None when it has no such field."""
+    f = next((f for f in dataclasses.fields(config) if f.name == name), None)
+    return None if f is None else _flag(f)
+
+
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 

@@ -51,15 +51,15 @@ def replay_train(
     config: ReplayConfig, base: str, task: list[str], output: Path, dev: list[str] | None, probe: list[str] | None
 ) -> None:
     """Continual learning over a task sequence with LoRA adapters, a replay buffer and a replay adapter."""
+    from cstool.continual.config import parse_named
     from cstool.lm.probes import parse_probe_spec
-    from cstool.stages.replay_train import parse_named
-    from cstool.stages.replay_train import replay_train as train_task_sequence
+    from cstool.stages.replay_train import run
 
     prepare_torch()
     tasks, devs = parse_named(task, "--task"), parse_named(dev or [], "--dev")
     probes = [(name, f"{kind}:{path}") for name, kind, path in map(parse_probe_spec, probe or [])]
-    summary = train_task_sequence(base=base, tasks=tasks, devs=devs, probes=probes, output_dir=output, config=config)
-    log(f"replay-train {summary['strategy']} (cs={summary['cs']}) done → {output}")
+    result = run(config, base=base, tasks=tasks, devs=devs, probes=probes, output=output)
+    log(result.line())
 
 
 @command(
@@ -162,18 +162,16 @@ def report(config: ReportConfig, runs: list[str], output: Path) -> None:
     The terminal shows one metric: VQA accuracy, or bits per byte for language models (--metric for another,
     --all-metrics for every one); summary.parquet and summary.md hold them all. Perplexity gets no BWT or FWT.
     """
-    from cstool.stages.report import console_tables
-    from cstool.stages.report import report as write_report
+    from cstool.stages.report import run
 
-    result = write_report(runs=runs, output_dir=output, config=config)
-    shown = None if config.all_metrics else [result["metric"]]
-    for title, header, rows in console_tables(result["summary"], shown):
+    result = run(config, runs=runs, output=output)
+    for title, header, rows in result.tables(all_metrics=config.all_metrics):
         print_table(title, header, rows, keep=("strategy",))
-    if result["vqa_normalization"] is not None:
-        log(f"VQA accuracy with answer normalisation: {result['vqa_normalization']}")
+    if result.vqa_normalization is not None:
+        log(f"VQA accuracy with answer normalisation: {result.vqa_normalization}")
     if config.markdown:
-        typer.echo(result["markdown"], nl=False)
-    log(f"wrote {len(result['files'])} files to {output}")
+        typer.echo(result.markdown, nl=False)
+    log(f"wrote {len(result.files)} files to {output}")
 
 
 COMMANDS = (replay_train, eval_, report)

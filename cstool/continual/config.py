@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cstool.base import devices
+from cstool.base import devices, specs
 from cstool.base.errors import ConfigError, at_least
 from cstool.base.fields import SEED, device_option, offline_option, option
 from cstool.continual import strategies
@@ -20,6 +20,11 @@ COMPOSITIONS = ("drop", "keep", "merge")
 SCHEDULES = ("consolidate", "concurrent", "replay-consolidate")
 REPORT_TO = ("none", "tensorboard")  # as cstool.lm.reporting.REPORT_TO (not imported here: it loads torch)
 STATE, DONE, BUFFER, METRICS_FILE = "state.json", "done.json", "buffer.parquet", "metrics.parquet"
+
+
+def parse_named(values: list[str], flag: str) -> list[tuple[str, str]]:
+    """``--task``/``--dev`` values → (name, path); names become adapter folders, so 'replay' is reserved."""
+    return specs.parse_named(values, flag, reserved=(REPLAY, FULL))
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class Learner:
         self._check_limits()
         self.buffer: list[dict] = []
         self._buf_cache: tuple[int, list] = (-1, [])
-        self.state = state or RunState(run={})  # steps, examples and seconds are counted into it
+        self.state = state or RunState()  # steps, examples and seconds are counted into it
         self.strategy = strategies.create(config)
         self._done: list[str] | None = None
         self.after_phase: Any = None  # called as after_phase(task, phase) when a training phase ends

@@ -1,9 +1,10 @@
 """The progress of a replay-train run, as RUN_DIR/state.json records it: one object that the learner updates
 while it trains and the stage persists after every task.
 
-``state.json`` holds the run record (the options and input fingerprints that identify the run, see
-:mod:`cstool.io.runstate`), the tasks completed, optimizer steps and examples fed per task, and the seconds spent
-training. :meth:`RunState.read` validates every field before a resume trusts any of them.
+``state.json`` holds the tasks completed, optimizer steps and examples fed per task, and the seconds spent
+training; what identifies the run (its options and input fingerprints) is the run record beside it,
+``cstool-run.json`` (:mod:`cstool.io.runstate`). :meth:`RunState.read` validates every field before a resume
+trusts any of them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from cstool.io.runstate import DAMAGED_HINT
 
 @dataclass
 class RunState:
-    run: dict[str, Any]  # the run record, keyed by flag (runstate.run_record)
     done: list[str] = field(default_factory=list)  # tasks completed, in order
     steps: dict[str, int] = field(default_factory=dict)  # optimizer steps per task, all phases
     examples: dict[str, dict[str, int]] = field(default_factory=dict)  # per task: {"new": n, "replay": n}
@@ -35,7 +35,6 @@ class RunState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "run": self.run,
             "done": self.done,
             "steps": self.steps,
             "examples": self.examples,
@@ -59,9 +58,6 @@ class RunState:
             raise damaged("no list of done tasks")
         if done != tasks[: len(done)]:
             raise damaged(f"done tasks {done} are not a beginning of the sequence {tasks}")
-        run = value.get("run")
-        if run is not None and not isinstance(run, dict):
-            raise damaged("run record is not an object")
         steps = value.get("steps", {})
         if not isinstance(steps, dict) or not all(_count(v) for v in steps.values()):
             raise damaged("steps is not an object of counts")
@@ -74,7 +70,7 @@ class RunState:
         seconds = value.get("train_seconds", 0.0)
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
             raise damaged("train_seconds is not a non-negative number")
-        return cls(run=run, done=list(done), steps=steps, examples=examples, train_seconds=float(seconds))
+        return cls(done=list(done), steps=steps, examples=examples, train_seconds=float(seconds))
 
 
 def _count(value: Any) -> bool:

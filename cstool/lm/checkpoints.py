@@ -17,7 +17,7 @@ from cstool.base.console import log, warn
 from cstool.base.errors import InputError, Interrupted
 from cstool.io import atomic, runstate
 
-RUN_FILE = "cstool-run.json"  # in a checkpoints folder: the options and inputs of the run the checkpoints belong to
+RUN_FILE = runstate.RUN_FILE  # in a checkpoints folder: the options and inputs of the run the checkpoints belong to
 
 
 def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
@@ -38,15 +38,10 @@ def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
     return None
 
 
-def write_run_record(ckpt_dir: Path, record: dict) -> None:
-    """Record what a new run is (see :func:`cstool.io.runstate.run_record`) in its checkpoints folder."""
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(ckpt_dir / RUN_FILE, record, indent=2, sort_keys=True)
-
-
-def resume_point(ckpt_dir: Path, record: dict, *, where: Path) -> Path | None:
+def resume_point(ckpt_dir: Path, record: runstate.RunRecord, *, where: Path) -> Path | None:
     """The checkpoint a resume continues from, after checking it belongs to a run with these options and
-    inputs; None when there is none (the run starts from step 0)."""
+    inputs (the record :func:`cstool.io.runstate.write_run_record` wrote there); None when there is none (the
+    run starts from step 0)."""
     last = last_complete_checkpoint(ckpt_dir)
     if last is None:
         return None
@@ -55,10 +50,8 @@ def resume_point(ckpt_dir: Path, record: dict, *, where: Path) -> Path | None:
             f"{ckpt_dir} holds checkpoints but no {RUN_FILE}: cannot tell which options and inputs made them",
             "start a new run with another -o",
         )
-    saved = runstate.read_json(ckpt_dir / RUN_FILE, "run record")
-    saved.setdefault("processes", 1)  # a record from before the number of processes was kept
-    runstate.check_same_run(saved, record, where=where)
-    check_checkpoint(last, processes=int(record.get("processes") or 1))
+    runstate.check_same_run(runstate.read_run_record(ckpt_dir), record, where=where)
+    check_checkpoint(last, processes=int(record.launch.get("processes") or 1))
     if ranks.is_main():
         log(f"resuming from {last}")
     return last

@@ -33,7 +33,7 @@ from cstool.base.console import log
 from cstool.base.errors import ConfigError, CstoolError, InputError, at_least
 from cstool.base.fields import SEED, device_option, offline_option, option
 from cstool.io import artifacts, atomic, locks, paths, runstate
-from cstool.lm.checkpoints import NoFinalCheckpoint, interrupted, resume_point, write_run_record
+from cstool.lm.checkpoints import NoFinalCheckpoint, interrupted, resume_point
 from cstool.lm.kd import KINDS
 from cstool.lm.reporting import REPORT_TO, TENSORBOARD_DIR, ConsoleLog, report_callbacks
 from cstool.models import hf
@@ -253,7 +253,7 @@ def distill(
     # anything; it alone writes the run record, the checkpoints (the Trainer) and the output folder.
     ranks.barrier(device)
     if resume_from is None and ranks.is_main():  # a new run: record what it is
-        write_run_record(ckpt_dir, record)
+        runstate.write_run_record(ckpt_dir, record)
     trainer = KDTrainer(
         model=student,
         args=_training_arguments(config, ckpt_dir, device),
@@ -340,32 +340,24 @@ def _check_output(out: Path, resume: bool) -> bool:
     return existed
 
 
-def _run_record(config: DistillConfig, texts: list[str]) -> dict[str, Any]:
+def _run_record(config: DistillConfig, texts: list[str]) -> runstate.RunRecord:
     """What the run's checkpoints belong to: the options that change the result, fingerprints of the texts
     and of the model, cache and tokenizer inputs, and the number of processes (checked to split the batch)."""
-    record = runstate.run_record(
-        config,
-        {
-            "DATA": runstate.texts_fingerprint(texts),
-            **{
-                flag: runstate.content_fingerprint(path)
-                for flag, path in (
-                    ("--student", config.student),
-                    ("--teacher", config.teacher),
-                    ("--teacher-cache", config.teacher_cache),
-                    ("--tokenizer", config.tokenizer),
-                )
-                if path
-            },
-        },
-    )
     if config.batch_size % ranks.world_size():
         raise ConfigError(
             f"--batch-size {config.batch_size} does not split over {ranks.world_size()} processes",
             f"give a multiple of {ranks.world_size()}: --batch-size is the whole batch of a step",
         )
-    record["processes"] = ranks.world_size()  # each process's random state is in the checkpoints
-    return record
+    models = {name: getattr(config, name) for name in ("student", "teacher", "teacher_cache", "tokenizer")}
+    return runstate.run_record(
+        config,
+        contents={
+            "data": runstate.texts_fingerprint(texts),
+            **{name: runstate.content_fingerprint(path) for name, path in models.items() if path},
+        },
+        launch={"processes": ranks.world_size()},  # each process's random state is in the checkpoints
+        labels={"data": "DATA"},
+    )
 
 
 def _max_positions(model: Any) -> int:

@@ -30,50 +30,83 @@ the run folder, the others wait for it at barriers (:mod:`cstool.base.ranks`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from cstool.base import ranks, specs
+from cstool.base import ranks
 from cstool.base.console import log, set_quiet, warn
 from cstool.base.errors import ConfigError, InputError, Interrupted
-from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
+from cstool.continual.config import DONE, METRICS_FILE, STATE, ReplayConfig
 from cstool.continual.state import RunState
 from cstool.continual.tasks import task_kind
 from cstool.io import artifacts, atomic, locks, paths, runstate
 
-FILES = "--task/--dev files (content)"
+__all__ = ["ReplayConfig", "ReplayTrainResult", "run"]
 
-__all__ = ["ReplayConfig", "parse_named", "replay_train"]
+# how a resume refused names the inputs (run()'s keywords) in its message
+LABELS = {"base": "--base", "tasks": "--task", "devs": "--dev", "probes": "--probe"}
 
 
-def parse_named(values: list[str], flag: str) -> list[tuple[str, str]]:
-    """``--task``/``--dev`` values → (name, path); names become adapter folders, so 'replay' is reserved."""
-    return specs.parse_named(values, flag, reserved=(REPLAY, FULL))
+@dataclass(frozen=True)
+class ReplayTrainResult:
+    """What a run did (RUN_DIR/done.json holds the same, but ``output``)."""
+
+    output: Path
+    run: str  # the run's name in the metrics
+    tasks: list[str]
+    strategy: str  # the strategy's label (with its variant)
+    cs: str
+    steps_per_task: int
+    steps: dict[str, int]  # optimizer steps per task, all phases
+    examples: dict[str, dict[str, int]]  # per task: {"new": n, "replay": n}
+    train_seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """done.json's content: every field but ``output``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "output"}
+
+    @classmethod
+    def read(cls, out: Path) -> ReplayTrainResult:
+        """The result a complete run folder recorded in done.json."""
+        value = runstate.read_json(out / DONE, "replay-train summary")
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "output"]
+        if missing := [n for n in names if n not in value]:
+            raise InputError(
+                f"the replay-train summary {out / DONE} is damaged (no {', '.join(missing)})", runstate.DAMAGED_HINT
+            )
+        return cls(output=out, **{n: value[n] for n in names})
+
+    def line(self) -> str:
+        return f"replay-train {self.strategy} (cs={self.cs}) done → {self.output}"
 
 
 # ---------------------------------------------------------------------------------------------------------
 # The run
 
 
-@locks.locks_output("replay-train", "output_dir", resumable=True)
-def replay_train(
+@locks.locks_output("replay-train", "output", resumable=True)
+def run(
+    config: ReplayConfig,
     *,
     base: str,
     tasks: list[tuple[str, str]],
-    devs: list[tuple[str, str]],
-    output_dir: str | os.PathLike,
-    config: ReplayConfig,
+    devs: list[tuple[str, str]] = (),
     probes: list[tuple[str, str]] = (),
-) -> dict:
-    """Train the task sequence and write RUN_DIR (adapters, buffer, metrics, final model). Returns a summary.
-    ``probes``: (name, "KIND:PATH") scored after every task like the dev sets (:mod:`cstool.lm.probes`)."""
+    output: str | os.PathLike,
+) -> ReplayTrainResult:
+    """Train the task sequence and write the run folder ``output`` (adapters, buffer, metrics, final model).
+    ``tasks``/``devs``: (name, path), as :func:`cstool.continual.config.parse_named` reads them; ``probes``:
+    (name, "KIND:PATH") scored after every task like the dev sets (:mod:`cstool.lm.probes`)."""
     from cstool.continual.learner import Learner
 
-    out = Path(output_dir)
+    out = Path(output)
+    devs = list(devs)
     world, main = ranks.world_size(), ranks.is_main()
     if world > 1 and config.batch_size % world:
         raise ConfigError(
@@ -116,47 +149,37 @@ def replay_train(
         + [(f"--probe {n}", spec.split(":", 1)[1]) for n, spec in probes],
         folders=["-o"],
     )
-    models = {"--base": base, **({"--kd-teacher": config.kd_teacher} if config.kd_teacher else {})}
-    record = {
-        **runstate.run_record(
-            config, {flag: runstate.fingerprint(p) for flag, p in models.items() if Path(p).exists()}
-        ),
-        "--base": str(base),
-        "--task": [list(t) for t in tasks],
-        "--dev": [list(d) for d in devs],
-        **({"--probe": [list(p) for p in probes]} if probes else {}),
-    }
     from cstool.lm.reporting import report_callbacks
 
     report_callbacks(config.report_to, out)  # a missing tensorboard fails now, before the run folder starts
     existed = out.exists()
-    state = _prepare_dir(out, config, record, names)
-    if (out / DONE).is_file():
-        log(f"{out} is complete; nothing to do")
-        return runstate.read_json(out / DONE, "replay-train summary")
-    try:  # every input is read and the model loaded before a new run folder is started
+    state, saved = _prepare_dir(out, config, names)
+    try:  # every input is read and checked, and the model loaded, before a new run folder is started
         kind = task_kind(config)
         data = [
             kind.read_task(n, p, trained=(i > 0 or config.train_first), anchor=i == 0) for i, (n, p) in enumerate(tasks)
         ]
         dev_sets = {n: kind.read_dev(n, p) for n, p in devs}
         probe_sets = _read_probes(probes, config)
-        run = config.run_name or out.name
+        run_name = config.run_name or out.name
         prov = artifacts.make_provenance(
             "replay-train",
             options={
                 **artifacts.jsonable(config),
-                **{"base": base, "tasks": tasks, "devs": devs, "probes": probes, "run": run},
+                **{"base": base, "tasks": tasks, "devs": devs, "probes": probes, "run": run_name},
             },
             seed=config.seed,
-            inputs=[t.source for t in data] + [s for _, s in dev_sets.values()],
         )
-        if record.get("--base (content)"):  # adapters name their base by content: eval refuses another one
-            prov["base_content"] = record["--base (content)"]
-        files = runstate.texts_fingerprint(
-            r["sha256"] or (r.get("dataset") or {}).get("fingerprint") or "-" for r in prov["inputs"]
-        )
-        runstate.check_same_run({FILES: state.run.setdefault(FILES, files)}, {FILES: files}, where=out)
+        read = [_input_records([t.source for t in data]), _input_records([s for _, s in dev_sets.values()])]
+        prov["inputs"] = read[0] + read[1]
+        record = _run_record(config, base=base, tasks=tasks, devs=devs, probes=probes, read=read)
+        if saved is not None:
+            runstate.check_same_run(saved, record, where=out)
+            if (out / DONE).is_file():
+                log(f"{out} is complete; nothing to do")
+                return ReplayTrainResult.read(out)
+        if record.contents.get("base"):  # adapters name their base by content: eval refuses another one
+            prov["base_content"] = record.contents["base"]
         learner = Learner(base=base, out=out, config=config, tasks=data, provenance=prov, kind=kind, state=state)
     except BaseException:
         if not existed and main:
@@ -165,6 +188,8 @@ def replay_train(
     ranks.barrier()  # every process checked the run folder before process 0 starts writing it
     if main:
         out.mkdir(parents=True, exist_ok=True)  # every check passed: the run folder starts here
+        if saved is None:
+            runstate.write_run_record(out, record)  # first, so a folder with a state has its record
         state.write(out / STATE)
     # rows of a task whose state was not recorded are measured again, not kept twice
     metrics = [m for m in _load_metrics(out) if m["after_task"] in state.done]
@@ -181,7 +206,7 @@ def replay_train(
 
     if config.score_phases:
         learner.after_phase = lambda task, phase: metrics.extend(
-            scored(_rows(learner.evaluate(dev_texts), config, run, task, phase=phase))
+            scored(_rows(learner.evaluate(dev_texts), config, run_name, task, phase=phase))
         )
     try:
         for i, task in enumerate(data):
@@ -191,7 +216,7 @@ def replay_train(
             if i > 0 or config.train_first:
                 log(f"task {i}: {task.name} ({config.strategy}, cs={config.cs}, {config.steps_per_task} steps)")
                 learner.learn(i)
-            metrics += scored(_rows(learner.evaluate(dev_texts), config, run, task.name, phase=None))
+            metrics += scored(_rows(learner.evaluate(dev_texts), config, run_name, task.name, phase=None))
             learner.save_after(i)
             if main:
                 artifacts.write_table(
@@ -217,21 +242,57 @@ def replay_train(
     finally:
         if board is not None:
             board.close()
-    summary = {
-        "run": run,
-        "tasks": names,
-        "strategy": config.label,
-        "cs": config.cs,
-        "steps_per_task": config.steps_per_task,
-        "steps": state.steps,
-        "examples": state.examples,
-        "train_seconds": round(state.train_seconds, 3),
-    }
+    result = ReplayTrainResult(
+        output=out,
+        run=run_name,
+        tasks=names,
+        strategy=config.label,
+        cs=config.cs,
+        steps_per_task=config.steps_per_task,
+        steps=state.steps,
+        examples=state.examples,
+        train_seconds=round(state.train_seconds, 3),
+    )
     if main:
         artifacts.write_sidecar(out, prov)
-        _write_json(out / DONE, summary)
+        _write_json(out / DONE, result.summary())
     ranks.barrier()  # every process returns once the run folder is complete
-    return summary
+    return result
+
+
+def _run_record(
+    config: ReplayConfig,
+    *,
+    base: str,
+    tasks: list[tuple[str, str]],
+    devs: list[tuple[str, str]],
+    probes: list[tuple[str, str]],
+    read: list[list[dict]],
+) -> runstate.RunRecord:
+    """What identifies the run: its result options, its inputs, the contents of the local models and of the
+    task and dev files read (``read``: the provenance records of the tasks' files, then of the devs')."""
+    models = {"base": base, **({"kd_teacher": config.kd_teacher} if config.kd_teacher else {})}
+    hashes = [[r["sha256"] or (r.get("dataset") or {}).get("fingerprint") or "-" for r in rs] for rs in read]
+    return runstate.run_record(
+        config,
+        inputs={
+            "base": str(base),
+            "tasks": [list(t) for t in tasks],
+            "devs": [list(d) for d in devs],
+            "probes": [list(p) for p in probes],
+        },
+        contents={
+            **{name: runstate.fingerprint(p) for name, p in models.items() if Path(p).exists()},
+            "tasks": runstate.texts_fingerprint(hashes[0]),
+            "devs": runstate.texts_fingerprint(hashes[1]),
+        },
+        labels=LABELS,
+    )
+
+
+def _input_records(sources: list) -> list[dict]:
+    """The provenance records (path, SHA-256 or dataset fingerprint) of the files ``sources`` read."""
+    return artifacts.make_provenance("replay-train", options={}, inputs=sources)["inputs"]
 
 
 def _read_probes(probes: list[tuple[str, str]], config: ReplayConfig) -> list:
@@ -256,36 +317,26 @@ def _rows(scores: dict, config: ReplayConfig, run: str, after: str, *, phase: st
     ]
 
 
-def _prepare_dir(out: Path, config: ReplayConfig, record: dict, tasks: list[str]) -> RunState:
-    """Fail before any training when RUN_DIR is unusable or holds another run; return the resume state."""
+def _prepare_dir(out: Path, config: ReplayConfig, tasks: list[str]) -> tuple[RunState, dict | None]:
+    """Fail before any training when RUN_DIR is unusable or holds another run; return the resume state and
+    the run record saved in RUN_DIR (None: a new run)."""
     state_file = out / STATE
     if out.exists() and any(out.iterdir()):
         if not config.resume:
             raise InputError(f"{out} already holds a run", "pass --resume to continue it, or choose another -o")
         if not state_file.is_file():
             raise InputError(f"{out} is not a replay-train run folder (no {STATE})", "choose another -o")
-        state = RunState.read(state_file, tasks=tasks)
-        if state.run is None:
-            state.run = _legacy_record(runstate.read_json(state_file, "replay-train state"), record)
-        runstate.check_same_run({k: v for k, v in state.run.items() if k != FILES}, record, where=out)
-        return state
+        if not (out / runstate.RUN_FILE).is_file():
+            raise InputError(
+                f"{out} has no {runstate.RUN_FILE}: it was started by an older cstool and cannot be resumed",
+                runstate.OLDER_HINT,
+            )
+        saved = runstate.read_run_record(out)
+        return RunState.read(state_file, tasks=tasks), saved
     free = shutil.disk_usage(paths.nearest_existing(out)).free
     if free < 50 * 2**20:
         raise InputError(f"only {free // 2**20} MiB free under {out}", "free some disk space or choose another -o")
-    return RunState(run=record)
-
-
-def _legacy_record(state: dict, record: dict) -> dict:
-    """The record of a run folder started by a cstool that kept its options as ``config``, ``identity`` and
-    ``inputs``: the options it has, under their flags; model contents were not recorded (taken as they are)."""
-    options = {"--" + k.replace("_", "-"): v for k, v in state.get("config", {}).items()}
-    identity = state.get("identity", {})
-    legacy = {k: options.get(k) for k in record if k in options}
-    legacy.update({"--base": identity.get("base"), "--task": identity.get("tasks"), "--dev": identity.get("devs")})
-    legacy.update({k: v for k, v in record.items() if k.endswith("(content)")})
-    if state.get("inputs") is not None:
-        legacy[FILES] = runstate.texts_fingerprint(h or "-" for h in state["inputs"])
-    return legacy
+    return RunState(), None
 
 
 def _load_metrics(out: Path) -> list[dict]:

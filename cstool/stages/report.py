@@ -32,7 +32,7 @@ from cstool.continual import forgetting
 from cstool.continual.rmatrix import Run, baseline_vectors, load_runs, read_baseline, summarize
 from cstool.io import artifacts, atomic, paths
 
-__all__ = ["ReportConfig", "load_runs", "report"]
+__all__ = ["ReportConfig", "ReportResult", "run"]
 
 # The metric people read: VQA accuracy, else bits per byte (comparable across tokenizers), then the rest.
 PLOT_PREFERENCE = ("accuracy", "bpb", "nll", "ppl")
@@ -58,6 +58,20 @@ class ReportConfig:
         if self.metric is not None and self.metric not in PLOT_PREFERENCE:
             problems.append(f"--metric must be one of {', '.join(PLOT_PREFERENCE)}, got {self.metric!r}")
         ConfigError.collect(problems, "see cstool report --help")
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    summary: pa.Table  # the summary artifact (summary.parquet)
+    markdown: str  # summary.md
+    files: list[Path]  # every file written, summary.parquet first
+    metric: str  # the metric of the terminal table and the plots
+    vqa_normalization: str | None  # how the runs' VQA accuracies normalised answers; None without VQA
+    heatmap_scale: tuple[float, float] | None  # the one colour range of every heatmap
+
+    def tables(self, *, all_metrics: bool = False) -> list[tuple[str, list[str], list[list[str]]]]:
+        """(title, header, rows) of the terminal: the table of ``metric``, or of every metric."""
+        return console_tables(self.summary, None if all_metrics else [self.metric])
 
 
 def _fmt(mean: float | None, ci: float | None) -> str:
@@ -200,17 +214,16 @@ def safe_name(name: str) -> str:
 # The report stage
 
 
-def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, config: ReportConfig) -> dict:
-    """Read the runs, write the report files into ``output_dir``; return {"summary", "markdown", "files", "metric",
-    "vqa_normalization", "heatmap_scale"} (the one colour range of every heatmap).
+def run(config: ReportConfig, *, runs: Sequence[str | os.PathLike], output: str | os.PathLike) -> ReportResult:
+    """Read the runs, write the report files into the folder ``output``.
 
     Every input is read and checked before anything is written, so a bad input leaves no output.
     """
     from cstool.continual.plots import heatmap_scale, plot_forgetting, plot_phases, plot_rmatrix
 
-    paths.check_outputs({"-o": output_dir}, {"RUNS": list(runs)}, folders=["-o"])
+    paths.check_outputs({"-o": output}, {"RUNS": list(runs)}, folders=["-o"])
     if config.fwt_baseline is not None:
-        paths.check_outputs({"-o": output_dir}, {"--fwt-baseline": config.fwt_baseline}, folders=["-o"])
+        paths.check_outputs({"-o": output}, {"--fwt-baseline": config.fwt_baseline}, folders=["-o"])
     loaded, sources = load_runs(runs)
     metric = plot_metric(loaded, config.metric)
     baselines = None
@@ -221,7 +234,7 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
     summary = summarize(loaded, baselines)
     normalization = vqa_normalization(loaded)
     md = markdown_table(summary, normalization, loaded, metric, config.fwt_baseline)
-    out = Path(output_dir)
+    out = Path(output)
     prov = artifacts.make_provenance(
         "report",
         options={**artifacts.jsonable(config), "plot_metric": metric, "vqa_normalization": normalization},
@@ -245,11 +258,6 @@ def report(*, runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, 
             plot_rmatrix(r, metric, place(path), scale)
         for r, path in zip(phased, files[3 + len(loaded) :]):
             plot_phases(r, metric, place(path))
-    return {
-        "summary": summary,
-        "markdown": md,
-        "files": files,
-        "metric": metric,
-        "vqa_normalization": normalization,
-        "heatmap_scale": scale,
-    }
+    return ReportResult(
+        summary=summary, markdown=md, files=files, metric=metric, vqa_normalization=normalization, heatmap_scale=scale
+    )

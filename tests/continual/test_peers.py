@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from cstool.base.errors import ConfigError
 from cstool.cli import app
-from cstool.stages.replay_train import ReplayConfig, replay_train
+from cstool.stages import replay_train
+from cstool.stages.replay_train import ReplayConfig
 from tests.stages.test_replay import FAST, _matrix, _resume_args, _run, seq  # noqa: F401 (seq is a fixture)
 
 S = 12
@@ -104,7 +105,7 @@ def test_o_lora_resumes_to_the_same_scores(seq, tmp_path):  # noqa: F811
     state["done"] = state["done"][:1]  # killed after en: hi and mr train again from the saved adapter
     (out / "state.json").write_text(json.dumps(state))
     (out / "done.json").unlink()
-    replay_train(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, **options, "resume": True}))
+    replay_train.run(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, **options, "resume": True}))
     assert _matrix(out) == pytest.approx(first, rel=1e-5)
 
 
@@ -165,7 +166,7 @@ def test_osf_resumes_to_the_same_scores(seq, tmp_path):  # noqa: F811
     state["done"] = state["done"][:2]  # killed after hi (a run keeps the last two whole-model snapshots)
     (out / "state.json").write_text(json.dumps(state))
     (out / "done.json").unlink()
-    replay_train(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, **options, "resume": True}))
+    replay_train.run(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, **options, "resume": True}))
     assert _matrix(out) == pytest.approx(first, rel=1e-5)
 
 

@@ -142,11 +142,12 @@ def test_score_phases_adds_rows_after_each_phase_and_changes_nothing_else(seq, t
     )
     en = run.trajectory["bpb"]["en"]
     assert en[2] == bpb[("hi", "task-adapter", "en")] and en[7] == run.matrices["bpb"][2][0]
-    from cstool.stages.report import ReportConfig, report
+    from cstool.stages import report
+    from cstool.stages.report import ReportConfig
 
     def phase_plots(run_dir, out):
-        done = report(runs=[run_dir], output_dir=out, config=ReportConfig())
-        return [p.name for p in done["files"] if p.name.startswith("phases_")]
+        done = report.run(runs=[run_dir], output=out, config=ReportConfig())
+        return [p.name for p in done.files if p.name.startswith("phases_")]
 
     # a phase plot for the run that scored its phases, none for a run that did not
     assert phase_plots(tmp_path / "phased", tmp_path / "report") == [f"phases_{run.name}.png"]
@@ -234,14 +235,14 @@ def test_probes_are_scored_after_every_task_and_reported(seq, tmp_path):  # noqa
     items.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
     out = tmp_path / "run"
     config = ReplayConfig(**{**FAST, "steps_per_task": 6, "strategy": "replay"})
-    from cstool.stages.replay_train import replay_train
+    from cstool.stages import replay_train
 
-    replay_train(
+    replay_train.run(
         base=seq["base"],
         tasks=seq["tasks"],
         devs=seq["devs"],
         probes=[("cloze", f"choice:{items}")],
-        output_dir=out,
+        output=out,
         config=config,
     )
     rows = [r for r in pq.read_table(out / "metrics.parquet").to_pylist() if r["eval_task"] == "cloze"]
@@ -255,15 +256,15 @@ def test_probes_are_scored_after_every_task_and_reported(seq, tmp_path):  # noqa
 
 
 def test_a_probe_named_like_a_task_is_refused(seq, tmp_path):  # noqa: F811
-    from cstool.stages.replay_train import replay_train
+    from cstool.stages import replay_train
 
     with pytest.raises(ConfigError, match="--probe names repeat task or dev names"):
-        replay_train(
+        replay_train.run(
             base=seq["base"],
             tasks=seq["tasks"],
             devs=seq["devs"],
             probes=[("hi", "choice:x.jsonl")],
-            output_dir=tmp_path / "r",
+            output=tmp_path / "r",
             config=ReplayConfig(**FAST),
         )
     assert not (tmp_path / "r").exists()

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from cstool.base.errors import ConfigError
-from cstool.stages.replay_train import ReplayConfig, replay_train
+from cstool.stages import replay_train
+from cstool.stages.replay_train import ReplayConfig
 from tests.stages.test_replay import FAST, _matrix, _resume_args, _run, seq  # noqa: F401  (seq is a fixture)
 
 VARIANTS = {
@@ -162,7 +163,7 @@ def test_resume_of_a_variant_gives_the_same_metrics(seq, tmp_path, name):  # noq
     state["done"] = state["done"][:2]  # killed after hi: mr is trained again from the saved state
     (out / "state.json").write_text(json.dumps(state))
     (out / "done.json").unlink()
-    replay_train(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, **options, "resume": True}))
+    replay_train.run(**_resume_args(seq, out), config=ReplayConfig(**{**FAST, **options, "resume": True}))
     assert _matrix(out) == pytest.approx(first, rel=1e-5)
 
 

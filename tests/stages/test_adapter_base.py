@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cstool.continual.config import ReplayConfig
-from cstool.stages.replay_train import replay_train
+from cstool.stages import replay_train
 
 from .conftest import assert_user_error, invoke
 from .test_replay import FAST, seq  # noqa: F401  (the tiny tasks and base model)
@@ -32,7 +32,7 @@ def tree(seq, tmp_path_factory) -> dict:  # noqa: F811
     os.chdir(work)
     try:
         config = ReplayConfig(**{**FAST, "steps_per_task": 5, "strategy": "naive"})
-        replay_train(base="base", tasks=seq["tasks"], devs=seq["devs"], output_dir=Path("runs/naive"), config=config)
+        replay_train.run(base="base", tasks=seq["tasks"], devs=seq["devs"], output=Path("runs/naive"), config=config)
     finally:
         os.chdir(here)
     rows = pq.read_table(work / "runs/naive/metrics.parquet").to_pylist()

@@ -20,9 +20,10 @@ import pytest
 from transformers import TrainerCallback
 
 from cstool.base.errors import ConfigError
+from cstool.stages import replay_train
 from cstool.stages.distill import DistillConfig, distill
 from cstool.stages.evaluate import EvalConfig, evaluate
-from cstool.stages.replay_train import ReplayConfig, replay_train
+from cstool.stages.replay_train import ReplayConfig
 from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
 from tests.conftest import TINY_CORPUS
 
@@ -116,7 +117,7 @@ def _replay(tiny_lm, data, out, **kw):
         strategy="naive", train_first=True, steps_per_task=6, batch_size=4, lr=1e-2, device="cpu", seed=2, **kw
     )
     tasks = [("en", data["en"]), ("hi", data["hi"])]
-    replay_train(base=str(tiny_lm), tasks=tasks, devs=tasks, output_dir=out, config=config)
+    replay_train.run(base=str(tiny_lm), tasks=tasks, devs=tasks, output=out, config=config)
     rows = pq.read_table(out / "metrics.parquet").to_pylist()
     return {(r["after_task"], r["eval_task"]): r["value"] for r in rows if r["metric"] == "bpb"}
 

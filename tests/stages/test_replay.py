@@ -22,7 +22,8 @@ from cstool.base.errors import ConfigError, CstoolError, InputError, SchemaError
 from cstool.cli import app
 from cstool.io import artifacts
 from cstool.models import hf
-from cstool.stages.replay_train import ReplayConfig, replay_train
+from cstool.stages import replay_train
+from cstool.stages.replay_train import ReplayConfig
 from tests.conftest import byte_bpe, tiny_llama_config
 
 runner = CliRunner()
@@ -79,7 +80,7 @@ def seq(tmp_path_factory) -> dict:
 
 def _run(seq, out: Path, **options) -> dict:
     config = ReplayConfig(**{**FAST, **options})
-    replay_train(base=seq["base"], tasks=seq["tasks"], devs=seq["devs"], output_dir=out, config=config)
+    replay_train.run(base=seq["base"], tasks=seq["tasks"], devs=seq["devs"], output=out, config=config)
     return _matrix(out)
 
 
@@ -248,13 +249,13 @@ def test_code_switched_tasks_use_text_cs_and_must_match_cs(seq, tmp_path):
     cs_fast = {**FAST, "train_first": False, "steps_per_task": 4}  # the anchor is read as plain text
     config = ReplayConfig(**{**cs_fast, "strategy": "replay", "cs": "random"})
     with pytest.raises(InputError, match="switched with strategy \\['pos'\\], but --cs is random"):
-        replay_train(base=seq["base"], tasks=tasks, devs=seq["devs"][:2], output_dir=tmp_path / "a", config=config)
+        replay_train.run(base=seq["base"], tasks=tasks, devs=seq["devs"][:2], output=tmp_path / "a", config=config)
     config = ReplayConfig(**{**cs_fast, "strategy": "replay", "cs": "pos"})
-    replay_train(base=seq["base"], tasks=tasks, devs=seq["devs"][:2], output_dir=tmp_path / "b", config=config)
+    replay_train.run(base=seq["base"], tasks=tasks, devs=seq["devs"][:2], output=tmp_path / "b", config=config)
     assert {r["cs"] for r in pq.read_table(tmp_path / "b" / "metrics.parquet").to_pylist()} == {"pos"}
     config = ReplayConfig(**{**cs_fast, "cs": "pos"})
     with pytest.raises(SchemaError, match="task hi: .* has no column 'text_cs'"):
-        replay_train(base=seq["base"], tasks=seq["tasks"][:2], devs=[], output_dir=tmp_path / "c", config=config)
+        replay_train.run(base=seq["base"], tasks=seq["tasks"][:2], devs=[], output=tmp_path / "c", config=config)
 
 
 def test_kd_loss_is_alpha_ce_plus_kl_on_replayed_examples(seq):
@@ -358,13 +359,13 @@ def test_config_collects_every_problem():
 
 
 def _resume_args(seq, out):
-    from cstool.stages.replay_train import parse_named
+    from cstool.continual.config import parse_named
 
     return dict(
         base=seq["base"],
         tasks=parse_named([f"{n}={p}" for n, p in seq["tasks"]], "--task"),
         devs=parse_named([f"{n}={p}" for n, p in seq["devs"]], "--dev"),
-        output_dir=out,
+        output=out,
     )
 
 
@@ -379,7 +380,7 @@ def test_resume_after_the_last_task_composes_the_same_final_model(seq, tmp_path)
     import shutil
 
     shutil.rmtree(out / "final")  # killed after the last task was recorded, before the final model
-    replay_train(
+    replay_train.run(
         **_resume_args(seq, out),
         config=ReplayConfig(
             **{**FAST, "strategy": "replay-adapter", "steps_per_task": 6, "run_name": "ra", "resume": True}
@@ -399,7 +400,7 @@ def test_resume_between_metrics_and_state_writes_keeps_one_row_per_entry(seq, tm
     state["done"] = state["done"][:2]  # metrics of mr were written, its state was not
     (out / "state.json").write_text(json.dumps(state))
     (out / "done.json").unlink()
-    replay_train(
+    replay_train.run(
         **_resume_args(seq, out),
         config=ReplayConfig(**{**FAST, "strategy": "replay", "steps_per_task": 6, "run_name": "r", "resume": True}),
     )
@@ -415,7 +416,9 @@ def test_resume_with_other_inputs_is_refused(seq, tmp_path):
     args = _resume_args(seq, out)
     args["devs"] = args["devs"][:2]
     with pytest.raises(CstoolError, match="was started as another run: --dev"):
-        replay_train(**args, config=ReplayConfig(**{**FAST, "strategy": "naive", "steps_per_task": 2, "resume": True}))
+        replay_train.run(
+            **args, config=ReplayConfig(**{**FAST, "strategy": "naive", "steps_per_task": 2, "resume": True})
+        )
 
 
 @pytest.mark.parametrize("name", ["en.ewt", "a/b", "replay", "replay-after-hi"])
@@ -479,7 +482,7 @@ def test_dev_scores_read_whole_texts_longer_than_max_length(seq, tmp_path):
     assert min(len(ids) for ids in tok([" ".join(texts[:12])])["input_ids"]) > 3 * 12
     out = tmp_path / "run"
     config = ReplayConfig(**{**FAST, "steps_per_task": 4, "max_length": 12, "strategy": "replay"})
-    replay_train(base=seq["base"], tasks=seq["tasks"][:2], devs=[("en", str(long_dev))], output_dir=out, config=config)
+    replay_train.run(base=seq["base"], tasks=seq["tasks"][:2], devs=[("en", str(long_dev))], output=out, config=config)
     final = AutoModelForCausalLM.from_pretrained(out / "final")
     whole = score_lm(final, load_tokenizer(seq["base"]), pq.read_table(long_dev).column("text").to_pylist())
     assert _matrix(out)[("hi", "en")] == pytest.approx(whole.bpb, rel=1e-4)

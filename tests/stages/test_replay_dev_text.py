@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 
 from cstool.continual.config import ReplayConfig
-from cstool.stages.replay_train import replay_train
+from cstool.stages import replay_train
 
 from .test_replay import FAST, seq  # noqa: F401  (the tiny tasks and base model)
 
@@ -29,8 +29,8 @@ def test_txt_and_jsonl_dev_sets_score_like_their_artifacts(seq, tmp_path):  # no
             f = tmp_path / f"{name}.dev.jsonl"
             f.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
         as_text.append((name, str(f)))
-    replay_train(base=seq["base"], tasks=seq["tasks"], devs=seq["devs"], output_dir=tmp_path / "a", config=config)
-    replay_train(base=seq["base"], tasks=seq["tasks"], devs=as_text, output_dir=tmp_path / "b", config=config)
+    replay_train.run(base=seq["base"], tasks=seq["tasks"], devs=seq["devs"], output=tmp_path / "a", config=config)
+    replay_train.run(base=seq["base"], tasks=seq["tasks"], devs=as_text, output=tmp_path / "b", config=config)
     assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
     recorded = {r["path"]: r["sha256"] for r in json.loads((tmp_path / "b" / "cstool.json").read_text())["inputs"]}
     assert all(recorded[p] for _, p in as_text)  # the text files are in the provenance, hashed

@@ -24,7 +24,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cstool.stages.replay_train import ReplayConfig, replay_train
+from cstool.stages import replay_train
+from cstool.stages.replay_train import ReplayConfig
 from tests.conftest import REPO
 from tests.stages.conftest import assert_user_error, invoke
 from tests.stages.test_replay import _matrix, seq  # noqa: F401  (seq is a fixture)
@@ -121,7 +122,7 @@ def one(seq, tmp_path_factory) -> Path:  # noqa: F811
     """The reference: the same run in one process."""
     out = tmp_path_factory.mktemp("one") / "run"
     tasks, devs = seq["tasks"][:2], seq["devs"][:2]
-    replay_train(base=seq["base"], tasks=tasks, devs=devs, output_dir=out, config=ReplayConfig(**OPTIONS))
+    replay_train.run(base=seq["base"], tasks=tasks, devs=devs, output=out, config=ReplayConfig(**OPTIONS))
     return out
 
 
@@ -129,7 +130,7 @@ def one(seq, tmp_path_factory) -> Path:  # noqa: F811
 def one_concurrent(seq, tmp_path_factory) -> Path:  # noqa: F811
     out = tmp_path_factory.mktemp("one") / "concurrent"
     config = ReplayConfig(**{**OPTIONS, **CONCURRENT})
-    replay_train(base=seq["base"], tasks=seq["tasks"][:2], devs=seq["devs"][:2], output_dir=out, config=config)
+    replay_train.run(base=seq["base"], tasks=seq["tasks"][:2], devs=seq["devs"][:2], output=out, config=config)
     return out
 
 

@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 
 from cstool.cli import app
 from cstool.continual import forgetting
+from cstool.continual.rmatrix import load_runs
 from cstool.io import artifacts
-from cstool.stages.report import ReportConfig, load_runs, report
+from cstool.stages import report
+from cstool.stages.report import ReportConfig
 
 from .conftest import write_metrics
 
@@ -77,8 +79,8 @@ def sha(path) -> str:
 
 
 def test_summary_matches_hand_computation(runs, tmp_path):
-    result = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())
-    rows = {(r["strategy"], r["metric"]): r for r in result["summary"].to_pylist()}
+    result = report.run(runs=runs, output=tmp_path / "rep", config=ReportConfig())
+    rows = {(r["strategy"], r["metric"]): r for r in result.summary.to_pylist()}
     # Forgetting on -bpb with drop d: task en: (1) - (1+2d) → 2d; task hi: d. Mean 1.5 d.
     naive = rows[("naive", "Forgetting")]
     per_seed = [1.5 * d for d in (0.5, 0.6, 0.7)]
@@ -92,11 +94,11 @@ def test_summary_matches_hand_computation(runs, tmp_path):
     # Last = -mean bpb after mr: (1+2d + 1+d + 1)/3
     assert rows[("replay", "Last")]["mean"] == pytest.approx(-(3 + 3 * 0.1) / 3)
     assert rows[("naive", "FWT")]["mean"] == pytest.approx(0.0)
-    assert {r["score"] for r in result["summary"].to_pylist()} == {"-bpb"}  # tokens rows are skipped
+    assert {r["score"] for r in result.summary.to_pylist()} == {"-bpb"}  # tokens rows are skipped
 
 
 def test_summary_md_shows_each_metric_in_its_natural_direction(runs, tmp_path):
-    md = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())["markdown"]
+    md = report.run(runs=runs, output=tmp_path / "rep", config=ReportConfig()).markdown
     row = next(line for line in md.splitlines() if line.startswith("| naive | none |")).split(" | ")
     assert row[2] == "bpb (lower is better)"
     # bits per byte after mr: 1 + d (mean over seeds 1.6); BWT = bpb rise on en and hi = 1.5 d = Forgetting
@@ -107,7 +109,7 @@ def test_summary_md_shows_each_metric_in_its_natural_direction(runs, tmp_path):
 
 
 def test_summary_md_has_per_language_numbers(runs, tmp_path):
-    md = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())["markdown"]
+    md = report.run(runs=runs, output=tmp_path / "rep", config=ReportConfig()).markdown
     assert "| strategy | cs | task | final bpb (lower is better) | Forgetting | seeds |" in md
     rows = {
         tuple(cells[1:4]): cells[4:7]
@@ -125,19 +127,19 @@ def test_summary_md_has_per_language_numbers(runs, tmp_path):
 
 def test_pngs_are_valid_and_follow_the_data(runs, tmp_path):
     out = tmp_path / "rep"
-    result = report(runs=runs, output_dir=out, config=ReportConfig())
+    result = report.run(runs=runs, output=out, config=ReportConfig())
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == sorted(["forgetting.png", *(f"rmatrix_{d.name}.png" for d in runs)])
     for p in out.glob("*.png"):
         with Image.open(p) as im:
             assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
             im.verify()
-    assert result["metric"] == "bpb"
+    assert result.metric == "bpb"
     before = {p.name: sha(p) for p in out.glob("*.png")}
-    again = report(runs=runs, output_dir=out, config=ReportConfig())  # same data → same bytes
-    assert {p.name: sha(p) for p in out.glob("*.png")} == before and again["metric"] == "bpb"
+    again = report.run(runs=runs, output=out, config=ReportConfig())  # same data → same bytes
+    assert {p.name: sha(p) for p in out.glob("*.png")} == before and again.metric == "bpb"
     write_run(runs[0], "naive-s1", "naive", "none", 1, bpb_matrix(0.55))  # within the shared range 1..3
-    report(runs=runs, output_dir=out, config=ReportConfig())
+    report.run(runs=runs, output=out, config=ReportConfig())
     after = {p.name: sha(p) for p in out.glob("*.png")}
     assert after["forgetting.png"] != before["forgetting.png"]
     assert after["rmatrix_naive-s1.png"] != before["rmatrix_naive-s1.png"]
@@ -147,24 +149,24 @@ def test_pngs_are_valid_and_follow_the_data(runs, tmp_path):
 def test_heatmaps_of_one_report_share_one_colour_scale(tmp_path):
     low = write_run(tmp_path / "low", "low", "replay", "none", 1, bpb_matrix(0.1, learn=1.0))
     high = write_run(tmp_path / "high", "high", "naive", "none", 1, bpb_matrix(2.0, learn=1.0))
-    alone = report(runs=[low], output_dir=tmp_path / "alone", config=ReportConfig())
-    both = report(runs=[low, high], output_dir=tmp_path / "both", config=ReportConfig())
-    assert alone["heatmap_scale"] == (1.0, 3.0) and both["heatmap_scale"] == (1.0, 5.0)  # 1 + 2 × 2.0
+    alone = report.run(runs=[low], output=tmp_path / "alone", config=ReportConfig())
+    both = report.run(runs=[low, high], output=tmp_path / "both", config=ReportConfig())
+    assert alone.heatmap_scale == (1.0, 3.0) and both.heatmap_scale == (1.0, 5.0)  # 1 + 2 × 2.0
     # the same run's picture is drawn on the wider scale when reported with a run of higher values
     assert sha(tmp_path / "alone" / "rmatrix_low.png") != sha(tmp_path / "both" / "rmatrix_low.png")
 
 
 def test_one_task_run_and_missing_entries(tmp_path):
     one = write_run(tmp_path / "one", "one", "naive", "pos", 1, [[0.4]], tasks=["en"], metric="accuracy")
-    result = report(runs=[one], output_dir=tmp_path / "rep1", config=ReportConfig())
-    rows = {r["metric"]: r for r in result["summary"].to_pylist()}
+    result = report.run(runs=[one], output=tmp_path / "rep1", config=ReportConfig())
+    rows = {r["metric"]: r for r in result.summary.to_pylist()}
     assert rows["Last"]["mean"] == pytest.approx(0.4) and rows["Last"]["ci95"] is None
     assert rows["Forgetting"]["mean"] is None and rows["Forgetting"]["n"] == 0
     assert (tmp_path / "rep1" / "forgetting.png").is_file()
     R = [[0.9, 0.1, 0.2], [None, 0.8, 0.3], [0.5, None, 0.9]]
     gap = write_run(tmp_path / "gap", "gap", "replay", "pos", 1, R, metric="accuracy")
-    result = report(runs=[gap], output_dir=tmp_path / "rep2", config=ReportConfig())
-    rows = {r["metric"]: r["mean"] for r in result["summary"].to_pylist()}
+    result = report.run(runs=[gap], output=tmp_path / "rep2", config=ReportConfig())
+    rows = {r["metric"]: r["mean"] for r in result.summary.to_pylist()}
     assert rows["BWT"] == pytest.approx(0.5 - 0.9) and rows["Forgetting"] == pytest.approx(0.4)
     assert rows == pytest.approx(forgetting.all_metrics(R))
 
@@ -181,7 +183,7 @@ def test_report_records_the_vqa_normalization(runs, tmp_path):
     assert md.endswith("\nVQA accuracy with answer normalisation: official (--vqa-normalization).\n")
     assert artifacts.read_provenance(out / "summary.parquet")["options"]["vqa_normalization"] == "official"
     # LM runs say nothing about it; runs scored with different normalisations are refused.
-    assert "normalisation" not in report(runs=runs, output_dir=tmp_path / "lm", config=ReportConfig())["markdown"]
+    assert "normalisation" not in report.run(runs=runs, output=tmp_path / "lm", config=ReportConfig()).markdown
     c = write_run(tmp_path / "c", "c", "naive", "none", 3, R, metric="accuracy", options={"task_type": "vqa"})
     result = CliRunner().invoke(app, ["report", str(a), str(c), "-o", str(tmp_path / "mixed")])
     assert result.exit_code == 2 and "official: a" in result.output and "not recorded: c" in result.output

@@ -10,7 +10,8 @@ from cstool.base.errors import CstoolError
 from cstool.cli import app
 from cstool.continual import forgetting as F
 from cstool.io import artifacts
-from cstool.stages.report import ReportConfig, report
+from cstool.stages import report
+from cstool.stages.report import ReportConfig
 
 from .test_report import bpb_matrix, write_run
 
@@ -40,15 +41,15 @@ def runs(tmp_path):
 
 def test_report_fwt_baseline_is_gems(runs, tmp_path):
     base = write_scores(tmp_path / "base.parquet", {("hi", "bpb"): 4.0, ("mr", "bpb"): 3.5, ("hi", "tokens"): 9.0})
-    plain = report(runs=runs, output_dir=tmp_path / "a", config=ReportConfig())
-    gem = report(runs=runs, output_dir=tmp_path / "b", config=ReportConfig(fwt_baseline=str(base)))
+    plain = report.run(runs=runs, output=tmp_path / "a", config=ReportConfig())
+    gem = report.run(runs=runs, output=tmp_path / "b", config=ReportConfig(fwt_baseline=str(base)))
     fwt = {
-        name: next(r["mean"] for r in out["summary"].to_pylist() if r["metric"] == "FWT")
+        name: next(r["mean"] for r in out.summary.to_pylist() if r["metric"] == "FWT")
         for name, out in (("plain", plain), ("gem", gem))
     }
     # unseen tasks have bpb 3.0 in every row: row 0 as reference gives 0; the baseline gives (4-3 + 3.5-3)/2
     assert fwt == {"plain": pytest.approx(0.0), "gem": pytest.approx(0.75)}
-    assert "FWT is GEM's" in gem["markdown"] and "not GEM's" in plain["markdown"]
+    assert "FWT is GEM's" in gem.markdown and "not GEM's" in plain.markdown
     assert len(artifacts.read_provenance(tmp_path / "b" / "summary.parquet")["inputs"]) == len(runs) + 1
 
 
@@ -87,14 +88,14 @@ def test_per_probe_last_bwt_and_forgetting(tmp_path):
             provenance=artifacts.make_provenance("replay-train", options={}),
         )
         runs.append(d)
-    out = report(runs=runs, output_dir=tmp_path / "rep", config=ReportConfig())
-    rows = {r["metric"]: r for r in out["summary"].to_pylist() if r["score"] == "en-hi:acc"}
+    out = report.run(runs=runs, output=tmp_path / "rep", config=ReportConfig())
+    rows = {r["metric"]: r for r in out.summary.to_pylist() if r["score"] == "en-hi:acc"}
     assert rows["Last"]["mean"] == pytest.approx((0.4 + 0.6) / 2)
     assert rows["BWT"]["mean"] == pytest.approx(((0.4 - 0.6) + (0.6 - 0.5)) / 2)
     assert rows["Forgetting"]["mean"] == pytest.approx(((0.7 - 0.4) + (0.8 - 0.6)) / 2)
     assert rows["Avg"]["mean"] == pytest.approx((1.7 / 3 + 1.9 / 3) / 2)
     assert "FWT" not in rows and rows["Last"]["n"] == 2
-    assert "| naive | none | en-hi:acc (higher is better) |" in out["markdown"]
+    assert "| naive | none | en-hi:acc (higher is better) |" in out.markdown
 
 
 def test_probe_metrics_of_one_row_and_missing_entries():

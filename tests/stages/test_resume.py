@@ -13,8 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from transformers import TrainerCallback
 
+from cstool.stages import replay_train
 from cstool.stages.distill import DistillConfig, distill
-from cstool.stages.replay_train import ReplayConfig, replay_train
+from cstool.stages.replay_train import ReplayConfig
 
 from .conftest import assert_user_error, invoke
 
@@ -130,9 +131,9 @@ def unfinished_replay(inputs, tmp_path) -> dict:
     hi = tmp_path / "hi.parquet"
     shutil.copy(inputs["tagged"], hi)
     out = tmp_path / "run"
-    args = dict(base=str(base), tasks=[("en", str(inputs["tagged"])), ("hi", str(hi))], devs=[], output_dir=out)
+    args = dict(base=str(base), tasks=[("en", str(inputs["tagged"])), ("hi", str(hi))], devs=[], output=out)
     options = dict(strategy="naive", steps_per_task=2, batch_size=2, max_length=16, device="cpu")
-    replay_train(**args, config=ReplayConfig(**options))
+    replay_train.run(**args, config=ReplayConfig(**options))
     (out / "done.json").unlink()
     state = json.loads((out / "state.json").read_text())
     (out / "state.json").write_text(json.dumps({**state, "done": state["done"][:1]}))
@@ -158,7 +159,7 @@ def _set(argv: list[str], flag: str, value: str) -> list[str]:
         (lambda run, argv: argv + ["--seed", "3"], "--seed 1234 then, 3 now"),
         (
             lambda run, argv: pq.write_table(pq.read_table(run["hi"]).slice(2), run["hi"]) or argv,
-            "--task/--dev files changed",
+            "the contents of --task changed",
         ),
         (
             lambda run, argv: (
@@ -186,9 +187,10 @@ def test_replay_resume_with_other_options_or_inputs_is_refused(unfinished_replay
     [
         ("replay-train", lambda out: out / "state.json", "the replay-train state"),
         ("replay-train", lambda out: out / "done.json", "the replay-train summary"),
+        ("replay-train", lambda out: out / "cstool-run.json", "the run record"),
         ("distill", lambda out: out / "checkpoints" / "cstool-run.json", "the run record"),
     ],
-    ids=["replay-state", "replay-done", "distill-run-record"],
+    ids=["replay-state", "replay-done", "replay-run-record", "distill-run-record"],
 )
 def test_a_cut_off_state_file_is_an_error(stage, damage, said, request):
     run = request.getfixturevalue("unfinished_replay" if stage == "replay-train" else "cut_distill")
@@ -203,6 +205,49 @@ def test_a_cut_off_state_file_is_an_error(stage, damage, said, request):
     ]
     code, output = invoke(*argv)
     assert_user_error(code, output, said, "is damaged", "start a new run")
+
+
+def test_both_stages_write_one_record_keyed_by_field_names(cut_distill, unfinished_replay):
+    distilled = json.loads((cut_distill["out"] / "checkpoints" / "cstool-run.json").read_text())
+    replayed = json.loads((unfinished_replay["out"] / "cstool-run.json").read_text())
+    for record in (distilled, replayed):
+        assert sorted(record) == ["contents", "format", "inputs", "launch", "options"] and record["format"] == 2
+        assert not [k for section in record.values() if isinstance(section, dict) for k in section if "-" in k]
+    assert distilled["options"]["lr"] == 1e-3 and distilled["options"]["block_size"] == 16
+    assert set(distilled["contents"]) == {"data", "student"} and distilled["launch"] == {"processes": 1}
+    assert replayed["options"]["replay_ratio"] == 0.25 and replayed["options"]["steps_per_task"] == 2
+    assert "resume" not in replayed["options"] and "log_every" not in distilled["options"]  # may change on resume
+    assert replayed["inputs"]["tasks"][1] == ["hi", str(unfinished_replay["hi"])]
+    assert set(replayed["contents"]) == {"base", "tasks", "devs"}
+    assert "run" not in json.loads((unfinished_replay["out"] / "state.json").read_text())
+
+
+OLD_RECORD = {"--lr": 0.001, "--base (content)": "0" * 64, "processes": 1}  # cstool 0.1's, keyed by flags
+
+
+@pytest.mark.parametrize("stage", ["replay-train", "distill"])
+def test_a_run_folder_of_an_older_cstool_is_not_resumed(stage, request):
+    run = request.getfixturevalue("unfinished_replay" if stage == "replay-train" else "cut_distill")
+    folder = run["out"] if stage == "replay-train" else run["out"] / "checkpoints"
+    (folder / "cstool-run.json").write_text(json.dumps(OLD_RECORD))
+    argv = run.get("argv") or [
+        *("distill", run["data"], "--student", run["student"], *DISTILL, "--device", "cpu", "-o", run["out"]),
+        "--resume",
+    ]
+    before = listing(run["out"])
+    code, output = invoke(*argv)
+    assert_user_error(code, output, "was written by an older cstool", "cannot be resumed", "another -o")
+    assert listing(run["out"]) == before
+
+
+def test_a_replay_folder_with_the_record_in_its_state_is_not_resumed(unfinished_replay):
+    """Earlier replay-train runs kept their record inside state.json, keyed by flags."""
+    run = unfinished_replay
+    (run["out"] / "cstool-run.json").unlink()
+    state = json.loads((run["out"] / "state.json").read_text())
+    (run["out"] / "state.json").write_text(json.dumps({**state, "run": OLD_RECORD}))
+    code, output = invoke(*run["argv"])
+    assert_user_error(code, output, "no cstool-run.json: it was started by an older cstool", "another -o")
 
 
 def test_distill_checkpoints_without_their_run_record_are_not_resumed(cut_distill):

@@ -32,7 +32,8 @@ def vlm(easy, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def naive_run(easy, vlm, tmp_path_factory):
-    from cstool.stages.replay_train import ReplayConfig, replay_train
+    from cstool.stages import replay_train
+    from cstool.stages.replay_train import ReplayConfig
 
     out = tmp_path_factory.mktemp("runs") / "naive"
     config = ReplayConfig(
@@ -47,11 +48,11 @@ def naive_run(easy, vlm, tmp_path_factory):
         max_new_tokens=3,
         eval_batch_size=64,
     )
-    replay_train(
+    replay_train.run(
         base=str(vlm),
         tasks=[(lang, str(easy[f"{lang}.train"])) for lang in ("en", "hi", "mr")],
         devs=[(lang, str(easy[f"{lang}.dev"])) for lang in ("en", "hi", "mr")],
-        output_dir=out,
+        output=out,
         config=config,
     )
     return out
