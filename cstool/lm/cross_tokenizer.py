@@ -130,22 +130,33 @@ def cached_span_loss(
     mask: torch.Tensor | None = None,
     *,
     temperature: float = 1.0,
+    tail_logprob: torch.Tensor | None = None,
+    teacher_vocab: int | None = None,
 ) -> torch.Tensor:
     """:func:`span_loss` with the teacher read from a cache: ``teacher_sorted_logprobs [B, T_t, K]``, its k
-    largest log-probabilities at temperature τ per position, in decreasing order.
+    largest log-probabilities at temperature τ per position, in decreasing order, and ``tail_logprob
+    [B, T_t]``, the log of the mass ``m`` outside them.
 
-    The ranks after k count as zeros (the teacher's vector truncated to its top k): with ``m`` the teacher's
-    mass outside its top k at a position, ``|ULD_k − ULD| ≤ m`` there (each tail rank changes
-    ``|p↓_i − q↓_i|`` by at most ``p↓_i``), so the loss differs from :func:`span_loss` by at most τ² times
-    the mean tail mass over the pairs, and not at all when k is the teacher's whole vocabulary.
+    The teacher's vector is rebuilt as its top k followed by ``m`` spread evenly over its other
+    ``teacher_vocab − k`` ranks (still in decreasing order; without a tail or vocabulary size those ranks are
+    zeros). Rebuilt and true vectors differ by at most ``2m`` in L1 (both tails hold ``m``), and ULD is
+    1-Lipschitz in the teacher's vector, so at each pair ``|ULD_cache − ULD| ≤ 2m`` (``≤ m`` with zeros),
+    and the loss differs from :func:`span_loss` by at most 2τ² times the mean tail mass over the pairs, not
+    at all when k is the teacher's whole vocabulary. The even spread is exact where the student's sorted
+    tail lies above the teacher's everywhere (a flatter student, as early in training), where zeros are off
+    by ``m``.
     """
-    return _paired_uld(
-        student_logits,
-        lambda rows, idx: teacher_sorted_logprobs[rows, idx].float().exp(),
-        align,
-        mask,
-        temperature,
-    )
+    k = teacher_sorted_logprobs.shape[-1]
+    rest = (teacher_vocab or k) - k
+
+    def probs(rows, idx):
+        top = teacher_sorted_logprobs[rows, idx].float().exp()
+        if tail_logprob is None or rest <= 0:
+            return top
+        spread = (tail_logprob[rows, idx].float().exp() / rest).unsqueeze(-1).expand(-1, rest)
+        return torch.cat([top, spread], dim=-1)
+
+    return _paired_uld(student_logits, probs, align, mask, temperature)
 
 
 def _paired_uld(student_logits, teacher_probs, align, mask, temperature: float) -> torch.Tensor:
@@ -299,8 +310,17 @@ def _pack_segments(segments, block_size: int, teacher_positions: int) -> list[tu
     return rows
 
 
-#: the arrays of :func:`pack_cross` a training batch carries (plus a cache's ``teacher_sorted_logprobs``)
-BATCH_KEYS = ("input_ids", "length", "teacher_ids", "teacher_length", "align", "teacher_sorted_logprobs")
+#: the arrays of :func:`pack_cross` a training batch carries (plus what a cache gives the loss)
+BATCH_KEYS = (
+    "input_ids",
+    "length",
+    "teacher_ids",
+    "teacher_length",
+    "align",
+    "teacher_sorted_logprobs",
+    "teacher_tail_logprob",
+    "teacher_vocab",
+)
 
 
 class CrossBlockDataset(torch.utils.data.Dataset):

@@ -168,6 +168,7 @@ def cross_provenance(student_tok, teacher_tok, teacher) -> dict:
         "student_fingerprint": hf.tokenizer_fingerprint(student_tok),
         "teacher_positions": max_positions(teacher),
         "teacher_pad_id": pad_id(teacher_tok),
+        "teacher_vocab": int(teacher.config.vocab_size),  # the width of the distributions ULD sorts
     }
 
 
@@ -230,7 +231,8 @@ def load_cross_teacher_cache(
     any other.
 
     Returns the arrays of :func:`cstool.lm.cross_tokenizer.pack_cross` plus ``teacher_sorted_logprobs
-    [N, W, K]`` and ``teacher_tail_logprob [N, W]`` (−inf on padding).
+    [N, W, K]``, ``teacher_tail_logprob [N, W]`` (−inf on padding) and ``teacher_vocab [N]`` (the width of
+    the teacher's distributions, the same in every row).
     """
     from cstool.lm.cross_tokenizer import pack_cross, pad_id, student_chunks
 
@@ -284,7 +286,8 @@ def load_cross_teacher_cache(
     tail = np.full((n_rows, width), -np.inf, dtype=np.float32)
     sorted_lp[valid] = _flat(table, "sorted_logprobs").reshape(-1, k)
     tail[valid] = _flat(table, "tail_logprob")
-    return {**blocks, "teacher_sorted_logprobs": sorted_lp, "teacher_tail_logprob": tail}
+    vocab = np.full(n_rows, opts["teacher_vocab"], dtype=np.int64)
+    return {**blocks, "teacher_sorted_logprobs": sorted_lp, "teacher_tail_logprob": tail, "teacher_vocab": vocab}
 
 
 def cache_teacher(cache_path: str | None) -> str:

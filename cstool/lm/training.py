@@ -112,7 +112,13 @@ class KDTrainer(Trainer):
                 from cstool.lm.cross_tokenizer import cached_span_loss
 
                 kd = cached_span_loss(
-                    logits, inputs["teacher_sorted_logprobs"], inputs["align"], mask, temperature=self.temperature
+                    logits,
+                    inputs["teacher_sorted_logprobs"],
+                    inputs["align"],
+                    mask,
+                    temperature=self.temperature,
+                    tail_logprob=inputs["teacher_tail_logprob"],
+                    teacher_vocab=int(inputs["teacher_vocab"][0]),
                 )
             elif self.teacher is not None and self.cross_tokenizer:
                 kd = self._cross_kd(logits, inputs, mask)

@@ -190,13 +190,18 @@ def test_loss_from_the_cache_equals_the_live_teacher(setup, caches, kind):
         s_logits, torch.from_numpy(full["teacher_sorted_logprobs"]), align, mask, temperature=2.0
     ).item()
     assert ref > 0.1 and got == pytest.approx(ref, rel=1e-5)
-    truncated = cached_span_loss(
-        s_logits, torch.from_numpy(k4["teacher_sorted_logprobs"]), align, mask, temperature=2.0
+    sorted_k4, tail_k4 = torch.from_numpy(k4["teacher_sorted_logprobs"]), torch.from_numpy(k4["teacher_tail_logprob"])
+    vocab = int(k4["teacher_vocab"][0])
+    assert vocab == teacher.config.vocab_size
+    spread = cached_span_loss(
+        s_logits, sorted_k4, align, mask, temperature=2.0, tail_logprob=tail_k4, teacher_vocab=vocab
     ).item()
+    zeros = cached_span_loss(s_logits, sorted_k4, align, mask, temperature=2.0).item()
     keep = (align >= 0) & mask
-    tail = torch.from_numpy(k4["teacher_tail_logprob"])[keep.nonzero()[:, 0], align[keep]].exp()
-    bound = 2.0**2 * tail.mean().item()
-    assert 0 < abs(truncated - ref) <= bound + 1e-6, (truncated, ref, bound)
+    tail_mass = tail_k4[keep.nonzero()[:, 0], align[keep]].exp().mean().item()
+    assert tail_mass > 0.01  # k = 4 truncates visibly
+    assert 0 < abs(zeros - ref) <= 2.0**2 * tail_mass + 1e-6, (zeros, ref, tail_mass)
+    assert 0 < abs(spread - ref) <= 2 * 2.0**2 * tail_mass + 1e-6, (spread, ref, tail_mass)
 
 
 def test_training_from_a_full_cache_equals_the_live_teacher(setup, caches, tmp_path):
