@@ -204,8 +204,9 @@ def test_loss_from_the_cache_equals_the_live_teacher(setup, caches, kind):
     assert 0 < abs(spread - ref) <= 2 * 2.0**2 * tail_mass + 1e-6, (spread, ref, tail_mass)
 
 
-def test_training_from_a_full_cache_equals_the_live_teacher(setup, caches, tmp_path):
-    common = _options(setup, cross_tokenizer="spans", alpha=0.5, max_steps=8, log_every=1)
+@pytest.mark.parametrize("kind", ["uld", "spans"])
+def test_training_from_a_full_cache_equals_the_live_teacher(setup, caches, tmp_path, kind):
+    common = _options(setup, cross_tokenizer=kind, alpha=0.5, max_steps=8, log_every=1)
     live = distill([setup["small"]], tmp_path / "live", config=DistillConfig(**common))
     cached = distill(
         [setup["small"]],
