@@ -41,7 +41,8 @@ class KDTrainer(Trainer):
     """``transformers.Trainer`` whose loss is ``α·CE + (1−α)·τ²·D(teacher_τ ‖ student_τ)`` per token.
 
     The teacher is a model run on the fly (``teacher=``), or a top-k cache whose fields (``topk_ids``,
-    ``topk_logprobs``, ``tail_logprob``) arrive in the batch. With neither, or α = 1, it is plain causal-LM
+    ``topk_logprobs``, ``tail_logprob``; across tokenizers ``teacher_sorted_logprobs`` and ``align``) arrive
+    in the batch. With neither, or α = 1, it is plain causal-LM
     training. Logs carry ``ce``, ``kd`` and ``tokens_per_s`` next to the Trainer's ``loss`` and
     ``learning_rate``; a NaN/inf loss stops training with the step number.
 
@@ -106,6 +107,18 @@ class KDTrainer(Trainer):
                     mask,
                     temperature=self.temperature,
                     kind=self.divergence,
+                )
+            elif "teacher_sorted_logprobs" in inputs:  # a cross-tokenizer cache: the teacher's sorted top k
+                from cstool.lm.cross_tokenizer import cached_span_loss
+
+                kd = cached_span_loss(
+                    logits,
+                    inputs["teacher_sorted_logprobs"],
+                    inputs["align"],
+                    mask,
+                    temperature=self.temperature,
+                    tail_logprob=inputs["teacher_tail_logprob"],
+                    teacher_vocab=int(inputs["teacher_vocab"][0]),
                 )
             elif self.teacher is not None and self.cross_tokenizer:
                 kd = self._cross_kd(logits, inputs, mask)

@@ -55,14 +55,18 @@ class DistillConfig:
     teacher: str | None = option(
         None, "Teacher model folder or Hugging Face Hub id OWNER/NAME; without it (and a cache): plain LM training."
     )
-    teacher_cache: str | None = option(None, "Top-k cache from cstool teacher-cache (no teacher in memory).")
+    teacher_cache: str | None = option(
+        None,
+        "Top-k cache from cstool teacher-cache (no teacher in memory); with --cross-tokenizer, one made with "
+        "teacher-cache --student-tokenizer.",
+    )
     tokenizer: str | None = option(
         None, "Tokenizer folder for --student-config without a teacher, or the student's own with --cross-tokenizer."
     )
     cross_tokenizer: str | None = option(
         None,
         "uld or spans: distil across different vocabularies (ULD over sorted probabilities, paired by index or "
-        "by byte span); needs --teacher.",
+        "by byte span); needs --teacher or a --teacher-cache made for it.",
     )
     text_column: str = option("text", "Text column of DATA.")
     alpha: float | None = option(
@@ -131,8 +135,12 @@ class DistillConfig:
                 problems.append(
                     f"--cross-tokenizer must be one of {', '.join(CROSS_KINDS)}, got {self.cross_tokenizer!r}"
                 )
-            if not self.teacher:
-                problems.append("--cross-tokenizer needs --teacher (a top-k cache holds no second tokenization)")
+            if not (self.teacher or self.teacher_cache):
+                problems.append("--cross-tokenizer needs --teacher or --teacher-cache")
+            if self.teacher_cache and not (self.student or self.tokenizer):
+                problems.append(
+                    "--cross-tokenizer with --teacher-cache needs the student's tokenizer: --tokenizer or --student"
+                )
             if self.init_from_teacher_layers:
                 problems.append(
                     "--cross-tokenizer does not go with --init-from-teacher-layers (the teacher's vocabulary)"
@@ -229,15 +237,28 @@ def distill(
 
     ids, lengths = pack_texts(texts, student_tok, config.block_size)
     dataset = BlockDataset(ids, lengths)
+    cache = None
     if config.cross_tokenizer:
         from cstool.lm.cross_tokenizer import CrossBlockDataset, cross_blocks
+        from cstool.lm.topk_cache import load_cross_teacher_cache
 
-        blocks = cross_blocks(
-            texts, student_tok, teacher_tok, config.block_size, _max_positions(teacher), config.cross_tokenizer
-        )
+        if config.teacher_cache:  # the rows and the teacher's sorted top k, from the student tokenizer and cache
+            blocks = cache = load_cross_teacher_cache(
+                config.teacher_cache,
+                texts=texts,
+                student_tok=student_tok,
+                kind=config.cross_tokenizer,
+                block_size=config.block_size,
+                temperature=config.temperature,
+                data_sources=sources,
+                text_column=config.text_column,
+            )
+        else:
+            blocks = cross_blocks(
+                texts, student_tok, teacher_tok, config.block_size, _max_positions(teacher), config.cross_tokenizer
+            )
         ids, dataset = blocks["input_ids"], CrossBlockDataset(blocks)
-    cache = None
-    if config.teacher_cache:
+    elif config.teacher_cache:
         cache = load_teacher_cache(
             config.teacher_cache,
             ids=ids,
@@ -269,8 +290,8 @@ def distill(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     mode = "KD from cache" if cache is not None else ("KD" if teacher is not None and config.kd_alpha < 1 else "LM")
-    if config.cross_tokenizer and mode == "KD":
-        mode = f"KD across tokenizers, {config.cross_tokenizer}"
+    if config.cross_tokenizer and mode != "LM":
+        mode = f"KD across tokenizers, {config.cross_tokenizer}" + (" from cache" if cache is not None else "")
     if ranks.is_main():
         per = f" on {ranks.world_size()} processes" if ranks.world_size() > 1 else ""
         log(

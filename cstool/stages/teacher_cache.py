@@ -1,7 +1,8 @@
 """teacher-cache: run a teacher once over a corpus and keep, per token, its top-k log-probs plus the tail mass.
 
 The corpus is packed exactly as ``cstool distill`` packs it (same tokenizer, same ``block_size``), so row i
-of the cache is training block i; ``distill --teacher-cache`` then trains with no teacher in memory. The
+of the cache is training block i (with ``--student-tokenizer``, the rows of ``distill --cross-tokenizer``:
+see :mod:`cstool.lm.topk_cache`); ``distill --teacher-cache`` then trains with no teacher in memory. The
 provenance records the teacher, its vocabulary fingerprint, block size, temperature and input hashes, and
 ``distill`` refuses a cache that does not match its own inputs.
 
@@ -35,6 +36,11 @@ class TeacherCacheConfig:
     temperature: float = option(2.0, "τ the cache is made for (distill must use the same).", low=0.01, high=100)
     block_size: int = option(256, "Tokens per block (distill must use the same).", low=2, high=2**20)
     text_column: str = option("text", "Text column of DATA.")
+    student_tokenizer: str | None = option(
+        None,
+        "Make the cache for distill --cross-tokenizer uld|spans with this student tokenizer folder: the teacher's "
+        "sorted top-k probabilities at its own positions of the student's chunks (serves both losses).",
+    )
     batch_size: int = option(8, "Blocks per teacher forward pass.", low=1, high=2**16)
     device: str = device_option()
     dtype: str = option("float32", "float32, bfloat16 or float16 (GPU only): the teacher's weights and compute.")
@@ -65,19 +71,31 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
             "give -o CACHE_DIR; distill --teacher-cache CACHE_DIR reads the folder as one cache",
         )
     paths.check_outputs(
-        {"-o": output}, {"DATA": data, "--teacher": config.teacher}, folders=("-o",) if world > 1 else ()
+        {"-o": output},
+        {"DATA": data, "--teacher": config.teacher, "--student-tokenizer": config.student_tokenizer},
+        folders=("-o",) if world > 1 else (),
     )
     hf.require_model_dir(config.teacher, "teacher")
+    hf.require_model_dir(config.student_tokenizer, "student tokenizer")
     device = ranks.local_device(devices.resolve_device(config.device))
     dtype = devices.torch_dtype(config.dtype, device)
     texts, sources = read_texts(data, config.text_column)
     tokenizer = hf.load_tokenizer(config.teacher, offline=config.offline)
     teacher = hf.load_causal_lm(config.teacher, offline=config.offline, device=device, dtype=dtype).eval()
-    hf.check_positions(teacher, config.block_size, "teacher")
     check_model_tokenizer(teacher, tokenizer)
-    ids, lengths = pack_texts(texts, tokenizer, config.block_size)
+    cross, extra = None, {}
+    if config.student_tokenizer:  # the rows distill --cross-tokenizer trains on; --block-size is the student's
+        from cstool.lm.cross_tokenizer import cross_blocks, max_positions
+        from cstool.lm.topk_cache import cross_provenance
+
+        student_tok = hf.load_tokenizer(config.student_tokenizer, offline=config.offline)
+        cross = cross_blocks(texts, student_tok, tokenizer, config.block_size, max_positions(teacher), "spans")
+        ids, lengths, extra = cross["input_ids"], cross["length"], cross_provenance(student_tok, tokenizer, teacher)
+    else:
+        hf.check_positions(teacher, config.block_size, "teacher")
+        ids, lengths = pack_texts(texts, tokenizer, config.block_size)
     vocab = len(tokenizer)
-    k = min(config.top_k, vocab)
+    k = min(config.top_k, teacher.config.vocab_size if cross is not None else vocab)  # the logits ULD compares
     prov = artifacts.make_provenance(
         "teacher-cache",
         options={
@@ -86,24 +104,25 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
             "vocab_size": vocab,
             "top_k_used": k,
             "teacher_dtype": str(next(teacher.parameters()).dtype),
+            **extra,
         },
         inputs=sources,
     )
     if world == 1:
-        _write_blocks(output, teacher, ids, lengths, range(len(ids)), k, config, prov, device)
+        _write_blocks(output, teacher, ids, lengths, range(len(ids)), k, config, prov, device, cross)
         size = os.path.getsize(output) if output != "-" else None
     else:  # every process has checked its inputs; each writes its shard into process 0's temporary folder
         ranks.barrier(device)
         tmp = ranks.broadcast(str(atomic.temp_path(output)) if ranks.is_main() else None, device)
         Path(tmp).mkdir(parents=True, exist_ok=True)
         shard = Path(tmp) / f"part-{ranks.rank():05d}-of-{world:05d}.parquet"
-        _write_blocks(shard, teacher, ids, lengths, ranks.shard(len(ids)), k, config, prov, device)
+        _write_blocks(shard, teacher, ids, lengths, ranks.shard(len(ids)), k, config, prov, device, cross)
         ranks.barrier(device)
         if ranks.is_main():
             atomic.commit(tmp, output)
         ranks.barrier(device)
         size = sum(p.stat().st_size for p in Path(output).glob("*.parquet"))
-    tokens = int(lengths.sum())
+    tokens = int(lengths.sum()) if cross is None else int(cross["teacher_length"].sum())  # positions stored
     return {
         "blocks": len(ids),
         "tokens": tokens,
@@ -123,16 +142,26 @@ def _write_blocks(
     config: TeacherCacheConfig,
     prov: dict,
     device: str,
+    cross: dict | None = None,
 ) -> None:
-    """Run the teacher over ``blocks`` (contiguous) and write their rows to the artifact ``output``."""
+    """Run the teacher over ``blocks`` (contiguous) and write their rows to the artifact ``output``; with
+    ``cross`` (the rows of :func:`cstool.lm.cross_tokenizer.cross_blocks`), a cross-tokenizer cache."""
     import torch
 
     from cstool.lm.kd import teacher_topk
+    from cstool.lm.topk_cache import CROSS_TEACHER_CACHE, cross_cache_batch
 
     L, vocab = config.block_size, prov["options"]["vocab_size"]
-    with artifacts.ArtifactWriter(output, artifacts.TEACHER_CACHE, kind="teacher_cache", provenance=prov) as w:
+    schema, kind = (
+        (artifacts.TEACHER_CACHE, "teacher_cache") if cross is None else (CROSS_TEACHER_CACHE, "cross_teacher_cache")
+    )
+    with artifacts.ArtifactWriter(output, schema, kind=kind, provenance=prov) as w:
         for start in range(blocks.start, blocks.stop, config.batch_size):
             end = min(start + config.batch_size, blocks.stop)
+            if cross is not None:
+                temperature = config.temperature
+                w.write(cross_cache_batch(cross, start, end, teacher, k=k, temperature=temperature, device=device))
+                continue
             x = torch.from_numpy(ids[start:end]).to(device)
             n = torch.from_numpy(lengths[start:end]).to(device)
             attn = (torch.arange(L, device=device).unsqueeze(0) < n.unsqueeze(1)).long()

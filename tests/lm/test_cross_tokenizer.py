@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from cstool.lm.cross_tokenizer import aligned_positions, byte_ends, span_loss, uld_distance, uld_loss
+from cstool.lm.cross_tokenizer import (
+    aligned_positions,
+    byte_ends,
+    cached_span_loss,
+    span_loss,
+    uld_distance,
+    uld_loss,
+)
 from tests.conftest import byte_bpe
 
 
@@ -98,3 +105,21 @@ def test_cross_blocks_pair_byte_ends():
     assert packed["teacher_ids"][0, 5] == teacher.bos_token_id and packed["input_ids"][0, 7] == student.bos_token_id
     split = cross_blocks(["héllo", "hé"], student, teacher, 12, 6, "spans")  # the teacher's 5 + 2 do not fit in 6
     assert split["length"].tolist() == [7, 4] and split["align"][1].tolist()[:4] == [0, -1, -1, 1]
+
+
+def test_cached_span_loss_hand_computed():
+    """A cache's top 2 of a 4-token teacher with the tail spread evenly, or counted as zeros."""
+    student = torch.log(torch.tensor([[[0.5, 0.3, 0.2]]]))  # [1, 1, 3]
+    top = torch.log(torch.tensor([[[0.6, 0.2]]]))  # the teacher: [.6 .2 .1 .1], k = 2, tail .2
+    tail = torch.log(torch.tensor([[0.2]]))
+    align = torch.tensor([[0]])
+    # spread: [.6 .2 .1 .1] vs [.5 .3 .2 0] -> .1 + .1 + .1 + .1 = .4, which is the live teacher's ULD
+    live = span_loss(student, torch.log(torch.tensor([[[0.1, 0.6, 0.1, 0.2]]])), align).item()
+    spread = cached_span_loss(student, top, align, tail_logprob=tail, teacher_vocab=4).item()
+    assert spread == pytest.approx(0.4, abs=1e-6) and live == pytest.approx(0.4, abs=1e-6)
+    # zeros: [.6 .2 0 0] vs [.5 .3 .2 0] -> .1 + .1 + .2 = .4 here too; with no pairs, 0
+    assert cached_span_loss(student, top, align).item() == pytest.approx(0.4, abs=1e-6)
+    other = torch.log(torch.tensor([[[0.9, 0.05, 0.05]]]))  # sharper: spread .3 + .15 + .05 + .1, zeros .3 + .15 + .05
+    assert cached_span_loss(other, top, align, tail_logprob=tail, teacher_vocab=4).item() == pytest.approx(0.6)
+    assert cached_span_loss(other, top, align).item() == pytest.approx(0.3 + 0.15 + 0.05)
+    assert cached_span_loss(student, top, torch.tensor([[-1]])).item() == 0.0

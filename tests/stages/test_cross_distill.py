@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -107,3 +108,154 @@ def test_cross_tokenizer_option_problems():
         DistillConfig(student_config="llama:layers=1", tokenizer="t", cross_tokenizer="kl")
     assert "--cross-tokenizer must be one of uld, spans" in e.value.message
     assert "--cross-tokenizer needs --teacher" in e.value.message
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A teacher cache for the cross-tokenizer losses (teacher-cache --student-tokenizer)
+
+
+def _cross_cache(setup, out, data=None, **kw):
+    from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
+
+    options = dict(teacher=setup["teacher"], student_tokenizer=setup["bpe_tok"], block_size=48, device="cpu")
+    return build_teacher_cache([data or setup["small"]], str(out), config=TeacherCacheConfig(**{**options, **kw}))
+
+
+def _load(setup, cache, kind, data=None):
+    from transformers import AutoTokenizer
+
+    from cstool.lm.blocks import read_texts
+    from cstool.lm.topk_cache import load_cross_teacher_cache
+
+    texts, sources = read_texts([data or setup["small"]], "text")
+    return load_cross_teacher_cache(
+        str(cache),
+        texts=texts,
+        student_tok=AutoTokenizer.from_pretrained(setup["bpe_tok"]),
+        kind=kind,
+        block_size=48,
+        temperature=2.0,
+        data_sources=sources,
+        text_column="text",
+    )
+
+
+@pytest.fixture(scope="module")
+def caches(setup, tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("cross_cache")
+    full, k4 = d / "full.parquet", d / "k4.parquet"
+    return {
+        "full": full,
+        "k4": k4,
+        "full_info": _cross_cache(setup, full, top_k=10_000),
+        "k4_info": _cross_cache(setup, k4, top_k=4),
+    }
+
+
+@pytest.mark.parametrize("kind", ["uld", "spans"])
+def test_loss_from_the_cache_equals_the_live_teacher(setup, caches, kind):
+    """Same rows as the live path; with k = V the same loss, with k = 4 within τ² × the mean tail mass."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cstool.lm.blocks import read_texts
+    from cstool.lm.cross_tokenizer import cached_span_loss, cross_blocks, span_loss
+
+    texts, _ = read_texts([setup["small"]], "text")
+    teacher = AutoModelForCausalLM.from_pretrained(setup["teacher"]).eval()
+    live = cross_blocks(
+        texts,
+        AutoTokenizer.from_pretrained(setup["bpe_tok"]),
+        AutoTokenizer.from_pretrained(setup["teacher"]),
+        48,
+        teacher.config.max_position_embeddings,
+        kind,
+    )
+    full, k4 = _load(setup, caches["full"], kind), _load(setup, caches["k4"], kind)
+    for key, value in live.items():
+        np.testing.assert_array_equal(full[key], value, err_msg=key)
+    assert full["teacher_sorted_logprobs"].shape[-1] == teacher.config.vocab_size
+    assert k4["teacher_sorted_logprobs"].shape[-1] == 4
+    t_ids = torch.from_numpy(live["teacher_ids"])
+    t_mask = torch.arange(t_ids.shape[1])[None] < torch.from_numpy(live["teacher_length"])[:, None]
+    with torch.no_grad():
+        t_logits = teacher(input_ids=t_ids, attention_mask=t_mask.long()).logits
+    gen = torch.Generator().manual_seed(0)
+    s_logits = torch.randn(*live["input_ids"].shape, 300, generator=gen) * 2
+    align = torch.from_numpy(live["align"])
+    mask = torch.arange(48)[None] < torch.from_numpy(live["length"])[:, None] - 1  # positions that predict
+    ref = span_loss(s_logits, t_logits, align, mask, temperature=2.0).item()
+    got = cached_span_loss(
+        s_logits, torch.from_numpy(full["teacher_sorted_logprobs"]), align, mask, temperature=2.0
+    ).item()
+    assert ref > 0.1 and got == pytest.approx(ref, rel=1e-5)
+    sorted_k4, tail_k4 = torch.from_numpy(k4["teacher_sorted_logprobs"]), torch.from_numpy(k4["teacher_tail_logprob"])
+    vocab = int(k4["teacher_vocab"][0])
+    assert vocab == teacher.config.vocab_size
+    spread = cached_span_loss(
+        s_logits, sorted_k4, align, mask, temperature=2.0, tail_logprob=tail_k4, teacher_vocab=vocab
+    ).item()
+    zeros = cached_span_loss(s_logits, sorted_k4, align, mask, temperature=2.0).item()
+    keep = (align >= 0) & mask
+    tail_mass = tail_k4[keep.nonzero()[:, 0], align[keep]].exp().mean().item()
+    assert tail_mass > 0.01  # k = 4 truncates visibly
+    assert 0 < abs(zeros - ref) <= 2.0**2 * tail_mass + 1e-6, (zeros, ref, tail_mass)
+    assert 0 < abs(spread - ref) <= 2 * 2.0**2 * tail_mass + 1e-6, (spread, ref, tail_mass)
+
+
+@pytest.mark.parametrize("kind", ["uld", "spans"])
+def test_training_from_a_full_cache_equals_the_live_teacher(setup, caches, tmp_path, kind):
+    common = _options(setup, cross_tokenizer=kind, alpha=0.5, max_steps=8, log_every=1)
+    live = distill([setup["small"]], tmp_path / "live", config=DistillConfig(**common))
+    cached = distill(
+        [setup["small"]],
+        tmp_path / "cached",
+        config=DistillConfig(**{**common, "teacher": None, "teacher_cache": str(caches["full"])}),
+    )
+    a = pq.read_table(tmp_path / "live" / "train_metrics.parquet")
+    b = pq.read_table(tmp_path / "cached" / "train_metrics.parquet")
+    assert len(a) == 8 and min(a.column("kd").to_pylist()) > 0
+    for column in ("kd", "ce", "loss"):
+        assert b.column(column).to_pylist() == pytest.approx(a.column(column).to_pylist(), rel=1e-4), column
+    assert cached["final_loss"] == pytest.approx(live["final_loss"], rel=1e-4)
+
+
+def test_a_cache_for_other_text_or_tokenizers_is_refused(setup, caches, tmp_path):
+    from cstool.cli import app
+
+    other_text = tmp_path / "other_text.parquet"
+    _cross_cache(setup, other_text, data=setup["big"], top_k=4)
+    other_tok = tmp_path / "other_tok.parquet"
+    word_tok = str(Path(setup["teacher"]).parent / "word_tok")
+    _cross_cache(setup, other_tok, student_tokenizer=word_tok, top_k=4)
+    same_vocab = tmp_path / "same_vocab.parquet"
+    _cross_cache(setup, same_vocab, student_tokenizer=None, top_k=4)
+    base = [
+        "distill", setup["small"], "--student-config", "llama:layers=1,hidden=32,heads=4,positions=64",
+        "--tokenizer", setup["bpe_tok"], "--block-size", "48", "--max-steps", "2", "--device", "cpu",
+    ]  # fmt: skip
+    expected = {
+        other_text: "it was built from other data files than the ones given",
+        other_tok: "it was made for student tokenizer",
+        same_vocab: "was made for same-vocabulary KD",
+    }
+    for n, (cache, message) in enumerate(expected.items()):
+        out = tmp_path / f"o{n}"
+        r = CliRunner().invoke(app, [*base, "--teacher-cache", str(cache), "--cross-tokenizer", "uld", "-o", str(out)])
+        assert r.exit_code == 2 and message in r.output, r.output
+        errors = [line for line in r.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and message in errors[0] and not out.exists(), r.output
+    out = tmp_path / "same"
+    r = CliRunner().invoke(app, [*base, "--teacher-cache", str(caches["k4"]), "-o", str(out)])
+    assert r.exit_code == 2 and "was made for distill --cross-tokenizer" in r.output and not out.exists(), r.output
+
+
+def test_cross_cache_size_and_summary(caches):
+    from cstool.io import artifacts
+
+    assert artifacts.describe(caches["k4"])["kind"] == "cross_teacher_cache"
+    info = caches["k4_info"]
+    assert info["top_k"] == 4 and info["tokens"] > 0
+    # per teacher position: 4 log-probs + tail + id + byte end (float32/int32), before Parquet compression
+    assert info["bytes_per_token"] < 8 * 4 + 16
