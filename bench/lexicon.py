@@ -30,8 +30,9 @@ SHARED = REPO.parent / "shared" / "data"
 
 import pyarrow.parquet as pq  # noqa: E402
 
+from cstool.stages import tag  # noqa: E402
 from cstool.stages.lexicon import LexiconConfig, run  # noqa: E402
-from cstool.stages.tag import TagConfig, tag_file  # noqa: E402
+from cstool.stages.tag import TagConfig  # noqa: E402
 from cstool.text import induction  # noqa: E402
 from cstool.text.induction import Entry  # noqa: E402
 from cstool.text.lexicon import read_entries  # noqa: E402
@@ -79,10 +80,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for lang in ("hi", "en"):
-            tag_file(
-                str(SHARED / "ud" / f"{lang}_pud-ud-test.conllu"),
-                str(tmp / f"{lang}.parquet"),
-                config=TagConfig(lang=lang),
+            tag.run(
+                TagConfig(lang=lang),
+                input=str(SHARED / "ud" / f"{lang}_pud-ud-test.conllu"),
+                output=str(tmp / f"{lang}.parquet"),
                 quiet=True,
             )
         hi, en = tmp / "hi.parquet", tmp / "en.parquet"

@@ -64,10 +64,11 @@ def one_core() -> str:
 
 def child_peak(input_path: str, lexicon: str, out: str) -> None:
     one_core()
-    from cstool.stages.switch import SwitchConfig, switch_file
+    from cstool.stages import switch
+    from cstool.stages.switch import SwitchConfig
 
     start = time.perf_counter()
-    switch_file(input_path, out, lexicon_path=lexicon, config=SwitchConfig(ratio=0.3))
+    switch.run(SwitchConfig(ratio=0.3), input=input_path, output=out, lexicon=lexicon)
     elapsed = time.perf_counter() - start
     print(json.dumps({"seconds": elapsed, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
@@ -98,7 +99,7 @@ def main() -> None:
     tokens_list = table.column("tokens").combine_chunks().flatten().to_pylist()
     import cstool.stages.switch as switch_stage
 
-    batch_rows = getattr(switch_stage, "BATCH_ROWS", 1024)  # what switch_file reads at a time
+    batch_rows = getattr(switch_stage, "BATCH_ROWS", 1024)  # what switch's run reads at a time
     batches = table.to_batches(max_chunksize=batch_rows)
 
     def bare_list() -> None:

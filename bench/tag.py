@@ -35,9 +35,9 @@ SHARED = REPO.parent / "shared" / "data" / "ud"
 RSS_CHILD = """
 import resource, sys
 from cstool.base.devices import set_threads
-from cstool.stages.tag import TagConfig, tag_file
+from cstool.stages.tag import TagConfig, run
 set_threads(1)
-tag_file(sys.argv[1], sys.argv[2], config=TagConfig(lang=sys.argv[3], pos_model=sys.argv[4]))
+run(TagConfig(lang=sys.argv[3], pos_model=sys.argv[4]), input=sys.argv[1], output=sys.argv[2])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
@@ -46,7 +46,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 WORKERS_RSS_CHILD = """
 import os, re, sys, threading, time
 from pathlib import Path
-from cstool.stages.tag import TagConfig, tag_file
+from cstool.stages.tag import TagConfig, run
 
 def hwm(pid):
     return int(re.search(r"VmHWM:\\s+(\\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
@@ -64,7 +64,7 @@ def watch():
         time.sleep(0.1)
 
 threading.Thread(target=watch, daemon=True).start()
-tag_file(sys.argv[1], sys.argv[2], config=TagConfig(lang=sys.argv[3], pos_model=sys.argv[4], workers=2))
+run(TagConfig(lang=sys.argv[3], pos_model=sys.argv[4], workers=2), input=sys.argv[1], output=sys.argv[2])
 done.set()
 print(hwm(me), *sorted(peaks.values()))
 """
@@ -84,7 +84,8 @@ def main() -> None:
 
     from cstool.base import devices
     from cstool.io.conllu import read_conllu
-    from cstool.stages.train_tagger import TrainTaggerConfig, train_tagger
+    from cstool.stages import train_tagger
+    from cstool.stages.train_tagger import TrainTaggerConfig
 
     devices.set_threads(1)
     work = Path(tempfile.mkdtemp(prefix="cstool-bench-tag-"))
@@ -95,7 +96,7 @@ def main() -> None:
     if args.tagger is None:
         t0 = time.perf_counter()
         config = TrainTaggerConfig(lang="en", max_steps=300)
-        acc = train_tagger(treebank, None, tagger, config=config)["dev_upos_accuracy"]
+        acc = train_tagger.run(config, train=treebank, dev=None, output=tagger).dev_upos_accuracy
         print(f"tagger: {treebank.name}, 300 steps in {time.perf_counter() - t0:.0f}s, held-out UPOS {100 * acc:.1f}%")
 
     sents = [" ".join(s.forms) for s in read_conllu(treebank)]
@@ -108,7 +109,8 @@ def main() -> None:
 
 def bench_direct(work: Path, tagger: Path, lines: list[str], args: argparse.Namespace) -> None:
     from cstool.models import stanza_pipelines
-    from cstool.stages.tag import TagConfig, tag_file
+    from cstool.stages import tag
+    from cstool.stages.tag import TagConfig
 
     txt = work / "in.txt"
     txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -121,7 +123,7 @@ def bench_direct(work: Path, tagger: Path, lines: list[str], args: argparse.Name
         nlp([line.split() for line in lines])
 
     def cstool() -> None:
-        tag_file(str(txt), str(work / "out.parquet"), config=cfg)
+        tag.run(cfg, input=str(txt), output=str(work / "out.parquet"))
 
     best = {"direct": float("inf"), "cstool": float("inf")}
     for _ in range(args.repeats):

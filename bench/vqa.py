@@ -71,8 +71,9 @@ def main() -> None:
     from cstool.base.console import set_quiet
     from cstool.continual import adapters
     from cstool.models import hf
-    from cstool.stages.build_vlm import BuildVlmConfig, build_vlm_from_data
-    from cstool.stages.vqa_easy import EasyVqaConfig, build_easy_vqa
+    from cstool.stages import build_vlm, vqa_easy
+    from cstool.stages.build_vlm import BuildVlmConfig
+    from cstool.stages.vqa_easy import EasyVqaConfig
     from cstool.vqa.codec import VqaCodec
     from cstool.vqa.examples import read_examples
     from cstool.vqa.generate import generate_answers
@@ -82,8 +83,8 @@ def main() -> None:
     set_quiet(True)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        build_easy_vqa(d / "data", config=EasyVqaConfig(langs=("en",), train_images=200, dev_images=60))
-        build_vlm_from_data([str(d / "data" / "en.train.parquet")], d / "vlm", config=BuildVlmConfig(seed=1))
+        vqa_easy.run(EasyVqaConfig(langs=("en",), train_images=200, dev_images=60), output=d / "data")
+        build_vlm.run(BuildVlmConfig(seed=1), data=[str(d / "data" / "en.train.parquet")], output=d / "vlm")
         train = read_examples("en", str(d / "data" / "en.train.parquet"))[0]
         dev = read_examples("en", str(d / "data" / "en.dev.parquet"))[0][: a.questions]
         base, processor = hf.load_vlm(d / "vlm", device=a.device)

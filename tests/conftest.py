@@ -74,7 +74,8 @@ def tagger(tmp_path_factory) -> dict:
     On the Marathi UFAL treebank when ../shared has it, else on the project's tiny English fixture.
     Returns {"path", "lang", "train", "dev", "accuracy"}.
     """
-    from cstool.stages.train_tagger import TrainTaggerConfig, train_tagger
+    from cstool.stages import train_tagger
+    from cstool.stages.train_tagger import TrainTaggerConfig
 
     mr_train = SHARED_DATA / "ud" / "mr_ufal-ud-train.conllu"
     mr_dev = SHARED_DATA / "ud" / "mr_ufal-ud-dev.conllu"
@@ -83,8 +84,10 @@ def tagger(tmp_path_factory) -> dict:
     else:
         lang, train, dev, steps = "en", TINY_CONLLU, None, 150
     out = tmp_path_factory.mktemp("tagger") / f"{lang}_tagger.pt"
-    result = train_tagger(train, dev, out, config=TrainTaggerConfig(lang=lang, max_steps=steps, eval_interval=50))
-    return {"path": out, "lang": lang, "train": train, "dev": dev, "accuracy": result["dev_upos_accuracy"]}
+    result = train_tagger.run(
+        TrainTaggerConfig(lang=lang, max_steps=steps, eval_interval=50), train=train, dev=dev, output=out
+    )
+    return {"path": out, "lang": lang, "train": train, "dev": dev, "accuracy": result.dev_upos_accuracy}
 
 
 TINY_CORPUS = [

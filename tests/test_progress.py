@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cstool.base import console
-from cstool.stages.tag import TagConfig, tag_file
+from cstool.stages import tag
+from cstool.stages.tag import TagConfig
 from cstool.text.corpus import count_rows, read_input
 from tests.conftest import TINY_CONLLU
 
@@ -47,13 +48,13 @@ def test_stdin_has_no_total():
 
 def test_tag_reports_its_total_before_the_rows(inputs, tmp_path):
     seen: list[tuple[str, int]] = []
-    rows = tag_file(
-        inputs["conllu"],
-        str(tmp_path / "t.parquet"),
-        config=TagConfig(lang="en", batch_size=4),
+    rows = tag.run(
+        TagConfig(lang="en", batch_size=4),
+        input=inputs["conllu"],
+        output=str(tmp_path / "t.parquet"),
         on_rows=lambda n: seen.append(("rows", n)),
         on_total=lambda n: seen.append(("total", n)),
-    )
+    ).rows
     assert seen[0] == ("total", rows) and sum(n for k, n in seen[1:] if k == "rows") == rows
 
 
@@ -95,13 +96,17 @@ def test_the_bar_shows_done_of_total_and_the_time_left(monkeypatch):
 
 
 def test_train_tagger_shows_stanzas_steps_as_a_bar(monkeypatch, tmp_path):
-    from cstool.stages.train_tagger import TrainTaggerConfig, train_tagger
+    from cstool.stages import train_tagger
+    from cstool.stages.train_tagger import TrainTaggerConfig
 
     out = io.StringIO()
     out.isatty = lambda: True
     monkeypatch.setattr(sys, "stderr", out)
-    train_tagger(
-        TINY_CONLLU, None, tmp_path / "t.pt", config=TrainTaggerConfig(lang="en", max_steps=40, eval_interval=40)
+    train_tagger.run(
+        TrainTaggerConfig(lang="en", max_steps=40, eval_interval=40),
+        train=TINY_CONLLU,
+        dev=None,
+        output=tmp_path / "t.pt",
     )
     shown = out.getvalue()
     assert "train-tagger" in shown and "40/40" in shown and "eta" in shown

@@ -68,21 +68,21 @@ def tag(config: TagConfig, input: str, output: str | None) -> None:
     Stanza's models for --lang are downloaded into Stanza's resources folder on first use (--offline: never).
     """
     from cstool.base.console import progress, set_total
-    from cstool.stages.tag import tag_file
+    from cstool.stages.tag import run
 
     output = output or default_output(input, "tagged")
     if config.workers == 1:  # else each worker process uses one torch thread, and this one does not tag
         prepare_torch()
     with progress("tag") as bar:
-        rows = tag_file(
-            input,
-            output,
-            config=config,
+        result = run(
+            config,
+            input=input,
+            output=output,
             on_rows=lambda n: bar.advance(bar.task_ids[0], n),
             on_total=lambda n: set_total(bar, n),
             quiet=is_quiet(),
         )
-    log(f"tagged {rows} rows → {'stdout' if output == '-' else output}")
+    log(result.message())
 
 
 @command(
@@ -99,16 +99,13 @@ def tag(config: TagConfig, input: str, output: str | None) -> None:
 )
 def train_tagger(config: TrainTaggerConfig, train: Path, output: Path, dev: Path | None) -> None:
     """Train a Stanza POS tagger from a UD treebank (offline, no pretrained vectors) and report dev accuracy."""
-    from cstool.stages.train_tagger import train_tagger as train_stanza_tagger
+    from cstool.stages.train_tagger import run
 
     prepare_torch()
     log(f"training a {config.lang} tagger on {train} for {config.max_steps} steps")
-    result = train_stanza_tagger(train, dev, output, config=config)
-    print_table(
-        "train-tagger",
-        ["tagger", "dev UPOS accuracy", "train sentences"],
-        [[str(output), f"{100 * result['dev_upos_accuracy']:.2f} %", result["train_sentences"]]],
-    )
+    result = run(config, train=train, dev=dev, output=output)
+    for title, columns, rows in result.tables():
+        print_table(title, columns, rows)
 
 
 @command(
@@ -127,13 +124,13 @@ def train_tagger(config: TrainTaggerConfig, train: Path, output: Path, dev: Path
 )
 def switch(config: SwitchConfig, input: str, lexicon: str, output: str | None, stats: str | None) -> None:
     """Code-switch tagged sentences word by word into TARGET_LANG, by part of speech (or at random)."""
-    from cstool.stages.switch import summary_tables, switch_file
+    from cstool.stages.switch import run
 
     output = output or default_output(input, "switched")
-    result = switch_file(input, output, lexicon_path=lexicon, config=config, stats_path=stats)
-    for title, columns, rows in summary_tables(result):
+    result = run(config, input=input, lexicon=lexicon, output=output, stats_output=stats)
+    for title, columns, rows in result.tables():
         print_table(title, columns, rows)
-    log(f"switched {result.rows_in} rows → {result.rows_out} rows in {'stdout' if output == '-' else output}")
+    log(result.message())
 
 
 @command(
@@ -173,7 +170,7 @@ def lexicon(
     coverage_out: str | None,
 ) -> None:
     """Build a bilingual lexicon with UPOS from parallel tagged text (word alignment) and dictionary files."""
-    from cstool.stages.lexicon import run, summary_rows
+    from cstool.stages.lexicon import run
 
     result = run(
         config,
@@ -184,16 +181,8 @@ def lexicon(
         coverage=coverage,
         coverage_output=coverage_out,
     )
-    print_table("lexicon entries", ["origin", "entries"], summary_rows(result))
-    if result.dropped:
-        print_table("removed", ["filter", "removed"], [[k, v] for k, v in sorted(result.dropped.items())])
-    if result.coverage is not None:
-        cov = result.coverage
-        rows = [
-            [u, n, c, f"{100 * r:.1f} %"]
-            for u, n, c, r in zip(*(cov[k] for k in ("upos", "tokens", "covered", "coverage")))
-        ]
-        print_table("coverage", ["UPOS", "tokens", "covered", "coverage"], rows)
+    for title, columns, rows in result.tables():
+        print_table(title, columns, rows)
     log(f"wrote {len(result.entries)} entries → {output}")
 
 

@@ -26,10 +26,9 @@ if TYPE_CHECKING:
 )
 def vqa_import(config: VqaImportConfig, input: Path, output: str) -> None:
     """Import a VQA set (VQAv2, xGQA, MaXM, …) into a checked VQA artifact."""
-    from cstool.stages.vqa_import import import_vqa
+    from cstool.stages.vqa_import import run
 
-    r = import_vqa(input, output, config=config)
-    log(f"imported {r['rows']} questions ({r['skipped']} skipped) → {output}")
+    log(run(config, input=input, output=output).message())
 
 
 @command(
@@ -40,14 +39,10 @@ def vqa_import(config: VqaImportConfig, input: Path, output: str) -> None:
 )
 def vqa_easy(config: EasyVqaConfig, output: Path) -> None:
     """The easy-VQA benchmark in English, Hindi and Marathi (gold tokens + UPOS for cstool switch)."""
-    from cstool.stages.vqa_easy import build_easy_vqa
+    from cstool.stages.vqa_easy import run
 
-    counts = build_easy_vqa(output, config=config)
-    print_table(
-        "vqa-easy",
-        ["lang", "train questions", "dev questions"],
-        [[lang, c["train"], c["dev"]] for lang, c in counts.items()],
-    )
+    for title, columns, rows in run(config, output=output).tables():
+        print_table(title, columns, rows)
 
 
 @command(
@@ -61,11 +56,10 @@ def vqa_easy(config: EasyVqaConfig, output: Path) -> None:
 )
 def build_vlm(config: BuildVlmConfig, data: list[str], output: Path) -> None:
     """A tiny random Llava (CLIP vision + Llama text, sentencepiece tokenizer with <image>) for tests and demos."""
-    from cstool.stages.build_vlm import build_vlm_from_data
+    from cstool.stages.build_vlm import run
 
     prepare_torch()
-    r = build_vlm_from_data(data, output, config=config)
-    log(f"built a {r['parameters']:,}-parameter VLM ({r['vocab_size']} tokens, {r['image_size']}px images) → {output}")
+    log(run(config, data=data, output=output).message())
 
 
 COMMANDS = (vqa_import, vqa_easy, build_vlm)

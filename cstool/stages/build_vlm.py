@@ -8,7 +8,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cstool.base.errors import InputError
 from cstool.base.fields import SEED, option
@@ -31,12 +30,25 @@ class BuildVlmConfig:
     seed: int = option(1234, "Random seed.", **SEED)
 
 
-@locks.locks_output("build-vlm", "output_dir")
-def build_vlm_from_data(
-    data: Sequence[str], output_dir: str | os.PathLike, *, config: BuildVlmConfig
-) -> dict[str, Any]:
-    """:func:`build_tiny_vlm` with its tokenizer trained on the questions and answers of VQA artifacts."""
-    out = Path(output_dir)
+@dataclass(frozen=True)
+class BuildVlmResult:
+    output: Path  # the model folder
+    parameters: int
+    vocab_size: int  # tokenizer pieces, <image> included
+    image_size: int  # pixels per side
+
+    def message(self) -> str:
+        return (
+            f"built a {self.parameters:,}-parameter VLM ({self.vocab_size} tokens, {self.image_size}px images) "
+            f"→ {self.output}"
+        )
+
+
+@locks.locks_output("build-vlm", "output")
+def run(config: BuildVlmConfig, *, data: Sequence[str], output: str | os.PathLike) -> BuildVlmResult:
+    """:func:`build_tiny_vlm` into the folder ``output``, its tokenizer trained on the questions and answers of
+    the VQA artifacts ``data``."""
+    out = Path(output)
     paths.check_outputs({"-o": out}, {"DATA": list(data)}, folders=["-o"])
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty", "choose another -o or delete the folder")
@@ -56,4 +68,7 @@ def build_vlm_from_data(
         sources.append(src)
     options = dataclasses.asdict(config)
     prov = artifacts.make_provenance("build-vlm", options=options, seed=config.seed, inputs=sources)
-    return build_tiny_vlm(out, texts=texts, provenance=prov, **options)
+    built = build_tiny_vlm(out, texts=texts, provenance=prov, **options)
+    return BuildVlmResult(
+        output=out, parameters=built["parameters"], vocab_size=built["vocab_size"], image_size=built["image_size"]
+    )

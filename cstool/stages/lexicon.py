@@ -106,6 +106,23 @@ class LexiconResult:
     dropped: Counter = field(default_factory=Counter)  # reason → links / pairs / dictionary entries removed
     coverage: dict[str, list] | None = None
 
+    def tables(self) -> list[tuple[str, list[str], list[list]]]:
+        """(title, columns, rows) of the tables people read: entries per origin, what the filters removed, and
+        the coverage per UPOS (when asked for)."""
+        by_origin = Counter(e.origin for e in self.entries)
+        entries = [[origin, n] for origin, n in sorted(by_origin.items())] + [["ALL", len(self.entries)]]
+        tables = [("lexicon entries", ["origin", "entries"], entries)]
+        if self.dropped:
+            tables.append(("removed", ["filter", "removed"], [[k, v] for k, v in sorted(self.dropped.items())]))
+        if self.coverage is not None:
+            cov = self.coverage
+            rows = [
+                [u, n, c, f"{100 * r:.1f} %"]
+                for u, n, c, r in zip(*(cov[k] for k in ("upos", "tokens", "covered", "coverage")))
+            ]
+            tables.append(("coverage", ["UPOS", "tokens", "covered", "coverage"], rows))
+        return tables
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Setup: reading and pairing
@@ -290,8 +307,3 @@ def write_lexicon(path: str, entries: list[Entry], provenance: dict) -> None:
     lines = ["\t".join(COLUMNS)] + ["\t".join(_cell(getattr(e, c)) for c in COLUMNS) for e in entries]
     atomic.write_text(path, "\n".join(lines) + "\n")
     artifacts.write_sidecar(path, provenance)
-
-
-def summary_rows(result: LexiconResult) -> list[list]:
-    by_origin = Counter(e.origin for e in result.entries)
-    return [[origin, n] for origin, n in sorted(by_origin.items())] + [["ALL", len(result.entries)]]

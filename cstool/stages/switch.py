@@ -40,7 +40,7 @@ STRATEGIES = ("pos", "random", "none")
 DEFAULT_POS = ("NOUN", "ADJ", "VERB", "ADV")
 REQUIRED = ("id", "tokens", "upos")
 MIN_SCRIPT_SHARE = 0.1  # below this share of input words in the lexicon's source script, the lexicon is refused
-BATCH_ROWS = 8192  # rows switched at a time by switch_file (memory stays flat: one batch in flight)
+BATCH_ROWS = 8192  # rows switched at a time by run (memory stays flat: one batch in flight)
 _CURRICULUM = re.compile(r"(linear):([^:]+):([^:]+):(\d+)|(const):([^:]+):(\d+)|(list):(.+)")
 
 
@@ -221,44 +221,126 @@ def switch_table(
 
 
 @dataclass
-class SwitchReport:
+class SwitchResult:
+    output: str  # the artifact written ("-": stdout)
     rows_in: int
     rows_out: int
     lexicon: Lexicon
     epochs: list[EpochStats]
     profile: NaturalProfile | None
-    stats: pa.Table
+    stats: pa.Table  # the statistics artifact's table (written to ``stats_output`` when given)
+
+    def tables(self) -> list[tuple[str, list[str], list[list]]]:
+        """(title, columns, rows) of the tables people read: fitted weights, per-UPOS shares, sentence stats."""
+        tables = []
+        if self.profile is not None:
+            p = self.profile
+            tables.append(
+                (
+                    f"weights fitted from {p.path} ({p.source_lang}→{p.target_lang}, {p.sentences} sentences)",
+                    ["UPOS", "natural switch rate", "weight"],
+                    [
+                        [t, f"{100 * p.rates.get(t, 0):.1f} %", w]
+                        for t, w in sorted(p.weights.items(), key=lambda kv: -kv[1])
+                    ],
+                )
+            )
+        rows = self.stats.to_pylist()
+        pct = lambda v: "-" if v is None else f"{100 * v:.1f} %"
+        tables.append(
+            (
+                "switch: per UPOS",
+                [
+                    "epoch",
+                    "UPOS",
+                    "tokens",
+                    "coverage",
+                    "switched",
+                    "switched share",
+                    "share of switches",
+                    "natural share",
+                ],
+                [
+                    [
+                        r["cs_epoch"],
+                        r["upos"],
+                        r["tokens"],
+                        pct(r["coverage"]),
+                        r["switched"],
+                        pct(r["switched_share"]),
+                        pct(r["switched_dist"]),
+                        pct(r["natural_dist"]),
+                    ]
+                    for r in rows
+                    if r["upos"] != "ALL"
+                ],
+            )
+        )
+        tables.append(
+            (
+                "switch: sentences",
+                [
+                    "epoch",
+                    "ratio",
+                    "sentences",
+                    "switched tokens",
+                    "mean CMI",
+                    "switch points / sentence",
+                    "JS divergence to profile",
+                ],
+                [
+                    [
+                        r["cs_epoch"],
+                        r["cs_ratio"],
+                        r["sentences"],
+                        r["switched"],
+                        r["mean_cmi"],
+                        r["mean_switch_points"],
+                        "-" if r["js_divergence"] is None else f"{r['js_divergence']:.4f}",
+                    ]
+                    for r in rows
+                    if r["upos"] == "ALL"
+                ],
+            )
+        )
+        return tables
+
+    def message(self) -> str:
+        return (
+            f"switched {self.rows_in} rows → {self.rows_out} rows in {'stdout' if self.output == '-' else self.output}"
+        )
 
 
-def switch_file(
-    input_path: str,
-    output_path: str,
-    *,
-    lexicon_path: str,
+def run(
     config: SwitchConfig,
-    stats_path: str | None = None,
+    *,
+    input: str,
+    lexicon: str,
+    output: str,
+    stats_output: str | None = None,
     batch_rows: int = BATCH_ROWS,
-) -> SwitchReport:
-    """Read TAGGED, write SWITCHED (and the statistics artifact), atomically and with provenance.
+) -> SwitchResult:
+    """Read the tagged artifact ``input``, write the switched one ``output`` (and the statistics artifact
+    ``stats_output``), atomically and with provenance; ``lexicon`` is the lexicon file (``switch --lexicon``).
 
     ``batch_rows`` input rows are switched at a time; each batch is written as (at least) one Parquet row
     group, so the default matches the writer's row-group size: fewer, larger groups write faster and smaller.
     """
     paths.check_outputs(
-        {"-o": output_path, "--stats": stats_path},
-        {"INPUT": input_path, "--lexicon": lexicon_path, "--profile": config.profile},
+        {"-o": output, "--stats": stats_output},
+        {"INPUT": input, "--lexicon": lexicon, "--profile": config.profile},
     )
-    lexicon = load_lexicon(lexicon_path, skip_bad_lines=config.skip_bad_lines)
+    lex = load_lexicon(lexicon, skip_bad_lines=config.skip_bad_lines)
     profile = fit_profile(config.profile, target_lang=config.target_lang, pos=config.pos) if config.profile else None
-    source = artifacts.open_source(input_path)
+    source = artifacts.open_source(input)
     artifacts.require_columns(source.schema, "tagged", stage="switch", columns=REQUIRED)
     options = {
         **artifacts.jsonable(config),
         "lexicon": {
-            "path": lexicon_path,
-            "entries": len(lexicon),
-            "duplicates": lexicon.duplicates,
-            "bad_lines": lexicon.bad_lines,
+            "path": lexicon,
+            "entries": len(lex),
+            "duplicates": lex.duplicates,
+            "bad_lines": lex.bad_lines,
         },
         "profile": profile.record() if profile else None,
     }
@@ -266,7 +348,7 @@ def switch_file(
         "switch",
         options=options,
         seed=config.seed,
-        inputs=[source, lexicon_path] + ([config.profile] if config.profile else []),
+        inputs=[source, lexicon] + ([config.profile] if config.profile else []),
     )
     epochs: list[EpochStats] = []
     rows_in = 0
@@ -276,7 +358,7 @@ def switch_file(
         nonlocal rows_in, input_script
         for batch in source.iter_batches(batch_rows):
             if rows_in == 0 and batch.num_rows:
-                input_script = _check_scripts(lexicon, lexicon_path, batch, config)
+                input_script = _check_scripts(lex, lexicon, batch, config)
             rows_in += batch.num_rows
             yield batch
 
@@ -284,26 +366,26 @@ def switch_file(
     # min/max statistics only where a reader can use them (not on token lists or free text: costly to write)
     scalar = [f.name for f in schema if not pa.types.is_list(f.type) and f.name not in ("text", "text_cs")]
     with atomic.group():  # -o and --stats are committed together, or neither is
-        with artifacts.ArtifactWriter(output_path, schema, kind="switched", provenance=prov, statistics=scalar) as w:
+        with artifacts.ArtifactWriter(output, schema, kind="switched", provenance=prov, statistics=scalar) as w:
             for out in switch_batches(
-                counted(), lexicon=lexicon, config=config, weights=profile.weights if profile else None, stats=epochs
+                counted(), lexicon=lex, config=config, weights=profile.weights if profile else None, stats=epochs
             ):
                 w.write(out)
             covered = sum(int(st.covered.sum()) for st in epochs)
             if covered == 0 and not config.allow_empty and (rows_in > 0):
                 raise InputError(
-                    f"lexicon coverage is 0 %: no input token is in {lexicon_path} (lexicon sources are "
-                    f"{dominant_script(lexicon.sources[:2000].to_pylist())} script, input tokens {input_script})",
+                    f"lexicon coverage is 0 %: no input token is in {lexicon} (lexicon sources are "
+                    f"{dominant_script(lex.sources[:2000].to_pylist())} script, input tokens {input_script})",
                     "give a lexicon for the input's language and script, or pass --allow-empty",
                 )
             if covered == 0:
                 warn("lexicon coverage is 0 %: nothing could be switched (--allow-empty)")
             elif rows_in > 0 and _asks_for_switches(config) and not any(int(st.switched.sum()) for st in epochs):
-                _nothing_switched(epochs, lexicon_path, config)
+                _nothing_switched(epochs, lexicon, config)
         table = stats_table(epochs, profile.switched if profile else None)
-        if stats_path is not None:
-            artifacts.write_table(stats_path, table, kind="switch_stats", provenance=prov)
-    return SwitchReport(rows_in, w.rows, lexicon, epochs, profile, table)
+        if stats_output is not None:
+            artifacts.write_table(stats_output, table, kind="switch_stats", provenance=prov)
+    return SwitchResult(output, rows_in, w.rows, lex, epochs, profile, table)
 
 
 def _check_scripts(lexicon: Lexicon, lexicon_path: str, batch: pa.RecordBatch, config: SwitchConfig) -> str:
@@ -357,70 +439,3 @@ def _nothing_switched(epochs: list[EpochStats], lexicon_path: str, config: Switc
         "give a lexicon for the input's language (source side) with more of its words, more --pos tags or a "
         "higher --ratio; or pass --allow-empty to write the unswitched output",
     )
-
-
-def summary_tables(report: SwitchReport) -> list[tuple[str, list[str], list[list]]]:
-    """(title, columns, rows) of the tables people read: fitted weights, per-UPOS shares, sentence stats."""
-    tables = []
-    if report.profile is not None:
-        p = report.profile
-        tables.append(
-            (
-                f"weights fitted from {p.path} ({p.source_lang}→{p.target_lang}, {p.sentences} sentences)",
-                ["UPOS", "natural switch rate", "weight"],
-                [
-                    [t, f"{100 * p.rates.get(t, 0):.1f} %", w]
-                    for t, w in sorted(p.weights.items(), key=lambda kv: -kv[1])
-                ],
-            )
-        )
-    rows = report.stats.to_pylist()
-    pct = lambda v: "-" if v is None else f"{100 * v:.1f} %"
-    tables.append(
-        (
-            "switch: per UPOS",
-            ["epoch", "UPOS", "tokens", "coverage", "switched", "switched share", "share of switches", "natural share"],
-            [
-                [
-                    r["cs_epoch"],
-                    r["upos"],
-                    r["tokens"],
-                    pct(r["coverage"]),
-                    r["switched"],
-                    pct(r["switched_share"]),
-                    pct(r["switched_dist"]),
-                    pct(r["natural_dist"]),
-                ]
-                for r in rows
-                if r["upos"] != "ALL"
-            ],
-        )
-    )
-    tables.append(
-        (
-            "switch: sentences",
-            [
-                "epoch",
-                "ratio",
-                "sentences",
-                "switched tokens",
-                "mean CMI",
-                "switch points / sentence",
-                "JS divergence to profile",
-            ],
-            [
-                [
-                    r["cs_epoch"],
-                    r["cs_ratio"],
-                    r["sentences"],
-                    r["switched"],
-                    r["mean_cmi"],
-                    r["mean_switch_points"],
-                    "-" if r["js_divergence"] is None else f"{r['js_divergence']:.4f}",
-                ]
-                for r in rows
-                if r["upos"] == "ALL"
-            ],
-        )
-    )
-    return tables

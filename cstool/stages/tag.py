@@ -235,30 +235,40 @@ def _tagger_name(config: TagConfig, needs_tagger: bool) -> str:
     return f"stanza:{stanza_pipelines.default_stanza_dir()}" if needs_tagger else "gold"
 
 
-def tag_file(
-    input_path: str,
-    output_path: str,
-    *,
+@dataclass(frozen=True)
+class TagResult:
+    output: str  # the artifact written ("-": stdout)
+    rows: int  # rows tagged
+
+    def message(self) -> str:
+        return f"tagged {self.rows} rows → {'stdout' if self.output == '-' else self.output}"
+
+
+def run(
     config: TagConfig,
+    *,
+    input: str,
+    output: str,
     on_rows: Any = None,
     on_total: Any = None,
     quiet: bool = False,
-) -> int:
-    """Tag ``input_path`` into ``output_path`` (atomic, with provenance). Returns the number of rows.
+) -> TagResult:
+    """Tag ``input`` into ``output`` (atomic, with provenance; ``-``: an IPC stream on stdout).
 
-    ``on_total(n)``: called once with the rows to tag, where known before reading (see :func:`count_rows`);
-    ``quiet``: no download progress when Stanza's models are fetched on first use."""
+    ``on_rows(n)``: called after each batch of ``n`` rows is written; ``on_total(n)``: called once with the rows
+    to tag, where known before reading (see :func:`count_rows`); ``quiet``: no download progress when Stanza's
+    models are fetched on first use."""
     paths.check_outputs(
-        {"-o": output_path},
-        {"INPUT": input_path, "--pos-model": config.pos_model, "--stanza-dir": config.stanza_dir},
+        {"-o": output},
+        {"INPUT": input, "--pos-model": config.pos_model, "--stanza-dir": config.stanza_dir},
     )
-    batches, inputs = read_input(input_path, config)
+    batches, inputs = read_input(input, config)
     first = next(batches, None)
     if on_total is not None and first is not None:
-        on_total(count_rows(input_path, config))
+        on_total(count_rows(input, config))
     if first is None:
         raise InputError(
-            f"{input_path} holds no text to tag" + (f" in shard {config.shard}" if config.shard_count > 1 else ""),
+            f"{input} holds no text to tag" + (f" in shard {config.shard}" if config.shard_count > 1 else ""),
             "give a file with at least one non-empty line or row",
         )
     needs_tagger = config.retag or "upos" not in first.schema.names
@@ -302,7 +312,7 @@ def tag_file(
     try:
         for out in outputs:
             if writer is None:
-                writer = artifacts.ArtifactWriter(output_path, out.schema, kind="tagged", provenance=prov)
+                writer = artifacts.ArtifactWriter(output, out.schema, kind="tagged", provenance=prov)
             writer.write(out)
             if on_rows:
                 on_rows(out.num_rows)
@@ -314,4 +324,4 @@ def tag_file(
         outputs.close()  # stops the worker processes, if any
     assert writer is not None
     writer.commit()
-    return writer.rows
+    return TagResult(output=output, rows=writer.rows)

@@ -156,9 +156,34 @@ class _StanzaStepBar(logging.Handler):
             self.bar.update(self.bar.task_ids[0], completed=int(m.group(1)))
 
 
+@dataclass(frozen=True)
+class TrainTaggerResult:
+    output: Path  # the tagger file
+    dev_upos_accuracy: float
+    train_sentences: int
+    dev: str  # the dev treebank, or "held out from train"
+
+    def record(self) -> dict:
+        """What the tagger's provenance records as its ``result``."""
+        return {"dev_upos_accuracy": self.dev_upos_accuracy, "train_sentences": self.train_sentences, "dev": self.dev}
+
+    def tables(self) -> list[tuple[str, list[str], list[list]]]:
+        """(title, columns, rows) of the table people read."""
+        return [
+            (
+                "train-tagger",
+                ["tagger", "dev UPOS accuracy", "train sentences"],
+                [[str(self.output), f"{100 * self.dev_upos_accuracy:.2f} %", self.train_sentences]],
+            )
+        ]
+
+
 @locks.locks_output("train-tagger", "output")
-def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, *, config: TrainTaggerConfig) -> dict:
-    """Train a tagger on ``train`` and write it to ``output`` (atomically). Returns the result record."""
+def run(
+    config: TrainTaggerConfig, *, train: str | Path, dev: str | Path | None = None, output: str | Path
+) -> TrainTaggerResult:
+    """Train a tagger on the treebank ``train`` (dev set: ``dev``, else every 10th training sentence) and write
+    it to ``output`` (atomically, with its provenance beside it)."""
     from stanza.models import tagger as stanza_tagger
 
     train, output = Path(train), Path(output)
@@ -229,15 +254,16 @@ def train_tagger(train: str | Path, dev: str | Path | None, output: str | Path, 
                 "Stanza's trainer wrote no model", "check that the treebank has UPOS tags and enough sentences"
             )
         accuracy = upos_accuracy(model_file, dev_file, lang=config.lang, device=device)
-        result = {
-            "dev_upos_accuracy": accuracy,
-            "train_sentences": n_train,
-            "dev": str(dev) if dev else "held out from train",
-        }
+        result = TrainTaggerResult(
+            output=output,
+            dev_upos_accuracy=accuracy,
+            train_sentences=n_train,
+            dev=str(dev) if dev else "held out from train",
+        )
         prov = artifacts.make_provenance(
             "train-tagger", options=config, seed=config.seed, inputs=[train] + ([dev] if dev else [])
         )
-        prov["result"] = result
+        prov["result"] = result.record()
         with atomic.group():  # the tagger and its provenance appear together, or neither does
             with atomic.atomic_path(output) as tmp:
                 shutil.move(str(model_file), str(tmp))

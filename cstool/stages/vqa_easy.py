@@ -54,11 +54,22 @@ def _package():
     return easy_vqa
 
 
-def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> dict[str, dict[str, int]]:
-    """Write ``{lang}.train.parquet`` and ``{lang}.dev.parquet`` for every language, and a switch lexicon
-    ``lexicon.{lang}-en.tsv`` for every language but English, all at once; the files of other languages
-    that an earlier call wrote (by its manifest) are removed, and no other file. Returns row counts."""
-    out = Path(output_dir)
+@dataclass(frozen=True)
+class EasyVqaResult:
+    output: Path  # the folder
+    counts: dict[str, dict[str, int]]  # lang → split (train, dev) → questions
+
+    def tables(self) -> list[tuple[str, list[str], list[list]]]:
+        """(title, columns, rows) of the table people read: questions per language and split."""
+        rows = [[lang, c["train"], c["dev"]] for lang, c in self.counts.items()]
+        return [("vqa-easy", ["lang", "train questions", "dev questions"], rows)]
+
+
+def run(config: EasyVqaConfig, *, output: str | os.PathLike) -> EasyVqaResult:
+    """Write ``{lang}.train.parquet`` and ``{lang}.dev.parquet`` for every language into the folder ``output``,
+    and a switch lexicon ``lexicon.{lang}-en.tsv`` for every language but English, all at once; the files of
+    other languages that an earlier call wrote (by its manifest) are removed, and no other file."""
+    out = Path(output)
     paths.check_outputs({"-o": out}, folders=["-o"])
     ev = _package()
     parse = template_parser()
@@ -105,4 +116,4 @@ def build_easy_vqa(output_dir: str | os.PathLike, *, config: EasyVqaConfig) -> d
         for lang in config.langs:
             if lang != "en":
                 write_lexicon(place(out / f"lexicon.{lang}-en.tsv"), lang)
-    return counts
+    return EasyVqaResult(output=out, counts=counts)

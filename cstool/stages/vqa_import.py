@@ -141,8 +141,18 @@ def _image_bytes(value: Any) -> bytes | None:
     return None
 
 
-def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: VqaImportConfig) -> dict[str, int]:
-    """Read ``input``, check every row, write a ``vqa`` artifact to ``output``. Returns counts."""
+@dataclass(frozen=True)
+class VqaImportResult:
+    output: str | os.PathLike  # the VQA artifact written
+    rows: int  # questions imported
+    skipped: int  # rows skipped for a missing or unreadable image (``skip_bad_images``)
+
+    def message(self) -> str:
+        return f"imported {self.rows} questions ({self.skipped} skipped) → {self.output}"
+
+
+def run(config: VqaImportConfig, *, input: str | os.PathLike, output: str | os.PathLike) -> VqaImportResult:
+    """Read ``input``, check every row, write a ``vqa`` artifact to ``output``."""
     path = Path(input)
     if not path.exists():
         raise InputError(f"input {path} does not exist", "check the path")
@@ -216,4 +226,4 @@ def import_vqa(input: str | os.PathLike, output: str | os.PathLike, *, config: V
     table = pa.table(cols, schema=VQA)
     prov = artifacts.make_provenance("vqa-import", options=config, inputs=[path])
     artifacts.write_table(output, table, kind="vqa", provenance=prov)
-    return {"rows": table.num_rows, "skipped": skipped}
+    return VqaImportResult(output=output, rows=table.num_rows, skipped=skipped)

@@ -48,13 +48,14 @@ def test_shard_keeps_the_sentences_tag_shard_holds_out(tmp_path):
     so a benchmark can probe on sentences it never trains on."""
     import pyarrow.parquet as pq
 
-    from cstool.stages.tag import TagConfig, tag_file
+    from cstool.stages import tag
+    from cstool.stages.tag import TagConfig
 
     en = shared_file("ud/en_pud-ud-test.conllu")
     hi = shared_file("ud/hi_pud-ud-test.conllu")
     main([str(en), str(hi), str(tmp_path), "--shard", "0/5"])
     pairs = pq.read_table(tmp_path / "translation.parquet")
-    tag_file(str(hi), str(tmp_path / "dev.parquet"), config=TagConfig(lang="hi", shard="0/5"), quiet=True)
+    tag.run(TagConfig(lang="hi", shard="0/5"), input=str(hi), output=str(tmp_path / "dev.parquet"), quiet=True)
     dev = pq.read_table(tmp_path / "dev.parquet")
     assert pairs.num_rows == dev.num_rows == 200
     assert pairs.column("target").to_pylist() == dev.column("text").to_pylist()

@@ -19,7 +19,7 @@ from cstool.base.errors import ConfigError, InputError, ModelNotFoundError
 from cstool.cli import app
 from cstool.io import artifacts
 from cstool.io.conllu import read_conllu
-from cstool.stages.tag import TagConfig, tag_file
+from cstool.stages.tag import TagConfig, run
 from cstool.stages.train_tagger import upos_accuracy
 from cstool.text.lexicon import UPOS_TAGS
 from cstool.text.tokenize import tokenize
@@ -123,21 +123,21 @@ def test_tagging_is_deterministic_byte_identical(txt, tmp_path, tagger):
     outs = []
     for name in ("a.parquet", "b.parquet"):
         cfg = TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), batch_size=7)
-        tag_file(str(txt), str(tmp_path / name), config=cfg)
+        run(cfg, input=str(txt), output=str(tmp_path / name))
         outs.append((tmp_path / name).read_bytes())
     assert outs[0] == outs[1]
 
 
 def test_batch_size_and_shards_do_not_change_tags(txt, tmp_path, tagger):
     whole = tmp_path / "whole.parquet"
-    tag_file(str(txt), str(whole), config=TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), batch_size=64))
+    run(TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), batch_size=64), input=str(txt), output=str(whole))
     parts = []
     for i in range(3):
         p = tmp_path / f"part{i}.parquet"
-        tag_file(
-            str(txt),
-            str(p),
-            config=TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), batch_size=5, shard=f"{i}/3"),
+        run(
+            TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), batch_size=5, shard=f"{i}/3"),
+            input=str(txt),
+            output=str(p),
         )
         parts.extend(pq.read_table(p).to_pylist())
     expected = {r["id"]: r for r in pq.read_table(whole).to_pylist()}
@@ -149,7 +149,7 @@ def test_batch_size_and_shards_do_not_change_tags(txt, tmp_path, tagger):
 
 
 def _tag_bytes(src, out: Path, tagger, **options) -> bytes:
-    tag_file(str(src), str(out), config=TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), **options))
+    run(TagConfig(lang=tagger["lang"], pos_model=str(tagger["path"]), **options), input=str(src), output=str(out))
     return out.read_bytes()
 
 
@@ -465,7 +465,7 @@ def test_bad_options_are_all_reported_at_once():
 
 def test_missing_input(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        tag_file(str(tmp_path / "nope.txt"), str(tmp_path / "o.parquet"), config=TagConfig(lang="hi"))
+        run(TagConfig(lang="hi"), input=str(tmp_path / "nope.txt"), output=str(tmp_path / "o.parquet"))
 
 
 def test_ctrl_c_during_tagging_leaves_no_output(tmp_path, tagger):

@@ -10,10 +10,11 @@ STEPS = 250  # per task; on one CPU core the whole run (3 tasks, 9 dev evaluatio
 
 @pytest.fixture(scope="session")
 def easy(tmp_path_factory):
-    from cstool.stages.vqa_easy import EasyVqaConfig, build_easy_vqa
+    from cstool.stages import vqa_easy
+    from cstool.stages.vqa_easy import EasyVqaConfig
 
     out = tmp_path_factory.mktemp("easy")
-    counts = build_easy_vqa(out, config=EasyVqaConfig(train_images=250, dev_images=40, seed=7))
+    counts = vqa_easy.run(EasyVqaConfig(train_images=250, dev_images=40, seed=7), output=out).counts
     return {
         "dir": out,
         "counts": counts,
@@ -23,10 +24,11 @@ def easy(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vlm(easy, tmp_path_factory):
-    from cstool.stages.build_vlm import BuildVlmConfig, build_vlm_from_data
+    from cstool.stages import build_vlm
+    from cstool.stages.build_vlm import BuildVlmConfig
 
     out = tmp_path_factory.mktemp("vlm") / "model"
-    build_vlm_from_data([str(easy[f"{lang}.train"]) for lang in ("en", "hi", "mr")], out, config=BuildVlmConfig(seed=1))
+    build_vlm.run(BuildVlmConfig(seed=1), data=[str(easy[f"{lang}.train"]) for lang in ("en", "hi", "mr")], output=out)
     return out
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cstool.cli import app
 from cstool.io import artifacts
-from cstool.stages.vqa_import import VQA, VqaImportConfig, import_vqa
+from cstool.stages.vqa_import import VQA, VqaImportConfig, VqaImportResult, run
 
 runner = CliRunner()
 
@@ -82,8 +82,8 @@ def test_csv_and_parquet_inputs(tmp_path, images):
     csv_in = tmp_path / "in.csv"
     csv_in.write_text("id,question,answers,image_path\nc1,what shape?,circle|round,img/a.png\n", encoding="utf-8")
     out = tmp_path / "c.parquet"
-    r = import_vqa(csv_in, out, config=VqaImportConfig(lang="en", embed_images=False))
-    assert r == {"rows": 1, "skipped": 0}
+    r = run(VqaImportConfig(lang="en", embed_images=False), input=csv_in, output=out)
+    assert r == VqaImportResult(output=out, rows=1, skipped=0)
     row = pq.read_table(out).to_pylist()[0]
     assert row["answers"] == ["circle", "round"] and row["image"] is None
     assert (out.parent / row["image_path"]).resolve() == (tmp_path / "img" / "a.png").resolve()
@@ -95,7 +95,7 @@ def test_csv_and_parquet_inputs(tmp_path, images):
         pq_in,
     )
     out2 = tmp_path / "p.parquet"
-    import_vqa(pq_in, out2, config=VqaImportConfig())
+    run(VqaImportConfig(), input=pq_in, output=out2)
     row = pq.read_table(out2).to_pylist()[0]
     assert row["image"] == images["b.png"] and row["lang"] == "mr" and row["answers"] == ["x", "y"]
 
@@ -121,8 +121,8 @@ def test_bad_images_name_the_file_or_are_counted_skips(tmp_path):
     src = _jsonl(tmp_path / "in2.jsonl", [rows[0], rows[2]])
     result = runner.invoke(app, ["vqa-import", str(src), "--lang", "en", "-o", str(out)])
     assert result.exit_code == 2 and "broken.png" in result.output and not out.exists()
-    r = import_vqa(tmp_path / "in.jsonl", out, config=VqaImportConfig(lang="en", skip_bad_images=True))
-    assert r == {"rows": 1, "skipped": 2}
+    r = run(VqaImportConfig(lang="en", skip_bad_images=True), input=tmp_path / "in.jsonl", output=out)
+    assert r == VqaImportResult(output=out, rows=1, skipped=2)
     assert pq.read_table(out).column("id").to_pylist() == ["ok"]
 
 

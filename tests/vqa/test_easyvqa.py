@@ -142,9 +142,10 @@ def test_cli_writes_every_language(tmp_path):
 
 
 def test_marathi_switches_keep_case_suffixes(tmp_path):
-    from cstool.stages.vqa_easy import EasyVqaConfig, build_easy_vqa
+    from cstool.stages import vqa_easy
+    from cstool.stages.vqa_easy import EasyVqaConfig
 
-    build_easy_vqa(tmp_path, config=EasyVqaConfig(langs=("mr",), train_images=20, dev_images=2, seed=3))
+    vqa_easy.run(EasyVqaConfig(langs=("mr",), train_images=20, dev_images=2, seed=3), output=tmp_path)
     out = tmp_path / "mr.cs.parquet"
     result = CliRunner().invoke(
         app,
