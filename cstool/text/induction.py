@@ -8,6 +8,9 @@ is a proper noun and is dropped, as are PROPN↔PROPN links unless asked for. Ea
 lexical translation probability of the symmetrised links, ``p(t | s, UPOS) = c(s, t, UPOS) / c(s, UPOS)``
 (Moses' lexical table), and kept above a count and a probability threshold.
 
+:class:`Aligner` trains the models on a sample of pairs and then aligns pairs one at a time with their
+tables frozen, so a corpus streams through it (:mod:`cstool.stages.lexicon`).
+
 Words are the lemma where the tagger gave one, else the lower-cased form.
 """
 
