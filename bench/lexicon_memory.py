@@ -1,13 +1,13 @@
 """Peak memory of `cstool lexicon` on parallel text of growing size: does it stay flat in the number of pairs?
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/lexicon_memory.py [--pairs 10000 40000 160000]
-        [--before PATH] [--options "--align-train-pairs 20000"]
+        [--before DIR] [--common "--model ibm1 --iterations 1"] [--options "--align-train-pairs 10000"]
 
 Synthetic parallel tagged corpora (the toy language pair of tests/stages/test_lexicon_stage.py: six nouns,
-four verbs, four adjectives and a proper noun, random sentences of 4-6 words, the target verb-final), the
+four verbs, four adjectives and a proper noun, random sentences of 4-5 tokens, the target verb-final), the
 sides in the same id order, written as Parquet. Each size is induced in a fresh process
 (`python -m cstool lexicon --source S --target T -o LEX.tsv`), and its peak RSS read from `/usr/bin/time -v`
-(ru_maxrss). With `--before PATH` (a checkout of another version's `cstool` package folder's parent) the
+(ru_maxrss). With `--before DIR` (a folder holding another version's `cstool` package) the
 same commands run with that version too, and the lexicons of both are compared byte for byte.
 """
 
