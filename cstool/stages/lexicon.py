@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import collections
+import itertools
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,8 +65,16 @@ class LexiconConfig:
     """Options of ``cstool lexicon`` (the CLI flags, same names)."""
 
     pair_by: str = option("id", "Pair source and target rows by id or by row order.")
+    pair_window: int = option(
+        10_000,
+        "With --pair-by id, the most target rows read ahead of their source row (sides in different id orders).",
+    )
     model: str = option("ibm2", "Alignment model: ibm1 or ibm2 (NLTK).")
     iterations: int = option(5, "EM iterations of the alignment model, per direction.")
+    align_train_pairs: int = option(
+        20_000,
+        "Train the aligner on the first N sentence pairs, then align all pairs with it (memory bound).",
+    )
     symmetrise: str = option("grow-diag-final-and", "intersection or grow-diag-final-and.")
     min_count: int = option(2, "Keep an induced pair aligned at least this often.")
     min_prob: float = option(0.1, "Keep an induced pair with p(target | source, UPOS) at least this.")
@@ -88,7 +99,7 @@ class LexiconConfig:
                 problems.append(
                     f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
                 )
-        for name in ("iterations", "min_count", "max_senses"):
+        for name in ("iterations", "min_count", "max_senses", "align_train_pairs", "pair_window"):
             if getattr(self, name) < 1:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.min_prob <= 1.0:
@@ -125,80 +136,152 @@ class LexiconResult:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Setup: reading and pairing
+# Setup: reading and pairing, streamed
 
 
-def read_side(spec: str, side: str) -> tuple[list[str], list[Sentence]]:
-    """(ids, sentences) of a tagged artifact; a side with no rows is an error."""
+def open_side(spec: str) -> artifacts.Source:
     src = artifacts.open_source(spec)
     artifacts.require_columns(src.schema, "tagged", stage="lexicon", columns=["id", "tokens", "upos"])
-    ids: list[str] = []
-    sents: list[Sentence] = []
+    return src
+
+
+def iter_side(
+    src: artifacts.Source, side: str, upos_counts: dict[str, Counter] | None = None
+) -> Iterator[tuple[str, Sentence]]:
+    """(id, sentence) of each row of a tagged artifact, batch by batch; a side with no rows is an error. With
+    ``upos_counts``, every row's (word, UPOS) are tallied into it (for dictionary entries without UPOS)."""
+    rows = 0
     for batch in src.iter_batches():
         cols = batch.to_pydict()
         lemmas = cols.get("lemmas") or [None] * batch.num_rows
         for rid, toks, upos, lem in zip(cols["id"], cols["tokens"], cols["upos"], lemmas):
             if toks is None or upos is None or len(toks) != len(upos):
                 raise InputError(
-                    f"{spec}: row {rid!r} has no tokens or a UPOS list of another length", "re-tag it with cstool tag"
+                    f"{src.spec}: row {rid!r} has no tokens or a UPOS list of another length",
+                    "re-tag it with cstool tag",
                 )
-            ids.append(rid)
-            sents.append(induction.sentence(toks, upos, lem if lem is not None and len(lem) == len(toks) else None))
-    if not sents:
-        raise InputError(f"{side} side {spec} has no rows", "give a tagged artifact with sentences")
-    return ids, sents
+            sent = induction.sentence(toks, upos, lem if lem is not None and len(lem) == len(toks) else None)
+            if upos_counts is not None:
+                induction.tally_upos(upos_counts, sent.words, sent.upos)
+            rows += 1
+            yield rid, sent
+    if not rows:
+        raise InputError(f"{side} side {src.spec} has no rows", "give a tagged artifact with sentences")
 
 
-def pair_sides(
-    src: tuple[list[str], list[Sentence]],
-    tgt: tuple[list[str], list[Sentence]],
+def _started(rows: Iterator[tuple[str, Sentence]]) -> Iterator[tuple[str, Sentence]]:
+    """The rows, the first read now: an empty side is reported before any pairing error."""
+    first = next(rows)  # iter_side raises on a side with no rows
+    return itertools.chain([first], rows)
+
+
+def _by_row(src: Iterator, tgt: Iterator) -> Iterator[tuple[Sentence, Sentence]]:
+    for rows, (s, t) in enumerate(itertools.zip_longest(src, tgt)):
+        if s is None or t is None:
+            ns = rows + (s is not None) + sum(1 for _ in src)
+            nt = rows + (t is not None) + sum(1 for _ in tgt)
+            raise InputError(f"source has {ns} rows and target {nt}; rows do not pair up", "give parallel artifacts")
+        yield s[1], t[1]
+
+
+def _by_id(src: Iterator, tgt: Iterator, window: int) -> Iterator[tuple[Sentence, Sentence]]:
+    """Each source row with the target row of its id, in source order. Target rows read ahead of their
+    source row wait in a buffer of at most ``window`` rows: sides in the same id order need none, sides in
+    different orders as many as the rows' displacement."""
+    pending: dict[str, Sentence] = {}
+    hint = "give both sides of the same parallel text, or use --pair-by row"
+    for k, (sid, s) in enumerate(src):
+        t = pending.pop(sid, None)
+        while t is None:
+            row = next(tgt, None)
+            if row is None:
+                raise InputError(
+                    f"ids do not pair up: source row {k} has id {sid!r}, which no target row left has (missing "
+                    "from the target, or more than once in the source)",
+                    hint,
+                )
+            tid, ts = row
+            if tid == sid:
+                t = ts
+            elif tid in pending:
+                raise InputError(f"target has id {tid!r} more than once", "ids must be unique, or use --pair-by row")
+            else:
+                pending[tid] = ts
+                if len(pending) > window:
+                    raise InputError(
+                        f"ids do not pair up within --pair-window {window}: source row {k} has id {sid!r}, which "
+                        f"is not among the next {window} target rows (missing from the target, or the sides are "
+                        "in different id orders)",
+                        "sort both sides by id, raise --pair-window, or use --pair-by row",
+                    )
+        yield s, t
+    left = len(pending) + sum(1 for _ in tgt)
+    if left:
+        first = next(iter(pending), None)
+        raise InputError(
+            f"ids do not pair up: {left} target rows lack a source row"
+            + (f" (first: {first!r}; missing from the source, or more than once in the target)" if first else ""),
+            hint,
+        )
+
+
+def iter_pairs(
+    source: str,
+    target: str,
     *,
     pair_by: str,
     shard: tuple[int, int] = (0, 1),
-) -> list[tuple[Sentence, Sentence]]:
-    """Sentence pairs by id (every id once on each side, the same ids) or by row (the same row count); of them,
-    those whose source row ordinal is in ``shard``."""
-    (sid, ss), (tid, ts) = src, tgt
-    if pair_by == "row":
-        if len(ss) != len(ts):
-            raise InputError(
-                f"source has {len(ss)} rows and target {len(ts)}; rows do not pair up", "give parallel artifacts"
-            )
-        pairs = list(zip(ss, ts))
-    else:
-        for name, ids in (("source", sid), ("target", tid)):
-            dup = next((i for i, c in Counter(ids).items() if c > 1), None)
-            if dup is not None:
-                raise InputError(f"{name} has id {dup!r} more than once", "ids must be unique, or use --pair-by row")
-        only_s, only_t = sorted(set(sid) - set(tid)), sorted(set(tid) - set(sid))
-        if only_s or only_t:
-            first = (only_s or only_t)[0]
-            raise InputError(
-                f"ids do not pair up: {len(only_s)} source ids lack a target, {len(only_t)} target ids lack a "
-                f"source (first: {first!r})",
-                "give both sides of the same parallel text, or use --pair-by row",
-            )
-        by_id = dict(zip(tid, ts))
-        pairs = [(s, by_id[i]) for i, s in zip(sid, ss)]
-    pairs = [p for k, p in enumerate(pairs) if specs.in_shard(k, shard)]
-    if not pairs:
+    window: int = 10_000,
+    upos_counts: tuple[dict, dict] | None = None,
+) -> Iterator[tuple[Sentence, Sentence]]:
+    """Sentence pairs by id (each source row with the target row of its id, see :func:`_by_id`) or by row (the
+    same row count), streamed; of them, those whose source row ordinal is in ``shard`` and that have words on
+    both sides. Rows that do not pair up are an error when reached; memory does not grow with the rows."""
+    srcs = open_side(source), open_side(target)
+    counts = upos_counts or (None, None)
+    sides = [_started(iter_side(src, side, c)) for src, side, c in zip(srcs, ("source", "target"), counts)]
+    paired = _by_row(*sides) if pair_by == "row" else _by_id(*sides, window)
+    rows = in_shard = kept = 0
+    for k, (s, t) in enumerate(paired):
+        rows = k + 1
+        if not specs.in_shard(k, shard):
+            continue
+        in_shard += 1
+        if s.words and t.words:
+            kept += 1
+            yield s, t
+    if not in_shard:
         raise InputError(
-            f"shard {shard[0]}/{shard[1]} holds no sentence pair ({len(ss)} source rows)", "give fewer shards"
+            f"shard {shard[0]}/{shard[1]} holds no sentence pair ({rows} source rows)", "give fewer shards"
         )
-    pairs = [(s, t) for s, t in pairs if s.words and t.words]
-    if not pairs:
+    if not kept:
         raise InputError("no sentence pair has words on both sides", "give non-empty parallel artifacts")
-    return pairs
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Main work
 
 
-def induce_from(pairs: list[tuple[Sentence, Sentence]], config: LexiconConfig, result: LexiconResult) -> list[Entry]:
-    links = induction.align(pairs, model=config.model, iterations=config.iterations, symmetrise=config.symmetrise)
-    result.pairs, result.links = len(pairs), sum(len(ls) for ls in links)
-    counts, dropped = induction.count_links(pairs, links, keep_proper=config.keep_proper)
+def induce_from(
+    pairs: Iterator[tuple[Sentence, Sentence]], config: LexiconConfig, result: LexiconResult
+) -> list[Entry]:
+    """Train the aligner on the first --align-train-pairs pairs, then align every pair one at a time and count
+    its links: memory is the sample's and the vocabulary-sized tables', not the corpus's."""
+    sample = collections.deque(itertools.islice(pairs, config.align_train_pairs))
+    aligner = induction.Aligner(sample, model=config.model, iterations=config.iterations, symmetrise=config.symmetrise)
+    counts: Counter = Counter()
+    dropped: Counter = Counter()
+
+    def every_pair() -> Iterator[tuple[Sentence, Sentence]]:
+        while sample:  # the sample is let go of as it is aligned
+            yield sample.popleft()
+        yield from pairs
+
+    for s, t in every_pair():
+        links = aligner.links(s, t)
+        result.pairs += 1
+        result.links += len(links)
+        induction.add_links(counts, dropped, s, t, links, keep_proper=config.keep_proper)
     entries, removed = induction.induce(
         counts, min_count=config.min_count, min_prob=config.min_prob, max_senses=config.max_senses
     )
@@ -263,12 +346,18 @@ def run(
     groups: list[list[Entry]] = []
     upos_of = None
     if source is not None:
-        src, tgt = read_side(source, "source"), read_side(target, "target")
-        pairs = pair_sides(src, tgt, pair_by=config.pair_by, shard=specs.parse_shard(config.shard))
-        groups.append(induce_from(pairs, config, result))
-        upos_of = tuple(
-            induction.guess_upos((w, u) for s in side[1] for w, u in zip(s.words, s.upos)) for side in (src, tgt)
+        upos_counts = ({}, {}) if dictionaries else None  # only dictionary entries without UPOS need them
+        pairs = iter_pairs(
+            source,
+            target,
+            pair_by=config.pair_by,
+            shard=specs.parse_shard(config.shard),
+            window=config.pair_window,
+            upos_counts=upos_counts,
         )
+        groups.append(induce_from(pairs, config, result))
+        if upos_counts is not None:
+            upos_of = tuple(induction.most_frequent_upos(c) for c in upos_counts)
     for path in dictionaries:
         groups.append(dictionary_entries(path, config, upos_of, result))
     result.entries = merge(groups)

@@ -8,13 +8,16 @@ is a proper noun and is dropped, as are PROPN↔PROPN links unless asked for. Ea
 lexical translation probability of the symmetrised links, ``p(t | s, UPOS) = c(s, t, UPOS) / c(s, UPOS)``
 (Moses' lexical table), and kept above a count and a probability threshold.
 
+:class:`Aligner` trains the models on a sample of pairs and then aligns pairs one at a time with their
+tables frozen, so a corpus streams through it (:mod:`cstool.stages.lexicon`).
+
 Words are the lemma where the tagger gave one, else the lower-cased form.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -56,35 +59,104 @@ def sentence(tokens: Sequence[str], upos: Sequence[str], lemmas: Sequence[str | 
     return Sentence(tuple(words), tuple(upos))
 
 
-def _train(pairs: list[tuple[tuple[str, ...], tuple[str, ...]]], model: str, iterations: int) -> list[set]:
-    """Viterbi links (i in first, j in second) of an IBM model of p(first | second), one set per pair."""
+class _Frozen(dict):
+    """A trained NLTK table read without growing: a missing key gives the value the table's ``defaultdict``
+    would have made, without storing it (aligning unseen words or sentence lengths adds nothing)."""
+
+    __slots__ = ("missing",)
+
+    def __missing__(self, key):
+        return self.missing
+
+
+def _freeze(table):
+    if not isinstance(table, defaultdict):
+        return table
+    out = _Frozen()
+    out.missing = _freeze(table.default_factory())
+    while table:  # moved entry by entry: the two copies never coexist
+        key, value = table.popitem()
+        out[key] = _freeze(value)
+    return out
+
+
+def _train(pairs: Iterable[tuple[tuple[str, ...], tuple[str, ...]]], model: str, iterations: int):
+    """An IBM model of p(first | second) trained by EM on the pairs, its tables frozen (read-only)."""
     from nltk.translate import AlignedSent, IBMModel1, IBMModel2
 
     bitext = [AlignedSent(list(a), list(b)) for a, b in pairs]
-    (IBMModel1 if model == "ibm1" else IBMModel2)(bitext, iterations)
-    return [{(i, j) for i, j in s.alignment if j is not None} for s in bitext]
+    trained = (IBMModel1 if model == "ibm1" else IBMModel2)(bitext, iterations)
+    trained.translation_table = _freeze(trained.translation_table)
+    trained.alignment_table = _freeze(trained.alignment_table)
+    return trained
+
+
+def _viterbi(trained, first: Sequence[str], second: Sequence[str]) -> set[tuple[int, int]]:
+    """Viterbi links (i in first, j in second) of a trained model of p(first | second)."""
+    from nltk.translate import AlignedSent
+
+    pair = AlignedSent(list(first), list(second))
+    trained.align(pair)
+    return {(i, j) for i, j in pair.alignment if j is not None}
+
+
+class Aligner:
+    """IBM models of both directions trained on a sample of sentence pairs, then aligning any pair, one at a
+    time: memory is the sample's and the translation tables', whatever the number of pairs aligned. Pairs of
+    the sample get the links NLTK's training gives them (the same tables, the same Viterbi search)."""
+
+    def __init__(
+        self,
+        sample: Iterable[tuple[Sentence, Sentence]],
+        *,
+        model: str = "ibm2",
+        iterations: int = 5,
+        symmetrise: str = "grow-diag-final-and",
+    ):
+        sample = [(s.words, t.words) for s, t in sample]
+        # p(target | source): links (target i, source j); p(source | target): links (source i, target j)
+        self._t_given_s = _train(((t, s) for s, t in sample), model, iterations)
+        self._s_given_t = _train(sample, model, iterations)
+        self.symmetrise = symmetrise
+
+    def links(self, source: Sentence, target: Sentence) -> set[tuple[int, int]]:
+        """Symmetrised word links (source index, target index) of one sentence pair."""
+        from nltk.translate.gdfa import grow_diag_final_and
+
+        s, t = source.words, target.words
+        fwd = {(j, i) for i, j in _viterbi(self._t_given_s, t, s)}  # as (source, target)
+        bwd = _viterbi(self._s_given_t, s, t)
+        if self.symmetrise == "intersection":
+            return fwd & bwd
+        e2f = " ".join(f"{i}-{j}" for i, j in sorted(fwd))
+        f2e = " ".join(f"{i}-{j}" for i, j in sorted(bwd))  # both as source-target, as gdfa intersects them
+        return set(grow_diag_final_and(len(s), len(t), e2f, f2e)) if e2f or f2e else set()
 
 
 def align(
     pairs: Sequence[tuple[Sentence, Sentence]], *, model: str = "ibm2", iterations: int = 5, symmetrise: str
 ) -> list[set[tuple[int, int]]]:
-    """Symmetrised word links (source index, target index) of each sentence pair."""
-    from nltk.translate.gdfa import grow_diag_final_and
+    """Symmetrised word links (source index, target index) of each sentence pair, trained on all of them."""
+    aligner = Aligner(pairs, model=model, iterations=iterations, symmetrise=symmetrise)
+    return [aligner.links(s, t) for s, t in pairs]
 
-    src = [(s.words, t.words) for s, t in pairs]
-    # p(target | source): links (target i, source j); p(source | target): links (source i, target j)
-    t_given_s = _train([(t, s) for s, t in src], model, iterations)
-    s_given_t = _train(src, model, iterations)
-    out = []
-    for (s, t), fwd_t, bwd in zip(src, t_given_s, s_given_t):
-        fwd = {(j, i) for i, j in fwd_t}  # as (source, target)
-        if symmetrise == "intersection":
-            out.append(fwd & bwd)
-            continue
-        e2f = " ".join(f"{i}-{j}" for i, j in sorted(fwd))
-        f2e = " ".join(f"{i}-{j}" for i, j in sorted(bwd))  # both as source-target, as gdfa intersects them
-        out.append(set(grow_diag_final_and(len(s), len(t), e2f, f2e)) if e2f or f2e else set())
-    return out
+
+def add_links(
+    counts: Counter, dropped: Counter, s: Sentence, t: Sentence, links: Iterable[tuple[int, int]], *, keep_proper: bool
+) -> None:
+    """Add one pair's links to c(s, t, UPOS) (links whose UPOS agree) and to the drops by reason."""
+    for i, j in links:
+        su, tu = s.upos[i], t.upos[j]
+        if {su, tu} == {"NOUN", PROPER}:
+            dropped["noun-propn"] += 1
+        elif su != tu:
+            dropped["upos-mismatch"] += 1
+        elif su == PROPER and not keep_proper:
+            dropped["proper-noun"] += 1
+        elif su in ("PUNCT", "SYM", "NUM", "X"):
+            dropped[f"upos-{su.lower()}"] += 1
+        else:
+            counts[(s.words[i], t.words[j], su)] += 1
 
 
 def count_links(
@@ -94,18 +166,7 @@ def count_links(
     counts: Counter = Counter()
     dropped: Counter = Counter()
     for (s, t), ls in zip(pairs, links):
-        for i, j in ls:
-            su, tu = s.upos[i], t.upos[j]
-            if {su, tu} == {"NOUN", PROPER}:
-                dropped["noun-propn"] += 1
-            elif su != tu:
-                dropped["upos-mismatch"] += 1
-            elif su == PROPER and not keep_proper:
-                dropped["proper-noun"] += 1
-            elif su in ("PUNCT", "SYM", "NUM", "X"):
-                dropped[f"upos-{su.lower()}"] += 1
-            else:
-                counts[(s.words[i], t.words[j], su)] += 1
+        add_links(counts, dropped, s, t, ls, keep_proper=keep_proper)
     return counts, dropped
 
 
@@ -156,12 +217,26 @@ def filter_reason(source: str, target: str, upos: str | None, *, keep_proper: bo
     return None
 
 
+def tally_upos(counts: dict[str, Counter], words: Iterable[str], upos: Iterable[str]) -> None:
+    """Add a sentence's (word, UPOS) to per-word UPOS counts (vocabulary-sized, for :func:`most_frequent_upos`)."""
+    for w, u in zip(words, upos):
+        c = counts.get(w)
+        if c is None:
+            counts[w] = c = Counter()
+        c[u] += 1
+
+
+def most_frequent_upos(counts: dict[str, Counter]) -> dict[str, str]:
+    """Most frequent UPOS of each word, ties broken by tag order."""
+    return {w: min(c, key=lambda u: (-c[u], u)) for w, c in counts.items()}
+
+
 def guess_upos(words: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Most frequent UPOS of each (lower-cased) word in a tagged corpus, ties broken by tag order."""
     counts: dict[str, Counter] = {}
     for w, u in words:
-        counts.setdefault(w, Counter())[u] += 1
-    return {w: min(c, key=lambda u: (-c[u], u)) for w, c in counts.items()}
+        tally_upos(counts, (w,), (u,))
+    return most_frequent_upos(counts)
 
 
 # ---------------------------------------------------------------------------------------------------------
