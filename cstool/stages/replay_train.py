@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from cstool.base import ranks, specs
 from cstool.base.console import log, set_quiet, warn
-from cstool.base.errors import ConfigError, InputError, Interrupted
+from cstool.base.errors import ConfigError, CstoolError, InputError, Interrupted
 from cstool.continual.config import DONE, FULL, METRICS_FILE, REPLAY, STATE, ReplayConfig
 from cstool.continual.state import RunState
 from cstool.continual.tasks import task_kind
@@ -268,6 +268,7 @@ def _prepare_dir(out: Path, config: ReplayConfig, record: dict, tasks: list[str]
         if state.run is None:
             state.run = _legacy_record(runstate.read_json(state_file, "replay-train state"), record)
         runstate.check_same_run({k: v for k, v in state.run.items() if k != FILES}, record, where=out)
+        _load_metrics(out)  # checked before anything is trained or written
         return state
     free = shutil.disk_usage(paths.nearest_existing(out)).free
     if free < 50 * 2**20:
@@ -289,8 +290,17 @@ def _legacy_record(state: dict, record: dict) -> dict:
 
 
 def _load_metrics(out: Path) -> list[dict]:
+    """The rows of RUN_DIR/metrics.parquet (none when there is no file); one line when it is of another schema."""
     path = out / METRICS_FILE
-    return artifacts.open_source(path).read_all().to_pylist() if path.is_file() else []
+    if not path.is_file():
+        return []
+    src = artifacts.open_source(path)
+    try:
+        required = [n for n in artifacts.METRICS.names if n != "phase"]  # older runs have no phase column
+        artifacts.require_columns(src.schema, "metrics", stage="replay-train --resume", columns=required)
+    except CstoolError as e:
+        raise InputError(f"the metrics file {path} is damaged ({e.message})", runstate.DAMAGED_HINT) from None
+    return src.read_all().to_pylist()
 
 
 def _write_json(path: Path, value: Any) -> None:

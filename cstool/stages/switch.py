@@ -272,9 +272,12 @@ def switch_file(
     rows_in = 0
     input_script = "of unknown"
 
+    ids: set[str] = set()
+
     def counted() -> Iterator[pa.RecordBatch]:
         nonlocal rows_in, input_script
         for batch in source.iter_batches(batch_rows):
+            artifacts.check_ids(batch, ids, where=f"{input_path}: ", offset=rows_in)
             if rows_in == 0 and batch.num_rows:
                 input_script = _check_scripts(lexicon, lexicon_path, batch, config)
             rows_in += batch.num_rows
