@@ -45,6 +45,7 @@ from cstool.io.schemas import (  # noqa: F401  (re-exported: artifacts is the on
     TRAIN_METRICS,
     VQA,
     VQA_PREDICTIONS,
+    check_ids,
     extend_schema,
     first_null_element,
     is_text,
@@ -321,12 +322,15 @@ def open_source(spec: str | os.PathLike) -> Source:
     else:
         raise InputError(f"input {spec} does not exist", "check the path")
     try:
-        return Source(spec, files)
+        source = Source(spec, files)
+        for f in files:  # damaged provenance is refused now, not when the outputs' provenance is made after the work
+            schema_provenance(_read_file_schema(f), str(f))
     except (pa.ArrowException, OSError) as e:
         raise InputError(
             f"{spec} is not a Parquet or Arrow artifact ({str(e).splitlines()[0]})",
             "give a file written by a cstool command",
         ) from None
+    return source
 
 
 # ---------------------------------------------------------------------------------------------------------

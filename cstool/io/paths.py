@@ -69,6 +69,20 @@ def _inside(inner: Path, outer: Path) -> bool:
     return resolved(outer) in resolved(inner).parents
 
 
+def confined(root: str | os.PathLike, name: str, *, what: str, flag: str) -> Path:
+    """The file ``name`` (relative to ``root``, or absolute) that an input names, only when it lies inside ``root``
+    once symlinks and ``..`` are resolved: an input never makes a command open a file outside the folder given
+    for its files. An InputError otherwise."""
+
+    file = Path(name) if Path(name).is_absolute() else Path(root) / name
+    if not _inside(file, Path(root)):
+        raise InputError(
+            f"{what} {name} is outside {flag} {resolved(root)}",
+            f"keep the files an input names inside {flag} (or give {flag} a folder that holds them)",
+        )
+    return file
+
+
 def nearest_existing(path: str | os.PathLike) -> Path:
     """``path``, or its nearest ancestor that exists."""
     p = Path(os.path.abspath(path))

@@ -48,6 +48,8 @@ def read_json(path: str | os.PathLike, what: str) -> dict:
         raise InputError(f"cannot read the {what} {path}: {e.strerror or e}", DAMAGED_HINT) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"the {what} {path} is damaged ({getattr(e, 'msg', None) or e})", DAMAGED_HINT) from None
+    except RecursionError:
+        raise InputError(f"the {what} {path} is damaged (it nests too deeply)", DAMAGED_HINT) from None
     if not isinstance(value, dict):
         raise InputError(f"the {what} {path} is damaged (not a JSON object)", DAMAGED_HINT)
     return value

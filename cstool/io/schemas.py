@@ -211,6 +211,13 @@ def require_columns(schema: pa.Schema, kind: str, *, stage: str, columns: Sequen
     """
     expected = SCHEMAS[kind]
     wanted = list(columns) if columns is not None else expected.names
+    twice = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if twice:
+        raise SchemaError(
+            f"{stage}: the input has column{'s' if len(twice) > 1 else ''} {', '.join(map(repr, twice))} more than "
+            "once",
+            "give every column its own name (rename or drop the copies)",
+        )
     missing = [c for c in wanted if c not in schema.names]
     if missing:
         raise SchemaError(
@@ -223,8 +230,43 @@ def require_columns(schema: pa.Schema, kind: str, *, stage: str, columns: Sequen
         if not schema.field(c).type.equals(expected.field(c).type)
         and not (pa.types.is_null(schema.field(c).type) and expected.field(c).nullable)
     ]
+    wrong += [  # the other columns of the kind that the input has: of the same kind of values, or all null
+        f"{f.name} is {schema.field(f.name).type}, expected {f.type}"
+        for f in expected
+        if f.name in schema.names and f.name not in wanted and not _fits(schema.field(f.name).type, f.type)
+    ]
     if wrong:
         raise SchemaError(f"{stage}: wrong column types: {'; '.join(wrong)}", f"Produce them with: {PRODUCED_BY[kind]}")
+
+
+def _fits(given: pa.DataType, declared: pa.DataType) -> bool:
+    """Whether a column of type ``given`` holds the values a column declared ``declared`` holds (text for text,
+    lists of text for lists of text, the same type otherwise; a column of nulls fits anything)."""
+    if pa.types.is_null(given) or given.equals(declared):
+        return True
+    if is_text(declared):
+        return is_text(given)
+    if pa.types.is_list(declared) and (pa.types.is_list(given) or pa.types.is_large_list(given)):
+        return _fits(given.value_type, declared.value_type)
+    return False
+
+
+def check_ids(batch: pa.RecordBatch, seen: set[str], *, where: str, offset: int = 0) -> None:
+    """Refuse a batch whose ``id`` column holds a null or an id already in ``seen`` (the ids of the batches
+    before it, to which this batch's are added): ids key the random draws, so two rows must not share one."""
+    if "id" not in batch.schema.names:
+        return
+    ids = batch.column("id")
+    if ids.null_count:
+        import pyarrow.compute as pc
+
+        row = int(pc.index(pc.is_null(ids), True).as_py())
+        raise SchemaError(f"{where}row {offset + row} has a null id", "give every row an id (a unique string)")
+    for value in ids.to_pylist():
+        key = str(value)
+        if key in seen:
+            raise SchemaError(f"{where}id {key!r} is given to more than one row", "give every row its own id")
+        seen.add(key)
 
 
 def is_text(type_: pa.DataType) -> bool:

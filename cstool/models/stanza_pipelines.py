@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from cstool.base.devices import resolve_device
-from cstool.base.errors import InputError, ModelNotFoundError, first_line
+from cstool.base.errors import ConfigError, InputError, ModelNotFoundError, first_line
 from cstool.base.offline import offline_reason
 from cstool.io.artifacts import sidecar_path
 
@@ -158,6 +158,13 @@ def _stanza_files(resources: dict, lang: str, processors: list[str]) -> list[tup
             for k, v in files
             if v != "identity" and v not in PROCESSOR_VARIANTS.get(k, {}) and v in resources[lang].get(k, {})
         ]
+    except (KeyError, TypeError, AttributeError, ValueError) as e:  # an index without Stanza's structure
+        raise ModelNotFoundError(
+            f"Stanza's resources index for '{lang}' does not have Stanza's structure ({type(e).__name__}: "
+            f"{first_line(e)})",
+            "give --stanza-dir (or $STANZA_RESOURCES_DIR) a folder that Stanza itself downloaded into, or remove "
+            "its resources.json so that it is fetched again",
+        ) from None
     finally:
         log.setLevel(level)
 
@@ -255,8 +262,14 @@ def _stanza_resources(res_dir: Path) -> dict:
 def _empty_resources_dir() -> Path:
     """Stanza needs a resources dir even when every model is given by path; an empty index suffices."""
     d = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cstool" / "stanza-empty"
-    d.mkdir(parents=True, exist_ok=True)
-    index = d / "resources.json"
-    if not index.exists():
-        index.write_text("{}")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        index = d / "resources.json"
+        if not index.exists():
+            index.write_text("{}")
+    except OSError as e:  # $XDG_CACHE_HOME read-only, or a file
+        raise ConfigError(
+            f"cannot make the cache folder {d}: {e.strerror or first_line(e)}",
+            "set $XDG_CACHE_HOME to a writable folder, or give --stanza-dir DIR",
+        ) from None
     return d

@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from cstool.base import ranks
 from cstool.base.console import log, set_quiet, warn
-from cstool.base.errors import ConfigError, InputError, Interrupted
+from cstool.base.errors import ConfigError, CstoolError, InputError, Interrupted
 from cstool.continual.config import DONE, METRICS_FILE, STATE, ReplayConfig
 from cstool.continual.state import RunState
 from cstool.continual.tasks import task_kind
@@ -332,7 +332,9 @@ def _prepare_dir(out: Path, config: ReplayConfig, tasks: list[str]) -> tuple[Run
                 runstate.OLDER_HINT,
             )
         saved = runstate.read_run_record(out)
-        return RunState.read(state_file, tasks=tasks), saved
+        state = RunState.read(state_file, tasks=tasks)
+        _load_metrics(out)  # checked before anything is trained or written
+        return state, saved
     free = shutil.disk_usage(paths.nearest_existing(out)).free
     if free < 50 * 2**20:
         raise InputError(f"only {free // 2**20} MiB free under {out}", "free some disk space or choose another -o")
@@ -340,8 +342,17 @@ def _prepare_dir(out: Path, config: ReplayConfig, tasks: list[str]) -> tuple[Run
 
 
 def _load_metrics(out: Path) -> list[dict]:
+    """The rows of RUN_DIR/metrics.parquet (none when there is no file); one line when it is of another schema."""
     path = out / METRICS_FILE
-    return artifacts.open_source(path).read_all().to_pylist() if path.is_file() else []
+    if not path.is_file():
+        return []
+    src = artifacts.open_source(path)
+    try:
+        required = [n for n in artifacts.METRICS.names if n != "phase"]  # older runs have no phase column
+        artifacts.require_columns(src.schema, "metrics", stage="replay-train --resume", columns=required)
+    except CstoolError as e:
+        raise InputError(f"the metrics file {path} is damaged ({e.message})", runstate.DAMAGED_HINT) from None
+    return src.read_all().to_pylist()
 
 
 def _write_json(path: Path, value: Any) -> None:

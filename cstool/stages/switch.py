@@ -354,9 +354,12 @@ def run(
     rows_in = 0
     input_script = "of unknown"
 
+    ids: set[str] = set()
+
     def counted() -> Iterator[pa.RecordBatch]:
         nonlocal rows_in, input_script
         for batch in source.iter_batches(batch_rows):
+            artifacts.check_ids(batch, ids, where=f"{input}: ", offset=rows_in)
             if rows_in == 0 and batch.num_rows:
                 input_script = _check_scripts(lex, lexicon, batch, config)
             rows_in += batch.num_rows

@@ -65,11 +65,18 @@ class VqaImportConfig:
 
 def check_image(data: bytes | None = None, path: Path | None = None) -> tuple[int, int]:
     """Decode an image fully (bytes or file) and return its (width, height); OSError when it cannot be."""
+    import warnings
+
     from PIL import Image
 
-    with Image.open(io.BytesIO(data) if data is not None else path) as im:
-        im.load()
-        return im.size
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # over Pillow's pixel limit: refused
+            with Image.open(io.BytesIO(data) if data is not None else path) as im:
+                im.load()
+                return im.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise OSError(f"the image is too large to decode safely ({e})") from None
 
 
 def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -83,9 +90,16 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
         for n, line in utf8_lines(path):
             if line.strip():
                 try:
-                    yield f"{path.name} line {n}", json.loads(line)
+                    row = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise InputError(f"{path} line {n} is not JSON: {e.msg}", "one JSON object per line") from None
+                except RecursionError:
+                    raise InputError(f"{path} line {n} nests too deeply to read", "one JSON object per line") from None
+                if not isinstance(row, dict):
+                    raise InputError(
+                        f"{path} line {n} is a JSON {type(row).__name__}, not an object", "one JSON object per line"
+                    )
+                yield f"{path.name} line {n}", row
     elif fmt == "csv":
         dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
         lines = (line for _, line in utf8_lines(path, keepends=True))
@@ -187,7 +201,7 @@ def run(config: VqaImportConfig, *, input: str | os.PathLike, output: str | os.P
                         f"{where} has no image",
                         f"give {config.image_column!r} (bytes/base64) or {config.image_path_column!r}",
                     )
-                file = Path(raw) if Path(raw).is_absolute() else root / raw
+                file = paths.confined(root, str(raw), what=f"{where}: the image", flag="--image-root")
                 if not file.is_file():
                     raise OSError(f"image file {file} does not exist")
                 check_image(path=file)

@@ -18,6 +18,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from cstool.base.errors import InputError
+from cstool.base.errors import first_line as error_line
 from cstool.io import artifacts
 from cstool.io.conllu import read_conllu
 from cstool.io.lines import utf8_lines
@@ -66,7 +67,13 @@ def _read_jsonl(path: Path, cfg: CorpusOptions) -> Iterator[pa.RecordBatch]:
         if carried_types is None:
             carried_types = {}
             for k in keys:
-                t = pa.array([r.get(k) for r in rows]).type
+                try:
+                    t = pa.array([r.get(k) for r in rows]).type
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as e:
+                    raise InputError(
+                        f"{path}: lines {first_line}+: the values of key {k!r} do not fit one column ({error_line(e)})",
+                        "give each key one type throughout the file, and numbers that fit 64 bits",
+                    ) from None
                 carried_types[k] = pa.string() if pa.types.is_null(t) else t
         extra = set(keys) - set(carried_types)
         if extra:
@@ -83,7 +90,7 @@ def _read_jsonl(path: Path, cfg: CorpusOptions) -> Iterator[pa.RecordBatch]:
             values = [r.get(k) for r in rows]
             try:
                 arrays.append(pa.array(values, type=t))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
                 raise InputError(
                     f"{path}: lines {first_line}+: column {k!r} changes type (first lines gave {t})",
                     "give each key one type throughout the file",
@@ -99,6 +106,10 @@ def _read_jsonl(path: Path, cfg: CorpusOptions) -> Iterator[pa.RecordBatch]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})", "write one JSON object per line") from None
+        except RecursionError:
+            raise InputError(
+                f"{path}:{lineno}: the JSON nests too deeply to read", "write one flat JSON object per line"
+            ) from None
         if not isinstance(obj, dict):
             raise InputError(
                 f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}", "write one object per line"
