@@ -137,8 +137,10 @@ def read_run_record(folder: str | os.PathLike) -> dict[str, Any]:
     """The record in ``folder``; an InputError when it is damaged or of an older cstool's format."""
     path = Path(folder) / RUN_FILE
     saved = read_json(path, "run record")
-    if saved.get("format") != RECORD_FORMAT or not all(isinstance(saved.get(s), dict) for s in SECTIONS):
+    if saved.get("format") != RECORD_FORMAT:
         raise InputError(f"{path} was written by an older cstool: its run cannot be resumed", OLDER_HINT)
+    if bad := [s for s in SECTIONS if not isinstance(saved.get(s), dict)]:
+        raise InputError(f"the run record {path} is damaged: {', '.join(bad)} is not an object", DAMAGED_HINT)
     return saved
 
 
