@@ -69,8 +69,9 @@ def main() -> None:
 
     from cstool.lm.fertility import fertility
     from cstool.lm.scoring import score_lm
-    from cstool.stages.distill import DistillConfig, distill
-    from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+    from cstool.stages import distill, train_tokenizer
+    from cstool.stages.distill import DistillConfig
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=150)
@@ -93,7 +94,7 @@ def main() -> None:
     pq.write_table(pa.table({"text": train}), data)
     own_tok = tmp / "own_tok"
     if not (own_tok / "tokenizer_config.json").is_file():
-        train_tokenizer([str(data)], own_tok, config=TrainTokenizerConfig(vocab_size=args.vocab_size))
+        train_tokenizer.run(TrainTokenizerConfig(vocab_size=args.vocab_size), data=[str(data)], output=own_tok)
     common = dict(
         block_size=args.block_size, batch_size=args.batch_size, lr=args.lr, log_every=50, device="cpu", seed=0
     )
@@ -102,12 +103,12 @@ def main() -> None:
     else:
         teacher, teacher_tok = str(tmp / "teacher"), _bpe(en[:-100], args.vocab_size, tmp / "teacher_tok")
         t0 = time.perf_counter()
-        distill(
-            [str(data)],
-            tmp / "teacher",
-            config=DistillConfig(
+        distill.run(
+            DistillConfig(
                 student_config=args.teacher_spec, tokenizer=teacher_tok, max_steps=args.teacher_steps, **common
             ),
+            data=[str(data)],
+            output=tmp / "teacher",
         )
         print(f"teacher trained in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     own = dict(student_config=args.own_spec or args.student_spec, tokenizer=str(own_tok))
@@ -124,7 +125,7 @@ def main() -> None:
         seconds = 0.0
         if options is not None:
             t0 = time.perf_counter()
-            distill([str(data)], out, config=DistillConfig(max_steps=args.steps, **common, **options))
+            distill.run(DistillConfig(max_steps=args.steps, **common, **options), data=[str(data)], output=out)
             seconds = time.perf_counter() - t0
         print(f"{name}: trained in {seconds:.0f}s", file=sys.stderr, flush=True)
         model, tok = AutoModelForCausalLM.from_pretrained(out), AutoTokenizer.from_pretrained(out)

@@ -8,7 +8,7 @@ teacher forward + student step. Also the cache's bytes/token.
 Text: UD Hindi PUD + Marathi UFAL + English PUD from ../shared/data when present (or --data PARQUET...).
 A sentencepiece tokenizer (--vocab-size) is trained on it with cstool train-tokenizer; the teacher is a
 randomly initialised model from --teacher-spec (timing does not depend on what it knows). Every variant
-runs through `cstool.stages.distill.distill` (the Trainer) on the same blocks, batch and student; the step
+runs through `cstool.stages.distill.run` (the Trainer) on the same blocks, batch and student; the step
 time is taken from train_metrics' tokens/s, median over log intervals after the first (warm-up), best of
 --repeats, variants alternating.
 """
@@ -77,15 +77,16 @@ def main() -> None:
     from cstool.base.console import set_quiet
     from cstool.base.devices import set_threads
     from cstool.models import hf
-    from cstool.stages.distill import DistillConfig, distill
-    from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
-    from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+    from cstool.stages import distill, teacher_cache, train_tokenizer
+    from cstool.stages.distill import DistillConfig
+    from cstool.stages.teacher_cache import TeacherCacheConfig
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig
 
     set_threads(None)
     set_quiet(True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-distill-"))
     data = _text_artifact(args, tmp)
-    train_tokenizer(data, tmp / "tok", config=TrainTokenizerConfig(vocab_size=args.vocab_size))
+    train_tokenizer.run(TrainTokenizerConfig(vocab_size=args.vocab_size), data=data, output=tmp / "tok")
     tok = hf.load_tokenizer(tmp / "tok")
     special = {k: getattr(tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
     teacher = hf.build_causal_lm(
@@ -96,16 +97,16 @@ def main() -> None:
 
     t0 = time.perf_counter()
     cache_path = tmp / "cache.parquet"
-    info = build_teacher_cache(
-        data,
-        str(cache_path),
-        config=TeacherCacheConfig(
+    info = teacher_cache.run(
+        TeacherCacheConfig(
             teacher=str(tmp / "teacher"),
             top_k=args.top_k,
             block_size=args.block_size,
             device=args.device,
             batch_size=args.batch_size,
         ),
+        data=data,
+        output=str(cache_path),
     )
     cache_s = time.perf_counter() - t0
 
@@ -129,7 +130,7 @@ def main() -> None:
     for r in range(args.repeats):
         for name, extra in variants.items():
             out = tmp / f"{name}-{r}"
-            distill(data, out, config=DistillConfig(**common, **extra))
+            distill.run(DistillConfig(**common, **extra), data=data, output=out)
             best[name] = min(best.get(name, float("inf")), _step_time(out, tokens_per_step))
 
     # teacher forward alone, on the same batch shape
@@ -164,8 +165,8 @@ def main() -> None:
     print(f"ratio KD-cache / CE step:                  {best['kd_cache'] / best['ce']:.3f}  (target ≤ 1.15)")
     print(f"ratio KD-on-the-fly / (teacher fwd + CE):  {best['kd_teacher'] / (t_fwd + best['ce']):.3f}  (target ≈ 1)")
     print(
-        f"cache: {info['blocks']} blocks, {info['tokens']} tokens, top-{info['top_k']}, "
-        f"{info['bytes_per_token']:.1f} bytes/token, built in {cache_s:.1f} s"
+        f"cache: {info.blocks} blocks, {info.tokens} tokens, top-{info.top_k}, "
+        f"{info.bytes_per_token:.1f} bytes/token, built in {cache_s:.1f} s"
     )
 
 

@@ -70,10 +70,11 @@ def _base(work: Path, texts: dict[str, str], smoke: bool, positions: int) -> tup
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+    from cstool.stages import train_tokenizer
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig
 
     base = work / "base"
-    train_tokenizer(list(texts.values()), base, config=TrainTokenizerConfig(vocab_size=700))
+    train_tokenizer.run(TrainTokenizerConfig(vocab_size=700), data=list(texts.values()), output=base)
     tok = AutoTokenizer.from_pretrained(base)
     fields = {**SMOLLM2_135M, "max_position_embeddings": positions}
     if smoke:
@@ -114,7 +115,8 @@ class Peak:
 def bench_distill(work: Path, base: Path, texts: dict, a) -> list[dict]:
     import pyarrow.parquet as pq
 
-    from cstool.stages.distill import DistillConfig, distill
+    from cstool.stages import distill
+    from cstool.stages.distill import DistillConfig
 
     rows = []
     variants = [
@@ -141,7 +143,7 @@ def bench_distill(work: Path, base: Path, texts: dict, a) -> list[dict]:
             gradient_checkpointing=ckpt,
         )
         with Peak(a.device == "cuda") as peak:
-            distill(list(texts.values()), out, config=config)
+            distill.run(config, data=list(texts.values()), output=out)
         speeds = pq.read_table(out / "train_metrics.parquet").column("tokens_per_s").to_pylist()
         rows.append(
             dict(

@@ -57,9 +57,9 @@ def main() -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from cstool.base.devices import set_threads
-    from cstool.stages import replay_train
+    from cstool.stages import replay_train, train_tokenizer
     from cstool.stages.replay_train import ReplayConfig
-    from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig
 
     if args.device == "cpu":
         set_threads(1)
@@ -70,7 +70,7 @@ def main() -> None:
         pq.write_table(pa.table({"id": [str(i) for i in range(len(lines))], "text": lines}), work / f"{lang}.parquet")
         tasks.append((lang, str(work / f"{lang}.parquet")))
     base = work / "base"
-    train_tokenizer([t[1] for t in tasks], base, config=TrainTokenizerConfig(vocab_size=500))
+    train_tokenizer.run(TrainTokenizerConfig(vocab_size=500), data=[t[1] for t in tasks], output=base)
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(base)

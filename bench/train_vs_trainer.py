@@ -114,7 +114,8 @@ def main() -> None:
 
     from cstool.base.console import set_quiet
     from cstool.models import hf
-    from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+    from cstool.stages import train_tokenizer
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig
 
     set_quiet(True)
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-train-"))
@@ -122,7 +123,7 @@ def main() -> None:
     data = _text_artifact(args, tmp)
     tok_dir = tmp / "tok"
     if not (tok_dir / "tokenizer.json").exists():
-        train_tokenizer([data], tok_dir, config=TrainTokenizerConfig(vocab_size=args.vocab_size))
+        train_tokenizer.run(TrainTokenizerConfig(vocab_size=args.vocab_size), data=[data], output=tok_dir)
     tok = hf.load_tokenizer(tok_dir)
     spec = f"llama:layers={args.layers},hidden={args.hidden},heads={args.heads},positions={args.block_size}"
     special = {k: getattr(tok, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}

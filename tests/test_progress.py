@@ -59,16 +59,17 @@ def test_tag_reports_its_total_before_the_rows(inputs, tmp_path):
 
 
 def test_eval_counts_texts_even_when_a_text_spans_several_windows(tiny_lm, tmp_path):
-    from cstool.stages.evaluate import EvalConfig, evaluate
+    from cstool.stages import evaluate
+    from cstool.stages.evaluate import EvalConfig
 
     texts = ["the cat sits on the mat . " * 30, "a dog", "", "मैं घर जाता हूँ ।"]  # the first: several windows
     pq.write_table(pa.table({"id": list("abcd"), "text": texts}), tmp_path / "d.parquet")
     totals, done = [], []
-    evaluate(
-        model_path=str(tiny_lm),
+    evaluate.run(
+        EvalConfig(batch_size=2),
+        model=str(tiny_lm),
         data={"d": str(tmp_path / "d.parquet")},
         output=str(tmp_path / "s.parquet"),
-        config=EvalConfig(batch_size=2),
         on_progress=done.append,
         on_total=totals.append,
     )

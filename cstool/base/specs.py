@@ -41,6 +41,17 @@ def parse_named(
     return out
 
 
+def parse_data_specs(values: Sequence[str], *, probes: bool = False) -> dict[str, str]:
+    """eval's ``--data``: ``["hi=hi_dev.parquet", ...]`` → ``{"hi": "hi_dev.parquet", ...}`` (a bare path is named
+    by its stem); none is fine when there are probes (or --lm-eval tasks)."""
+    if not values and not probes:
+        raise ConfigError(
+            "give at least one --data NAME=PATH, --probe NAME=KIND:PATH or --lm-eval TASK",
+            "e.g. --data hi=hi_dev.parquet --data en=en_dev.parquet",
+        )
+    return dict(parse_named(values, "--data", bare_paths=True))
+
+
 MAX_SHARDS = 2**31 - 1  # row ordinals modulo n stay 64-bit integers
 
 

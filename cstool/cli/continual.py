@@ -116,35 +116,28 @@ def eval_(
 ) -> None:
     """Score a model on named sets: LM mean token NLL, perplexity and bits per byte, or VQA accuracy."""
     from cstool.base.console import progress, set_total
-    from cstool.stages.evaluate import evaluate, parse_data_specs, parse_probe_specs
+    from cstool.base.specs import parse_data_specs
+    from cstool.lm.probes import parse_probe_specs
+    from cstool.stages.evaluate import run
 
     probes = parse_probe_specs(probe or [])
     sets = parse_data_specs(data or [], probes=bool(probes) or bool(config.lm_eval))
     prepare_torch()
     with progress("eval") as bar:
-        scores = evaluate(
-            model_path=model,
+        result = run(
+            config,
+            model=model,
             adapters=adapter or [],
-            tokenizer_path=tokenizer,
+            tokenizer=tokenizer,
             data=sets,
+            probes=probes,
             output=output,
-            config=config,
-            predictions_output=predictions,
+            predictions=predictions,
             on_progress=lambda n: bar.advance(bar.task_ids[0], n),
             on_total=lambda n: set_total(bar, n),
-            probes=probes,
         )
-    wide: dict[str, dict[str, float]] = {}
-    for row in scores.to_pylist():
-        wide.setdefault(row["eval_task"], {})[row["metric"]] = row["value"]
-    metrics = ["nll", "ppl", "bpb", "tokens"] if config.task == "lm" else ["accuracy", "examples"]
-    sets_wide = {name: v for name, v in wide.items() if name in sets}
-    if sets_wide:
-        print_table("eval", ["set", *metrics], [[name, *(v[m] for m in metrics)] for name, v in sets_wide.items()])
-    if probes:
-        print_table("probes", ["probe", "metric", "value"], [[n, m, wide[n][m]] for n in probes for m in wide[n]])
-    if harness := [n for n in wide if n not in sets and n not in probes]:
-        print_table("lm-eval", ["task", "metric", "value"], [[n, m, wide[n][m]] for n in harness for m in wide[n]])
+    for title, header, rows in result.tables():
+        print_table(title, header, rows)
 
 
 @command(

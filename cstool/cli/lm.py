@@ -34,10 +34,9 @@ if TYPE_CHECKING:
 )
 def train_tokenizer(config: TrainTokenizerConfig, data: list[str], output: Path) -> None:
     """Train a sentencepiece unigram tokenizer and save it as a fast tokenizer for AutoTokenizer."""
-    from cstool.stages.train_tokenizer import train_tokenizer as train_sentencepiece_tokenizer
+    from cstool.stages.train_tokenizer import run
 
-    r = train_sentencepiece_tokenizer(data, output, config=config)
-    log(f"trained a {r['vocab_size']}-piece tokenizer on {r['sentences']} texts → {output}")
+    log(run(config, data=data, output=output).summary())
 
 
 @command(
@@ -51,11 +50,11 @@ def train_tokenizer(config: TrainTokenizerConfig, data: list[str], output: Path)
 )
 def adapt_vocab(config: AdaptVocabConfig, model: str, output: Path) -> None:
     """Give a model a new or extended tokenizer; new embedding rows = mean of the old pieces' rows."""
-    from cstool.stages.adapt_vocab import adapt_vocab as adapt
+    from cstool.stages.adapt_vocab import run
 
     prepare_torch()
-    r = adapt(model, output, config=config)
-    print_table("adapt-vocab", list(r), [list(r.values())])
+    summary = run(config, model=model, output=output).summary()
+    print_table("adapt-vocab", list(summary), [list(summary.values())])
 
 
 @command(
@@ -95,17 +94,12 @@ def import_model(config: ImportModelConfig, source: str, output: Path) -> None:
 )
 def teacher_cache(config: TeacherCacheConfig, data: list[str], output: str) -> None:
     """Run a teacher once and store its top-k log-probs (+ tail mass) per token, for distill --teacher-cache."""
-    from cstool.stages.teacher_cache import build_teacher_cache
+    from cstool.stages.teacher_cache import run
 
     prepare_torch()
-    r = build_teacher_cache(data, output, config=config)
-    if not ranks.is_main():  # under torchrun / accelerate launch, process 0 reports
-        return
-    print_table(
-        "teacher-cache",
-        ["blocks", "tokens", "top-k", "bytes", "bytes/token"],
-        [[r["blocks"], r["tokens"], r["top_k"], r["bytes"], r["bytes_per_token"]]],
-    )
+    r = run(config, data=data, output=output)
+    if ranks.is_main():  # under torchrun / accelerate launch, process 0 reports
+        print_table("teacher-cache", *r.table())
 
 
 @command(
@@ -128,10 +122,10 @@ def teacher_cache(config: TeacherCacheConfig, data: list[str], output: str) -> N
 )
 def distill(config: DistillConfig, data: list[str], output: Path) -> None:
     """Distil a teacher into a student (α·CE + (1−α)·τ²·D), or train a causal LM when there is no teacher."""
-    from cstool.stages.distill import distill as distill_student
+    from cstool.stages.distill import run
 
     prepare_torch()
-    summary = distill_student(data, output, config=config)
+    summary = run(config, data=data, output=output).summary()
     if ranks.is_main():
         print_table("distill", list(summary), [list(summary.values())])
 

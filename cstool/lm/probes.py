@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from cstool.base import specs
 from cstool.base.errors import ConfigError, InputError
 
 KINDS = ("choice", "translation")
@@ -63,6 +64,13 @@ def parse_probe_spec(spec: str) -> tuple[str, str, str]:
     if kind not in KINDS:
         raise ConfigError(f"--probe {spec!r}: unknown kind {kind!r}", f"use one of {', '.join(KINDS)}")
     return name, kind, path
+
+
+def parse_probe_specs(values: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """eval's ``--probe``: ``["hi=choice:items.jsonl"]`` → ``{"hi": ("choice", "items.jsonl")}``; names unique."""
+    parsed = [parse_probe_spec(v) for v in values]
+    named = specs.parse_named([f"{name}={path}" for name, _k, path in parsed], "--probe")  # checks the names
+    return {name: (kind, path) for (name, path), (_n, kind, _p) in zip(named, parsed, strict=True)}
 
 
 def read_probe_table(path: str) -> pa.Table:

@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +180,22 @@ class DistillConfig:
         return 0.5 if (self.teacher or self.teacher_cache) else 1.0
 
 
+@dataclass(frozen=True)
+class DistillResult:
+    output: Path  # the model folder
+    steps: int  # optimizer steps taken
+    train_loss: float  # the Trainer's mean training loss
+    train_tokens: int
+    seconds: float  # wall time of training
+    eval_loss: float | None = None  # CE on --eval-data (None without it)
+    final_loss: float | None = None  # the last logged loss (None when no step was logged)
+
+    def summary(self) -> dict[str, Any]:
+        """The run's summary as ``done.json`` holds it and the console shows it: the fields that have a value,
+        the folder left out."""
+        return {f.name: v for f in fields(self) if f.name != "output" and (v := getattr(self, f.name)) is not None}
+
+
 def parse_layers(text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
@@ -195,11 +211,11 @@ def parse_layers(text: str | None) -> tuple[int, ...] | None:
 # The stage, then its steps in the order it takes them (blocks, checkpoints and logs: :mod:`cstool.lm`)
 
 
-@locks.locks_output("distill", "out_dir", resumable=True)
-def distill(
-    data: Sequence[str], out_dir: str | os.PathLike, *, config: DistillConfig, callbacks: Sequence[Any] = ()
-) -> dict[str, Any]:
-    """Train the student on ``data`` (artifacts with ``config.text_column``) into ``out_dir``; return a summary."""
+@locks.locks_output("distill", "output", resumable=True)
+def run(
+    config: DistillConfig, *, data: Sequence[str], output: str | os.PathLike, callbacks: Sequence[Any] = ()
+) -> DistillResult:
+    """Train the student on ``data`` (artifacts with ``config.text_column``) into the folder ``output``."""
     from transformers import PrinterCallback, ProgressCallback
     from transformers.utils import logging as hf_logging
 
@@ -209,7 +225,7 @@ def distill(
     from cstool.lm.training import KDTrainer
 
     hf_logging.disable_progress_bar()
-    out = Path(out_dir)
+    out = Path(output)
     device = devices.resolve_device(config.device)
     dtype = devices.torch_dtype(config.dtype, device)
     paths.check_outputs(
@@ -344,7 +360,7 @@ def distill(
         ranks.barrier(device)  # no process returns before the output is complete
     except KeyboardInterrupt:
         raise interrupted(ckpt_dir, out, existed=existed) from None
-    return summary
+    return DistillResult(output=out, **summary)
 
 
 def _check_output(out: Path, resume: bool) -> bool:

@@ -20,17 +20,17 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from cstool.base import devices, specs
+from cstool.base import devices
 from cstool.base.console import log
 from cstool.base.errors import ConfigError, InputError, at_least
 from cstool.base.fields import HUB_MODELS, comma_list, device_option, offline_option, option
 from cstool.io import artifacts, atomic, paths
 from cstool.lm.fertility import fertility
-from cstool.lm.scoring import LMScore, score_lm
+from cstool.lm.scoring import score_lm
 from cstool.models import hf
 from cstool.vqa.metrics import check_normalization
 
-__all__ = ["EvalConfig", "LMScore", "evaluate", "parse_data_specs", "score_lm"]
+__all__ = ["EvalConfig", "EvalResult", "run"]
 
 TASKS = ("lm", "vqa")
 
@@ -103,26 +103,6 @@ class EvalConfig:
 
 # ---------------------------------------------------------------------------------------------------------
 # The eval stage
-
-
-def parse_data_specs(values: Sequence[str], *, probes: bool = False) -> dict[str, str]:
-    """``["hi=hi_dev.parquet", ...]`` → ``{"hi": "hi_dev.parquet", ...}`` (a bare path is named by its stem);
-    none is fine when there are probes (or --lm-eval tasks)."""
-    if not values and not probes:
-        raise ConfigError(
-            "give at least one --data NAME=PATH, --probe NAME=KIND:PATH or --lm-eval TASK",
-            "e.g. --data hi=hi_dev.parquet --data en=en_dev.parquet",
-        )
-    return dict(specs.parse_named(values, "--data", bare_paths=True))
-
-
-def parse_probe_specs(values: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """``["hi=choice:items.jsonl"]`` → ``{"hi": ("choice", "items.jsonl")}``; names unique."""
-    from cstool.lm.probes import parse_probe_spec
-
-    parsed = [parse_probe_spec(v) for v in values]
-    named = specs.parse_named([f"{name}={path}" for name, _k, path in parsed], "--probe")  # checks the names
-    return {name: (kind, path) for (name, path), (_n, kind, _p) in zip(named, parsed, strict=True)}
 
 
 def load_model(model_path: str, adapters: Sequence[str], config: EvalConfig, tokenizer_path: str | None = None):
@@ -255,47 +235,141 @@ def _ids(table: pa.Table) -> list[str]:
     return [str(i) for i in range(table.num_rows)]
 
 
-def evaluate(
-    *,
-    model_path: str | None,
-    data: Mapping[str, str],
-    output: str,
+@dataclass(frozen=True)
+class EvalResult:
+    output: str  # the scores artifact (or - for stdout)
+    scores: pa.Table  # its rows: run, model, after_task, eval_task, metric, value
+    task: str  # lm or vqa
+    sets: tuple[str, ...]  # the --data names, in order
+    probes: tuple[str, ...] = ()  # the --probe names, in order
+    predictions: str | None = None  # the VQA predictions artifact, when one was asked for
+
+    def wide(self) -> dict[str, dict[str, float]]:
+        """eval_task → metric → value, in the order of the scores."""
+        wide: dict[str, dict[str, float]] = {}
+        for row in self.scores.to_pylist():
+            wide.setdefault(row["eval_task"], {})[row["metric"]] = row["value"]
+        return wide
+
+    def tables(self) -> list[tuple[str, list[str], list[list]]]:
+        """What the console shows, as (title, header, rows): the sets' metrics, the probes', the harness tasks'."""
+        wide = self.wide()
+        metrics = ["nll", "ppl", "bpb", "tokens"] if self.task == "lm" else ["accuracy", "examples"]
+        out = []
+        if sets := [name for name in wide if name in self.sets]:
+            out.append(("eval", ["set", *metrics], [[name, *(wide[name][m] for m in metrics)] for name in sets]))
+        if self.probes:
+            out.append(
+                ("probes", ["probe", "metric", "value"], [[n, m, wide[n][m]] for n in self.probes for m in wide[n]])
+            )
+        if harness := [n for n in wide if n not in self.sets and n not in self.probes]:
+            out.append(("lm-eval", ["task", "metric", "value"], [[n, m, wide[n][m]] for n in harness for m in wide[n]]))
+        return out
+
+
+@dataclass
+class _Inputs:
+    """What run has read and checked before it scores anything."""
+
+    config: EvalConfig
+    model: str | None
+    sets: dict[str, tuple[pa.Table, artifacts.Source | str]]
+    probes: list
+    harness: object | None
+
+
+def run(
     config: EvalConfig,
+    *,
+    data: Mapping[str, str],
+    probes: Mapping[str, tuple[str, str]] | None = None,
+    model: str | None = None,
     adapters: Sequence[str] = (),
-    tokenizer_path: str | None = None,
-    predictions_output: str | None = None,
+    tokenizer: str | None = None,
+    output: str,
+    predictions: str | None = None,
     on_progress: Callable[[float], None] | None = None,
     on_total: Callable[[int], None] | None = None,
-    probes: Mapping[str, tuple[str, str]] | None = None,
-) -> pa.Table:
+) -> EvalResult:
     """Score every set in ``data`` (name → artifact path) and write the ``scores`` artifact to ``output``.
 
-    Returns the scores table; ``on_total(n)`` gets the texts (questions) to score once the sets are read, and
-    ``on_progress(k)`` the number done after each batch. ``predictions_output`` (VQA only) gets one row per
-    example: id, eval_task, lang, prediction, answers, accuracy. ``probes`` (name → (kind, path),
+    ``model`` (a folder or Hub id; default with ``adapters``: the base the first one recorded) with
+    ``adapters`` stacked and ``tokenizer`` (default: the model's) is scored; VQA without a model scores a
+    prediction column. ``on_total(n)`` gets the texts (questions) to score once the sets are read, and
+    ``on_progress(k)`` the number done after each batch. ``predictions`` (VQA only) gets one row per example:
+    id, eval_task, lang, prediction, answers, accuracy. ``probes`` (name → (kind, path),
     :mod:`cstool.lm.probes`, LM only) adds each probe's metrics as rows with the probe's name as eval_task, and
     ``config.lm_eval`` the harness's metrics of each task (:mod:`cstool.lm.harness`) with the task's name as
     eval_task.
     """
-    from cstool.vqa import metrics as vqa_metrics
-
     probes = dict(probes or {})
-    if model_path is None and adapters:  # the base the first adapter was trained on, as it recorded it
-        model_path = hf.adapter_base(adapters[0])
-        log(f"base model of {adapters[0]}: {model_path}")
+    inputs = _setup(config, data, probes, model, adapters, tokenizer, output, predictions, on_total)
+    lm = tok = None
+    if inputs.model is not None:
+        lm, tok = load_model(inputs.model, adapters, inputs.config, tokenizer)
+    rows, pred_tables = _score(inputs, lm, tok, data, on_progress)
+    model_label = " + ".join([inputs.model, *adapters]) if inputs.model else "(predictions)"
+    run_name = inputs.config.run or (Path(inputs.model).name if inputs.model else "predictions")
+    table = pa.table(
+        {
+            "run": pa.array([run_name] * len(rows), pa.string()),
+            "model": pa.array([model_label] * len(rows), pa.string()),
+            "after_task": pa.array([inputs.config.after_task] * len(rows), pa.string()),
+            "eval_task": pa.array([r[0] for r in rows], pa.string()),
+            "metric": pa.array([r[1] for r in rows], pa.string()),
+            "value": pa.array([r[2] for r in rows], pa.float64()),
+        },
+        schema=artifacts.SCORES,
+    )
+    options = {
+        **artifacts.jsonable(inputs.config),
+        "model": inputs.model,
+        "adapters": list(adapters),
+        "tokenizer": tokenizer,
+        "data": dict(data),
+        "probes": {name: f"{kind}:{path}" for name, (kind, path) in probes.items()},
+        **({"lm_eval_version": inputs.harness.version} if inputs.harness is not None else {}),
+    }
+    _write(output, table, predictions, pred_tables, options, [src for _t, src in inputs.sets.values()])
+    return EvalResult(
+        output=output,
+        scores=table,
+        task=inputs.config.task,
+        sets=tuple(data),
+        probes=tuple(probes),
+        predictions=predictions,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Setup: every input read and checked before a model is loaded
+
+
+def _setup(
+    config: EvalConfig,
+    data: Mapping[str, str],
+    probes: Mapping[str, tuple[str, str]],
+    model: str | None,
+    adapters: Sequence[str],
+    tokenizer: str | None,
+    output: str,
+    predictions: str | None,
+    on_total: Callable[[int], None] | None,
+) -> _Inputs:
+    if model is None and adapters:  # the base the first adapter was trained on, as it recorded it
+        model = hf.adapter_base(adapters[0])
+        log(f"base model of {adapters[0]}: {model}")
     paths.check_outputs(
-        {"-o": output, "--predictions": predictions_output},
-        [*((f"--data {name}", path) for name, path in data.items()), ("--model", model_path)]
+        {"-o": output, "--predictions": predictions},
+        [*((f"--data {name}", path) for name, path in data.items()), ("--model", model)]
         + [(f"--probe {name}", path) for name, (_kind, path) in probes.items()]
-        + [("--adapter", list(adapters)), ("--tokenizer", tokenizer_path)]
+        + [("--adapter", list(adapters)), ("--tokenizer", tokenizer)]
         + [("--lm-eval-include", config.lm_eval_include)],
     )
-    if predictions_output is not None and config.task != "vqa":
+    if predictions is not None and config.task != "vqa":
         raise ConfigError("--predictions is for --task vqa", "drop --predictions, or use --task vqa")
-    config = dataclasses.replace(config, has_model=model_path is not None)  # validates again
-    sets: dict[str, tuple[pa.Table, artifacts.Source]] = {}
-    for name, path in data.items():
-        sets[name] = _read_set(name, path, config)
+    config = dataclasses.replace(config, has_model=model is not None)  # validates again
+    sets = {name: _read_set(name, path, config) for name, path in data.items()}
     probe_sets = _read_probes(probes, data, config)
     if on_total is not None:  # what on_progress counts: texts (LM) or questions (VQA) of every set
         on_total(sum(table.num_rows for table, _src in sets.values()))
@@ -306,16 +380,25 @@ def evaluate(
 
         with refused(config.offline):
             harness = load_tasks(config.lm_eval, config.lm_eval_include, taken=[*data, *probes])
-    model = tok = None
-    if model_path is not None:
-        model, tok = load_model(model_path, adapters, config, tokenizer_path)
+    return _Inputs(config, model, sets, probe_sets, harness)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Main work: scoring
+
+
+def _score(
+    inputs: _Inputs, lm, tok, data: Mapping[str, str], on_progress: Callable[[float], None] | None
+) -> tuple[list[tuple[str, str, float]], list[pa.Table]]:
+    """(eval_task, metric, value) rows of every set, probe and harness task, and the VQA predictions tables."""
+    config = inputs.config
     rows: list[tuple[str, str, float]] = []
     pred_tables = []
-    for name, (table, _src) in sets.items():
+    for name, (table, _src) in inputs.sets.items():
         if config.task == "lm":
             texts = table.column(config.text_column).to_pylist()
             score = score_lm(
-                model,
+                lm,
                 tok,
                 texts,
                 batch_size=config.batch_size,
@@ -326,82 +409,78 @@ def evaluate(
             rows += [(name, metric, value) for metric, value in score.metrics().items()]
             rows += [(name, metric, value) for metric, value in fertility(texts, score.tokens).items()]
             continue
-        answers = table.column("answers").to_pylist()
-        langs = table.column("lang").to_pylist() if "lang" in table.schema.names else [name] * table.num_rows
-        ids = _ids(table)
-        if model is None:
-            preds = table.column("prediction").to_pylist()
-            accs = vqa_metrics.vqa_scores(preds, answers, langs, ids=ids, normalization=config.vqa_normalization)
-        else:
-            from cstool.vqa.generate import (
-                answer_token_budget,
-                generate_answers,
-                image_loader,
-            )
-
-            questions = table.column("question").to_pylist()
-            budget = answer_token_budget(tok.tokenizer, answers, config.max_new_tokens)
-            preds = generate_answers(
-                model,
-                tok,
-                questions,
-                image_loader(table, Path(data[name]).parent),
-                batch_size=config.batch_size,
-                max_new_tokens=budget,
-                on_batch=on_progress,
-            )
-            accs = vqa_metrics.vqa_scores(preds, answers, langs, ids=ids, normalization=config.vqa_normalization)
-        rows += [(name, "accuracy", sum(accs) / len(accs)), (name, "examples", float(len(accs)))]
-        pred_tables.append(
-            pa.table(
-                {
-                    "id": pa.array(ids, pa.string()),
-                    "eval_task": pa.array([name] * len(ids), pa.string()),
-                    "lang": pa.array(langs, pa.string()),
-                    "prediction": pa.array(preds, pa.string()),
-                    "answers": pa.array(answers, pa.list_(pa.string())),
-                    "accuracy": pa.array(accs, pa.float64()),
-                },
-                schema=artifacts.VQA_PREDICTIONS,
-            )
-        )
-    for probe in probe_sets:
+        accuracy, pred_table = _score_vqa(name, table, Path(data[name]).parent, lm, tok, config, on_progress)
+        rows += accuracy
+        pred_tables.append(pred_table)
+    for probe in inputs.probes:
         from cstool.lm.probes import score_probe
 
-        scores = score_probe(model, tok, probe, batch_size=config.batch_size, max_tokens=config.max_tokens)
+        scores = score_probe(lm, tok, probe, batch_size=config.batch_size, max_tokens=config.max_tokens)
         rows += [(probe.name, metric, value) for metric, value in scores.items()]
-    if harness is not None:
+    if inputs.harness is not None:
         from cstool.lm.harness import harness_scores
 
         options = {"limit": config.lm_eval_limit, "fewshot": config.lm_eval_fewshot}
-        rows += harness_scores(model, tok, harness, batch_size=config.batch_size, **options)
-    model_label = " + ".join([model_path, *adapters]) if model_path else "(predictions)"
-    run = config.run or (Path(model_path).name if model_path else "predictions")
-    table = pa.table(
+        rows += harness_scores(lm, tok, inputs.harness, batch_size=config.batch_size, **options)
+    return rows, pred_tables
+
+
+def _score_vqa(
+    name: str, table: pa.Table, folder: Path, lm, tok, config: EvalConfig, on_progress
+) -> tuple[list[tuple[str, str, float]], pa.Table]:
+    """A VQA set's accuracy rows and its predictions table: of its prediction column without a model, else of
+    the answers the model generates (images relative to ``folder``)."""
+    from cstool.vqa import metrics as vqa_metrics
+
+    answers = table.column("answers").to_pylist()
+    langs = table.column("lang").to_pylist() if "lang" in table.schema.names else [name] * table.num_rows
+    ids = _ids(table)
+    if lm is None:
+        preds = table.column("prediction").to_pylist()
+    else:
+        from cstool.vqa.generate import (
+            answer_token_budget,
+            generate_answers,
+            image_loader,
+        )
+
+        questions = table.column("question").to_pylist()
+        budget = answer_token_budget(tok.tokenizer, answers, config.max_new_tokens)
+        preds = generate_answers(
+            lm,
+            tok,
+            questions,
+            image_loader(table, folder),
+            batch_size=config.batch_size,
+            max_new_tokens=budget,
+            on_batch=on_progress,
+        )
+    accs = vqa_metrics.vqa_scores(preds, answers, langs, ids=ids, normalization=config.vqa_normalization)
+    pred_table = pa.table(
         {
-            "run": pa.array([run] * len(rows), pa.string()),
-            "model": pa.array([model_label] * len(rows), pa.string()),
-            "after_task": pa.array([config.after_task] * len(rows), pa.string()),
-            "eval_task": pa.array([r[0] for r in rows], pa.string()),
-            "metric": pa.array([r[1] for r in rows], pa.string()),
-            "value": pa.array([r[2] for r in rows], pa.float64()),
+            "id": pa.array(ids, pa.string()),
+            "eval_task": pa.array([name] * len(ids), pa.string()),
+            "lang": pa.array(langs, pa.string()),
+            "prediction": pa.array(preds, pa.string()),
+            "answers": pa.array(answers, pa.list_(pa.string())),
+            "accuracy": pa.array(accs, pa.float64()),
         },
-        schema=artifacts.SCORES,
+        schema=artifacts.VQA_PREDICTIONS,
     )
-    options = {
-        **artifacts.jsonable(config),
-        "model": model_path,
-        "adapters": list(adapters),
-        "tokenizer": tokenizer_path,
-        "data": dict(data),
-        "probes": {name: f"{kind}:{path}" for name, (kind, path) in probes.items()},
-        **({"lm_eval_version": harness.version} if harness is not None else {}),
-    }
-    inputs = [src for _t, src in sets.values()]
+    return [(name, "accuracy", sum(accs) / len(accs)), (name, "examples", float(len(accs)))], pred_table
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def _write(
+    output: str, table: pa.Table, predictions: str | None, pred_tables: list[pa.Table], options: dict, inputs: list
+) -> None:
     with atomic.group():  # -o and --predictions are committed together, or neither is
-        if predictions_output is not None and pred_tables:
+        if predictions is not None and pred_tables:
             artifacts.write_table(
-                predictions_output,
+                predictions,
                 pa.concat_tables(pred_tables),
                 kind="vqa_predictions",
                 provenance=artifacts.make_provenance("eval", options=options, inputs=inputs),
@@ -409,4 +488,3 @@ def evaluate(
         artifacts.write_table(
             output, table, kind="scores", provenance=artifacts.make_provenance("eval", options=options, inputs=inputs)
         )
-    return table

@@ -23,10 +23,10 @@ from cstool.base import devices, ranks
 from cstool.base.errors import ConfigError, at_least
 from cstool.base.fields import device_option, offline_option, option
 from cstool.io import artifacts, atomic, locks, paths
-from cstool.lm.topk_cache import cache_batch, load_teacher_cache
+from cstool.lm.topk_cache import cache_batch
 from cstool.models import hf
 
-__all__ = ["TeacherCacheConfig", "build_teacher_cache", "load_teacher_cache"]
+__all__ = ["TeacherCacheConfig", "TeacherCacheResult", "run"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,24 @@ class TeacherCacheConfig:
         ConfigError.collect(problems, "see cstool teacher-cache --help")
 
 
+@dataclass(frozen=True)
+class TeacherCacheResult:
+    output: str  # the cache artifact (a folder of shards under a launcher), or - for stdout
+    blocks: int
+    tokens: int
+    top_k: int  # log-probs kept per token (at most the vocabulary)
+    bytes: int | None  # size written (None on stdout)
+    bytes_per_token: float | None
+
+    def table(self) -> tuple[list[str], list[list]]:
+        """The console's table: header and its one row."""
+        header = ["blocks", "tokens", "top-k", "bytes", "bytes/token"]
+        return header, [[self.blocks, self.tokens, self.top_k, self.bytes, self.bytes_per_token]]
+
+
 @locks.locks_output("teacher-cache", "output")
-def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheConfig) -> dict[str, Any]:
-    """Write the cache artifact to ``output`` (atomic; a folder of one shard per process under a launcher).
-    Returns blocks, tokens, bytes and bytes/token."""
+def run(config: TeacherCacheConfig, *, data: list[str], output: str) -> TeacherCacheResult:
+    """Write the cache artifact to ``output`` (atomic; a folder of one shard per process under a launcher)."""
     from cstool.lm.blocks import pack_texts, read_texts
     from cstool.lm.scoring import check_model_tokenizer
 
@@ -123,13 +137,14 @@ def build_teacher_cache(data: list[str], output: str, *, config: TeacherCacheCon
         ranks.barrier(device)
         size = sum(p.stat().st_size for p in Path(output).glob("*.parquet"))
     tokens = int(lengths.sum()) if cross is None else int(cross["teacher_length"].sum())  # positions stored
-    return {
-        "blocks": len(ids),
-        "tokens": tokens,
-        "top_k": k,
-        "bytes": size,
-        "bytes_per_token": size / tokens if size else None,
-    }
+    return TeacherCacheResult(
+        output=output,
+        blocks=len(ids),
+        tokens=tokens,
+        top_k=k,
+        bytes=size,
+        bytes_per_token=size / tokens if size else None,
+    )
 
 
 def _write_blocks(

@@ -8,7 +8,6 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cstool.base.errors import CstoolError, InputError
 from cstool.base.fields import option
@@ -25,6 +24,16 @@ class TrainTokenizerConfig(SentencePieceOptions):
     text_column: str = option("text", "Text column of DATA.")
 
 
+@dataclass(frozen=True)
+class TrainTokenizerResult:
+    output: Path  # the tokenizer folder
+    sentences: int  # texts trained on
+    vocab_size: int
+
+    def summary(self) -> str:
+        return f"trained a {self.vocab_size}-piece tokenizer on {self.sentences} texts → {self.output}"
+
+
 def _texts(sources: Sequence[artifacts.Source], column: str) -> Iterator[str]:
     for src in sources:
         for batch in src.iter_batches():
@@ -33,10 +42,10 @@ def _texts(sources: Sequence[artifacts.Source], column: str) -> Iterator[str]:
                     yield text
 
 
-@locks.locks_output("train-tokenizer", "out_dir")
-def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: TrainTokenizerConfig) -> dict[str, Any]:
-    """Train on the text column of ``data`` and save an ``AutoTokenizer`` folder to ``out_dir``."""
-    out = Path(out_dir)
+@locks.locks_output("train-tokenizer", "output")
+def run(config: TrainTokenizerConfig, *, data: Sequence[str], output: str | os.PathLike) -> TrainTokenizerResult:
+    """Train on the text column of ``data`` and save an ``AutoTokenizer`` folder to ``output``."""
+    out = Path(output)
     paths.check_outputs({"-o": out}, {"DATA": list(data)}, folders=["-o"])
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty", "choose another -o or delete the folder")
@@ -67,12 +76,12 @@ def train_tokenizer(data: Sequence[str], out_dir: str | os.PathLike, *, config: 
         if failed:
             raise failed[0]
     tokenizer = fast_tokenizer_from_sentencepiece(model_bytes)
-    with atomic.atomic_dir(out) as tmp:  # replaces an empty folder at OUT_DIR, if there is one
+    with atomic.atomic_dir(out) as tmp:  # replaces an empty folder at -o, if there is one
         tokenizer.save_pretrained(tmp)
         (tmp / "spm.model").write_bytes(model_bytes)
         prov = artifacts.make_provenance("train-tokenizer", options=config, seed=config.seed, inputs=sources)
         artifacts.write_sidecar(tmp, prov)
-    return {"sentences": counter["n"], "vocab_size": len(tokenizer), "path": str(out)}
+    return TrainTokenizerResult(output=out, sentences=counter["n"], vocab_size=len(tokenizer))
 
 
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:

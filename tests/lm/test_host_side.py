@@ -25,11 +25,12 @@ def tokenizer(request, tmp_path_factory):
     import pyarrow.parquet as pq
 
     from cstool.models.hf import load_tokenizer
-    from cstool.stages.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+    from cstool.stages import train_tokenizer
+    from cstool.stages.train_tokenizer import TrainTokenizerConfig
 
     tmp = tmp_path_factory.mktemp("sp")
     pq.write_table(pa.table({"text": [t for t in TEXTS if t.strip()] * 20}), tmp / "t.parquet")
-    train_tokenizer([str(tmp / "t.parquet")], tmp / "tok", config=TrainTokenizerConfig(vocab_size=300))
+    train_tokenizer.run(TrainTokenizerConfig(vocab_size=300), data=[str(tmp / "t.parquet")], output=tmp / "tok")
     return load_tokenizer(tmp / "tok")
 
 

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cstool.base.errors import CstoolError
-from cstool.stages.distill import DistillConfig, distill
+from cstool.stages import distill
+from cstool.stages.distill import DistillConfig
 from tests.conftest import byte_bpe
 from tests.stages.test_distill import sentence, write_text
 
@@ -37,10 +38,8 @@ def setup(tmp_path_factory) -> dict:
     out["small"] = write_text(d / "small.parquet", [sentence(random.Random(2)) for _ in range(60)])
     byte_bpe(big, 300).save_pretrained(d / "bpe_tok")
     out["bpe_tok"] = str(d / "bpe_tok")
-    distill(
-        [out["big"]],
-        d / "teacher",
-        config=DistillConfig(
+    distill.run(
+        DistillConfig(
             student_config="llama:layers=2,hidden=64,heads=4,positions=64",
             tokenizer=str(d / "word_tok"),
             max_steps=120,
@@ -51,6 +50,8 @@ def setup(tmp_path_factory) -> dict:
             device="cpu",
             seed=0,
         ),
+        data=[out["big"]],
+        output=d / "teacher",
     )
     out["teacher"] = str(d / "teacher")
     return out
@@ -81,8 +82,8 @@ def test_cross_tokenizer_student_trains_and_loads(setup, tmp_path, kind):
     from cstool.lm.scoring import score_lm
 
     out = tmp_path / kind
-    summary = distill([setup["small"]], out, config=DistillConfig(**_options(setup, cross_tokenizer=kind)))
-    assert summary["steps"] == 40
+    summary = distill.run(DistillConfig(**_options(setup, cross_tokenizer=kind)), data=[setup["small"]], output=out)
+    assert summary.steps == 40
     kd = pq.read_table(out / "train_metrics.parquet").column("kd").to_pylist()
     assert all(v > 0 for v in kd) and kd[-1] < kd[0] - 0.5, kd  # ULD ≤ 2τ² = 8
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -99,7 +100,7 @@ def test_cross_tokenizer_student_trains_and_loads(setup, tmp_path, kind):
 
 def test_different_vocabularies_without_cross_tokenizer_are_refused(setup, tmp_path):
     with pytest.raises(CstoolError) as e:
-        distill([setup["small"]], tmp_path / "o", config=DistillConfig(**_options(setup)))
+        distill.run(DistillConfig(**_options(setup)), data=[setup["small"]], output=tmp_path / "o")
     assert "vocabularies differ" in e.value.message and not (tmp_path / "o").exists()
 
 

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from cstool.base.errors import CstoolError
 from cstool.cli import app
-from cstool.stages.distill import DistillConfig, distill
+from cstool.stages import distill
+from cstool.stages.distill import DistillConfig
 
 runner = CliRunner()
 
@@ -58,10 +59,8 @@ def corpus(tmp_path_factory) -> dict:
     for name, n, seed in (("big", 3000, 1), ("small", 60, 2), ("held", 300, 3)):
         r = random.Random(seed)
         out[name] = write_text(d / f"{name}.parquet", [sentence(r) for _ in range(n)])
-    summary = distill(
-        [out["big"]],
-        d / "teacher",
-        config=DistillConfig(
+    summary = distill.run(
+        DistillConfig(
             student_config="llama:layers=2,hidden=64,heads=4,positions=64",
             tokenizer=out["tok"],
             max_steps=300,
@@ -73,13 +72,15 @@ def corpus(tmp_path_factory) -> dict:
             seed=0,
             eval_data=(out["held"],),
         ),
+        data=[out["big"]],
+        output=d / "teacher",
     )
     out["teacher"] = str(d / "teacher")
-    out["teacher_eval"] = summary["eval_loss"]
+    out["teacher_eval"] = summary.eval_loss
     return out
 
 
-def _student(corpus: dict, out: Path, **kw) -> dict:
+def _student(corpus: dict, out: Path, **kw) -> distill.DistillResult:
     options = dict(
         student_config="llama:layers=1,hidden=32,heads=4,positions=64",
         tokenizer=corpus["tok"],
@@ -93,7 +94,7 @@ def _student(corpus: dict, out: Path, **kw) -> dict:
         eval_data=(corpus["held"],),
     )
     options.update(kw)
-    return distill([corpus["small"]], out, config=DistillConfig(**options))
+    return distill.run(DistillConfig(**options), data=[corpus["small"]], output=out)
 
 
 def test_plain_lm_training_output_folder(corpus):
@@ -127,7 +128,7 @@ def test_kd_student_beats_ce_student_on_held_out(corpus, tmp_path):
     ce = _student(corpus, tmp_path / "ce")
     kd = _student(corpus, tmp_path / "kd", teacher=corpus["teacher"], alpha=0.1)
     # the teacher saw 50× more text; the KD student inherits part of that knowledge
-    assert kd["eval_loss"] < ce["eval_loss"] - 0.3, (kd["eval_loss"], ce["eval_loss"])
+    assert kd.eval_loss < ce.eval_loss - 0.3, (kd.eval_loss, ce.eval_loss)
     kd_col = pq.read_table(tmp_path / "kd" / "train_metrics.parquet").column("kd").to_pylist()
     assert all(v > 0 for v in kd_col) and kd_col[-1] < kd_col[0]
 
@@ -136,7 +137,7 @@ def test_kd_student_beats_ce_student_on_held_out(corpus, tmp_path):
 def test_other_divergences_train(corpus, tmp_path, kind):
     r = _student(corpus, tmp_path / kind, teacher=corpus["teacher"], alpha=0.1, loss=kind, max_steps=20, log_every=10)
     kd = pq.read_table(tmp_path / kind / "train_metrics.parquet").column("kd").to_pylist()
-    assert r["steps"] == 20 and kd[1] < kd[0]
+    assert r.steps == 20 and kd[1] < kd[0]
 
 
 def test_student_from_teacher_layers_starts_close_to_teacher(corpus, tmp_path):
@@ -150,7 +151,7 @@ def test_student_from_teacher_layers_starts_close_to_teacher(corpus, tmp_path):
         max_steps=10,
         log_every=10,
     )
-    assert init["eval_loss"] < fresh["eval_loss"] - 0.3
+    assert init.eval_loss < fresh.eval_loss - 0.3
     from transformers import AutoModelForCausalLM
 
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "init").config.num_hidden_layers == 1
@@ -174,26 +175,30 @@ class _Kill:
 
 def test_resume_reaches_the_same_final_loss(corpus, tmp_path):
     opts = dict(teacher=corpus["teacher"], alpha=0.5, max_steps=12, save_steps=4, log_every=1)
-    full = distill([corpus["small"]], tmp_path / "full", config=DistillConfig(**{**_student_opts(corpus), **opts}))
+    full = distill.run(
+        DistillConfig(**{**_student_opts(corpus), **opts}), data=[corpus["small"]], output=tmp_path / "full"
+    )
     with pytest.raises(KeyboardInterrupt):
-        distill(
-            [corpus["small"]],
-            tmp_path / "cut",
-            config=DistillConfig(**{**_student_opts(corpus), **opts}),
+        distill.run(
+            DistillConfig(**{**_student_opts(corpus), **opts}),
+            data=[corpus["small"]],
+            output=tmp_path / "cut",
             callbacks=[_Kill(7)],
         )
     assert not (tmp_path / "cut" / "done.json").exists()
     assert (tmp_path / "cut" / "checkpoints" / "checkpoint-4").is_dir()
     with pytest.raises(CstoolError, match="--resume"):
-        distill([corpus["small"]], tmp_path / "cut", config=DistillConfig(**{**_student_opts(corpus), **opts}))
-    resumed = distill(
-        [corpus["small"]], tmp_path / "cut", config=DistillConfig(**{**_student_opts(corpus), **opts, "resume": True})
+        distill.run(DistillConfig(**{**_student_opts(corpus), **opts}), data=[corpus["small"]], output=tmp_path / "cut")
+    resumed = distill.run(
+        DistillConfig(**{**_student_opts(corpus), **opts, "resume": True}),
+        data=[corpus["small"]],
+        output=tmp_path / "cut",
     )
     a = pq.read_table(tmp_path / "full" / "train_metrics.parquet")
     b = pq.read_table(tmp_path / "cut" / "train_metrics.parquet")
     assert b.column("step").to_pylist() == list(range(1, 13))
     assert b.column("loss").to_pylist() == pytest.approx(a.column("loss").to_pylist(), abs=1e-5)
-    assert resumed["final_loss"] == pytest.approx(full["final_loss"], abs=1e-5)
+    assert resumed.final_loss == pytest.approx(full.final_loss, abs=1e-5)
 
 
 class _Saves:
@@ -215,7 +220,9 @@ class _Saves:
 def test_the_last_step_writes_a_checkpoint_only_when_checkpoints_are_kept(corpus, tmp_path, keep):
     saves = _Saves()
     opts = dict(max_steps=6, save_steps=2, log_every=3, keep_checkpoints=keep)
-    distill([corpus["small"]], tmp_path / "o", config=DistillConfig(**_student_opts(corpus), **opts), callbacks=[saves])
+    distill.run(
+        DistillConfig(**_student_opts(corpus), **opts), data=[corpus["small"]], output=tmp_path / "o", callbacks=[saves]
+    )
     assert saves.steps == ([2, 4, 6] if keep else [2, 4])
     assert (tmp_path / "o" / "done.json").is_file()
     assert (tmp_path / "o" / "checkpoints").is_dir() == keep
@@ -235,10 +242,10 @@ def _student_opts(corpus: dict) -> dict:
 
 def test_vocab_mismatch_names_sizes_and_tokens(corpus, tiny_lm, tmp_path):
     with pytest.raises(CstoolError) as e:
-        distill(
-            [corpus["small"]],
-            tmp_path / "o",
-            config=DistillConfig(student=str(tiny_lm), teacher=corpus["teacher"], block_size=32),
+        distill.run(
+            DistillConfig(student=str(tiny_lm), teacher=corpus["teacher"], block_size=32),
+            data=[corpus["small"]],
+            output=tmp_path / "o",
         )
     msg = e.value.message
     assert "teacher has 47 tokens" in msg and f"student {len(_vocab(tiny_lm))}" in msg
@@ -410,10 +417,8 @@ def test_real_smollm2_teacher_into_4_layer_student(tmp_path):
     losses = {}
     for steps in (1, 12):
         out = tmp_path / f"student-{steps}"
-        summary = distill(
-            [data],
-            out,
-            config=DistillConfig(
+        summary = distill.run(
+            DistillConfig(
                 teacher=str(teacher),
                 init_from_teacher_layers=(0, 10, 20, 29),
                 alpha=0.5,
@@ -425,10 +430,12 @@ def test_real_smollm2_teacher_into_4_layer_student(tmp_path):
                 device="cpu",
                 eval_data=(data,),
             ),
+            data=[data],
+            output=out,
         )
         metrics = pq.read_table(out / "train_metrics.parquet")
-        assert summary["steps"] == steps and all(v > 0 for v in metrics.column("kd").to_pylist())
-        losses[steps] = summary["eval_loss"]
+        assert summary.steps == steps and all(v > 0 for v in metrics.column("kd").to_pylist())
+        losses[steps] = summary.eval_loss
     student = AutoModelForCausalLM.from_pretrained(out)
     assert student.config.num_hidden_layers == 4 and student.config.vocab_size == 49152
     assert losses[12] < losses[1] - 0.5  # distillation from the real teacher moves the 4-layer student

@@ -20,11 +20,11 @@ import pytest
 from transformers import TrainerCallback
 
 from cstool.base.errors import ConfigError
-from cstool.stages import replay_train
-from cstool.stages.distill import DistillConfig, distill
-from cstool.stages.evaluate import EvalConfig, evaluate
+from cstool.stages import distill, evaluate, replay_train, teacher_cache
+from cstool.stages.distill import DistillConfig
+from cstool.stages.evaluate import EvalConfig
 from cstool.stages.replay_train import ReplayConfig
-from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
+from cstool.stages.teacher_cache import TeacherCacheConfig
 from tests.conftest import TINY_CORPUS
 
 from .conftest import assert_user_error, invoke
@@ -42,7 +42,7 @@ def data(tmp_path_factory) -> dict:
     return out
 
 
-def _distill(tiny_lm, data, out, **kw) -> tuple[dict, pa.Table]:
+def _distill(tiny_lm, data, out, **kw) -> tuple[distill.DistillResult, pa.Table]:
     options = dict(
         student_config=STUDENT,
         teacher=str(tiny_lm),
@@ -56,7 +56,7 @@ def _distill(tiny_lm, data, out, **kw) -> tuple[dict, pa.Table]:
         seed=5,
     )
     callbacks = kw.pop("callbacks", ())
-    summary = distill([data["all"]], out, config=DistillConfig(**{**options, **kw}), callbacks=callbacks)
+    summary = distill.run(DistillConfig(**{**options, **kw}), data=[data["all"]], output=out, callbacks=callbacks)
     return summary, pq.read_table(out / "train_metrics.parquet")
 
 
@@ -101,9 +101,9 @@ def test_teacher_cache_in_bf16_records_it_and_is_close(tiny_lm, data, tmp_path):
     from cstool.io import artifacts
 
     common = dict(teacher=str(tiny_lm), top_k=8, block_size=24, device="cpu")
-    build_teacher_cache([data["all"]], str(tmp_path / "a.parquet"), config=TeacherCacheConfig(**common))
-    build_teacher_cache(
-        [data["all"]], str(tmp_path / "b.parquet"), config=TeacherCacheConfig(**common, dtype="bfloat16")
+    teacher_cache.run(TeacherCacheConfig(**common), data=[data["all"]], output=str(tmp_path / "a.parquet"))
+    teacher_cache.run(
+        TeacherCacheConfig(**common, dtype="bfloat16"), data=[data["all"]], output=str(tmp_path / "b.parquet")
     )
     assert artifacts.read_provenance(tmp_path / "b.parquet")["options"]["teacher_dtype"] == "torch.bfloat16"
     a, b = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "b.parquet")
@@ -133,13 +133,13 @@ def test_bf16_replay_train_is_close_to_fp32(tiny_lm, data, tmp_path):
 
 def test_bf16_eval_bpb_is_close_to_fp32(tiny_lm, data, tmp_path):
     def bpb(dtype):
-        table = evaluate(
-            model_path=str(tiny_lm),
+        result = evaluate.run(
+            EvalConfig(dtype=dtype),
+            model=str(tiny_lm),
             data={"all": data["all"]},
             output=str(tmp_path / f"{dtype}.parquet"),
-            config=EvalConfig(dtype=dtype),
         )
-        return next(r["value"] for r in table.to_pylist() if r["metric"] == "bpb")
+        return result.wide()["all"]["bpb"]
 
     fp32, bf16 = bpb("float32"), bpb("bfloat16")
     assert math.isfinite(bf16) and bf16 != fp32

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from transformers import TrainerCallback
 
-from cstool.stages import replay_train
-from cstool.stages.distill import DistillConfig, distill
+from cstool.stages import distill, replay_train
+from cstool.stages.distill import DistillConfig
 from cstool.stages.replay_train import ReplayConfig
 
 from .conftest import assert_user_error, invoke
@@ -45,7 +45,9 @@ def cut_distill(inputs, tmp_path) -> dict:
     shutil.copy(inputs["tagged"], data)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        distill([str(data)], out, config=DistillConfig(student=str(student), **DISTILL_API), callbacks=[_KillAt(5)])
+        distill.run(
+            DistillConfig(student=str(student), **DISTILL_API), data=[str(data)], output=out, callbacks=[_KillAt(5)]
+        )
     assert (out / "checkpoints" / "checkpoint-4").is_dir() and not (out / "done.json").exists()
     return {"out": out, "student": student, "data": data}
 
@@ -109,15 +111,15 @@ def test_distill_resumes_from_the_last_complete_checkpoint(cut_distill, tmp_path
     shutil.copytree(ckpt / "checkpoint-4", ckpt / "checkpoint-6")
     state = ckpt / "checkpoint-6" / "trainer_state.json"
     state.write_text(state.read_text()[:50])
-    full = distill(
-        [str(run["data"])], tmp_path / "full", config=DistillConfig(student=str(run["student"]), **DISTILL_API)
+    full = distill.run(
+        DistillConfig(student=str(run["student"]), **DISTILL_API), data=[str(run["data"])], output=tmp_path / "full"
     )
-    resumed = distill(
-        [str(run["data"])],
-        run["out"],
-        config=DistillConfig(student=str(run["student"]), resume=True, keep_checkpoints=True, **DISTILL_API),
+    resumed = distill.run(
+        DistillConfig(student=str(run["student"]), resume=True, keep_checkpoints=True, **DISTILL_API),
+        data=[str(run["data"])],
+        output=run["out"],
     )
-    assert resumed["final_loss"] == pytest.approx(full["final_loss"], abs=1e-6)
+    assert resumed.final_loss == pytest.approx(full.final_loss, abs=1e-6)
     a, b = (pq.read_table(p / "train_metrics.parquet") for p in (tmp_path / "full", run["out"]))
     assert b.column("step").to_pylist() == [1, 2, 3, 4, 5, 6]
     assert b.column("loss").to_pylist() == pytest.approx(a.column("loss").to_pylist(), abs=1e-6)

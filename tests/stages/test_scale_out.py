@@ -32,8 +32,9 @@ import pytest
 
 from cstool.base.errors import ConfigError
 from cstool.lm.topk_cache import load_teacher_cache
-from cstool.stages.distill import DistillConfig, distill
-from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
+from cstool.stages import distill, teacher_cache
+from cstool.stages.distill import DistillConfig
+from cstool.stages.teacher_cache import TeacherCacheConfig
 from tests.conftest import REPO, TINY_CORPUS
 
 BLOCK = 32  # 640 tokens of text: 20 full blocks, so every process averages over equally many tokens
@@ -59,7 +60,7 @@ def runs(tmp_path_factory, tiny_lm) -> dict:
     data = d / "text.parquet"
     pq.write_table(pa.table({"text": TINY_CORPUS[:60]}), data)
     options = dict(teacher=str(tiny_lm), top_k=8, block_size=BLOCK, device="cpu")
-    one = build_teacher_cache([str(data)], str(d / "one.parquet"), config=TeacherCacheConfig(**options))
+    one = teacher_cache.run(TeacherCacheConfig(**options), data=[str(data)], output=str(d / "one.parquet"))
     args = ["--teacher", tiny_lm, "--top-k", 8, "--block-size", BLOCK, "--device", "cpu", "-o", "two"]
     out = torchrun("teacher-cache", data, *args, cwd=d)
     return {"dir": d, "data": data, "one": d / "one.parquet", "two": d / "two", "one_info": one, "two_log": out}
@@ -84,7 +85,7 @@ def test_two_process_cache_is_one_shard_per_process_and_equals_one_process(runs,
     assert shards == ["part-00000-of-00002.parquet", "part-00001-of-00002.parquet"]
     assert sorted(p.name for p in runs["dir"].iterdir()) == ["one.parquet", "text.parquet", "two"]  # no leftovers
     blocks = [pq.read_table(two / s).column("block").to_pylist() for s in shards]
-    n = runs["one_info"]["blocks"]
+    n = runs["one_info"].blocks
     assert blocks[0] == list(range(len(blocks[0]))) and blocks[0] + blocks[1] == list(range(n))  # in-order slices
     assert abs(len(blocks[0]) - len(blocks[1])) <= 1
     assert runs["two_log"].count("bytes/token") == 1  # process 0 alone reports
@@ -127,7 +128,7 @@ def test_two_process_distill_from_the_cache_folder_equals_one_process(runs):
         eval_data=(str(runs["data"]),),
         batch_size=4,
     )
-    one = distill([str(runs["data"])], d / "d1", config=config)
+    one = distill.run(config, data=[str(runs["data"])], output=d / "d1")
     two_dir = d / "d2"
     # every artifact once, from process 0: one report, one run's files, no checkpoints or temporary files left
     assert out.count("final_loss") == 1 and out.count("distill (KD from cache)") == 1
@@ -139,9 +140,9 @@ def test_two_process_distill_from_the_cache_folder_equals_one_process(runs):
     assert b.column("step").to_pylist() == a.column("step").to_pylist() == [1, 2, 3, 4, 5, 6]
     for column in ("loss", "ce", "kd"):
         np.testing.assert_allclose(b.column(column).to_pylist(), a.column(column).to_pylist(), rtol=1e-5)
-    assert two["steps"] == one["steps"] == 6 and two["train_tokens"] == one["train_tokens"]
-    assert two["eval_loss"] == pytest.approx(one["eval_loss"], rel=1e-5)
-    assert two["final_loss"] == pytest.approx(one["final_loss"], rel=1e-5)
+    assert two["steps"] == one.steps == 6 and two["train_tokens"] == one.train_tokens
+    assert two["eval_loss"] == pytest.approx(one.eval_loss, rel=1e-5)
+    assert two["final_loss"] == pytest.approx(one.final_loss, rel=1e-5)
     from safetensors.numpy import load_file
 
     w1, w2 = load_file(d / "d1" / "model.safetensors"), load_file(two_dir / "model.safetensors")
@@ -159,7 +160,8 @@ LIVE = dict(student_config=STUDENT, alpha=0.3, block_size=PADDED, grad_accum=2, 
 KILLED = """
 import json, sys
 from transformers import TrainerCallback
-from cstool.stages.distill import DistillConfig, distill
+from cstool.stages import distill
+from cstool.stages.distill import DistillConfig
 
 class KillAt(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
@@ -168,7 +170,7 @@ class KillAt(TrainerCallback):
 
 options = json.loads(sys.argv[3])
 options["eval_data"] = (options["eval_data"],)
-distill([sys.argv[1]], sys.argv[2], config=DistillConfig(**options), callbacks=[KillAt()])
+distill.run(DistillConfig(**options), data=[sys.argv[1]], output=sys.argv[2], callbacks=[KillAt()])
 """
 
 
@@ -184,7 +186,7 @@ def live(tmp_path_factory, tiny_lm) -> dict:
     data = d / "text.parquet"
     pq.write_table(pa.table({"text": TINY_CORPUS[:60]}), data)
     options = {**LIVE, "teacher": str(tiny_lm), "device": "cpu", "eval_data": (str(data),)}
-    one = distill([str(data)], d / "d1", config=DistillConfig(**options, batch_size=4))
+    one = distill.run(DistillConfig(**options, batch_size=4), data=[str(data)], output=d / "d1")
     return {"dir": d, "data": data, "one": one, "options": {**options, "eval_data": str(data), "batch_size": 4}}
 
 
@@ -227,7 +229,7 @@ def test_two_process_distill_resumes_where_it_was_interrupted(live):
     before = {f: f.stat().st_mtime_ns for f in (d / "r2").rglob("*")}
     api = {**options, "eval_data": (str(live["data"]),), "resume": True}
     with pytest.raises(ConfigError, match="was started as another run: processes 2 then, 1 now"):
-        distill([str(live["data"])], d / "r2", config=DistillConfig(**api))  # the global batch would change
+        distill.run(DistillConfig(**api), data=[str(live["data"])], output=d / "r2")  # the global batch would change
     assert {f: f.stat().st_mtime_ns for f in (d / "r2").rglob("*")} == before
     out = torchrun("distill", live["data"], *_cli(options), "-o", "r2", "--resume", cwd=d)
     assert out.count("resuming from") == 1 and out.count("final_loss") == 1
@@ -240,9 +242,9 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(live, tmp_pat
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     with pytest.raises(ConfigError, match="--batch-size 3 does not split over 2 processes"):
-        distill(
-            [str(live["data"])],
-            tmp_path / "out",
-            config=DistillConfig(**{**live["options"], "eval_data": (), "batch_size": 3}),
+        distill.run(
+            DistillConfig(**{**live["options"], "eval_data": (), "batch_size": 3}),
+            data=[str(live["data"])],
+            output=tmp_path / "out",
         )
     assert not (tmp_path / "out").exists()

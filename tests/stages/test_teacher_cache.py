@@ -16,8 +16,9 @@ from cstool.base.errors import CstoolError
 from cstool.cli import app
 from cstool.io import artifacts
 from cstool.lm.topk_cache import load_teacher_cache
-from cstool.stages.distill import DistillConfig, distill
-from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
+from cstool.stages import distill, teacher_cache
+from cstool.stages.distill import DistillConfig
+from cstool.stages.teacher_cache import TeacherCacheConfig
 from tests.conftest import TINY_CORPUS
 
 runner = CliRunner()
@@ -31,10 +32,10 @@ def data(tmp_path_factory) -> str:
     return str(path)
 
 
-def _cache(tiny_lm, data, out, **kw) -> dict:
+def _cache(tiny_lm, data, out, **kw) -> teacher_cache.TeacherCacheResult:
     options = dict(teacher=str(tiny_lm), top_k=8, temperature=2.0, block_size=BLOCK, device="cpu")
     options.update(kw)
-    return build_teacher_cache([data], str(out), config=TeacherCacheConfig(**options))
+    return teacher_cache.run(TeacherCacheConfig(**options), data=[data], output=str(out))
 
 
 def test_round_trip_matches_teacher(tiny_lm, data, tmp_path):
@@ -49,8 +50,8 @@ def test_round_trip_matches_teacher(tiny_lm, data, tmp_path):
     tok = AutoTokenizer.from_pretrained(tiny_lm)
     texts, sources = read_texts([data], "text")
     ids, lengths = pack_texts(texts, tok, BLOCK)
-    assert info["blocks"] == len(ids) and info["tokens"] == int(lengths.sum())
-    assert info["bytes_per_token"] == pytest.approx(os.path.getsize(out) / lengths.sum())
+    assert info.blocks == len(ids) and info.tokens == int(lengths.sum())
+    assert info.bytes_per_token == pytest.approx(os.path.getsize(out) / lengths.sum())
     assert artifacts.describe(out)["kind"] == "teacher_cache"
     cache = load_teacher_cache(
         str(out),
@@ -88,24 +89,22 @@ def test_training_from_full_cache_equals_on_the_fly_kd(tiny_lm, data, tmp_path):
         device="cpu",
         seed=3,
     )
-    live = distill([data], tmp_path / "live", config=DistillConfig(teacher=str(tiny_lm), **common))
-    cached = distill([data], tmp_path / "cached", config=DistillConfig(teacher_cache=str(cache), **common))
+    live = distill.run(DistillConfig(teacher=str(tiny_lm), **common), data=[data], output=tmp_path / "live")
+    cached = distill.run(DistillConfig(teacher_cache=str(cache), **common), data=[data], output=tmp_path / "cached")
     a = pq.read_table(tmp_path / "live" / "train_metrics.parquet")
     b = pq.read_table(tmp_path / "cached" / "train_metrics.parquet")
     assert min(a.column("kd").to_pylist()) > 0
     # the cache stores log-probs as float16: equal up to that rounding
     np.testing.assert_allclose(b.column("kd").to_pylist(), a.column("kd").to_pylist(), rtol=1e-2)
     np.testing.assert_allclose(b.column("ce").to_pylist(), a.column("ce").to_pylist(), rtol=1e-3)
-    assert cached["final_loss"] == pytest.approx(live["final_loss"], rel=1e-3)
+    assert cached.final_loss == pytest.approx(live.final_loss, rel=1e-3)
 
 
 def test_small_k_trains(tiny_lm, data, tmp_path):
     cache = tmp_path / "k4.arrow"
     _cache(tiny_lm, data, cache, top_k=4)
-    r = distill(
-        [data],
-        tmp_path / "s",
-        config=DistillConfig(
+    r = distill.run(
+        DistillConfig(
             student_config="llama:layers=1,hidden=32,heads=4,positions=64",
             teacher_cache=str(cache),
             block_size=BLOCK,
@@ -113,9 +112,11 @@ def test_small_k_trains(tiny_lm, data, tmp_path):
             log_every=2,
             device="cpu",
         ),
+        data=[data],
+        output=tmp_path / "s",
     )
     kd = pq.read_table(tmp_path / "s" / "train_metrics.parquet").column("kd").to_pylist()
-    assert r["steps"] == 4 and all(v > 0 for v in kd)
+    assert r.steps == 4 and all(v > 0 for v in kd)
 
 
 @pytest.fixture(scope="module")
@@ -148,16 +149,18 @@ def test_foreign_cache_is_refused(tiny_lm, data, other_student, tmp_path):
     _cache(tiny_lm, data, cache)
     base = dict(teacher_cache=str(cache), block_size=BLOCK, max_steps=2, device="cpu")
     with pytest.raises(CstoolError, match=f"built with teacher {tiny_lm} whose tokenizer differs"):
-        distill([data], tmp_path / "a", config=DistillConfig(student=str(other_student), **base))
+        distill.run(DistillConfig(student=str(other_student), **base), data=[data], output=tmp_path / "a")
     spec = "llama:layers=1,hidden=32,heads=4,positions=64"
     with pytest.raises(CstoolError, match="its block size is 24, this run uses 16"):
-        distill([data], tmp_path / "b", config=DistillConfig(student_config=spec, **{**base, "block_size": 16}))
+        distill.run(
+            DistillConfig(student_config=spec, **{**base, "block_size": 16}), data=[data], output=tmp_path / "b"
+        )
     with pytest.raises(CstoolError, match="its temperature is 2.0, this run uses 1.0"):
-        distill([data], tmp_path / "c", config=DistillConfig(student_config=spec, temperature=1.0, **base))
+        distill.run(DistillConfig(student_config=spec, temperature=1.0, **base), data=[data], output=tmp_path / "c")
     other = tmp_path / "other.parquet"
     pq.write_table(pa.table({"text": TINY_CORPUS[:30]}), other)
     with pytest.raises(CstoolError, match="other data files"):
-        distill([str(other)], tmp_path / "d", config=DistillConfig(student_config=spec, **base))
+        distill.run(DistillConfig(student_config=spec, **base), data=[str(other)], output=tmp_path / "d")
     assert not any((tmp_path / n).exists() for n in "abcd")
 
 
