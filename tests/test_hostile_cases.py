@@ -391,14 +391,7 @@ FULL_DISK = {
     [
         "report",
         "vqa-easy",
-        pytest.param(
-            "distill",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="distill keeps its run folder for --resume even when no checkpoint was saved: a plain rerun "
-                "then refuses 'exists and is not empty'",
-            ),
-        ),
+        "distill",
     ],
 )
 def test_a_full_disk_leaves_no_partial_folder(command, inputs, tmp_path):

@@ -33,7 +33,7 @@ from cstool.base.console import log
 from cstool.base.errors import ConfigError, CstoolError, InputError, at_least
 from cstool.base.fields import SEED, device_option, offline_option, option
 from cstool.io import artifacts, atomic, locks, paths, runstate
-from cstool.lm.checkpoints import NoFinalCheckpoint, interrupted, resume_point
+from cstool.lm.checkpoints import NoFinalCheckpoint, interrupted, last_complete_checkpoint, resume_point
 from cstool.lm.kd import KINDS
 from cstool.lm.reporting import REPORT_TO, TENSORBOARD_DIR, ConsoleLog, report_callbacks
 from cstool.models import hf
@@ -289,8 +289,6 @@ def run(
     # Under torchrun / accelerate launch every process has made the checks above before process 0 writes
     # anything; it alone writes the run record, the checkpoints (the Trainer) and the output folder.
     ranks.barrier(device)
-    if resume_from is None and ranks.is_main():  # a new run: record what it is
-        runstate.write_run_record(ckpt_dir, record)
     trainer = KDTrainer(
         model=student,
         args=_training_arguments(config, ckpt_dir, device),
@@ -317,50 +315,66 @@ def run(
     started = time.perf_counter()
     try:  # Ctrl-C while training or saving: say what was kept
         try:
+            if resume_from is None and ranks.is_main():  # a new run: record what it is
+                runstate.write_run_record(ckpt_dir, record)
             result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         except CstoolError:  # e.g. divergence: the run is void; keep only what an earlier run left for --resume
             if not existed:
                 shutil.rmtree(out, ignore_errors=True)
             raise
-        seconds = time.perf_counter() - started
-        summary: dict[str, Any] = {
-            "steps": trainer.state.global_step,
-            "train_loss": result.training_loss,
-            "train_tokens": int(lengths.sum()),
-            "seconds": round(seconds, 2),
-        }
-        if eval_texts is not None:  # each process scores its slice of the held-out blocks; the sums are pooled
-            e_ids, e_lengths = pack_texts(eval_texts, student_tok, config.block_size)
-            summary["eval_loss"] = pooled_heldout_loss(
-                trainer.model, e_ids, e_lengths, batch_size=config.batch_size, device=device
-            )
-        table = metrics_table(trainer.state.log_history)
-        if table.num_rows:
-            summary["final_loss"] = table.column("loss")[-1].as_py()
-        trainer.save_model(str(out))  # every process takes part (sharded models are gathered); rank 0 writes
-        if trainer.is_world_process_zero():
-            prov = artifacts.make_provenance(
-                "distill",
-                options={
-                    **artifacts.jsonable(config),
-                    "alpha_used": config.kd_alpha,
-                    "mode": mode,
-                    "teacher_dtype": str(next(teacher.parameters()).dtype) if teacher is not None else None,
-                    "processes": ranks.world_size(),
-                },
-                seed=config.seed,
-                inputs=sources,
-            )
-            student_tok.save_pretrained(out)
-            artifacts.write_sidecar(out, prov)
-            artifacts.write_table(out / TRAIN_METRICS_FILE, table, kind="train_metrics", provenance=prov)
-            if not config.keep_checkpoints:
-                shutil.rmtree(ckpt_dir, ignore_errors=True)
-            atomic.write_json(out / DONE, summary, indent=2)
-        ranks.barrier(device)  # no process returns before the output is complete
+        except Exception:
+            _remove_if_nothing_to_resume(out, ckpt_dir, existed)
+            raise
+        try:
+            seconds = time.perf_counter() - started
+            summary: dict[str, Any] = {
+                "steps": trainer.state.global_step,
+                "train_loss": result.training_loss,
+                "train_tokens": int(lengths.sum()),
+                "seconds": round(seconds, 2),
+            }
+            if eval_texts is not None:  # each process scores its slice of the held-out blocks; the sums are pooled
+                e_ids, e_lengths = pack_texts(eval_texts, student_tok, config.block_size)
+                summary["eval_loss"] = pooled_heldout_loss(
+                    trainer.model, e_ids, e_lengths, batch_size=config.batch_size, device=device
+                )
+            table = metrics_table(trainer.state.log_history)
+            if table.num_rows:
+                summary["final_loss"] = table.column("loss")[-1].as_py()
+            trainer.save_model(str(out))  # every process takes part (sharded models are gathered); rank 0 writes
+            if trainer.is_world_process_zero():
+                prov = artifacts.make_provenance(
+                    "distill",
+                    options={
+                        **artifacts.jsonable(config),
+                        "alpha_used": config.kd_alpha,
+                        "mode": mode,
+                        "teacher_dtype": str(next(teacher.parameters()).dtype) if teacher is not None else None,
+                        "processes": ranks.world_size(),
+                    },
+                    seed=config.seed,
+                    inputs=sources,
+                )
+                student_tok.save_pretrained(out)
+                artifacts.write_sidecar(out, prov)
+                artifacts.write_table(out / TRAIN_METRICS_FILE, table, kind="train_metrics", provenance=prov)
+                if not config.keep_checkpoints:
+                    shutil.rmtree(ckpt_dir, ignore_errors=True)
+                atomic.write_json(out / DONE, summary, indent=2)
+            ranks.barrier(device)  # no process returns before the output is complete
+        except Exception:  # e.g. a full disk while saving: a folder this run made with nothing to resume from goes
+            _remove_if_nothing_to_resume(out, ckpt_dir, existed)
+            raise
     except KeyboardInterrupt:
         raise interrupted(ckpt_dir, out, existed=existed) from None
     return DistillResult(output=out, **summary)
+
+
+def _remove_if_nothing_to_resume(out: Path, ckpt_dir: Path, existed: bool) -> None:
+    """After a failure (a full disk, …): remove the output folder this run created when it holds no complete
+    checkpoint, so the same command runs again; a folder with one is kept for ``--resume``."""
+    if not existed and ranks.is_main() and last_complete_checkpoint(ckpt_dir) is None:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def _check_output(out: Path, resume: bool) -> bool:

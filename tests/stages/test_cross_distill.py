@@ -116,10 +116,12 @@ def test_cross_tokenizer_option_problems():
 
 
 def _cross_cache(setup, out, data=None, **kw):
-    from cstool.stages.teacher_cache import TeacherCacheConfig, build_teacher_cache
+    from cstool.stages import teacher_cache
+    from cstool.stages.teacher_cache import TeacherCacheConfig
 
     options = dict(teacher=setup["teacher"], student_tokenizer=setup["bpe_tok"], block_size=48, device="cpu")
-    return build_teacher_cache([data or setup["small"]], str(out), config=TeacherCacheConfig(**{**options, **kw}))
+    config = TeacherCacheConfig(**{**options, **kw})
+    return teacher_cache.run(config, data=[data or setup["small"]], output=str(out))
 
 
 def _load(setup, cache, kind, data=None):
@@ -208,18 +210,18 @@ def test_loss_from_the_cache_equals_the_live_teacher(setup, caches, kind):
 @pytest.mark.parametrize("kind", ["uld", "spans"])
 def test_training_from_a_full_cache_equals_the_live_teacher(setup, caches, tmp_path, kind):
     common = _options(setup, cross_tokenizer=kind, alpha=0.5, max_steps=8, log_every=1)
-    live = distill([setup["small"]], tmp_path / "live", config=DistillConfig(**common))
-    cached = distill(
-        [setup["small"]],
-        tmp_path / "cached",
-        config=DistillConfig(**{**common, "teacher": None, "teacher_cache": str(caches["full"])}),
+    live = distill.run(DistillConfig(**common), data=[setup["small"]], output=tmp_path / "live")
+    cached = distill.run(
+        DistillConfig(**{**common, "teacher": None, "teacher_cache": str(caches["full"])}),
+        data=[setup["small"]],
+        output=tmp_path / "cached",
     )
     a = pq.read_table(tmp_path / "live" / "train_metrics.parquet")
     b = pq.read_table(tmp_path / "cached" / "train_metrics.parquet")
     assert len(a) == 8 and min(a.column("kd").to_pylist()) > 0
     for column in ("kd", "ce", "loss"):
         assert b.column(column).to_pylist() == pytest.approx(a.column(column).to_pylist(), rel=1e-4), column
-    assert cached["final_loss"] == pytest.approx(live["final_loss"], rel=1e-4)
+    assert cached.final_loss == pytest.approx(live.final_loss, rel=1e-4)
 
 
 def test_a_cache_for_other_text_or_tokenizers_is_refused(setup, caches, tmp_path):
@@ -257,6 +259,6 @@ def test_cross_cache_size_and_summary(caches):
 
     assert artifacts.describe(caches["k4"])["kind"] == "cross_teacher_cache"
     info = caches["k4_info"]
-    assert info["top_k"] == 4 and info["tokens"] > 0
+    assert info.top_k == 4 and info.tokens > 0
     # per teacher position: 4 log-probs + tail + id + byte end (float32/int32), before Parquet compression
-    assert info["bytes_per_token"] < 8 * 4 + 16
+    assert info.bytes_per_token < 8 * 4 + 16
