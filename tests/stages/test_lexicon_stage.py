@@ -60,20 +60,24 @@ def read_tsv(path: Path) -> list[dict]:
     return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
 
 
-def test_known_alignments_are_recovered_and_switch_reads_the_lexicon(sides, tmp_path):
-    out = tmp_path / "lex.tsv"
-    result = run(LexiconConfig(), source=str(sides[0]), target=str(sides[1]), output=str(out), coverage=str(sides[0]))
-    got = {(r["source"], r["target"], r["upos"]) for r in read_tsv(out)}
-    expected = (
+def known_links() -> set[tuple[str, str, str]]:
+    """The (source, target, UPOS) entries the made parallel text holds."""
+    return (
         {(s, t, "NOUN") for s, t in NOUNS.items()}
         | {(s, t.lower(), "VERB") for s, t in VERBS.items()}
         | {(s, t, "ADJ") for s, t in ADJS.items()}
     )
-    assert got == expected
+
+
+def test_known_alignments_are_recovered_and_switch_reads_the_lexicon(sides, tmp_path):
+    out = tmp_path / "lex.tsv"
+    result = run(LexiconConfig(), source=str(sides[0]), target=str(sides[1]), output=str(out), coverage=str(sides[0]))
+    got = {(r["source"], r["target"], r["upos"]) for r in read_tsv(out)}
+    assert got == known_links()
     assert all(r["origin"] == "parallel" and float(r["score"]) >= 0.5 and int(r["count"]) >= 2 for r in read_tsv(out))
     assert result.dropped["links proper-noun"] > 0 and result.dropped["links noun-propn"] > 0
     lex = load_lexicon(out)  # the file switch --lexicon reads
-    assert len(lex) == len(expected)
+    assert len(lex) == len(known_links())
     cov = pq.read_table(tmp_path / "lex.coverage.parquet")
     rows = {r["upos"]: r for r in cov.to_pylist()}
     assert rows["VERB"]["coverage"] == 1.0 and rows["ADJ"]["coverage"] == 1.0

@@ -12,7 +12,7 @@ from cstool.base.errors import CstoolError
 from cstool.io.artifacts import TAGGED
 from cstool.stages.lexicon import LexiconConfig, iter_pairs, run
 from cstool.text import induction
-from tests.stages.test_lexicon_stage import ADJS, NOUNS, VERBS, parallel, read_tsv
+from tests.stages.test_lexicon_stage import known_links, parallel, read_tsv
 
 
 def _sides(tmp_path, n: int, *, ordered: bool = True):
@@ -65,12 +65,7 @@ def test_a_sample_smaller_than_the_corpus_still_recovers_the_alignments(tmp_path
     result = run(LexiconConfig(align_train_pairs=40), source=str(paths[0]), target=str(paths[1]), output=str(out))
     assert result.pairs == 120  # all pairs aligned and counted, 40 of them trained on
     got = {(r["source"], r["target"], r["upos"]) for r in read_tsv(out)}
-    expected = (
-        {(s, t, "NOUN") for s, t in NOUNS.items()}
-        | {(s, t.lower(), "VERB") for s, t in VERBS.items()}
-        | {(s, t, "ADJ") for s, t in ADJS.items()}
-    )
-    assert got == expected
+    assert got == known_links()
 
 
 def test_sides_out_of_order_beyond_the_window_are_one_line_errors(tmp_path):
