@@ -89,6 +89,18 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def make_provenance(stage: str, *, options: Any, seed: int | None = None, inputs: Iterable[Any] = ()) -> dict:
     """Provenance record of an output. ``inputs`` are Sources or plain file paths."""
+    return {
+        "stage": stage,
+        "cstool_version": __version__,
+        "options": jsonable(options),
+        "seed": seed,
+        "inputs": input_records(inputs),
+    }
+
+
+def input_records(inputs: Iterable[Any]) -> list[dict]:
+    """What a provenance records of each input (path, SHA-256 or dataset fingerprint, its own provenance);
+    ``inputs`` are Sources or plain file paths."""
     records = []
     for item in inputs:
         if isinstance(item, Source):
@@ -102,13 +114,7 @@ def make_provenance(stage: str, *, options: Any, seed: int | None = None, inputs
                     "provenance": read_provenance(path),
                 }
             )
-    return {
-        "stage": stage,
-        "cstool_version": __version__,
-        "options": jsonable(options),
-        "seed": seed,
-        "inputs": records,
-    }
+    return records
 
 
 def provenance_metadata(provenance: dict, kind: str) -> dict[bytes, bytes]:

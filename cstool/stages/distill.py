@@ -254,20 +254,19 @@ def run(
     ids, lengths = pack_texts(texts, student_tok, config.block_size)
     dataset = BlockDataset(ids, lengths)
     cache = None
+    made_for = dict(  # what a teacher cache must have been made with, either kind
+        block_size=config.block_size,
+        temperature=config.temperature,
+        data_sources=sources,
+        text_column=config.text_column,
+    )
     if config.cross_tokenizer:
         from cstool.lm.cross_tokenizer import CrossBlockDataset, cross_blocks
         from cstool.lm.topk_cache import load_cross_teacher_cache
 
         if config.teacher_cache:  # the rows and the teacher's sorted top k, from the student tokenizer and cache
             blocks = cache = load_cross_teacher_cache(
-                config.teacher_cache,
-                texts=texts,
-                student_tok=student_tok,
-                kind=config.cross_tokenizer,
-                block_size=config.block_size,
-                temperature=config.temperature,
-                data_sources=sources,
-                text_column=config.text_column,
+                config.teacher_cache, texts=texts, student_tok=student_tok, kind=config.cross_tokenizer, **made_for
             )
         else:
             blocks = cross_blocks(
@@ -276,13 +275,7 @@ def run(
         ids, dataset = blocks["input_ids"], CrossBlockDataset(blocks)
     elif config.teacher_cache:
         cache = load_teacher_cache(
-            config.teacher_cache,
-            ids=ids,
-            fingerprint=hf.tokenizer_fingerprint(student_tok),
-            block_size=config.block_size,
-            temperature=config.temperature,
-            data_sources=sources,
-            text_column=config.text_column,
+            config.teacher_cache, ids=ids, fingerprint=hf.tokenizer_fingerprint(student_tok), **made_for
         )
         vocab = len(student_tok)
         dataset = BlockDataset(ids, lengths, cache)

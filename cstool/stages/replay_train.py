@@ -170,7 +170,10 @@ def run(
             },
             seed=config.seed,
         )
-        read = [_input_records([t.source for t in data]), _input_records([s for _, s in dev_sets.values()])]
+        read = [
+            artifacts.input_records(t.source for t in data),
+            artifacts.input_records(s for _, s in dev_sets.values()),
+        ]
         prov["inputs"] = read[0] + read[1]
         record = _run_record(config, base=base, tasks=tasks, devs=devs, probes=probes, read=read)
         if saved is not None:
@@ -288,11 +291,6 @@ def _run_record(
         },
         labels=LABELS,
     )
-
-
-def _input_records(sources: list) -> list[dict]:
-    """The provenance records (path, SHA-256 or dataset fingerprint) of the files ``sources`` read."""
-    return artifacts.make_provenance("replay-train", options={}, inputs=sources)["inputs"]
 
 
 def _read_probes(probes: list[tuple[str, str]], config: ReplayConfig) -> list:
